@@ -1,0 +1,269 @@
+/* util.c — see util.h. */
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static usec_t clock_usec(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (usec_t)ts.tv_sec * USEC_PER_SEC + (usec_t)ts.tv_nsec / 1000;
+}
+
+usec_t now_usec(void) { return clock_usec(CLOCK_MONOTONIC); }
+usec_t now_realtime_usec(void) { return clock_usec(CLOCK_REALTIME); }
+
+/* Parse a non-negative decimal number with optional fraction; returns the
+ * pointer past it, or NULL. */
+static const char *parse_number(const char *s, double *out)
+{
+	char *end;
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return NULL;
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || !isfinite(*out) || *out < 0)
+		return NULL;
+	return end;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "", 1 }, { "B", 1 },
+		{ "K", KIB }, { "KB", KIB }, { "KIB", KIB },
+		{ "M", MIB }, { "MB", MIB }, { "MIB", MIB },
+		{ "G", GIB }, { "GB", GIB }, { "GIB", GIB },
+		{ "T", GIB * 1024 }, { "TB", GIB * 1024 }, { "TIB", GIB * 1024 },
+	};
+	double v;
+	const char *p;
+
+	if (!s || !(p = parse_number(s, &v)))
+		return -EINVAL;
+	while (isspace((unsigned char)*p))
+		p++;
+	char suf[8];
+	size_t n = strlen(p);
+	while (n && isspace((unsigned char)p[n - 1]))
+		n--;
+	if (n >= sizeof suf)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		suf[i] = (char)toupper((unsigned char)p[i]);
+	suf[n] = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strcmp(suf, units[i].suffix))
+			continue;
+		double bytes = v * (double)units[i].mult;
+		if (bytes >= 18446744073709551615.0)
+			return -ERANGE;
+		if (units[i].mult == 1 && v != floor(v))
+			return -EINVAL;
+		*out = (uint64_t)bytes;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int parse_duration(const char *s, usec_t *out)
+{
+	static const struct { const char *suffix; double mult; } units[] = {
+		{ "", 1e6 }, { "s", 1e6 }, { "sec", 1e6 }, { "ms", 1e3 }, { "us", 1 },
+		{ "m", 60e6 }, { "min", 60e6 }, { "h", 3600e6 },
+	};
+	double v;
+	const char *p;
+
+	if (!s || !(p = parse_number(s, &v)))
+		return -EINVAL;
+	while (isspace((unsigned char)*p))
+		p++;
+	size_t n = strlen(p);
+	while (n && isspace((unsigned char)p[n - 1]))
+		n--;
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		if (strlen(units[i].suffix) != n || strncasecmp(p, units[i].suffix, n))
+			continue;
+		double us = v * units[i].mult;
+		if (us >= 1.8e19)
+			return -ERANGE;
+		*out = (usec_t)llround(us);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(s, yes[i])) { *out = true; return 0; }
+		if (!strcasecmp(s, no[i])) { *out = false; return 0; }
+	}
+	return -EINVAL;
+}
+
+int parse_int64(const char *s, int64_t *out)
+{
+	char *end;
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_double(const char *s, double *out)
+{
+	char *end;
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno == ERANGE || !isfinite(v))
+		return -ERANGE;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+const char *format_size(uint64_t b, char *buf, size_t len)
+{
+	static const char *const names[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(names)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0 || v == floor(v))
+		snprintf(buf, len, "%.0f %s", v, names[u]);
+	else
+		snprintf(buf, len, "%.1f %s", v, names[u]);
+	return buf;
+}
+
+const char *format_duration(usec_t us, char *buf, size_t len)
+{
+	if (us < USEC_PER_MSEC)
+		snprintf(buf, len, "%" PRIu64 "us", us);
+	else if (us < USEC_PER_SEC)
+		snprintf(buf, len, "%" PRIu64 "ms", us / USEC_PER_MSEC);
+	else if (us < 60 * USEC_PER_SEC && us % USEC_PER_SEC)
+		snprintf(buf, len, "%.1fs", (double)us / USEC_PER_SEC);
+	else if (us < 60 * USEC_PER_SEC)
+		snprintf(buf, len, "%" PRIu64 "s", us / USEC_PER_SEC);
+	else if ((us / USEC_PER_SEC) % 60)
+		snprintf(buf, len, "%" PRIu64 "m%" PRIu64 "s", us / (60 * USEC_PER_SEC),
+			 (us / USEC_PER_SEC) % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "m", us / (60 * USEC_PER_SEC));
+	return buf;
+}
+
+int read_file(const char *path, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				close(fd);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = -errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = 0;
+	*out = buf;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int read_u64_file(const char *path, uint64_t *out)
+{
+	char *buf;
+	int r = read_file(path, &buf, NULL);
+	if (r < 0)
+		return r;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(buf, &end, 10);
+	if (errno || end == buf) {
+		free(buf);
+		return -EINVAL;
+	}
+	free(buf);
+	*out = v;
+	return 0;
+}
+
+int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(s);
+	ssize_t w = write(fd, s, n);
+	int e = w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+	if (close(fd) < 0 && !e)
+		e = -errno;
+	return e;
+}
+
+int write_u64_file(const char *path, uint64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%" PRIu64, v);
+	return write_file(path, buf);
+}
