@@ -1,0 +1,108 @@
+/* stats.h — published snapshots, the HTTP stats endpoint, Prometheus text.
+ *
+ * The daemon loop builds one snapshot per tick: a jansson document in the
+ * schema of docs/STATS.md (version 1). stats_publish() takes it over, renders
+ * every HTTP body once (JSON of the whole, of guests, of decisions, of each
+ * guest, and the Prometheus text) and swaps it in with an RCU pointer
+ * (liburcu, flavour urcu-memb). From then on the document is immutable.
+ * Readers (the HTTP threads, the control socket) never take a lock the loop
+ * holds: serving a request is an rcu_read_lock, a memcpy of a pre-rendered
+ * body, an rcu_read_unlock. Old snapshots are freed after a grace period
+ * (call_rcu), never by the loop while a reader holds them.
+ *
+ * RCU threads. Every thread that calls into this module is registered with
+ * urcu-memb by the module itself, once, on first use (and unregistered at
+ * thread exit). A module that also uses urcu-memb on a thread that may call
+ * into stats must register that thread with stats_rcu_register_thread()
+ * (idempotent) rather than urcu_memb_register_thread() directly, so that
+ * the thread is never registered twice.
+ *
+ * Errors are negative errno. Functions here log only where stated. */
+#ifndef KSMD_STATS_H
+#define KSMD_STATS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Schema version of the published JSON (the "version" field). */
+#define STATS_SCHEMA_VERSION 1
+
+struct stats_server;
+
+/* ---- publishing (daemon loop) ---------------------------------------- */
+
+/* Publish a new snapshot. Takes ownership of snap (one reference) in every
+ * case, also on failure. The document must not be modified afterwards by
+ * anyone. Renders the bodies (a few hundred microseconds for 50 guests),
+ * swaps the pointer, and schedules the previous snapshot for freeing after
+ * a grace period. Call from one thread at a time (the loop).
+ * Returns 0, -EINVAL (snap is NULL or not an object), -ENOMEM. */
+int stats_publish(json_t *snap);
+
+/* The current snapshot for the control socket: a new reference
+ * (json_incref) to the published, immutable document, or NULL when nothing
+ * was published yet. The caller must json_decref() it and must not modify
+ * it. Safe from any thread, never blocks on the loop. */
+json_t *stats_current(void);
+
+/* The current snapshot already serialized (compact JSON, as served by
+ * GET /v1/stats): a malloc'd NUL-terminated copy in *out (free() it), its
+ * length in *len (may be NULL). Returns 0, -ENOENT (nothing published
+ * yet), -ENOMEM. */
+int stats_current_json(char **out, size_t *len);
+
+/* Free the published snapshot and wait for pending frees (rcu_barrier).
+ * Call at shutdown, after stats_server_stop(). */
+void stats_shutdown(void);
+
+/* Register the calling thread with urcu-memb if this module has not done
+ * so already on this thread (idempotent). It is unregistered automatically
+ * when the thread exits. */
+void stats_rcu_register_thread(void);
+
+/* ---- HTTP server -------------------------------------------------------- */
+
+/* Start the HTTP endpoint (libmicrohttpd, its own internal polling thread;
+ * the loop is never involved). listen is "HOST:PORT" (IPv4 address or
+ * "localhost", or "[IPv6]:PORT"; port 0 = ephemeral) or "unix:PATH" (a
+ * stale socket file at PATH is replaced; mode 0660). Serves GET (and HEAD):
+ *   /v1/stats /v1/guests /v1/guests/NAME /v1/decisions /metrics /healthz
+ * 404 unknown path or guest, 405 other methods (with Allow), 503 for data
+ * endpoints before the first publish. Limits: 64 connections, 16 per IP,
+ * 10 s idle timeout, 16 KiB per connection for request line and headers.
+ * Logs the reason of a failure (log_err) and returns -EINVAL (bad listen
+ * string), -EADDRINUSE, -ENOMEM, or another negative errno. */
+int stats_server_start(const char *listen, struct stats_server **out);
+
+/* The TCP port the server is bound to (useful with port 0), 0 for unix. */
+uint16_t stats_server_port(const struct stats_server *srv);
+
+/* Stop the server, close its socket, remove a unix socket file, free. NULL
+ * is fine. Waits for in-flight requests (bounded by the 10 s timeout). */
+void stats_server_stop(struct stats_server *srv);
+
+/* ---- pure rendering ----------------------------------------------------- */
+
+/* Render a snapshot as Prometheus text exposition format 0.0.4. Pure: reads
+ * snap only. Missing fields are omitted, never invented. *out is a malloc'd
+ * NUL-terminated string (free() it), *len its length. Returns 0, -EINVAL
+ * (snap not an object), -ENOMEM. */
+int stats_render_prometheus(const json_t *snap, char **out, size_t *len);
+
+/* One HTTP answer as computed by stats_route(). */
+struct stats_reply {
+	unsigned status;          /* HTTP status code */
+	const char *content_type; /* static string */
+	const char *allow;        /* value of Allow (405 only), else NULL */
+	char *body;               /* malloc'd, NUL-terminated; free() it */
+	size_t body_len;
+};
+
+/* Answer one request (method, path without query string) from the current
+ * snapshot. Pure routing + a copy of a pre-rendered body; this is what the
+ * HTTP server calls. Returns 0 with *reply filled (any status), or -ENOMEM. */
+int stats_route(const char *method, const char *path, struct stats_reply *reply);
+
+#endif
