@@ -1,0 +1,288 @@
+/* policy.h — the decision: a pure function from one snapshot of measurements
+ * to a plan of actions, each with a reason.
+ *
+ * Each tick the daemon fills a struct policy_snapshot (host meminfo, vmstat
+ * swap rates, PSI, per-guest balloon and guest stats, merge counters, and
+ * the struct policy_conf in force), calls policy_decide(), and applies the
+ * plan: per guest a new balloon target or nothing, and a merge-urgency hint
+ * it passes to the KSM executor. policy_decide() does no I/O, reads no
+ * clock and is deterministic: the same snapshot and state give the same
+ * plan, so a recorded trace replays exactly (tests/sim does just that).
+ *
+ * The I/O half lives apart (policy/collect.c): pure parsers of
+ * /proc/meminfo, /proc/vmstat and /proc/pressure/memory text, and
+ * policy_collect_host() that reads the real files.
+ *
+ * Sizes are uint64_t bytes, times usec_t microseconds, rates per second,
+ * percentages double 0..100; every field says its unit in its name. */
+#ifndef KSMD_POLICY_H
+#define KSMD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/util.h"
+
+#define POLICY_MAX_GUESTS 64
+#define POLICY_NAME_LEN   64
+#define POLICY_REASON_LEN 256
+#define POLICY_RING_LEN   128
+
+/* ---------------------------------------------------------------- knobs */
+
+/* Every tunable of the policy. Defaults from policy_conf_defaults(); the
+ * daemon maps its [policy] keys onto these fields (see policy_knobs[]). */
+struct policy_conf {
+	bool dry_run;                       /* decide and report, act on nothing */
+	uint64_t budget_bytes;              /* guest memory the host may hold; 0 = MemTotal - reserve */
+	uint64_t reserve_bytes;             /* host memory kept out of the budget; also the MemAvailable floor */
+	usec_t tick_usec;                   /* interval between decisions */
+	double idle_tax_percent;            /* ESX idle-memory tax: idle pages cost this much more (0..99) */
+	double max_shrink_percent_per_tick; /* cap of one step down, % of guest max, under soft pressure */
+	double max_shrink_percent_per_tick_critical; /* cap when over budget, swapping or critical */
+	double max_grow_percent_per_tick;   /* cap of one step up, % of guest max (loosen fast) */
+	double deadband_percent;            /* a change smaller than this % of guest max is skipped */
+	usec_t settle_usec;                 /* after a shrink, wait this long before shrinking that guest again */
+	double psi_some_threshold_percent;  /* host PSI memory some avg10 above this = pressure */
+	double psi_full_threshold_percent;  /* host PSI memory full avg10 above this = critical */
+	double swap_out_threshold_pages_per_sec; /* host pswpout rate above this = critical */
+	double guest_min_free_percent;      /* a guest keeps at least this % of its memory available when shrunk */
+	double guest_distress_free_percent; /* available below this % of actual = distress */
+	double guest_distress_major_faults_per_sec; /* major faults above this = distress */
+	double guest_distress_swap_in_pages_per_sec; /* guest swap-in above this = distress */
+	usec_t stats_max_age_usec;          /* older guest stats are not trusted for shrinking */
+	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long */
+	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
+};
+
+/* Fill c with every default. */
+void policy_conf_defaults(struct policy_conf *c);
+
+enum policy_knob_type {
+	POLICY_KNOB_BOOL,     /* bool */
+	POLICY_KNOB_SIZE,     /* uint64_t bytes */
+	POLICY_KNOB_DURATION, /* usec_t */
+	POLICY_KNOB_PERCENT,  /* double 0..100 */
+	POLICY_KNOB_DOUBLE,   /* double, plain rate */
+};
+
+/* One row per knob, for the daemon's declarative configuration table. */
+struct policy_knob {
+	const char *name;       /* key within [policy], e.g. "idle_tax_percent" */
+	enum policy_knob_type type;
+	size_t offset;          /* of the field in struct policy_conf */
+	const char *unit;       /* "bytes", "usec", "percent", "pages/s", ... */
+	double min, max;        /* bounds, in the field's unit */
+	const char *def;        /* default as written in ksmd.conf */
+	bool live;              /* changeable while running */
+	const char *help;
+};
+extern const struct policy_knob policy_knobs[];
+extern const size_t policy_n_knobs;
+
+/* Check c against the knobs' bounds and cross-field rules. Returns 0, or
+ * -EINVAL with a message in err. */
+int policy_conf_validate(const struct policy_conf *c, char *err, size_t errlen);
+
+/* ----------------------------------------------------------- the inputs */
+
+struct policy_host {
+	uint64_t mem_total_bytes;
+	uint64_t mem_free_bytes;
+	uint64_t mem_available_bytes;
+	uint64_t swap_total_bytes;
+	uint64_t swap_free_bytes;
+	uint64_t pswpin_pages;              /* /proc/vmstat counters (cumulative) */
+	uint64_t pswpout_pages;
+	double swap_in_pages_per_sec;       /* from two samples: policy_host_rates() */
+	double swap_out_pages_per_sec;
+	bool psi_available;                 /* /proc/pressure/memory was readable */
+	double psi_some_avg10_percent;
+	double psi_full_avg10_percent;
+	uint64_t psi_some_total_usec;
+	uint64_t psi_full_total_usec;
+	bool psi_trigger_fired;             /* a poll() trigger fired since the last tick */
+	usec_t sampled_usec;                /* monotonic time of the sample */
+};
+
+struct policy_guest {
+	char name[POLICY_NAME_LEN];
+	uint64_t id;                        /* stable identity across ticks (never 0) */
+	bool has_balloon;                   /* no balloon: accounted, never targeted */
+	bool stuck;                         /* the balloon module saw no progress: excluded */
+	uint64_t min_bytes;                 /* floor, never crossed */
+	uint64_t max_bytes;                 /* maximum (usually the guest's size), never crossed */
+	uint64_t shares;                    /* relative weight (ESX), 0 = 1000 */
+	uint64_t balloon_actual_bytes;      /* memory the guest has now */
+	uint64_t balloon_target_bytes;      /* last target requested */
+	bool stats_valid;                   /* guest stats present at all */
+	uint64_t stat_total_bytes;          /* guest's MemTotal as it reports it */
+	uint64_t stat_available_bytes;
+	uint64_t stat_free_bytes;
+	double major_faults_per_sec;
+	double swap_in_pages_per_sec;
+	double swap_out_pages_per_sec;
+	usec_t stats_age_usec;              /* how old the stats are */
+	uint64_t rss_bytes;                 /* host-side RSS of its process, 0 = unknown */
+	uint64_t ksm_merging_pages;         /* /proc/PID/ksm_stat */
+};
+
+struct policy_merge {
+	bool available;                     /* scanner/KSM numbers present */
+	uint64_t potential_pages;           /* scanner-predicted mergeable (non-zero duplicate) pages */
+	uint64_t merged_pages;              /* KSM pages_sharing (saved pages) */
+	double ksmd_cpu_percent;            /* kernel ksmd thread CPU, % of one core */
+};
+
+struct policy_snapshot {
+	usec_t now_usec;                    /* monotonic time of the tick */
+	struct policy_conf conf;            /* configuration in force (makes a trace self-contained) */
+	struct policy_host host;
+	struct policy_merge merge;
+	size_t n_guests;
+	struct policy_guest guests[POLICY_MAX_GUESTS];
+};
+
+/* ----------------------------------------------------------- the output */
+
+enum policy_host_level {
+	POLICY_HOST_OK = 0,       /* nothing to reclaim */
+	POLICY_HOST_PRESSURE,     /* soft: PSI some, MemAvailable low: reclaim slowly */
+	POLICY_HOST_CRITICAL,     /* over budget, swapping, PSI full: reclaim at the critical cap */
+};
+
+/* Hint for the KSM executor: how hard to merge. */
+enum policy_merge_urgency {
+	POLICY_MERGE_IDLE = 0,    /* nothing (left) to merge: trickle */
+	POLICY_MERGE_NORMAL,      /* duplicates left, no pressure: merge within the CPU budget */
+	POLICY_MERGE_URGENT,      /* host under pressure and duplicates left: full speed */
+};
+
+enum policy_action_kind {
+	POLICY_ACT_SHRINK = 1,    /* lower the balloon target (inflate) */
+	POLICY_ACT_GROW,          /* raise the balloon target (deflate) */
+};
+
+enum policy_reason_code {
+	POLICY_WHY_HOST_PRESSURE = 1,   /* reclaim for the host */
+	POLICY_WHY_GUEST_DISTRESS,      /* give back to a guest in distress */
+	POLICY_WHY_RELAX,               /* host has room: give back toward max */
+	POLICY_WHY_LIMIT,               /* bring a target inside [min, max] */
+};
+
+struct policy_action {
+	size_t guest_index;                 /* into snapshot->guests */
+	uint64_t guest_id;
+	char guest[POLICY_NAME_LEN];
+	enum policy_action_kind kind;
+	enum policy_reason_code why;
+	uint64_t target_bytes;              /* new balloon target */
+	int64_t delta_bytes;                /* target - current actual */
+	char reason[POLICY_REASON_LEN];     /* words and numbers */
+};
+
+struct policy_plan {
+	usec_t now_usec;
+	bool dry_run;                       /* the daemon must not act */
+	enum policy_host_level host_level;
+	uint64_t budget_bytes;              /* effective budget */
+	uint64_t guest_used_bytes;          /* what guests cost the host now (RSS - merged) */
+	int64_t reclaim_wanted_bytes;       /* > 0: host wants this much back */
+	enum policy_merge_urgency merge_urgency;
+	char host_reason[POLICY_REASON_LEN];
+	char merge_reason[POLICY_REASON_LEN];
+	size_t n_actions;
+	struct policy_action actions[POLICY_MAX_GUESTS];
+};
+
+/* ------------------------------------------------------------ the state */
+
+/* What the policy remembers between ticks, per guest (matched by id). */
+struct policy_guest_state {
+	uint64_t id;                        /* 0 = slot free */
+	usec_t last_shrink_usec;
+	usec_t last_grow_usec;
+	uint64_t last_target_bytes;
+	int last_sign;                      /* -1 shrink, +1 grow, 0 none yet */
+	uint64_t sign_changes;              /* direction reversals seen (oscillation meter) */
+	usec_t distress_usec;               /* last time distress was seen (0 = never) */
+	uint64_t distress_level_bytes;      /* actual when distress was seen: a learned floor */
+};
+
+struct policy_state {
+	uint64_t ticks;
+	usec_t last_tick_usec;
+	usec_t pressure_since_usec;         /* 0 = host not under pressure */
+	struct policy_guest_state guests[POLICY_MAX_GUESTS];
+};
+
+/* Zero the state (first tick). */
+void policy_state_init(struct policy_state *st);
+
+/* The decision. Pure and deterministic: reads snap and *st, writes the plan
+ * into *out and the next state into *st. No I/O, no clock, no allocation.
+ * Guarantees: no target below a guest's min or above its max; stuck guests
+ * and guests without a balloon get no action; at most one action per guest;
+ * every action has a non-empty reason. Returns the number of actions. */
+size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
+		     struct policy_plan *out);
+
+/* Effective budget: conf budget, or MemTotal - reserve when it is 0. */
+uint64_t policy_budget_bytes(const struct policy_snapshot *snap);
+
+const char *policy_host_level_name(enum policy_host_level l);
+const char *policy_merge_urgency_name(enum policy_merge_urgency u);
+
+/* ---------------------------------------------------- the decision ring */
+
+/* The last POLICY_RING_LEN actions (and plans that changed host level), for
+ * the stats endpoint. Plain data, no locking: the owner copies it out. */
+struct policy_ring_entry {
+	usec_t when_usec;
+	bool dry_run;
+	char guest[POLICY_NAME_LEN];        /* "" for a host-level entry */
+	enum policy_action_kind kind;       /* 0 for a host-level entry */
+	uint64_t target_bytes;
+	int64_t delta_bytes;
+	char reason[POLICY_REASON_LEN];
+};
+
+struct policy_ring {
+	struct policy_ring_entry e[POLICY_RING_LEN];
+	size_t next;                        /* slot written next */
+	size_t count;                       /* valid entries (<= POLICY_RING_LEN) */
+	uint64_t total;                     /* entries ever pushed */
+};
+
+void policy_ring_init(struct policy_ring *r);
+/* Push every action of plan (nothing for an empty plan). */
+void policy_ring_push_plan(struct policy_ring *r, const struct policy_plan *plan);
+void policy_ring_push(struct policy_ring *r, const struct policy_ring_entry *e);
+/* i-th newest entry (0 = newest), NULL past count. */
+const struct policy_ring_entry *policy_ring_get(const struct policy_ring *r, size_t i);
+
+/* ------------------------------------------------- parsers and collector */
+
+/* Parse /proc/meminfo text into h (mem_*, swap_*). -EINVAL if MemTotal or
+ * MemAvailable is missing. */
+int policy_parse_meminfo(const char *text, struct policy_host *h);
+/* Parse /proc/vmstat text: pswpin, pswpout. -EINVAL if either is missing. */
+int policy_parse_vmstat(const char *text, struct policy_host *h);
+/* Parse /proc/pressure/memory text ("some avg10=.. total=..", "full ...");
+ * sets psi_available. -EINVAL on junk. */
+int policy_parse_psi(const char *text, struct policy_host *h);
+/* Rates from two samples: cur->swap_*_pages_per_sec from the counters'
+ * difference over the sampled_usec difference (0 if prev is NULL, time did
+ * not advance or a counter went back). */
+void policy_host_rates(const struct policy_host *prev, struct policy_host *cur);
+
+/* Read /proc/meminfo, /proc/vmstat, /proc/pressure/memory (PSI optional)
+ * into h, stamping sampled_usec; rates are left for policy_host_rates().
+ * psi_trigger_fired is left as it was (the daemon owns the trigger fd).
+ * Returns 0 or -errno. */
+int policy_collect_host(struct policy_host *h);
+/* Same, from another root (tests): reads ROOT/proc/meminfo etc. */
+int policy_collect_host_at(const char *root, struct policy_host *h);
+
+#endif
