@@ -1,0 +1,171 @@
+/* scanner.h — the page scanner: the "find" half of same-page merging.
+ *
+ * The scanner reads the RAM of registered guests (QEMU processes or plain
+ * processes) through pread() on /proc/PID/mem, after consulting
+ * /proc/PID/pagemap and /proc/kpageflags so that it never reads pages that
+ * are absent, mapped to the kernel's zero page, or already merged by KSM.
+ * It hashes every page it reads (XXH3-64), finds identical content within
+ * and across guests (a byte compare confirms every duplicate), and reports
+ * per guest what KSM would merge. It never writes guest memory and never
+ * pins it (so it never undoes a KSM merge).
+ *
+ * Threading: every function here is called from one control thread (the
+ * daemon's event loop); the scanner's own threads run the passes.
+ * scanner_get_results() may be called from any thread. */
+#ifndef KSMD_SCANNER_H
+#define KSMD_SCANNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+
+struct scanner;
+
+/* A page hash function: returns a 64-bit digest of len bytes at data.
+ * The default is XXH3-64. Tests inject a weak one to force collisions; the
+ * scanner never trusts a hash alone (a byte compare decides). */
+typedef uint64_t (*scanner_hash_fn)(const void *data, size_t len);
+
+/* How a guest's RAM regions are found in /proc/PID/maps (re-read each pass). */
+enum scanner_guest_kind {
+	/* QEMU: the mappings with `mg` (mergeable) in smaps VmFlags; if a size
+	 * hint is given, only those of exactly that size (the RAM block). */
+	SCANNER_GUEST_QEMU = 0,
+	/* Any process: all private anonymous writable mappings. */
+	SCANNER_GUEST_PROCESS = 1,
+};
+
+struct scanner_conf {
+	unsigned threads;          /* scanner threads, >= 1 (default 1) */
+	uint64_t pages_per_sec;    /* rate limit over all threads, 0 = unlimited */
+	unsigned cpu_percent;      /* CPU budget over all threads, percent of one
+	                            * core (1..100*threads), 0 = unlimited */
+	usec_t pass_interval_usec; /* background mode: pause between the end of
+	                            * one pass and the start of the next */
+	size_t read_batch_bytes;   /* largest single pread, default 1 MiB */
+	scanner_hash_fn hash;      /* NULL = XXH3-64 */
+};
+
+/* Fill *conf with defaults: 1 thread, unlimited rate and CPU, 10 s between
+ * passes, 1 MiB reads, XXH3-64. */
+void scanner_conf_defaults(struct scanner_conf *conf);
+
+/* Create a scanner (no threads yet). Returns NULL with errno set on failure
+ * (EINVAL for a bad conf, ENOMEM). */
+struct scanner *scanner_new(const struct scanner_conf *conf);
+
+/* Stop (if started) and free the scanner and everything it tracks. NULL ok. */
+void scanner_free(struct scanner *s);
+
+/* Start the background threads: they run a pass over all guests, wait
+ * pass_interval_usec, and repeat. Returns 0 or negative errno. */
+int scanner_start(struct scanner *s);
+
+/* Stop the background threads; waits for the running pass to end (it
+ * notices the stop request between read batches). Idempotent. */
+void scanner_stop(struct scanner *s);
+
+/* Run one full pass over all guests synchronously in the calling thread,
+ * using conf.threads worker threads, then publish the results. Must not be
+ * called while the background threads run (returns -EBUSY). For tests,
+ * benchmarks and one-shot use. Returns 0 or negative errno. */
+int scanner_scan_once(struct scanner *s);
+
+/* Register a guest. name is unique (max 63 bytes); ram_size_hint_bytes is
+ * the expected RAM block size (QEMU, from QMP) or 0 for "any". Takes effect
+ * from the next pass. Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
+int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
+		      enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes);
+
+/* Unregister a guest by name; its state is dropped at the next pass
+ * boundary. Returns 0 or -ENOENT. */
+int scanner_remove_guest(struct scanner *s, const char *name);
+
+/* Live tunables; they take effect within one read batch. */
+void scanner_set_pages_per_sec(struct scanner *s, uint64_t pages_per_sec);
+void scanner_set_cpu_percent(struct scanner *s, unsigned cpu_percent);
+void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec);
+
+/* Pause: threads park between read batches until resumed. Idempotent. */
+void scanner_pause(struct scanner *s);
+void scanner_resume(struct scanner *s);
+bool scanner_is_paused(struct scanner *s);
+
+/* Per-guest result of the last completed pass. Page counts are 4 KiB pages.
+ * Every present page falls in exactly one of: zero_page, zero_filled,
+ * ksm_merged, unique, dup_intra, dup_cross, volatile, unread. */
+struct scanner_guest_stats {
+	char name[64];
+	pid_t pid;
+	bool alive;                   /* false: the process was gone at the last pass */
+	int last_error;               /* negative errno of the last failure, 0 = none */
+	uint64_t regions;             /* RAM regions found */
+	uint64_t region_pages;        /* their total size */
+	uint64_t present_pages;       /* present in RAM (pagemap bit 63) */
+	uint64_t swapped_pages;       /* swapped out (not read) */
+	uint64_t zero_page_pages;     /* mapped to the kernel's shared zero page */
+	uint64_t zero_filled_pages;   /* own page, content all zero */
+	uint64_t ksm_merged_pages;    /* mapped to a KSM page already */
+	uint64_t unique_pages;        /* content seen nowhere else */
+	uint64_t dup_intra_pages;     /* in a duplicate class held by this guest only */
+	uint64_t dup_cross_pages;     /* in a duplicate class shared with other guests */
+	uint64_t volatile_pages;      /* hash changed since the last pass */
+	uint64_t unread_pages;        /* present but not read (error, vanished) */
+	uint64_t mergeable_pages;     /* this guest's share of the pages KSM would
+	                               * free: its duplicate pages minus one per
+	                               * class whose kept copy is attributed to it */
+};
+
+/* Cross-guest sharing of one pair of guests (indexes into guests[]). */
+struct scanner_pair_stats {
+	unsigned a, b;                /* a < b */
+	uint64_t shared_pages;        /* distinct non-zero contents held by both */
+};
+
+struct scanner_results {
+	uint64_t passes;              /* completed passes */
+	usec_t last_pass_start_usec;  /* CLOCK_MONOTONIC */
+	usec_t last_pass_usec;        /* wall duration of the last pass */
+	double last_pass_cpu_sec;     /* CPU time of the last pass, all threads */
+	double pages_scanned_per_sec; /* pages read+hashed / pass wall time */
+	double pages_skipped_per_sec; /* pages decided from pagemap alone / wall */
+	uint64_t pages_scanned;       /* read and hashed in the last pass */
+	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
+	/* Prediction: pages KSM would free among non-zero duplicates not yet
+	 * merged (sum over duplicate classes of pages - 1, volatile and
+	 * zero-filled pages excluded) ... */
+	uint64_t dup_saveable_pages;
+	/* ... plus pages KSM already saves (merged mappings minus the distinct
+	 * KSM pages backing them) ... */
+	uint64_t ksm_saved_pages;
+	/* ... = the prediction of pages_sharing once KSM has converged. */
+	uint64_t predicted_sharing_pages;
+	uint64_t zero_filled_pages;   /* reported apart: KSM use_zero_pages / THP
+	                               * split reclaim them, not pages_sharing */
+	uint64_t dup_classes;         /* distinct duplicated contents */
+	uint64_t hash_collisions;     /* equal hash, different bytes (so far) */
+	uint64_t tracked_pages;       /* pages with per-page state (all regions) */
+	uint64_t state_bytes;         /* daemon memory for them (counted allocations) */
+	uint64_t peak_state_bytes;    /* the same including per-pass transients */
+	double bytes_per_tracked_page;      /* state_bytes / tracked_pages */
+	double peak_bytes_per_tracked_page; /* peak_state_bytes / tracked_pages */
+	bool incremental;             /* the kernel lets passes skip unchanged
+	                               * pages (soft-dirty); false = full passes */
+	unsigned n_guests;
+	struct scanner_guest_stats *guests;  /* malloc'd, n_guests */
+	unsigned n_pairs;
+	struct scanner_pair_stats *pairs;    /* malloc'd, only pairs with sharing */
+};
+
+/* Copy the results of the last completed pass into *out (thread-safe).
+ * Free with scanner_results_free(). Before the first pass, passes == 0 and
+ * guests lists the registered guests with zero counts. Returns 0 or -ENOMEM. */
+int scanner_get_results(struct scanner *s, struct scanner_results *out);
+
+/* Free the arrays of a results copy (not the struct itself). NULL ok. */
+void scanner_results_free(struct scanner_results *r);
+
+#endif
