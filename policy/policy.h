@@ -54,6 +54,7 @@ struct policy_conf {
 	usec_t stats_max_age_usec;          /* older guest stats are not trusted for shrinking */
 	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long */
 	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
+	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 };
 
 /* Fill c with every default. */

@@ -1,0 +1,723 @@
+/* policy.c — the decision: snapshot in, plan out.
+ *
+ * The policy answers two questions every tick: does the host need memory
+ * back, and which guest should give it (or get it back)?
+ *
+ * Host level. The guests cost the host their resident memory minus what KSM
+ * saved (sum of RSS - pages_sharing). That cost is compared with the budget
+ * (policy.budget, or MemTotal - reserve). The host is CRITICAL when the cost
+ * is over budget, the host swaps out, PSI "full" is above its threshold or
+ * MemAvailable is below half the reserve; it is under PRESSURE when PSI
+ * "some" is above its threshold, a PSI trigger fired, or MemAvailable is
+ * below the reserve. The wanted reclaim is the largest of: the overshoot
+ * plus a low-water margin, the MemAvailable shortfall, and under PSI alone
+ * one small step.
+ *
+ * Reclaim order: merge, balloon, never host swap. The scanner knows how many
+ * duplicate pages KSM has not merged yet; that gap is the cheapest memory
+ * there is. Under soft pressure the policy raises the merge urgency and lets
+ * the gap cover the want for merge_grace_usec before it balloons anyone; in
+ * CRITICAL it balloons for whatever the gap does not cover, at once.
+ *
+ * Whom to shrink. ESX's share-based allocation with an idle-memory tax
+ * (Waldspurger, OSDI 2002): a guest's claim is its shares per "adjusted"
+ * page, rho = S / (P * (f + k * (1 - f))), with P its pages, f the active
+ * fraction and k = 1 / (1 - tax). Idle pages cost k times as much, so an idle
+ * guest loses memory first even with many shares. Active memory is estimated
+ * from the guest's own stats: total - available; a guest whose stats are
+ * missing or too old is taken as fully active (nothing is taken from a guest
+ * we cannot see), and a guest with major faults is taken as fully active too.
+ * The reclaim is handed out in small chunks, each to the guest with the
+ * lowest rho at that moment, so it spreads like water-filling.
+ *
+ * Asymmetric control (senpai, systemd-oomd). Taking is slow: at most
+ * max_shrink_percent_per_tick of the guest's maximum per step (a larger cap in
+ * CRITICAL), no step smaller than the deadband, and no next step before the
+ * previous one took effect (actual reached target) and settle_usec passed:
+ * pressure counters lag, and acting again too soon acts twice. A guest is
+ * never taken below max(min, active + guest_min_free_percent of its
+ * memory), nor, for distress_memory_usec after it was in distress, below the
+ * level where that happened. Giving is fast: a guest in distress (available
+ * below guest_distress_free_percent, major faults or swap-in above their
+ * thresholds) gets up to max_grow_percent_per_tick back at once, with no
+ * settle wait, when the budget allows or other guests can fund it this tick.
+ * When the host has room to spare, guests that run short of free memory get
+ * memory back toward their maximum, the highest claim first.
+ *
+ * Stuck guests (the balloon module saw no progress) and guests without a
+ * balloon are counted in the cost but never targeted: their share is simply
+ * left to the others. Floors and maxima are clamped last, always.
+ *
+ * Every action carries its reason as a sentence with the numbers that made
+ * it, and the plan carries the host's. Nothing here reads a file or a clock. */
+#include "policy/policy.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_SHARES 1000
+
+/* snprintf that may truncate: reasons are cut at their fixed size. */
+__attribute__((format(printf, 3, 4)))
+static void say(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ----------------------------------------------------------------- knobs */
+
+void policy_conf_defaults(struct policy_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->dry_run = false;
+	c->budget_bytes = 0;
+	c->reserve_bytes = 1 * GIB;
+	c->tick_usec = 2 * USEC_PER_SEC;
+	c->idle_tax_percent = 75;
+	c->max_shrink_percent_per_tick = 1;
+	c->max_shrink_percent_per_tick_critical = 5;
+	c->max_grow_percent_per_tick = 50;
+	c->deadband_percent = 0.25;
+	c->settle_usec = 4 * USEC_PER_SEC;
+	c->psi_some_threshold_percent = 10;
+	c->psi_full_threshold_percent = 5;
+	c->swap_out_threshold_pages_per_sec = 64;
+	c->guest_min_free_percent = 10;
+	c->guest_distress_free_percent = 5;
+	c->guest_distress_major_faults_per_sec = 200;
+	c->guest_distress_swap_in_pages_per_sec = 64;
+	c->stats_max_age_usec = 10 * USEC_PER_SEC;
+	c->distress_memory_usec = 300 * USEC_PER_SEC;
+	c->budget_low_water_percent = 2;
+	c->merge_grace_usec = 20 * USEC_PER_SEC;
+}
+
+#define K(n, t, f, u, lo, hi, d, h) \
+	{ n, POLICY_KNOB_##t, offsetof(struct policy_conf, f), u, lo, hi, d, true, h }
+
+const struct policy_knob policy_knobs[] = {
+	K("dry_run", BOOL, dry_run, "bool", 0, 1, "no",
+	  "decide and report, act on nothing"),
+	K("budget", SIZE, budget_bytes, "bytes", 0, 1e18, "0",
+	  "guest memory the host may hold (RSS minus merged); 0 = MemTotal minus reserve"),
+	K("reserve", SIZE, reserve_bytes, "bytes", 0, 1e18, "1G",
+	  "host memory kept out of the budget; MemAvailable below it is pressure"),
+	K("tick", DURATION, tick_usec, "usec", 1e5, 3.6e9, "2s",
+	  "interval between decisions"),
+	K("idle_tax_percent", PERCENT, idle_tax_percent, "percent", 0, 99, "75",
+	  "ESX idle-memory tax: idle memory is reclaimed first"),
+	K("max_shrink_percent_per_tick", PERCENT, max_shrink_percent_per_tick, "percent", 0.01, 100, "1",
+	  "largest step down, percent of the guest's maximum, under soft pressure"),
+	K("max_shrink_percent_per_tick_critical", PERCENT, max_shrink_percent_per_tick_critical, "percent",
+	  0.01, 100, "5", "largest step down when over budget, swapping or PSI full"),
+	K("max_grow_percent_per_tick", PERCENT, max_grow_percent_per_tick, "percent", 0.01, 100, "50",
+	  "largest step up, percent of the guest's maximum"),
+	K("deadband_percent", PERCENT, deadband_percent, "percent", 0, 10, "0.25",
+	  "changes smaller than this percent of the guest's maximum are skipped"),
+	K("settle", DURATION, settle_usec, "usec", 0, 3.6e9, "4s",
+	  "after shrinking a guest, wait this long before shrinking it again"),
+	K("psi_some_threshold", PERCENT, psi_some_threshold_percent, "percent", 0, 100, "10",
+	  "host PSI memory some avg10 above this is pressure"),
+	K("psi_full_threshold", PERCENT, psi_full_threshold_percent, "percent", 0, 100, "5",
+	  "host PSI memory full avg10 above this is critical"),
+	K("swap_out_threshold", DOUBLE, swap_out_threshold_pages_per_sec, "pages/s", 0, 1e9, "64",
+	  "host swap-out rate above this is critical"),
+	K("guest_min_free_percent", PERCENT, guest_min_free_percent, "percent", 0, 90, "10",
+	  "a guest keeps at least this percent of its memory available when shrunk"),
+	K("guest_distress_free_percent", PERCENT, guest_distress_free_percent, "percent", 0, 90, "5",
+	  "guest available below this percent of its memory is distress"),
+	K("guest_distress_major_faults", DOUBLE, guest_distress_major_faults_per_sec, "faults/s", 0, 1e9,
+	  "200", "guest major faults per second above this is distress"),
+	K("guest_distress_swap_in", DOUBLE, guest_distress_swap_in_pages_per_sec, "pages/s", 0, 1e9, "64",
+	  "guest swap-in pages per second above this is distress"),
+	K("stats_max_age", DURATION, stats_max_age_usec, "usec", 0, 3.6e9, "10s",
+	  "guest stats older than this are not trusted: the guest is not shrunk"),
+	K("distress_memory", DURATION, distress_memory_usec, "usec", 0, 8.64e10, "5m",
+	  "after distress, do not shrink the guest below that level for this long"),
+	K("budget_low_water_percent", PERCENT, budget_low_water_percent, "percent", 0, 50, "2",
+	  "reclaim until guest cost is this percent of the budget below it"),
+	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
+	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
+};
+const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
+
+static double knob_value(const struct policy_conf *c, const struct policy_knob *k)
+{
+	const char *p = (const char *)c + k->offset;
+	switch (k->type) {
+	case POLICY_KNOB_BOOL: return *(const bool *)p;
+	case POLICY_KNOB_SIZE: return (double)*(const uint64_t *)p;
+	case POLICY_KNOB_DURATION: return (double)*(const usec_t *)p;
+	case POLICY_KNOB_PERCENT:
+	case POLICY_KNOB_DOUBLE: return *(const double *)p;
+	}
+	return 0;
+}
+
+int policy_conf_validate(const struct policy_conf *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < policy_n_knobs; i++) {
+		const struct policy_knob *k = &policy_knobs[i];
+		double v = knob_value(c, k);
+		if (!(v >= k->min && v <= k->max)) {
+			say(err, errlen, "policy.%s = %g is outside [%g, %g]", k->name, v, k->min, k->max);
+			return -EINVAL;
+		}
+	}
+	if (c->guest_distress_free_percent > c->guest_min_free_percent) {
+		say(err, errlen, "policy.guest_distress_free_percent (%g) must not exceed "
+			 "policy.guest_min_free_percent (%g)", c->guest_distress_free_percent,
+			 c->guest_min_free_percent);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *policy_host_level_name(enum policy_host_level l)
+{
+	switch (l) {
+	case POLICY_HOST_OK: return "ok";
+	case POLICY_HOST_PRESSURE: return "pressure";
+	case POLICY_HOST_CRITICAL: return "critical";
+	}
+	return "?";
+}
+
+const char *policy_merge_urgency_name(enum policy_merge_urgency u)
+{
+	switch (u) {
+	case POLICY_MERGE_IDLE: return "idle";
+	case POLICY_MERGE_NORMAL: return "normal";
+	case POLICY_MERGE_URGENT: return "urgent";
+	}
+	return "?";
+}
+
+void policy_state_init(struct policy_state *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+uint64_t policy_budget_bytes(const struct policy_snapshot *snap)
+{
+	if (snap->conf.budget_bytes)
+		return snap->conf.budget_bytes;
+	uint64_t t = snap->host.mem_total_bytes, r = snap->conf.reserve_bytes;
+	return t > r ? t - r : 0;
+}
+
+/* --------------------------------------------------------- per-guest view */
+
+struct gview {
+	const struct policy_guest *g;
+	struct policy_guest_state *s;
+	bool eligible;          /* may be targeted at all */
+	bool fresh;             /* stats trusted */
+	bool distress;
+	uint64_t cur;           /* actual bytes */
+	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
+	uint64_t active;        /* estimated active bytes */
+	uint64_t lo;            /* lowest target allowed by every rule */
+	uint64_t cap_down;      /* bytes it may give this tick */
+	bool may_shrink;
+	uint64_t take;          /* bytes assigned to give this tick */
+	uint64_t give;          /* bytes assigned to receive this tick */
+	char distress_why[96];
+	char hold_why[64];      /* why it may not shrink, for the summary */
+};
+
+static uint64_t pct(uint64_t v, double percent)
+{
+	double r = (double)v * percent / 100.0;
+	return r <= 0 ? 0 : (uint64_t)r;
+}
+
+static double pc(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0;
+}
+
+static struct policy_guest_state *state_slot(struct policy_state *st, uint64_t id)
+{
+	struct policy_guest_state *free_slot = NULL;
+	for (size_t i = 0; i < POLICY_MAX_GUESTS; i++) {
+		if (st->guests[i].id == id)
+			return &st->guests[i];
+		if (!st->guests[i].id && !free_slot)
+			free_slot = &st->guests[i];
+	}
+	if (free_slot) {
+		memset(free_slot, 0, sizeof(*free_slot));
+		free_slot->id = id;
+	}
+	return free_slot;
+}
+
+/* Shares per adjusted page (ESX), with P = pages now. */
+static double rho(const struct gview *v, uint64_t bytes, double tax)
+{
+	double shares = v->g->shares ? (double)v->g->shares : DEFAULT_SHARES;
+	double pages = (double)bytes / 4096.0;
+	if (pages < 1)
+		pages = 1;
+	double f = bytes ? (double)MIN(v->active, bytes) / (double)bytes : 1;
+	double k = 1.0 / (1.0 - tax / 100.0);
+	return shares / (pages * (f + k * (1 - f)));
+}
+
+static void guest_view(const struct policy_snapshot *snap, struct policy_state *st,
+		       size_t i, struct gview *v)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_guest *g = &snap->guests[i];
+	memset(v, 0, sizeof(*v));
+	v->g = g;
+	v->s = state_slot(st, g->id ? g->id : i + 1);
+	v->cur = g->balloon_actual_bytes ? g->balloon_actual_bytes : g->max_bytes;
+	v->eligible = g->has_balloon && !g->stuck && g->max_bytes && v->s;
+	v->fresh = g->stats_valid && g->stats_age_usec <= c->stats_max_age_usec;
+	v->avail = v->fresh ? MIN(g->stat_available_bytes, v->cur) : 0;
+	bool faulting = v->fresh && g->major_faults_per_sec > c->guest_distress_major_faults_per_sec;
+	bool swapping = v->fresh && g->swap_in_pages_per_sec > c->guest_distress_swap_in_pages_per_sec;
+	bool short_free = v->fresh && v->avail < pct(v->cur, c->guest_distress_free_percent);
+	v->active = (v->fresh && !faulting && !swapping) ? v->cur - v->avail : v->cur;
+	if (faulting)
+		say(v->distress_why, sizeof v->distress_why, "major faults %.0f/s > %.0f/s",
+			 g->major_faults_per_sec, c->guest_distress_major_faults_per_sec);
+	else if (swapping)
+		say(v->distress_why, sizeof v->distress_why, "swap-in %.0f pages/s > %.0f/s",
+			 g->swap_in_pages_per_sec, c->guest_distress_swap_in_pages_per_sec);
+	else if (short_free)
+		say(v->distress_why, sizeof v->distress_why, "available %.1f%% < %.1f%%",
+			 pc(v->avail, v->cur), c->guest_distress_free_percent);
+	v->distress = faulting || swapping || short_free;
+	if (!v->s)
+		return;
+	if (v->distress) {
+		v->s->distress_usec = snap->now_usec ? snap->now_usec : 1;
+		v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, v->cur);
+	} else if (v->s->distress_usec &&
+		   snap->now_usec - v->s->distress_usec > c->distress_memory_usec) {
+		v->s->distress_usec = 0;
+		v->s->distress_level_bytes = 0;
+	}
+
+	/* Lowest allowed target. */
+	uint64_t lo = MAX(g->min_bytes, v->active + pct(v->cur, c->guest_min_free_percent));
+	if (v->s->distress_usec)
+		lo = MAX(lo, v->s->distress_level_bytes);
+	v->lo = MIN(lo, g->max_bytes);
+	if (!v->eligible)
+		say(v->hold_why, sizeof v->hold_why, "%s", !g->has_balloon ? "no balloon" : "stuck");
+	else if (!v->fresh)
+		say(v->hold_why, sizeof v->hold_why, "stats %s", g->stats_valid ? "stale" : "missing");
+	else if (v->distress)
+		say(v->hold_why, sizeof v->hold_why, "in distress");
+}
+
+/* May v be shrunk this tick, and by how much at most? */
+static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool critical)
+{
+	const struct policy_conf *c = &snap->conf;
+	if (!v->eligible || !v->fresh || v->distress || v->cur <= v->lo)
+		return;
+	const struct policy_guest_state *s = v->s;
+	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+	/* Wait for the effect: the last target not yet reached. */
+	if (s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
+	    snap->now_usec - s->last_shrink_usec < 5 * c->settle_usec + c->tick_usec) {
+		say(v->hold_why, sizeof v->hold_why, "waiting for balloon");
+		return;
+	}
+	if (!critical && s->last_shrink_usec && snap->now_usec - s->last_shrink_usec < c->settle_usec) {
+		say(v->hold_why, sizeof v->hold_why, "settling");
+		return;
+	}
+	uint64_t cap = pct(v->g->max_bytes, critical ? c->max_shrink_percent_per_tick_critical
+						     : c->max_shrink_percent_per_tick);
+	v->cap_down = MIN(cap, v->cur - v->lo);
+	if (v->cap_down < MAX(db, 1)) {
+		v->cap_down = 0;
+		return;
+	}
+	v->may_shrink = true;
+}
+
+/* Hand out `want` bytes of reclaim, chunk by chunk, to the lowest rho. */
+static uint64_t distribute_reclaim(struct gview *v, size_t n, uint64_t want, double tax)
+{
+	uint64_t got = 0;
+	while (got < want) {
+		struct gview *best = NULL;
+		double best_r = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (!v[i].may_shrink || v[i].take >= v[i].cap_down)
+				continue;
+			double r = rho(&v[i], v[i].cur - v[i].take, tax);
+			if (!best || r < best_r) {
+				best = &v[i];
+				best_r = r;
+			}
+		}
+		if (!best)
+			break;
+		uint64_t chunk = MAX(best->g->max_bytes / 400, 1 * MIB);
+		chunk = MIN(chunk, best->cap_down - best->take);
+		chunk = MIN(chunk, want - got);
+		best->take += chunk;
+		got += chunk;
+	}
+	return got;
+}
+
+static void fmt_size(uint64_t b, char *buf, size_t len)
+{
+	format_size(b, buf, len);
+}
+
+static struct policy_action *add_action(struct policy_plan *out, const struct gview *v, size_t idx,
+					uint64_t target, enum policy_reason_code why)
+{
+	struct policy_action *a = &out->actions[out->n_actions++];
+	memset(a, 0, sizeof(*a));
+	a->guest_index = idx;
+	a->guest_id = v->g->id;
+	say(a->guest, sizeof a->guest, "%s", v->g->name);
+	a->target_bytes = target;
+	a->delta_bytes = (int64_t)target - (int64_t)v->cur;
+	a->kind = a->delta_bytes < 0 ? POLICY_ACT_SHRINK : POLICY_ACT_GROW;
+	a->why = why;
+	return a;
+}
+
+/* Record the step in the guest's state. */
+static void remember(const struct policy_snapshot *snap, struct gview *v, uint64_t target, int sign)
+{
+	struct policy_guest_state *s = v->s;
+	if (s->last_sign && s->last_sign != sign)
+		s->sign_changes++;
+	s->last_sign = sign;
+	s->last_target_bytes = target;
+	if (sign < 0)
+		s->last_shrink_usec = snap->now_usec ? snap->now_usec : 1;
+	else
+		s->last_grow_usec = snap->now_usec ? snap->now_usec : 1;
+}
+
+size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
+		     struct policy_plan *out)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_host *h = &snap->host;
+	struct gview views[POLICY_MAX_GUESTS];
+	size_t n = MIN(snap->n_guests, (size_t)POLICY_MAX_GUESTS);
+	char b1[32], b2[32], b3[32];
+
+	memset(out, 0, sizeof(*out));
+	out->now_usec = snap->now_usec;
+	out->dry_run = c->dry_run;
+	st->ticks++;
+	st->last_tick_usec = snap->now_usec;
+
+	/* Forget guests that left. */
+	for (size_t j = 0; j < POLICY_MAX_GUESTS; j++) {
+		bool present = false;
+		for (size_t i = 0; i < n && st->guests[j].id; i++)
+			present |= (snap->guests[i].id ? snap->guests[i].id : i + 1) == st->guests[j].id;
+		if (!present)
+			st->guests[j].id = 0;
+	}
+
+	/* Host cost and level. */
+	uint64_t rss = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_guest *g = &snap->guests[i];
+		rss += g->rss_bytes ? g->rss_bytes
+				    : (g->balloon_actual_bytes ? g->balloon_actual_bytes : g->max_bytes);
+	}
+	uint64_t merged = snap->merge.available ? snap->merge.merged_pages * 4096 : 0;
+	uint64_t used = rss > merged ? rss - merged : 0;
+	uint64_t budget = policy_budget_bytes(snap);
+	out->budget_bytes = budget;
+	out->guest_used_bytes = used;
+
+	int64_t want = 0;
+	enum policy_host_level lvl = POLICY_HOST_OK;
+	char *hr = out->host_reason;
+	size_t hrl = sizeof out->host_reason;
+	fmt_size(used, b1, sizeof b1);
+	fmt_size(budget, b2, sizeof b2);
+	if (used > budget) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)(used - budget + pct(budget, c->budget_low_water_percent));
+		say(hr, hrl, "guests use %s > budget %s", b1, b2);
+	} else if (h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)MAX(pct(budget, c->max_shrink_percent_per_tick_critical),
+				    (uint64_t)(h->swap_out_pages_per_sec * 4096.0 *
+					       (double)c->tick_usec / USEC_PER_SEC));
+		say(hr, hrl, "host swap-out %.0f pages/s > %.0f/s", h->swap_out_pages_per_sec,
+			 c->swap_out_threshold_pages_per_sec);
+	} else if (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)pct(budget, c->max_shrink_percent_per_tick_critical);
+		say(hr, hrl, "host PSI full avg10 %.1f%% > %.1f%%", h->psi_full_avg10_percent,
+			 c->psi_full_threshold_percent);
+	} else if (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)(c->reserve_bytes - h->mem_available_bytes);
+		fmt_size(h->mem_available_bytes, b3, sizeof b3);
+		say(hr, hrl, "host MemAvailable %s < half the reserve", b3);
+	} else if (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes) {
+		lvl = POLICY_HOST_PRESSURE;
+		want = (int64_t)(c->reserve_bytes - h->mem_available_bytes);
+		fmt_size(h->mem_available_bytes, b3, sizeof b3);
+		say(hr, hrl, "host MemAvailable %s < reserve", b3);
+	} else if (h->psi_available && (h->psi_some_avg10_percent > c->psi_some_threshold_percent ||
+					h->psi_trigger_fired)) {
+		lvl = POLICY_HOST_PRESSURE;
+		want = (int64_t)pct(budget, c->max_shrink_percent_per_tick);
+		if (h->psi_some_avg10_percent > c->psi_some_threshold_percent)
+			say(hr, hrl, "host PSI some avg10 %.1f%% > %.1f%%",
+				 h->psi_some_avg10_percent, c->psi_some_threshold_percent);
+		else
+			say(hr, hrl, "host PSI trigger fired");
+	} else {
+		say(hr, hrl, "guests use %s of budget %s", b1, b2);
+	}
+	out->host_level = lvl;
+	if (lvl == POLICY_HOST_OK)
+		st->pressure_since_usec = 0;
+	else if (!st->pressure_since_usec)
+		st->pressure_since_usec = snap->now_usec ? snap->now_usec : 1;
+
+	/* Merge first. */
+	uint64_t gap = 0;
+	if (snap->merge.available && snap->merge.potential_pages > snap->merge.merged_pages)
+		gap = (snap->merge.potential_pages - snap->merge.merged_pages) * 4096;
+	fmt_size(gap, b3, sizeof b3);
+	if (gap < 4 * MIB) {
+		out->merge_urgency = POLICY_MERGE_IDLE;
+		say(out->merge_reason, sizeof out->merge_reason, "unmerged duplicates %s: trickle", b3);
+	} else if (lvl == POLICY_HOST_OK) {
+		out->merge_urgency = POLICY_MERGE_NORMAL;
+		say(out->merge_reason, sizeof out->merge_reason,
+			 "unmerged duplicates %s, host %s: merge within budget", b3, policy_host_level_name(lvl));
+	} else {
+		out->merge_urgency = POLICY_MERGE_URGENT;
+		say(out->merge_reason, sizeof out->merge_reason,
+			 "unmerged duplicates %s, host %s: merge at full speed", b3, policy_host_level_name(lvl));
+	}
+	int64_t balloon_want = want;
+	bool merge_covers = false;
+	if (want > 0 && gap > 0) {
+		bool grace = lvl == POLICY_HOST_PRESSURE &&
+			     snap->now_usec - st->pressure_since_usec < c->merge_grace_usec;
+		if (grace && gap >= (uint64_t)want) {
+			balloon_want = 0;
+			merge_covers = true;
+		} else if (lvl == POLICY_HOST_CRITICAL) {
+			balloon_want = want - (int64_t)MIN(gap, (uint64_t)want) / 2;
+		}
+	}
+	out->reclaim_wanted_bytes = want;
+	if (merge_covers) {
+		size_t l = strlen(hr);
+		say(hr + l, hrl - l, "; merging %s covers it", b3);
+	}
+
+	/* Per-guest views. */
+	for (size_t i = 0; i < n; i++)
+		guest_view(snap, st, i, &views[i]);
+	bool critical = lvl == POLICY_HOST_CRITICAL;
+	for (size_t i = 0; i < n; i++)
+		shrink_capacity(snap, &views[i], critical);
+
+	/* Distress first: give back fast, funded by headroom or others. */
+	uint64_t capacity = 0;
+	for (size_t i = 0; i < n; i++)
+		if (views[i].may_shrink)
+			capacity += views[i].cap_down;
+	int64_t headroom = (int64_t)budget - (int64_t)used - (int64_t)pct(budget, c->budget_low_water_percent);
+	if (lvl != POLICY_HOST_OK && headroom > 0)
+		headroom = 0;
+	uint64_t growth = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct gview *v = &views[i];
+		if (!v->eligible || !v->distress || v->cur >= v->g->max_bytes)
+			continue;
+		uint64_t need = pct(v->cur, c->guest_min_free_percent);
+		if (v->avail < need)
+			need = need - v->avail + pct(v->g->max_bytes, c->guest_min_free_percent);
+		need = MAX(need, pct(v->g->max_bytes, c->max_grow_percent_per_tick) / 2);
+		need = MIN(need, pct(v->g->max_bytes, c->max_grow_percent_per_tick));
+		need = MIN(need, v->g->max_bytes - v->cur);
+		v->give = need;
+		growth += need;
+	}
+	/* The reserve lies below the budget: a guest in distress may borrow a
+	 * quarter of it unless the host itself is already short or swapping. */
+	bool host_short = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
+			  (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) ||
+			  (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2);
+	uint64_t fundable = (uint64_t)MAX(headroom, 0) + capacity + (host_short ? 0 : c->reserve_bytes / 4);
+	if (growth > fundable && growth) {
+		for (size_t i = 0; i < n; i++)
+			views[i].give = (uint64_t)((double)views[i].give * (double)fundable / (double)growth);
+	}
+	uint64_t granted = 0;
+	for (size_t i = 0; i < n; i++)
+		granted += views[i].give;
+	uint64_t funded_by_others = granted > (uint64_t)MAX(headroom, 0) ? granted - (uint64_t)MAX(headroom, 0) : 0;
+	funded_by_others = MIN(funded_by_others, capacity);
+	if (balloon_want < 0)
+		balloon_want = 0;
+	uint64_t got = distribute_reclaim(views, n, (uint64_t)balloon_want + funded_by_others, c->idle_tax_percent);
+
+	/* Relax: host has room, give back to guests short of free memory. */
+	if (lvl == POLICY_HOST_OK && headroom > 0 && got == 0) {
+		uint64_t room = (uint64_t)headroom - granted;
+		if (granted > (uint64_t)headroom)
+			room = 0;
+		while (room > 0) {
+			struct gview *best = NULL;
+			double best_r = 0;
+			for (size_t i = 0; i < n; i++) {
+				struct gview *v = &views[i];
+				uint64_t top = MIN(v->g->max_bytes,
+						   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
+				if (!v->eligible || !v->fresh || v->distress || v->cur + v->give >= top)
+					continue;
+				/* Only guests that would use it: available below twice the min. */
+				if (v->avail + v->give >= pct(v->cur + v->give, 2 * c->guest_min_free_percent))
+					continue;
+				double r = rho(v, v->cur + v->give, c->idle_tax_percent);
+				if (!best || r > best_r) {
+					best = v;
+					best_r = r;
+				}
+			}
+			if (!best)
+				break;
+			uint64_t chunk = MIN(MAX(best->g->max_bytes / 100, 1 * MIB), room);
+			chunk = MIN(chunk, best->g->max_bytes - best->cur - best->give);
+			best->give += chunk;
+			room -= chunk;
+		}
+	}
+
+	/* Emit actions. */
+	for (size_t i = 0; i < n; i++) {
+		struct gview *v = &views[i];
+		const struct policy_guest *g = v->g;
+		if (!v->eligible)
+			continue;
+		uint64_t db = pct(g->max_bytes, c->deadband_percent);
+		uint64_t target = v->cur;
+		enum policy_reason_code why;
+		if (v->give > 0) {
+			target = v->cur + v->give;
+			why = v->distress ? POLICY_WHY_GUEST_DISTRESS : POLICY_WHY_RELAX;
+		} else if (v->take > 0) {
+			target = v->cur - v->take;
+			why = POLICY_WHY_HOST_PRESSURE;
+		} else if (g->balloon_target_bytes && (g->balloon_target_bytes < g->min_bytes ||
+						       g->balloon_target_bytes > g->max_bytes)) {
+			target = g->balloon_target_bytes;
+			why = POLICY_WHY_LIMIT;
+		} else {
+			continue;
+		}
+		/* Floors and maxima, always. */
+		if (target < g->min_bytes)
+			target = g->min_bytes;
+		if (target > g->max_bytes)
+			target = g->max_bytes;
+		uint64_t d = target > v->cur ? target - v->cur : v->cur - target;
+		if (why != POLICY_WHY_LIMIT && why != POLICY_WHY_GUEST_DISTRESS && d < MAX(db, 1))
+			continue;
+		if (d == 0 && why != POLICY_WHY_LIMIT)
+			continue;
+		if (why == POLICY_WHY_LIMIT && target == g->balloon_target_bytes)
+			continue;
+		struct policy_action *a = add_action(out, v, i, target, why);
+		char ds[32], ts[32];
+		fmt_size(d, ds, sizeof ds);
+		fmt_size(target, ts, sizeof ts);
+		switch (why) {
+		case POLICY_WHY_HOST_PRESSURE:
+			say(a->reason, sizeof a->reason,
+				 "%s -%s to %s: %s; %s available %.0f%%, lowest shares per active page "
+				 "(%.3g, %" PRIu64 " shares, active %.0f%%)",
+				 g->name, ds, ts, out->host_reason, g->name, pc(v->avail, v->cur),
+				 rho(v, v->cur, c->idle_tax_percent) * 1000.0,
+				 g->shares ? g->shares : DEFAULT_SHARES, pc(v->active, v->cur));
+			break;
+		case POLICY_WHY_GUEST_DISTRESS:
+			say(a->reason, sizeof a->reason, "%s +%s to %s: %s in distress, %s%s",
+				 g->name, ds, ts, g->name, v->distress_why,
+				 growth > fundable ? " (partly funded)" : "");
+			break;
+		case POLICY_WHY_RELAX:
+			say(a->reason, sizeof a->reason,
+				 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
+				 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
+			break;
+		case POLICY_WHY_LIMIT:
+			say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",
+				 g->name, ts);
+			break;
+		}
+		remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
+	}
+	return out->n_actions;
+}
+
+/* ----------------------------------------------------------------- ring */
+
+void policy_ring_init(struct policy_ring *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void policy_ring_push(struct policy_ring *r, const struct policy_ring_entry *e)
+{
+	r->e[r->next] = *e;
+	r->next = (r->next + 1) % POLICY_RING_LEN;
+	if (r->count < POLICY_RING_LEN)
+		r->count++;
+	r->total++;
+}
+
+void policy_ring_push_plan(struct policy_ring *r, const struct policy_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_actions; i++) {
+		const struct policy_action *a = &plan->actions[i];
+		struct policy_ring_entry e;
+		memset(&e, 0, sizeof e);
+		e.when_usec = plan->now_usec;
+		e.dry_run = plan->dry_run;
+		memcpy(e.guest, a->guest, sizeof e.guest);
+		e.kind = a->kind;
+		e.target_bytes = a->target_bytes;
+		e.delta_bytes = a->delta_bytes;
+		memcpy(e.reason, a->reason, sizeof e.reason);
+		policy_ring_push(r, &e);
+	}
+}
+
+const struct policy_ring_entry *policy_ring_get(const struct policy_ring *r, size_t i)
+{
+	if (i >= r->count)
+		return NULL;
+	size_t idx = (r->next + POLICY_RING_LEN - 1 - i) % POLICY_RING_LEN;
+	return &r->e[idx];
+}
