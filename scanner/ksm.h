@@ -162,7 +162,7 @@ enum ksm_pace_phase {
 
 /* Urgency from the policy (same order as policy's merge urgency). */
 enum ksm_pace_urgency {
-	KSM_URGENCY_IDLE = 0,   /* the policy sees nothing to merge */
+	KSM_URGENCY_IDLE = 0,   /* the policy sees nothing to merge (pacing decides from the gap) */
 	KSM_URGENCY_NORMAL,     /* merge within the CPU budget */
 	KSM_URGENCY_URGENT,     /* host under pressure: full speed, budget ignored */
 };
@@ -224,18 +224,22 @@ struct ksm_pace_output {
 	char reason[KSM_REASON_LEN];  /* why, in words and numbers */
 };
 
-/* The pacing decision. Pure: no I/O, no clock. Rules, first match wins:
- *  1. predicted < min_savings (or urgency IDLE with no gap): OFF, run=0.
- *  2. Damping: within settle_usec of the last change, hold — unless the
+/* The pacing decision. Pure: no I/O, no clock. gap = predicted - merged.
+ * Rules, first match wins (see the essay in ksmpace.c):
+ *  1. Damping: within settle_usec of the last change, hold, unless the
  *     kthread uses more than twice the budget.
- *  3. Converged: gap <= converged_ratio x predicted for converged_hold_usec
+ *  2. predicted < min_savings_pages: OFF, run=0 (merges persist).
+ *  3. From OFF (or TRICKLE when the gap grew past the gap at which trickling
+ *     began by max(converged_ratio x predicted, min_savings): hysteresis):
+ *     CONVERGE if the gap is above converged_ratio x predicted, else TRICKLE.
+ *  4. In TRICKLE: stay (trickle knobs).
+ *  5. Converged: gap <= converged_ratio x predicted for converged_hold_usec
  *     -> TRICKLE (or run=0 when trickle_pages_to_scan is 0).
- *  4. Stalled: stall_full_scans passes without progress -> TRICKLE.
- *  5. In TRICKLE: restart CONVERGE only when the gap grows past the gap at
- *     which trickling began by the converge threshold (hysteresis).
- *  6. CONVERGE: URGENT or budget >= 95% -> full speed; otherwise fit
- *     pages_to_scan to the budget from the measured CPU (multiplicative,
- *     at most x4 up per step, down in proportion).
+ *  6. Stalled: stall_full_scans full passes without progress -> TRICKLE.
+ *  7. CONVERGE: URGENT or budget >= 95% -> full speed; otherwise fit
+ *     pages_to_scan to the budget from the measured kthread CPU
+ *     (down in proportion when > 1.15 x budget, up at most x4 when
+ *     < 0.75 x budget, hold in between or when the CPU is unknown).
  * out->reason always says which rule fired. */
 void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in,
 	      struct ksm_pace_output *out);
