@@ -1,0 +1,594 @@
+/* Unit tests for policy/: one made-up snapshot per rule, the parsers on
+ * made-up /proc text, the knob table and the decision ring. */
+#include "policy/policy.h"
+#include "tests/unit/harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A host of 16 GiB with a 12 GiB budget and n guests of 4 GiB each, every
+ * guest half available, RSS = actual. */
+static void mk(struct policy_snapshot *s, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	policy_conf_defaults(&s->conf);
+	s->conf.budget_bytes = 12 * GIB;
+	s->now_usec = 1000 * USEC_PER_SEC;
+	s->host.mem_total_bytes = 16 * GIB;
+	s->host.mem_available_bytes = 8 * GIB;
+	s->n_guests = n;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_guest *g = &s->guests[i];
+		snprintf(g->name, sizeof g->name, "g%zu", i);
+		g->id = i + 1;
+		g->has_balloon = true;
+		g->min_bytes = 512 * MIB;
+		g->max_bytes = 4 * GIB;
+		g->shares = 1000;
+		g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+		g->stats_valid = true;
+		g->stat_total_bytes = 2 * GIB;
+		g->stat_available_bytes = 1 * GIB;
+		g->stat_free_bytes = 512 * MIB;
+		g->rss_bytes = 2 * GIB;
+	}
+}
+
+static const struct policy_action *find(const struct policy_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (!strcmp(p->actions[i].guest, name))
+			return &p->actions[i];
+	return NULL;
+}
+
+static void check_invariants(const struct policy_snapshot *s, const struct policy_plan *p)
+{
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct policy_action *a = &p->actions[i];
+		const struct policy_guest *g = &s->guests[a->guest_index];
+		CU_ASSERT(a->target_bytes >= g->min_bytes);
+		CU_ASSERT(a->target_bytes <= g->max_bytes);
+		CU_ASSERT(g->has_balloon && !g->stuck);
+		CU_ASSERT(strlen(a->reason) > 10);
+	}
+}
+
+static void test_ok_host_no_action(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 3);  /* 6 GiB used of 12 */
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL(p.guest_used_bytes, 6 * GIB);
+	CU_ASSERT_EQUAL(p.budget_bytes, 12 * GIB);
+}
+
+static void test_budget_default(void)
+{
+	struct policy_snapshot s;
+	mk(&s, 1);
+	s.conf.budget_bytes = 0;
+	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 15 * GIB);
+}
+
+static void test_over_budget_idle_first(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 3);
+	s.conf.budget_bytes = 5 * GIB + 512 * MIB;  /* 6 GiB used: over by 512 MiB */
+	s.guests[1].stat_available_bytes = 1800 * MIB;  /* g1 mostly idle */
+	s.guests[1].stat_free_bytes = 1700 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	const struct policy_action *a = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
+	/* critical cap: 5% of 4 GiB */
+	CU_ASSERT(-a->delta_bytes <= (int64_t)(4 * GIB / 20) + 1);
+	CU_ASSERT(strstr(a->reason, "budget") != NULL);
+	CU_ASSERT(strstr(a->reason, "lowest shares per active page") != NULL);
+	/* g1 took the largest step */
+	for (size_t i = 0; i < p.n_actions; i++)
+		CU_ASSERT(p.actions[i].delta_bytes >= a->delta_bytes);
+	check_invariants(&s, &p);
+}
+
+static void test_shares_order(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 4 * GIB - 64 * MIB;  /* over by 64 MiB + low water */
+	s.guests[0].shares = 4000;
+	s.guests[1].shares = 500;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+	CU_ASSERT(!a0 || a0->delta_bytes > a1->delta_bytes);
+}
+
+static void test_idle_tax(void)
+{
+	/* g0 has twice the shares but is idle; with the 75% tax it pays first.
+	 * With no tax, g1 (fewer shares) pays first. */
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 4 * GIB - 64 * MIB;
+	s.guests[0].shares = 2000;
+	s.guests[0].stat_available_bytes = 1900 * MIB;
+	s.guests[1].stat_available_bytes = 300 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
+	CU_ASSERT(!a1 || a1->delta_bytes > a0->delta_bytes);
+
+	s.conf.idle_tax_percent = 0;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	a0 = find(&p, "g0"); a1 = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+	CU_ASSERT(!a0 || a0->delta_bytes > a1->delta_bytes);
+}
+
+static void test_soft_pressure_slow_step(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.host.psi_available = true;
+	s.host.psi_some_avg10_percent = 12;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_PRESSURE);
+	CU_ASSERT(p.n_actions > 0);
+	for (size_t i = 0; i < p.n_actions; i++) {
+		CU_ASSERT(-p.actions[i].delta_bytes <= (int64_t)(4 * GIB / 100) + 1);
+		CU_ASSERT(strstr(p.actions[i].reason, "PSI some avg10 12.0% > 10.0%") != NULL);
+	}
+	check_invariants(&s, &p);
+}
+
+static void test_settle_and_effect(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.host.psi_available = true;
+	s.host.psi_some_avg10_percent = 30;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+	uint64_t t1 = p.actions[0].target_bytes;
+	/* Next tick, balloon not there yet: wait for the effect. */
+	s.now_usec += 2 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	/* Balloon reached it, but settle (4 s) has not passed. */
+	s.guests[0].balloon_actual_bytes = s.guests[0].rss_bytes = t1;
+	s.guests[0].stat_available_bytes -= 2 * GIB - t1;
+	s.now_usec += 1 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	s.now_usec += 2 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT(p.actions[0].target_bytes < t1);
+}
+
+static void test_floor_and_min_free(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.budget_bytes = 1 * GIB;           /* far over */
+	s.guests[0].min_bytes = 1990 * MIB;      /* but the floor is close */
+	s.guests[0].stat_available_bytes = 2000 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].target_bytes, 2 * GIB - 58 * MIB);
+	CU_ASSERT(p.actions[0].target_bytes >= 1990 * MIB);
+	/* Active memory + 10% keeps a busy guest where it is. */
+	mk(&s, 1);
+	s.conf.budget_bytes = 1 * GIB;
+	s.guests[0].stat_available_bytes = 210 * MIB;  /* 10.25% available */
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+}
+
+static void test_stuck_and_no_balloon(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 3);
+	s.conf.budget_bytes = 3 * GIB;
+	s.guests[0].stuck = true;
+	s.guests[1].has_balloon = false;
+	for (int i = 0; i < 2; i++)
+		s.guests[i].stat_available_bytes = 1900 * MIB;   /* most attractive, yet excluded */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 1);
+	CU_ASSERT_PTR_NOT_NULL(find(&p, "g2"));
+	CU_ASSERT_PTR_NULL(find(&p, "g0"));
+	CU_ASSERT_PTR_NULL(find(&p, "g1"));
+	check_invariants(&s, &p);
+}
+
+static void test_distress_grows_fast(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.guests[0].stat_available_bytes = 50 * MIB;   /* 2.4% */
+	s.guests[1].major_faults_per_sec = 5000;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+	CU_ASSERT_EQUAL(a0->why, POLICY_WHY_GUEST_DISTRESS);
+	CU_ASSERT(a0->delta_bytes >= (int64_t)(4 * GIB / 10));  /* far more than a shrink step */
+	CU_ASSERT(strstr(a0->reason, "available 2.4% < 5.0%") != NULL);
+	CU_ASSERT(strstr(a1->reason, "major faults 5000/s > 200/s") != NULL);
+	/* Grown again on the very next tick if still in distress (no settle). */
+	s.now_usec += 2 * USEC_PER_SEC;
+	s.guests[0].balloon_actual_bytes = a0->target_bytes;
+	s.guests[0].stat_available_bytes = 60 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NOT_NULL(find(&p, "g0"));
+	check_invariants(&s, &p);
+}
+
+static void test_distress_funded_by_others(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 4 * GIB;                 /* exactly at budget */
+	s.conf.reserve_bytes = 0;                      /* nothing to borrow */
+	s.guests[0].stat_available_bytes = 20 * MIB;   /* distress */
+	s.guests[1].stat_available_bytes = 1900 * MIB; /* idle */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+	CU_ASSERT(a0->delta_bytes > 0);
+	CU_ASSERT(a1->delta_bytes < 0);
+	CU_ASSERT(a0->delta_bytes <= -a1->delta_bytes + (int64_t)MIB);
+}
+
+static void test_learned_floor(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.guests[0].major_faults_per_sec = 1000;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 1);
+	/* Later the guest claims to be idle and the host is over budget: it is
+	 * not taken below the level where it was in distress. */
+	s.now_usec += 60 * USEC_PER_SEC;
+	s.guests[0].major_faults_per_sec = 0;
+	s.guests[0].stat_available_bytes = 1900 * MIB;
+	s.conf.budget_bytes = 1 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	/* After distress_memory it may be. */
+	s.now_usec += 400 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 1);
+}
+
+static void test_stale_stats_not_shrunk(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 3 * GIB;
+	s.guests[0].stats_age_usec = 60 * USEC_PER_SEC;
+	s.guests[0].stat_available_bytes = 1900 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(find(&p, "g0"));
+	CU_ASSERT_PTR_NOT_NULL(find(&p, "g1"));
+}
+
+static void test_deadband(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.budget_bytes = 1 * GIB;
+	s.guests[0].stat_available_bytes = 215 * MIB;  /* room to the min-free line: ~10 MiB */
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);  /* 10 MiB < 0.25% of 4 GiB */
+}
+
+static void test_merge_first(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.host.psi_available = true;
+	s.host.psi_some_avg10_percent = 20;
+	s.merge.available = true;
+	s.merge.potential_pages = 300000;      /* ~1.1 GiB */
+	s.merge.merged_pages = 1000;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_URGENT);
+	CU_ASSERT(strstr(p.host_reason, "merging") != NULL);
+	/* Grace over, pressure persists: balloon too. */
+	s.now_usec += 30 * USEC_PER_SEC;
+	CU_ASSERT(policy_decide(&s, &st, &p) > 0);
+	/* No pressure, gap left: normal; nothing left: idle. */
+	s.host.psi_some_avg10_percent = 0;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_NORMAL);
+	s.merge.merged_pages = s.merge.potential_pages;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_IDLE);
+	/* Merged pages lower the guests' cost. */
+	CU_ASSERT_EQUAL(p.guest_used_bytes, 4 * GIB - 300000ULL * 4096);
+}
+
+static void test_host_levels(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	policy_state_init(&st);
+	s.host.swap_out_pages_per_sec = 1000;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(strstr(p.host_reason, "swap-out 1000") != NULL);
+	s.host.swap_out_pages_per_sec = 0;
+	s.host.mem_available_bytes = 700 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_PRESSURE);
+	s.host.mem_available_bytes = 300 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	s.host.mem_available_bytes = 8 * GIB;
+	s.host.psi_available = true;
+	s.host.psi_full_avg10_percent = 9;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	s.host.psi_full_avg10_percent = 0;
+	s.host.psi_trigger_fired = true;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_PRESSURE);
+}
+
+static void test_relax_and_dry_run(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.dry_run = true;
+	s.guests[0].stat_available_bytes = 300 * MIB;  /* 15%: would use more */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_TRUE(p.dry_run);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELAX);
+	CU_ASSERT(p.actions[0].target_bytes <= 4 * GIB);
+}
+
+static void test_deterministic(void)
+{
+	struct policy_snapshot s; struct policy_state a, b; struct policy_plan p, q;
+	mk(&s, 4);
+	s.conf.budget_bytes = 7 * GIB;
+	s.guests[2].stat_available_bytes = 10 * MIB;
+	policy_state_init(&a);
+	policy_state_init(&b);
+	policy_decide(&s, &a, &p);
+	policy_decide(&s, &b, &q);
+	CU_ASSERT_EQUAL(memcmp(&p, &q, sizeof p), 0);
+	CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+}
+
+static void test_target_outside_limits(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.guests[0].balloon_target_bytes = 100 * MIB;   /* below min */
+	s.guests[0].stat_available_bytes = 700 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].target_bytes, 512 * MIB);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_LIMIT);
+}
+
+static void test_conf_knobs(void)
+{
+	struct policy_conf c;
+	char err[256];
+	policy_conf_defaults(&c);
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), 0);
+	CU_ASSERT(policy_n_knobs >= 20);
+	for (size_t i = 0; i < policy_n_knobs; i++) {
+		CU_ASSERT_PTR_NOT_NULL(policy_knobs[i].help);
+		CU_ASSERT(policy_knobs[i].offset < sizeof c);
+	}
+	c.idle_tax_percent = 100;
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), -EINVAL);
+	CU_ASSERT(strstr(err, "idle_tax_percent") != NULL);
+	policy_conf_defaults(&c);
+	c.guest_distress_free_percent = 50;
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), -EINVAL);
+}
+
+static void test_ring(void)
+{
+	static struct policy_ring r;
+	struct policy_ring_entry e;
+	policy_ring_init(&r);
+	CU_ASSERT_PTR_NULL(policy_ring_get(&r, 0));
+	for (int i = 0; i < POLICY_RING_LEN + 5; i++) {
+		memset(&e, 0, sizeof e);
+		e.when_usec = (usec_t)i;
+		policy_ring_push(&r, &e);
+	}
+	CU_ASSERT_EQUAL(r.count, POLICY_RING_LEN);
+	CU_ASSERT_EQUAL(r.total, POLICY_RING_LEN + 5);
+	CU_ASSERT_EQUAL(policy_ring_get(&r, 0)->when_usec, POLICY_RING_LEN + 4);
+	CU_ASSERT_EQUAL(policy_ring_get(&r, POLICY_RING_LEN - 1)->when_usec, 5);
+	CU_ASSERT_PTR_NULL(policy_ring_get(&r, POLICY_RING_LEN));
+
+	struct policy_snapshot s; struct policy_state st; static struct policy_plan p;
+	mk(&s, 2);
+	s.guests[0].major_faults_per_sec = 1000;
+	policy_state_init(&st);
+	policy_ring_init(&r);
+	policy_decide(&s, &st, &p);
+	policy_ring_push_plan(&r, &p);
+	CU_ASSERT_EQUAL(r.count, p.n_actions);
+	CU_ASSERT_STRING_EQUAL(policy_ring_get(&r, 0)->reason, p.actions[p.n_actions - 1].reason);
+}
+
+static const char MEMINFO[] =
+	"MemTotal:       24563244 kB\n"
+	"MemFree:         1000000 kB\n"
+	"MemAvailable:   20000000 kB\n"
+	"Buffers:          123 kB\n"
+	"SwapTotal:       2097148 kB\n"
+	"SwapFree:        2097000 kB\n";
+
+static void test_parse_meminfo(void)
+{
+	struct policy_host h;
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_parse_meminfo(MEMINFO, &h), 0);
+	CU_ASSERT_EQUAL(h.mem_total_bytes, 24563244ULL * 1024);
+	CU_ASSERT_EQUAL(h.mem_available_bytes, 20000000ULL * 1024);
+	CU_ASSERT_EQUAL(h.mem_free_bytes, 1000000ULL * 1024);
+	CU_ASSERT_EQUAL(h.swap_total_bytes, 2097148ULL * 1024);
+	CU_ASSERT_EQUAL(policy_parse_meminfo("MemTotal: 5 kB\nMemFree: 3 kB\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(policy_parse_meminfo("", &h), -EINVAL);
+	/* A key that is a prefix of another does not match it. */
+	CU_ASSERT_EQUAL(policy_parse_meminfo("MemTotalX: 1 kB\nMemAvailable: 1 kB\n", &h), -EINVAL);
+}
+
+static void test_parse_vmstat(void)
+{
+	struct policy_host h, prev;
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_parse_vmstat("nr_free_pages 5\npswpin 100\npswpout 2000\npswpinx 9\n", &h), 0);
+	CU_ASSERT_EQUAL(h.pswpin_pages, 100);
+	CU_ASSERT_EQUAL(h.pswpout_pages, 2000);
+	CU_ASSERT_EQUAL(policy_parse_vmstat("pswpin 1\n", &h), -EINVAL);
+	prev = h;
+	prev.pswpin_pages = 100;
+	prev.sampled_usec = 10 * USEC_PER_SEC;
+	h.sampled_usec = 12 * USEC_PER_SEC;
+	h.pswpin_pages = 300;
+	h.pswpout_pages = 2100;
+	policy_host_rates(&prev, &h);
+	CU_ASSERT_DOUBLE_EQUAL(h.swap_in_pages_per_sec, 100.0, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(h.swap_out_pages_per_sec, 50.0, 1e-9);
+	h.pswpout_pages = 1;   /* counter went back */
+	policy_host_rates(&prev, &h);
+	CU_ASSERT_DOUBLE_EQUAL(h.swap_out_pages_per_sec, 0.0, 1e-9);
+	policy_host_rates(NULL, &h);
+	CU_ASSERT_DOUBLE_EQUAL(h.swap_in_pages_per_sec, 0.0, 1e-9);
+}
+
+static void test_parse_psi(void)
+{
+	struct policy_host h;
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=12.50 avg60=3.00 avg300=1.00 total=123456\n"
+					 "full avg10=4.25 avg60=1.00 avg300=0.00 total=789\n", &h), 0);
+	CU_ASSERT_TRUE(h.psi_available);
+	CU_ASSERT_DOUBLE_EQUAL(h.psi_some_avg10_percent, 12.5, 1e-9);
+	CU_ASSERT_DOUBLE_EQUAL(h.psi_full_avg10_percent, 4.25, 1e-9);
+	CU_ASSERT_EQUAL(h.psi_some_total_usec, 123456);
+	CU_ASSERT_EQUAL(h.psi_full_total_usec, 789);
+	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=1.00 avg60=0.00 avg300=0.00 total=1\n", &h), 0);
+	CU_ASSERT_DOUBLE_EQUAL(h.psi_full_avg10_percent, 0, 1e-9);
+	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=x\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(policy_parse_psi("bogus\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(policy_parse_psi("", &h), -EINVAL);
+	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=150.0 avg60=0 avg300=0 total=1\n", &h), -EINVAL);
+}
+
+static void write_at(const char *dir, const char *rel, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s%s", dir, rel);
+	FILE *f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_collect_at(void)
+{
+	char dir[] = "/tmp/policy-collect-XXXXXX";
+	char sub[600];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(sub, sizeof sub, "%s/proc", dir); mkdir(sub, 0755);
+	snprintf(sub, sizeof sub, "%s/proc/pressure", dir); mkdir(sub, 0755);
+	write_at(dir, "/proc/meminfo", MEMINFO);
+	write_at(dir, "/proc/vmstat", "pswpin 7\npswpout 8\n");
+	struct policy_host h;
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_collect_host_at(dir, &h), 0);   /* PSI missing is fine */
+	CU_ASSERT_FALSE(h.psi_available);
+	CU_ASSERT_EQUAL(h.pswpout_pages, 8);
+	write_at(dir, "/proc/pressure/memory", "some avg10=2.00 avg60=0 avg300=0 total=5\n");
+	CU_ASSERT_EQUAL(policy_collect_host_at(dir, &h), 0);
+	CU_ASSERT_TRUE(h.psi_available);
+	CU_ASSERT(h.sampled_usec > 0);
+	snprintf(sub, sizeof sub, "%s/proc/pressure/memory", dir); unlink(sub);
+	snprintf(sub, sizeof sub, "%s/proc/pressure", dir); rmdir(sub);
+	snprintf(sub, sizeof sub, "%s/proc/meminfo", dir); unlink(sub);
+	snprintf(sub, sizeof sub, "%s/proc/vmstat", dir); unlink(sub);
+	snprintf(sub, sizeof sub, "%s/proc", dir); rmdir(sub);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+
+	/* The real files of this machine. */
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_collect_host(&h), 0);
+	CU_ASSERT(h.mem_total_bytes > 0);
+	CU_ASSERT(h.mem_available_bytes <= h.mem_total_bytes);
+}
+
+int main(void)
+{
+	KSMD_TEST_INIT();
+	static const struct ksmd_test rules[] = {
+		{ "ok host: no action", test_ok_host_no_action },
+		{ "budget defaults to MemTotal - reserve", test_budget_default },
+		{ "over budget: idle guest first, critical cap", test_over_budget_idle_first },
+		{ "fewer shares give first", test_shares_order },
+		{ "idle-memory tax", test_idle_tax },
+		{ "soft pressure: 1% steps with reason", test_soft_pressure_slow_step },
+		{ "wait for effect, then settle", test_settle_and_effect },
+		{ "floor and min free never crossed", test_floor_and_min_free },
+		{ "stuck and balloon-less guests excluded", test_stuck_and_no_balloon },
+		{ "distress: give back fast, host ok", test_distress_grows_fast },
+		{ "distress funded by idle guests", test_distress_funded_by_others },
+		{ "learned floor after distress", test_learned_floor },
+		{ "stale stats: not shrunk", test_stale_stats_not_shrunk },
+		{ "deadband", test_deadband },
+		{ "merge first", test_merge_first },
+		{ "host levels", test_host_levels },
+		{ "relax and dry run", test_relax_and_dry_run },
+		{ "deterministic", test_deterministic },
+		{ "target outside [min, max] corrected", test_target_outside_limits },
+		{ NULL, NULL },
+	};
+	static const struct ksmd_test data[] = {
+		{ "knobs and validation", test_conf_knobs },
+		{ "decision ring", test_ring },
+		{ "parse meminfo", test_parse_meminfo },
+		{ "parse vmstat and rates", test_parse_vmstat },
+		{ "parse psi", test_parse_psi },
+		{ "collect from a root and from /proc", test_collect_at },
+		{ NULL, NULL },
+	};
+	ksmd_add_suite("policy rules", rules);
+	ksmd_add_suite("policy data", data);
+	return ksmd_run_tests();
+}
