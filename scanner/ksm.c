@@ -15,6 +15,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -109,6 +110,20 @@ static int read_one(const char *root, const char *name, int64_t *out)
 	return r;
 }
 
+/* Write a value whole. O_TRUNC is a no-op on sysfs and keeps a regular
+ * file (a test's made-up sysfs) holding exactly the value. */
+static int write_value(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(val);
+	ssize_t w = write(fd, val, n);
+	int r = w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+	close(fd);
+	return r;
+}
+
 static int read_table(const char *root, const struct ksm_file *t, size_t n, void *base)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -179,7 +194,7 @@ static int apply(const char *root, const struct ksm_settings *s, bool log_failur
 					 want == KSM_ADVISOR_SCAN_TIME ? "scan-time" : "none");
 			else
 				snprintf(val, sizeof val, "%lld", (long long)want);
-			r = write_file(path, val);
+			r = write_value(path, val);
 		}
 		if (r < 0) {
 			if (log_failures)
@@ -231,11 +246,12 @@ int ksm_proc_stat_parse(const char *text, struct ksm_proc_stat *out)
 		if (len < sizeof buf) {
 			memcpy(buf, line, len);
 			buf[len] = 0;
-			char *colon = strchr(buf, ':');
-			if (colon) {
-				*colon = 0;
-				char *val = colon + 1;
-				while (isspace((unsigned char)*val))
+			/* "ksm_rmap_items 42" (numbers) or "ksm_mergeable: yes". */
+			size_t klen = strcspn(buf, ": \t");
+			char *val = buf + klen;
+			if (klen && *val) {
+				*val++ = 0;
+				while (*val == ':' || isspace((unsigned char)*val))
 					val++;
 				for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
 					if (strcmp(buf, nums[i].key))
