@@ -1,0 +1,325 @@
+/* scan_index.c — finding identical pages, at ≤ 16 bytes per tracked page.
+ *
+ * The problem. A pass hashes every readable page of every guest. Most pages
+ * are unique; a few contents appear many times. The index must say, for
+ * each content seen twice or more, how many pages hold it and in which
+ * guests, without spending memory on the unique majority, and without ever
+ * calling two pages equal because their hashes are (a 64-bit hash makes a
+ * collision rare; a test hash makes it certain, and the answer must not
+ * change).
+ *
+ * Two stages.
+ *
+ * 1. First stage: an open-addressing table of 32-bit slots, one slot per
+ *    hashed page at ≤ 77% load (about 5.2 bytes per page, for this pass
+ *    only). A slot holds a page number ("ref") + 1, not a hash: the hash of
+ *    a ref lives in the owner's per-region hash array, which it keeps anyway
+ *    to detect volatile pages (8 bytes per page). So the table costs no
+ *    second copy of the hashes. A page whose hash meets an empty slot is
+ *    unique so far and costs nothing more. Slots are claimed with a CAS, so
+ *    scanner threads add concurrently without a lock.
+ *
+ * 2. When a page's hash meets a slot whose ref has the same full 64-bit
+ *    hash, that content is seen for the second time: the page enters the
+ *    class index, a liburcu lock-free hash table (rculfhash) keyed by the
+ *    hash. The thread that first flips the slot's "promoted" bit also reads
+ *    the first page back (through ops->read_page: pread on /proc/PID/mem)
+ *    and enters it, after checking that it still hashes the same. A class
+ *    keeps one copy of its content for the pass; every page that joins is
+ *    byte-compared with it (memcmp in memory, no extra read). Pages with an
+ *    equal hash and different bytes form another class under the same key
+ *    (rculfhash allows duplicate keys) and count as a collision: they never
+ *    make a false duplicate.
+ *
+ * Lookups in the class table are lock-free; creating a class or joining
+ * one takes one of 64 stripe mutexes chosen by the hash, so two threads never
+ * create two classes for one content. Only pages seen at least twice get
+ * here, so the stripes are rarely contended.
+ *
+ * Cost per tracked page: unique pages 5.2 transient bytes here (the hash
+ * array is the owner's); pages in classes add a class (about 100 bytes)
+ * shared by all its pages and a 4 KiB content copy per class that is
+ * dropped at the end of the pass. Allocations are counted (bytes, peak) so
+ * the figure is measured, not estimated. */
+#include "scanner/scan_index.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu.h>
+#include <urcu/rculfhash.h>
+
+#define PROMOTED 0x80000000u
+#define N_STRIPES 64
+
+struct scan_class {
+	struct cds_lfht_node node;
+	uint64_t hash;
+	uint32_t pages;
+	uint32_t n_guests, cap_guests;
+	struct scan_class_guest *guests;
+	unsigned char *content;      /* SCAN_PAGE_SIZE bytes, this pass only */
+	struct scan_class *next_all; /* list of all classes, for walk and free */
+};
+
+struct scan_index {
+	_Atomic uint32_t *slots;
+	uint64_t n_slots;
+	scanner_hash_fn hash;
+	const struct scan_index_ops *ops;
+	void *ctx;
+	struct cds_lfht *ht;
+	pthread_mutex_t stripe[N_STRIPES];
+	pthread_mutex_t list_lock;
+	struct scan_class *all;
+	_Atomic uint64_t collisions;
+	_Atomic uint64_t bytes, peak_bytes;
+};
+
+static void account(struct scan_index *ix, int64_t delta)
+{
+	uint64_t now = atomic_fetch_add(&ix->bytes, (uint64_t)delta) + (uint64_t)delta;
+	uint64_t peak = atomic_load(&ix->peak_bytes);
+	while (now > peak && !atomic_compare_exchange_weak(&ix->peak_bytes, &peak, now))
+		;
+}
+
+/* Spread the hash over the table even when a test hash is tiny. */
+static uint64_t mix64(uint64_t h)
+{
+	h ^= h >> 33; h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33; h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+struct scan_index *scan_index_new(uint64_t capacity_pages, scanner_hash_fn hash,
+				  const struct scan_index_ops *ops, void *ctx)
+{
+	struct scan_index *ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return NULL;
+	ix->n_slots = capacity_pages + capacity_pages * 3 / 10 + 64;
+	ix->slots = calloc(ix->n_slots, sizeof(*ix->slots));
+	ix->ht = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	if (!ix->slots || !ix->ht) {
+		free(ix->slots);
+		if (ix->ht)
+			cds_lfht_destroy(ix->ht, NULL);
+		free(ix);
+		return NULL;
+	}
+	ix->hash = hash;
+	ix->ops = ops;
+	ix->ctx = ctx;
+	for (int i = 0; i < N_STRIPES; i++)
+		pthread_mutex_init(&ix->stripe[i], NULL);
+	pthread_mutex_init(&ix->list_lock, NULL);
+	account(ix, (int64_t)(sizeof(*ix) + ix->n_slots * sizeof(*ix->slots)));
+	return ix;
+}
+
+static int match_hash(struct cds_lfht_node *node, const void *key)
+{
+	const struct scan_class *c = caa_container_of(node, struct scan_class, node);
+	return c->hash == *(const uint64_t *)key;
+}
+
+static int class_add_guest(struct scan_index *ix, struct scan_class *c,
+			   unsigned guest, uint32_t ref)
+{
+	c->pages++;
+	for (uint32_t i = 0; i < c->n_guests; i++)
+		if (c->guests[i].guest == guest) {
+			c->guests[i].pages++;
+			return 0;
+		}
+	if (c->n_guests == c->cap_guests) {
+		uint32_t cap = c->cap_guests ? c->cap_guests * 2 : 2;
+		struct scan_class_guest *g = realloc(c->guests, cap * sizeof(*g));
+		if (!g) {
+			c->pages--;
+			return -ENOMEM;
+		}
+		account(ix, (int64_t)((cap - c->cap_guests) * sizeof(*g)));
+		c->guests = g;
+		c->cap_guests = cap;
+	}
+	c->guests[c->n_guests++] = (struct scan_class_guest){ guest, 1, ref };
+	return 0;
+}
+
+/* Enter one page into the class index: join the class with equal bytes or
+ * create one. */
+static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
+			uint64_t h, const void *content)
+{
+	pthread_mutex_t *m = &ix->stripe[mix64(h) % N_STRIPES];
+	struct cds_lfht_iter it;
+	struct scan_class *c = NULL;
+	bool same_hash = false;
+	int r;
+
+	pthread_mutex_lock(m);
+	rcu_read_lock();
+	cds_lfht_lookup(ix->ht, h, match_hash, &h, &it);
+	for (struct cds_lfht_node *n = cds_lfht_iter_get_node(&it); n;
+	     cds_lfht_next_duplicate(ix->ht, match_hash, &h, &it),
+	     n = cds_lfht_iter_get_node(&it)) {
+		struct scan_class *k = caa_container_of(n, struct scan_class, node);
+		same_hash = true;
+		if (k->content && memcmp(k->content, content, SCAN_PAGE_SIZE) == 0) {
+			c = k;
+			break;
+		}
+	}
+	if (c) {
+		r = class_add_guest(ix, c, guest, ref);
+		rcu_read_unlock();
+		pthread_mutex_unlock(m);
+		return r;
+	}
+	rcu_read_unlock();
+	c = calloc(1, sizeof(*c));
+	if (c)
+		c->content = malloc(SCAN_PAGE_SIZE);
+	if (!c || !c->content) {
+		if (c)
+			free(c);
+		pthread_mutex_unlock(m);
+		return -ENOMEM;
+	}
+	account(ix, sizeof(*c) + SCAN_PAGE_SIZE);
+	memcpy(c->content, content, SCAN_PAGE_SIZE);
+	c->hash = h;
+	r = class_add_guest(ix, c, guest, ref);
+	if (r < 0) {
+		account(ix, -(int64_t)(sizeof(*c) + SCAN_PAGE_SIZE));
+		free(c->content);
+		free(c);
+		pthread_mutex_unlock(m);
+		return r;
+	}
+	if (same_hash)
+		atomic_fetch_add(&ix->collisions, 1);
+	cds_lfht_node_init(&c->node);
+	rcu_read_lock();
+	cds_lfht_add(ix->ht, h, &c->node);
+	rcu_read_unlock();
+	pthread_mutex_lock(&ix->list_lock);
+	c->next_all = ix->all;
+	ix->all = c;
+	pthread_mutex_unlock(&ix->list_lock);
+	pthread_mutex_unlock(m);
+	return 0;
+}
+
+/* The first page of a content, seen again: read it back, check that it
+ * still has the hash it had, and enter it. */
+static void promote_first(struct scan_index *ix, uint32_t first, uint64_t h)
+{
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
+	if (ix->ops->read_page(ix->ctx, first, buf) < 0)
+		return;
+	if (ix->hash(buf, SCAN_PAGE_SIZE) != h)
+		return;  /* changed since it was hashed: leave it unique */
+	(void)class_insert(ix, first, ix->ops->ref_guest(ix->ctx, first), h, buf);
+}
+
+int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
+		   uint64_t h, const void *content)
+{
+	if (ref > SCAN_REF_MAX)
+		return -ERANGE;
+	uint64_t slot = (uint64_t)(((unsigned __int128)mix64(h) * ix->n_slots) >> 64);
+	for (uint64_t probes = 0; probes < ix->n_slots; probes++) {
+		_Atomic uint32_t *sp = &ix->slots[slot];
+		uint32_t v = atomic_load_explicit(sp, memory_order_acquire);
+		if (v == 0) {
+			if (atomic_compare_exchange_strong(sp, &v, ref + 1))
+				return 0;
+			/* lost the race: v holds the winner, look at it */
+		}
+		uint32_t other = (v & ~PROMOTED) - 1;
+		if (ix->ops->ref_hash(ix->ctx, other) == h) {
+			if (!(v & PROMOTED) &&
+			    atomic_compare_exchange_strong(sp, &v, v | PROMOTED))
+				promote_first(ix, other, h);
+			int r = class_insert(ix, ref, guest, h, content);
+			return r < 0 ? r : 1;
+		}
+		if (++slot == ix->n_slots)
+			slot = 0;
+	}
+	return -ENOSPC;
+}
+
+void scan_index_walk(struct scan_index *ix,
+		     void (*fn)(const struct scan_class_info *c, void *arg), void *arg)
+{
+	for (struct scan_class *c = ix->all; c; c = c->next_all) {
+		struct scan_class_info info = {
+			.hash = c->hash, .pages = c->pages,
+			.n_guests = c->n_guests, .guests = c->guests,
+		};
+		fn(&info, arg);
+	}
+}
+
+uint64_t scan_index_collisions(const struct scan_index *ix)
+{
+	return atomic_load(&((struct scan_index *)ix)->collisions);
+}
+
+uint64_t scan_index_bytes(const struct scan_index *ix)
+{
+	return atomic_load(&((struct scan_index *)ix)->bytes);
+}
+
+uint64_t scan_index_peak_bytes(const struct scan_index *ix)
+{
+	return atomic_load(&((struct scan_index *)ix)->peak_bytes);
+}
+
+void scan_index_drop_contents(struct scan_index *ix)
+{
+	for (struct scan_class *c = ix->all; c; c = c->next_all)
+		if (c->content) {
+			free(c->content);
+			c->content = NULL;
+			account(ix, -(int64_t)SCAN_PAGE_SIZE);
+		}
+	if (ix->slots) {
+		free(ix->slots);
+		ix->slots = NULL;
+		account(ix, -(int64_t)(ix->n_slots * sizeof(uint32_t)));
+	}
+}
+
+void scan_index_free(struct scan_index *ix)
+{
+	if (!ix)
+		return;
+	/* The caller is a registered RCU thread and no adder runs any more. */
+	rcu_read_lock();
+	for (struct scan_class *k = ix->all; k; k = k->next_all)
+		cds_lfht_del(ix->ht, &k->node);
+	rcu_read_unlock();
+	struct scan_class *c = ix->all;
+	while (c) {
+		struct scan_class *next = c->next_all;
+		free(c->content);
+		free(c->guests);
+		free(c);
+		c = next;
+	}
+	cds_lfht_destroy(ix->ht, NULL);
+	free(ix->slots);
+	for (int i = 0; i < N_STRIPES; i++)
+		pthread_mutex_destroy(&ix->stripe[i]);
+	pthread_mutex_destroy(&ix->list_lock);
+	free(ix);
+}

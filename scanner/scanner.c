@@ -1,0 +1,1309 @@
+/* scanner.c — reading guest RAM without disturbing it, pass by pass.
+ *
+ * A pass walks every RAM region of every guest in chunks of CHUNK_PAGES
+ * pages; scanner threads take chunks from a shared counter. For a chunk:
+ *
+ * 1. Read /proc/PID/pagemap for the whole chunk in one pread (8 bytes a
+ *    page). Absent pages are skipped (reading them would map the zero page
+ *    into the guest and grow its page tables). A present page that is
+ *    mapped exclusively (bit 56) is an ordinary private page: read it. One
+ *    that is not is either the kernel's zero page (its PFN is learnt at
+ *    start, /proc/kpageflags bit 24 for the huge zero page), a KSM page
+ *    (/proc/kpageflags bit 21: already merged, stable by construction,
+ *    never read again), or a page shared after fork (read it). So merged
+ *    and zero pages cost 8 bytes of pagemap and no data read.
+ *
+ * 2. Runs of readable pages are coalesced into preads of up to
+ *    read_batch_bytes on /proc/PID/mem. pread takes page references, not
+ *    pins, so it never breaks a KSM merge (process_vm_readv pins, and a
+ *    read-only pin of a shared anonymous page unshares it since 5.19).
+ *    A short read or EIO/EFAULT (a page unmapped since the pagemap read)
+ *    costs the page it stopped at, which counts as unread; ESRCH or end of
+ *    file (the process is gone) ends that guest's pass, not the pass.
+ *
+ * 3. Each page is hashed. A page whose hash differs from the one it had at
+ *    the last pass is volatile (as in KSM: it would not enter the unstable
+ *    tree) and is not counted as mergeable; a page seen for the first time
+ *    is given the benefit of the doubt. Zero-filled pages (not the zero
+ *    page, but all zero bytes) are counted apart: KSM's use_zero_pages and
+ *    the THP split reclaim them, pages_sharing never shows them. All other
+ *    pages go to the content index (scan_index.c), which byte-compares
+ *    every duplicate it reports.
+ *
+ * Per tracked page the scanner keeps 8 bytes of hash and 1 bit "hashed
+ * before" between passes; the index adds about 5.2 bytes per page during
+ * a pass and a class per duplicated content.
+ *
+ * Pacing: before each read batch a thread waits while the scanner is
+ * paused, takes its share from a token bucket (pages_per_sec over all
+ * threads) and sleeps as long as its CPU time over the last second exceeds
+ * its share of cpu_percent. Both are atomics, changed live.
+ *
+ * Incremental passes would need the kernel to tell which pages changed:
+ * soft-dirty (pagemap bit 55, or PAGEMAP_SCAN's PAGE_IS_SOFT_DIRTY) is
+ * probed at start; where it is compiled out (CONFIG_MEM_SOFT_DIRTY=n) every
+ * pass is a full pass, and the pagemap stage is what keeps it cheap. */
+#include "scanner/scanner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu.h>
+#include <xxhash.h>
+
+#include "common/log.h"
+#include "scanner/scan_index.h"
+#include "scanner/scan_regions.h"
+
+#define CHUNK_PAGES 8192u            /* work unit: 32 MiB of address space */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_SOFT_DIRTY (1ULL << 55)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+#define KPF_KSM (1ULL << 21)
+#define KPF_ZERO_PAGE (1ULL << 24)
+#define KPF_CACHE 512u               /* kpageflags entries cached per thread */
+#define KPF_READ 64u                 /* entries read per kpageflags miss */
+
+enum gcount {
+	GC_PRESENT, GC_SWAPPED, GC_ZERO_PAGE, GC_ZERO_FILLED, GC_KSM, GC_HASHED,
+	GC_VOLATILE, GC_UNREAD, GC_N,
+};
+
+struct scan_guest;
+
+struct scan_region {
+	uint64_t start, end;    /* bytes, page aligned */
+	uint64_t npages;
+	uint64_t *hash;         /* npages: the hash at the last read */
+	uint64_t *seen;         /* bitmap, npages: hash[] is valid */
+	uint32_t ref_base;      /* this pass: ref of the first page */
+	struct scan_guest *g;
+};
+
+struct scan_guest {
+	char name[64];
+	pid_t pid;
+	enum scanner_guest_kind kind;
+	uint64_t hint_bytes;
+	bool removed;           /* dropped at the next pass boundary */
+	bool alive;
+	int last_error;
+	unsigned idx;           /* index in this pass */
+	struct scan_region *regions;
+	size_t n_regions;
+	int mem_fd, pagemap_fd;
+	_Atomic int failed;     /* negative errno that ended its pass */
+	_Atomic uint64_t c[GC_N];
+	struct scan_guest *next;
+};
+
+struct scanner {
+	struct scanner_conf conf;
+	scanner_hash_fn hash;
+	uint64_t zero_hash;
+	uint64_t zero_pfn;      /* 0: unknown (not root) */
+	bool incremental;
+
+	pthread_mutex_t lock;   /* guests list, in_pass, bg state */
+	struct scan_guest *guests;
+	bool in_pass;
+
+	_Atomic uint64_t pages_per_sec;
+	_Atomic unsigned cpu_percent;
+	_Atomic usec_t interval_usec;
+
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool paused, stopping, bg_running;
+	pthread_t bg;
+
+	pthread_mutex_t rate_lock;
+	usec_t rate_next_usec;
+
+	pthread_mutex_t res_lock;
+	struct scanner_results res;
+};
+
+struct work_item {
+	struct scan_region *r;
+	uint64_t first, count;  /* pages */
+};
+
+struct scan_pass {
+	struct scanner *s;
+	struct scan_guest **g;
+	unsigned ng;
+	struct scan_region **reg;  /* by ref_base */
+	size_t nreg;
+	struct work_item *work;
+	size_t nwork;
+	_Atomic size_t next;
+	struct scan_index *ix;
+	_Atomic uint64_t scanned, skipped;
+	_Atomic uint64_t cpu_nsec;
+	_Atomic bool cancelled;
+	unsigned nthreads;
+	pthread_mutex_t ksm_lock;
+	uint64_t *ksm_pfns;
+	size_t n_ksm, cap_ksm;
+};
+
+static uint64_t xxh3_page(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}
+
+static uint64_t thread_cpu_nsec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_usec(usec_t u)
+{
+	struct timespec ts = { (time_t)(u / USEC_PER_SEC), (long)(u % USEC_PER_SEC) * 1000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t r = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (ssize_t)done : -errno;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+/* ---- configuration, probing ------------------------------------------- */
+
+void scanner_conf_defaults(struct scanner_conf *conf)
+{
+	*conf = (struct scanner_conf){
+		.threads = 1,
+		.pages_per_sec = 0,
+		.cpu_percent = 0,
+		.pass_interval_usec = 10 * USEC_PER_SEC,
+		.read_batch_bytes = 1 * MIB,
+		.hash = NULL,
+	};
+}
+
+/* The PFN of the kernel's zero page, from a page of our own that maps it
+ * (root only; 0 when pagemap hides PFNs). */
+static uint64_t probe_zero_pfn(void)
+{
+	uint64_t pfn = 0, e;
+	volatile char *p = mmap(NULL, PAGE_SIZE_4K, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return 0;
+	(void)p[0];
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE_SIZE_4K * 8)) == 8 && (e & PM_PRESENT))
+			pfn = e & PM_PFN_MASK;
+		close(fd);
+	}
+	munmap((void *)p, PAGE_SIZE_4K);
+	return pfn;
+}
+
+/* Soft-dirty works when clearing it and writing a page sets bit 55 again. */
+static bool probe_soft_dirty(void)
+{
+	bool ok = false;
+	uint64_t e;
+	char *p = mmap(NULL, PAGE_SIZE_4K, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	p[0] = 1;
+	if (write_file("/proc/self/clear_refs", "4") == 0) {
+		p[0] = 2;
+		int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ok = pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE_SIZE_4K * 8)) == 8 &&
+			     (e & PM_SOFT_DIRTY);
+			close(fd);
+		}
+	}
+	munmap(p, PAGE_SIZE_4K);
+	return ok;
+}
+
+struct scanner *scanner_new(const struct scanner_conf *conf)
+{
+	struct scanner_conf def;
+	if (!conf) {
+		scanner_conf_defaults(&def);
+		conf = &def;
+	}
+	if (conf->threads < 1 || conf->threads > 256 ||
+	    conf->cpu_percent > 100 * conf->threads ||
+	    (conf->read_batch_bytes && conf->read_batch_bytes < PAGE_SIZE_4K)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct scanner *s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->conf = *conf;
+	if (!s->conf.read_batch_bytes)
+		s->conf.read_batch_bytes = MIB;
+	s->conf.read_batch_bytes -= s->conf.read_batch_bytes % PAGE_SIZE_4K;
+	s->hash = conf->hash ? conf->hash : xxh3_page;
+	static const unsigned char zero[SCAN_PAGE_SIZE];
+	s->zero_hash = s->hash(zero, sizeof(zero));
+	s->zero_pfn = probe_zero_pfn();
+	s->incremental = false;
+	if (probe_soft_dirty())
+		log_debug("scanner: soft-dirty available; passes stay full passes for now");
+	else
+		log_debug("scanner: soft-dirty compiled out, every pass is a full pass");
+	atomic_store(&s->pages_per_sec, conf->pages_per_sec);
+	atomic_store(&s->cpu_percent, conf->cpu_percent);
+	atomic_store(&s->interval_usec, conf->pass_interval_usec);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->run_lock, NULL);
+	pthread_cond_init(&s->run_cond, NULL);
+	pthread_mutex_init(&s->rate_lock, NULL);
+	pthread_mutex_init(&s->res_lock, NULL);
+	return s;
+}
+
+/* ---- guests -------------------------------------------------------------- */
+
+static void region_free(struct scan_region *r)
+{
+	free(r->hash);
+	free(r->seen);
+	r->hash = r->seen = NULL;
+}
+
+static void guest_drop_regions(struct scan_guest *g)
+{
+	for (size_t i = 0; i < g->n_regions; i++)
+		region_free(&g->regions[i]);
+	free(g->regions);
+	g->regions = NULL;
+	g->n_regions = 0;
+}
+
+static void guest_free(struct scan_guest *g)
+{
+	guest_drop_regions(g);
+	free(g);
+}
+
+int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
+		      enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes)
+{
+	if (!name || !*name || strlen(name) >= sizeof(((struct scan_guest *)0)->name) ||
+	    pid <= 0 || (kind != SCANNER_GUEST_QEMU && kind != SCANNER_GUEST_PROCESS) ||
+	    ram_size_hint_bytes % PAGE_SIZE_4K)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	struct scan_guest **tail = &s->guests;
+	for (; *tail; tail = &(*tail)->next)
+		if (!(*tail)->removed && strcmp((*tail)->name, name) == 0) {
+			pthread_mutex_unlock(&s->lock);
+			return -EEXIST;
+		}
+	struct scan_guest *g = calloc(1, sizeof(*g));
+	if (!g) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	strcpy(g->name, name);
+	g->pid = pid;
+	g->kind = kind;
+	g->hint_bytes = ram_size_hint_bytes;
+	g->alive = true;
+	g->mem_fd = g->pagemap_fd = -1;
+	*tail = g;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int scanner_remove_guest(struct scanner *s, const char *name)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	for (struct scan_guest *g = s->guests; g; g = g->next)
+		if (!g->removed && strcmp(g->name, name) == 0) {
+			g->removed = true;
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/* Re-read a guest's regions; keep the per-page state of every region whose
+ * bounds did not change. Returns 0 or negative errno (guest gone). */
+static int guest_refresh_regions(struct scan_guest *g)
+{
+	struct scan_range *rv;
+	size_t n;
+	int r = scan_regions_read(g->pid, g->kind, g->hint_bytes, &rv, &n);
+	if (r < 0)
+		return r;
+	struct scan_region *nr = calloc(n ? n : 1, sizeof(*nr));
+	if (!nr) {
+		free(rv);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct scan_region *x = &nr[i];
+		x->start = rv[i].start;
+		x->end = rv[i].end;
+		x->npages = (x->end - x->start) / PAGE_SIZE_4K;
+		x->g = g;
+		for (size_t j = 0; j < g->n_regions; j++) {
+			struct scan_region *o = &g->regions[j];
+			if (o->hash && o->start == x->start && o->end == x->end) {
+				x->hash = o->hash;
+				x->seen = o->seen;
+				o->hash = o->seen = NULL;
+				break;
+			}
+		}
+		if (!x->hash) {
+			x->hash = calloc(x->npages, sizeof(uint64_t));
+			x->seen = calloc((x->npages + 63) / 64, sizeof(uint64_t));
+			if (!x->hash || !x->seen) {
+				for (size_t k = 0; k <= i; k++)
+					region_free(&nr[k]);
+				free(nr);
+				free(rv);
+				return -ENOMEM;
+			}
+		}
+	}
+	free(rv);
+	guest_drop_regions(g);
+	g->regions = nr;
+	g->n_regions = n;
+	return 0;
+}
+
+/* ---- pacing -------------------------------------------------------------- */
+
+struct thread_pace {
+	usec_t win_wall_usec;
+	uint64_t win_cpu_nsec;
+};
+
+/* Wait while paused, then for rate and CPU budget. Returns -ECANCELED when
+ * the scanner is stopping. */
+static int pace(struct scan_pass *p, struct thread_pace *tp, uint64_t pages)
+{
+	struct scanner *s = p->s;
+	pthread_mutex_lock(&s->run_lock);
+	while (s->paused && !s->stopping)
+		pthread_cond_wait(&s->run_cond, &s->run_lock);
+	bool stop = s->stopping;
+	pthread_mutex_unlock(&s->run_lock);
+	if (stop || atomic_load(&p->cancelled))
+		return -ECANCELED;
+
+	uint64_t pps = atomic_load(&s->pages_per_sec);
+	if (pps) {
+		usec_t now = now_usec(), t;
+		pthread_mutex_lock(&s->rate_lock);
+		if (s->rate_next_usec + 100 * USEC_PER_MSEC < now)
+			s->rate_next_usec = now;  /* no credit for idle time beyond 100 ms */
+		t = s->rate_next_usec;
+		s->rate_next_usec += pages * USEC_PER_SEC / pps;
+		pthread_mutex_unlock(&s->rate_lock);
+		if (t > now)
+			sleep_usec(t - now);
+	}
+
+	unsigned pct = atomic_load(&s->cpu_percent);
+	usec_t now = now_usec();
+	uint64_t cpu = thread_cpu_nsec();
+	if (pct) {
+		double share = (double)pct / p->nthreads;  /* percent for this thread */
+		double cpu_usec = (double)(cpu - tp->win_cpu_nsec) / 1000.0;
+		double need_wall = cpu_usec * 100.0 / share;
+		double wall = (double)(now - tp->win_wall_usec);
+		if (need_wall > wall) {
+			sleep_usec((usec_t)(need_wall - wall));
+			now = now_usec();
+		}
+	}
+	if (now - tp->win_wall_usec > USEC_PER_SEC) {
+		tp->win_wall_usec = now;
+		tp->win_cpu_nsec = cpu;
+	}
+	return 0;
+}
+
+/* ---- index callbacks -------------------------------------------------------- */
+
+static struct scan_region *ref_region(struct scan_pass *p, uint32_t ref)
+{
+	size_t lo = 0, hi = p->nreg;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (p->reg[mid]->ref_base <= ref)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return p->reg[lo];
+}
+
+static uint64_t cb_ref_hash(void *ctx, uint32_t ref)
+{
+	struct scan_region *r = ref_region(ctx, ref);
+	return __atomic_load_n(&r->hash[ref - r->ref_base], __ATOMIC_ACQUIRE);
+}
+
+static unsigned cb_ref_guest(void *ctx, uint32_t ref)
+{
+	return ref_region(ctx, ref)->g->idx;
+}
+
+static int cb_read_page(void *ctx, uint32_t ref, void *buf)
+{
+	struct scan_region *r = ref_region(ctx, ref);
+	off_t addr = (off_t)(r->start + (uint64_t)(ref - r->ref_base) * PAGE_SIZE_4K);
+	ssize_t n = pread_full(r->g->mem_fd, buf, PAGE_SIZE_4K, addr);
+	if (n < 0)
+		return (int)n;
+	return n == (ssize_t)PAGE_SIZE_4K ? 0 : -EIO;
+}
+
+static const struct scan_index_ops index_ops = {
+	.ref_hash = cb_ref_hash,
+	.ref_guest = cb_ref_guest,
+	.read_page = cb_read_page,
+};
+
+/* ---- the worker -------------------------------------------------------------- */
+
+struct worker {
+	struct scan_pass *p;
+	uint64_t *pm;              /* CHUNK_PAGES pagemap entries */
+	unsigned char *buf;        /* read_batch_bytes */
+	int kpf_fd;
+	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];
+	struct thread_pace tp;
+	uint64_t c[GC_N];
+	uint64_t scanned, skipped;
+	uint64_t *ksm;             /* KSM PFNs seen, deduplicated later */
+	size_t n_ksm, cap_ksm;
+};
+
+static bool page_is_zero(const unsigned char *p)
+{
+	static const unsigned char zero[SCAN_PAGE_SIZE];
+	return memcmp(p, zero, SCAN_PAGE_SIZE) == 0;
+}
+
+/* kpageflags of pfn (cached); all ones when unknown. */
+static uint64_t kpf_get(struct worker *w, uint64_t pfn)
+{
+	unsigned slot = (unsigned)(pfn % KPF_CACHE);
+	if (w->kpf_pfn[slot] == pfn + 1)
+		return w->kpf_flags[slot];
+	uint64_t v[KPF_READ];
+	ssize_t n = w->kpf_fd >= 0 ? pread_full(w->kpf_fd, v, sizeof(v), (off_t)(pfn * 8)) : -EBADF;
+	if (n < 8)
+		return ~0ULL;
+	for (ssize_t i = 0; i < n / 8; i++) {
+		unsigned sl = (unsigned)((pfn + (uint64_t)i) % KPF_CACHE);
+		w->kpf_pfn[sl] = pfn + (uint64_t)i + 1;
+		w->kpf_flags[sl] = v[i];
+	}
+	return v[0];
+}
+
+static void note_ksm_pfn(struct worker *w, uint64_t pfn)
+{
+	if (w->n_ksm && w->ksm[w->n_ksm - 1] == pfn)
+		return;
+	if (w->n_ksm == w->cap_ksm) {
+		size_t cap = w->cap_ksm ? w->cap_ksm * 2 : 1024;
+		uint64_t *v = realloc(w->ksm, cap * sizeof(*v));
+		if (!v)
+			return;
+		w->ksm = v;
+		w->cap_ksm = cap;
+	}
+	w->ksm[w->n_ksm++] = pfn;
+}
+
+static void hash_page(struct worker *w, struct scan_region *r, uint64_t idx,
+		      const unsigned char *page)
+{
+	struct scanner *s = w->p->s;
+	uint64_t h = s->hash(page, SCAN_PAGE_SIZE);
+	uint64_t bit = 1ULL << (idx % 64);
+	bool seen = r->seen[idx / 64] & bit;
+	uint64_t old = r->hash[idx];
+	__atomic_store_n(&r->hash[idx], h, __ATOMIC_RELEASE);
+	r->seen[idx / 64] |= bit;
+	w->scanned++;
+	if (h == s->zero_hash && page_is_zero(page)) {
+		w->c[GC_ZERO_FILLED]++;
+		return;
+	}
+	if (seen && old != h) {
+		w->c[GC_VOLATILE]++;
+		return;
+	}
+	w->c[GC_HASHED]++;
+	(void)scan_index_add(w->p->ix, r->ref_base + (uint32_t)idx, r->g->idx, h, page);
+}
+
+/* Read and hash pages [idx, idx+n) of r. Returns 0, -ECANCELED, or the
+ * negative errno that ends this guest's pass. */
+static int read_run(struct worker *w, struct scan_region *r, uint64_t idx, uint64_t n)
+{
+	struct scan_guest *g = r->g;
+	uint64_t batch = w->p->s->conf.read_batch_bytes / PAGE_SIZE_4K;
+	while (n > 0) {
+		uint64_t m = MIN(n, batch);
+		int e = pace(w->p, &w->tp, m);
+		if (e < 0)
+			return e;
+		off_t addr = (off_t)(r->start + idx * PAGE_SIZE_4K);
+		ssize_t got = pread_full(g->mem_fd, w->buf, m * PAGE_SIZE_4K, addr);
+		if (got < 0 && got != -EIO && got != -EFAULT)
+			return (int)got;          /* ESRCH & co: the guest is gone */
+		if (got == 0)
+			return -ESRCH;            /* the mm is gone */
+		uint64_t pages = got > 0 ? (uint64_t)got / PAGE_SIZE_4K : 0;
+		for (uint64_t i = 0; i < pages; i++)
+			hash_page(w, r, idx + i, w->buf + i * PAGE_SIZE_4K);
+		if (pages < m) {
+			/* stopped at a page that is gone since the pagemap read */
+			w->c[GC_UNREAD]++;
+			pages++;
+		}
+		idx += pages;
+		n -= pages;
+	}
+	return 0;
+}
+
+static int scan_chunk(struct worker *w, struct work_item *it)
+{
+	struct scan_region *r = it->r;
+	struct scan_guest *g = r->g;
+	struct scanner *s = w->p->s;
+	if (atomic_load(&g->failed))
+		return 0;
+	uint64_t vpn = r->start / PAGE_SIZE_4K + it->first;
+	ssize_t got = pread_full(g->pagemap_fd, w->pm, it->count * 8, (off_t)(vpn * 8));
+	if (got <= 0)
+		return got < 0 ? (int)got : -ESRCH;
+	uint64_t n = (uint64_t)got / 8;
+	uint64_t run_start = 0, run_len = 0;
+	for (uint64_t i = 0; i <= n; i++) {
+		bool readable = false;
+		if (i < n) {
+			uint64_t e = w->pm[i];
+			if (!(e & PM_PRESENT)) {
+				if (e & PM_SWAPPED)
+					w->c[GC_SWAPPED]++;
+				w->skipped++;
+			} else {
+				uint64_t pfn = e & PM_PFN_MASK;
+				w->c[GC_PRESENT]++;
+				if (e & PM_EXCLUSIVE || !pfn) {
+					readable = true;
+				} else if (pfn == s->zero_pfn) {
+					w->c[GC_ZERO_PAGE]++;
+					w->skipped++;
+				} else {
+					uint64_t f = kpf_get(w, pfn);
+					if (f != ~0ULL && (f & KPF_ZERO_PAGE)) {
+						w->c[GC_ZERO_PAGE]++;
+						w->skipped++;
+					} else if (f != ~0ULL && (f & KPF_KSM)) {
+						w->c[GC_KSM]++;
+						w->skipped++;
+						note_ksm_pfn(w, pfn);
+					} else {
+						readable = true;
+					}
+				}
+			}
+		}
+		if (readable) {
+			if (!run_len)
+				run_start = it->first + i;
+			run_len++;
+			continue;
+		}
+		if (run_len) {
+			int e = read_run(w, r, run_start, run_len);
+			if (e < 0)
+				return e;
+			run_len = 0;
+		}
+	}
+	return 0;
+}
+
+static void worker_flush(struct worker *w, struct scan_guest *g)
+{
+	for (int i = 0; i < GC_N; i++) {
+		if (w->c[i])
+			atomic_fetch_add(&g->c[i], w->c[i]);
+		w->c[i] = 0;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct scan_pass *p = w->p;
+	uint64_t cpu0 = thread_cpu_nsec();
+	rcu_register_thread();
+	w->tp.win_wall_usec = now_usec();
+	w->tp.win_cpu_nsec = cpu0;
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+		if (i >= p->nwork)
+			break;
+		struct work_item *it = &p->work[i];
+		int e = scan_chunk(w, it);
+		worker_flush(w, it->r->g);
+		if (e == -ECANCELED) {
+			atomic_store(&p->cancelled, true);
+			break;
+		}
+		if (e < 0) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&it->r->g->failed, &zero, e);
+		}
+	}
+	atomic_fetch_add(&p->scanned, w->scanned);
+	atomic_fetch_add(&p->skipped, w->skipped);
+	if (w->n_ksm) {
+		pthread_mutex_lock(&p->ksm_lock);
+		if (p->n_ksm + w->n_ksm > p->cap_ksm) {
+			size_t cap = p->n_ksm + w->n_ksm;
+			uint64_t *v = realloc(p->ksm_pfns, cap * sizeof(*v));
+			if (v) {
+				p->ksm_pfns = v;
+				p->cap_ksm = cap;
+			}
+		}
+		if (p->n_ksm + w->n_ksm <= p->cap_ksm) {
+			memcpy(p->ksm_pfns + p->n_ksm, w->ksm, w->n_ksm * sizeof(uint64_t));
+			p->n_ksm += w->n_ksm;
+		}
+		pthread_mutex_unlock(&p->ksm_lock);
+	}
+	rcu_unregister_thread();
+	atomic_fetch_add(&p->cpu_nsec, thread_cpu_nsec() - cpu0);
+	return NULL;
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+struct tally {
+	unsigned ng;
+	uint64_t *intra, *cross, *mergeable;
+	uint64_t *pair;           /* ng * ng, upper triangle used */
+	uint64_t saveable, classes;
+};
+
+static void tally_class(const struct scan_class_info *c, void *arg)
+{
+	struct tally *t = arg;
+	if (c->pages < 2)
+		return;
+	t->saveable += c->pages - 1;
+	t->classes++;
+	for (unsigned i = 0; i < c->n_guests; i++) {
+		unsigned gi = c->guests[i].guest;
+		if (c->n_guests > 1)
+			t->cross[gi] += c->guests[i].pages;
+		else
+			t->intra[gi] += c->guests[i].pages;
+		t->mergeable[gi] += c->guests[i].pages - (i == 0 ? 1 : 0);
+		if (t->pair)
+			for (unsigned j = i + 1; j < c->n_guests; j++) {
+				unsigned a = MIN(gi, c->guests[j].guest), b = MAX(gi, c->guests[j].guest);
+				t->pair[(size_t)a * t->ng + b]++;
+			}
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
+{
+	uint64_t bytes = 0;
+	*tracked = 0;
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
+		bytes += sizeof(*g) + g->n_regions * sizeof(struct scan_region);
+		for (size_t j = 0; j < g->n_regions; j++) {
+			*tracked += g->regions[j].npages;
+			bytes += g->regions[j].npages * 8 + (g->regions[j].npages + 63) / 64 * 8;
+		}
+	}
+	return bytes;
+}
+
+/* Build the results of a finished pass and publish them. */
+static int publish(struct scan_pass *p, usec_t start, usec_t wall)
+{
+	struct scanner *s = p->s;
+	struct scanner_results r = { 0 };
+	struct tally t = { .ng = p->ng };
+	int ret = -ENOMEM;
+
+	t.intra = calloc(p->ng + 1, sizeof(uint64_t));
+	t.cross = calloc(p->ng + 1, sizeof(uint64_t));
+	t.mergeable = calloc(p->ng + 1, sizeof(uint64_t));
+	if (p->ng >= 2 && p->ng <= 4096)
+		t.pair = calloc((size_t)p->ng * p->ng, sizeof(uint64_t));
+	r.guests = calloc(p->ng + 1, sizeof(*r.guests));
+	if (!t.intra || !t.cross || !t.mergeable || !r.guests || (p->ng >= 2 && p->ng <= 4096 && !t.pair))
+		goto out;
+	scan_index_walk(p->ix, tally_class, &t);
+
+	if (p->n_ksm) {
+		qsort(p->ksm_pfns, p->n_ksm, sizeof(uint64_t), cmp_u64);
+		size_t distinct = 1;
+		for (size_t i = 1; i < p->n_ksm; i++)
+			distinct += p->ksm_pfns[i] != p->ksm_pfns[i - 1];
+		p->n_ksm = distinct;
+	}
+	uint64_t ksm_pages = 0;
+	r.n_guests = p->ng;
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
+		struct scanner_guest_stats *o = &r.guests[i];
+		int failed = atomic_load(&g->failed);
+		if (failed) {
+			g->last_error = failed;
+			if (failed == -ESRCH || failed == -ENOENT)
+				g->alive = false;
+		}
+		snprintf(o->name, sizeof(o->name), "%s", g->name);
+		o->pid = g->pid;
+		o->alive = g->alive;
+		o->last_error = g->last_error;
+		o->regions = g->n_regions;
+		for (size_t j = 0; j < g->n_regions; j++)
+			o->region_pages += g->regions[j].npages;
+		o->present_pages = g->c[GC_PRESENT];
+		o->swapped_pages = g->c[GC_SWAPPED];
+		o->zero_page_pages = g->c[GC_ZERO_PAGE];
+		o->zero_filled_pages = g->c[GC_ZERO_FILLED];
+		o->ksm_merged_pages = g->c[GC_KSM];
+		o->volatile_pages = g->c[GC_VOLATILE];
+		o->dup_intra_pages = t.intra[i];
+		o->dup_cross_pages = t.cross[i];
+		o->mergeable_pages = t.mergeable[i];
+		o->unique_pages = g->c[GC_HASHED] - t.intra[i] - t.cross[i];
+		uint64_t accounted = o->zero_page_pages + o->zero_filled_pages + o->ksm_merged_pages +
+				     g->c[GC_HASHED] + o->volatile_pages;
+		o->unread_pages = o->present_pages > accounted ? o->present_pages - accounted : 0;
+		ksm_pages += o->ksm_merged_pages;
+		r.zero_filled_pages += o->zero_filled_pages;
+	}
+	if (t.pair) {
+		unsigned n = 0;
+		for (size_t k = 0; k < (size_t)p->ng * p->ng; k++)
+			n += t.pair[k] != 0;
+		r.pairs = calloc(n + 1, sizeof(*r.pairs));
+		if (!r.pairs)
+			goto out;
+		for (unsigned a = 0; a < p->ng; a++)
+			for (unsigned b = a + 1; b < p->ng; b++)
+				if (t.pair[(size_t)a * p->ng + b])
+					r.pairs[r.n_pairs++] = (struct scanner_pair_stats){
+						a, b, t.pair[(size_t)a * p->ng + b] };
+	}
+	r.last_pass_start_usec = start;
+	r.last_pass_usec = wall;
+	r.last_pass_cpu_sec = (double)atomic_load(&p->cpu_nsec) / 1e9;
+	r.pages_scanned = p->scanned;
+	r.pages_skipped = p->skipped;
+	r.pages_scanned_per_sec = wall ? (double)r.pages_scanned * 1e6 / (double)wall : 0;
+	r.pages_skipped_per_sec = wall ? (double)r.pages_skipped * 1e6 / (double)wall : 0;
+	r.dup_saveable_pages = t.saveable;
+	r.ksm_saved_pages = ksm_pages > p->n_ksm ? ksm_pages - p->n_ksm : 0;
+	r.predicted_sharing_pages = r.dup_saveable_pages + r.ksm_saved_pages;
+	r.dup_classes = t.classes;
+	r.hash_collisions = scan_index_collisions(p->ix);
+	r.state_bytes = state_bytes_of(p, &r.tracked_pages) + scan_index_bytes(p->ix);
+	r.peak_state_bytes = r.state_bytes - scan_index_bytes(p->ix) + scan_index_peak_bytes(p->ix);
+	if (r.tracked_pages) {
+		r.bytes_per_tracked_page = (double)r.state_bytes / (double)r.tracked_pages;
+		r.peak_bytes_per_tracked_page = (double)r.peak_state_bytes / (double)r.tracked_pages;
+	}
+	r.incremental = s->incremental;
+
+	pthread_mutex_lock(&s->res_lock);
+	r.passes = s->res.passes + 1;
+	scanner_results_free(&s->res);
+	s->res = r;
+	pthread_mutex_unlock(&s->res_lock);
+	r.guests = NULL;
+	r.pairs = NULL;
+	ret = 0;
+out:
+	free(r.guests);
+	free(r.pairs);
+	free(t.intra);
+	free(t.cross);
+	free(t.mergeable);
+	free(t.pair);
+	return ret;
+}
+
+/* ---- a pass -------------------------------------------------------------- */
+
+static int cmp_region_base(const void *a, const void *b)
+{
+	const struct scan_region *x = *(struct scan_region *const *)a;
+	const struct scan_region *y = *(struct scan_region *const *)b;
+	return x->ref_base < y->ref_base ? -1 : x->ref_base > y->ref_base;
+}
+
+static int open_proc(pid_t pid, const char *what)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void pass_close_guests(struct scan_pass *p)
+{
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
+		if (g->mem_fd >= 0)
+			close(g->mem_fd);
+		if (g->pagemap_fd >= 0)
+			close(g->pagemap_fd);
+		g->mem_fd = g->pagemap_fd = -1;
+	}
+}
+
+/* Prepare one guest for the pass: regions and file descriptors. */
+static void pass_open_guest(struct scan_guest *g)
+{
+	memset(g->c, 0, sizeof(g->c));
+	atomic_store(&g->failed, 0);
+	int r = guest_refresh_regions(g);
+	if (r >= 0 && (r = open_proc(g->pid, "mem")) >= 0) {
+		g->mem_fd = r;
+		r = open_proc(g->pid, "pagemap");
+		if (r >= 0)
+			g->pagemap_fd = r;
+	}
+	if (r < 0) {
+		atomic_store(&g->failed, r);
+		if (r == -ENOENT || r == -ESRCH) {
+			guest_drop_regions(g);
+			g->alive = false;
+		}
+		g->last_error = r;
+		log_debug("scanner: guest %s (pid %d): %s", g->name, (int)g->pid, strerror(-r));
+		return;
+	}
+	g->alive = true;
+	g->last_error = 0;
+}
+
+/* Run one pass over all guests with conf.threads workers; called from a
+ * thread registered with RCU. Returns 0, -ECANCELED or -ENOMEM. */
+static int run_pass(struct scanner *s)
+{
+	struct scan_pass p = { .s = s };
+	struct scan_guest **prev;
+	int ret = -ENOMEM;
+	usec_t start = now_usec();
+
+	pthread_mutex_init(&p.ksm_lock, NULL);
+	pthread_mutex_lock(&s->lock);
+	for (prev = &s->guests; *prev;) {
+		struct scan_guest *g = *prev;
+		if (g->removed) {
+			*prev = g->next;
+			guest_free(g);
+		} else {
+			p.ng++;
+			prev = &g->next;
+		}
+	}
+	p.g = calloc(p.ng + 1, sizeof(*p.g));
+	if (!p.g) {
+		pthread_mutex_unlock(&s->lock);
+		goto out;
+	}
+	p.ng = 0;
+	for (struct scan_guest *g = s->guests; g; g = g->next) {
+		g->idx = p.ng;
+		p.g[p.ng++] = g;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	uint64_t total = 0;
+	size_t nreg = 0, nwork = 0;
+	for (unsigned i = 0; i < p.ng; i++) {
+		struct scan_guest *g = p.g[i];
+		pass_open_guest(g);
+		for (size_t j = 0; j < g->n_regions; j++) {
+			struct scan_region *r = &g->regions[j];
+			if (total + r->npages > SCAN_REF_MAX) {
+				log_warn("scanner: more than %u pages tracked, ignoring region %s:%llx",
+					 SCAN_REF_MAX, g->name, (unsigned long long)r->start);
+				r->ref_base = UINT32_MAX;
+				continue;
+			}
+			r->ref_base = (uint32_t)total;
+			total += r->npages;
+			nreg++;
+			nwork += (r->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+		}
+	}
+	p.reg = calloc(nreg + 1, sizeof(*p.reg));
+	p.work = calloc(nwork + 1, sizeof(*p.work));
+	if (!p.reg || !p.work)
+		goto out;
+	for (unsigned i = 0; i < p.ng; i++) {
+		struct scan_guest *g = p.g[i];
+		if (atomic_load(&g->failed))
+			continue;
+		for (size_t j = 0; j < g->n_regions; j++) {
+			struct scan_region *r = &g->regions[j];
+			if (r->ref_base == UINT32_MAX)
+				continue;
+			p.reg[p.nreg++] = r;
+			for (uint64_t f = 0; f < r->npages; f += CHUNK_PAGES)
+				p.work[p.nwork++] = (struct work_item){ r, f, MIN(CHUNK_PAGES, r->npages - f) };
+		}
+	}
+	qsort(p.reg, p.nreg, sizeof(*p.reg), cmp_region_base);
+	p.ix = scan_index_new(total, s->hash, &index_ops, &p);
+	if (!p.ix)
+		goto out;
+
+	p.nthreads = s->conf.threads;
+	struct worker *w = calloc(p.nthreads, sizeof(*w));
+	pthread_t *tid = calloc(p.nthreads, sizeof(*tid));
+	int kpf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	unsigned started = 0;
+	if (w && tid) {
+		for (unsigned i = 0; i < p.nthreads; i++) {
+			w[i].p = &p;
+			w[i].kpf_fd = kpf;
+			w[i].pm = malloc(CHUNK_PAGES * sizeof(uint64_t));
+			if (posix_memalign((void **)&w[i].buf, 4096, s->conf.read_batch_bytes))
+				w[i].buf = NULL;
+			if (!w[i].pm || !w[i].buf)
+				break;
+			if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0)
+				break;
+			started++;
+		}
+		for (unsigned i = 0; i < started; i++)
+			pthread_join(tid[i], NULL);
+	}
+	if (kpf >= 0)
+		close(kpf);
+	if (w)
+		for (unsigned i = 0; i < p.nthreads; i++) {
+			free(w[i].pm);
+			free(w[i].buf);
+			free(w[i].ksm);
+		}
+	free(w);
+	free(tid);
+	if (!started)
+		goto out;
+	if (atomic_load(&p.cancelled)) {
+		ret = -ECANCELED;
+		goto out;
+	}
+	ret = publish(&p, start, now_usec() - start);
+	if (ret < 0)
+		log_warn("scanner: publishing results: %s, ignoring", strerror(-ret));
+out:
+	if (p.g)
+		pass_close_guests(&p);
+	scan_index_free(p.ix);
+	free(p.reg);
+	free(p.work);
+	free(p.g);
+	free(p.ksm_pfns);
+	pthread_mutex_destroy(&p.ksm_lock);
+	return ret;
+}
+
+/* ---- threads -------------------------------------------------------------- */
+
+static bool begin_pass(struct scanner *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool ok = !s->in_pass;
+	s->in_pass = true;
+	pthread_mutex_unlock(&s->lock);
+	return ok;
+}
+
+static void end_pass(struct scanner *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->in_pass = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct once_arg {
+	struct scanner *s;
+	int ret;
+};
+
+static void *once_main(void *arg)
+{
+	struct once_arg *a = arg;
+	rcu_register_thread();
+	a->ret = run_pass(a->s);
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int scanner_scan_once(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	bool bg = s->bg_running;
+	pthread_mutex_unlock(&s->run_lock);
+	if (bg || !begin_pass(s))
+		return -EBUSY;
+	struct once_arg a = { s, 0 };
+	pthread_t t;
+	int r = pthread_create(&t, NULL, once_main, &a);
+	if (r == 0) {
+		pthread_join(t, NULL);
+		r = a.ret;
+	} else {
+		r = -r;
+	}
+	end_pass(s);
+	return r;
+}
+
+static void *bg_main(void *arg)
+{
+	struct scanner *s = arg;
+	rcu_register_thread();
+	for (;;) {
+		pthread_mutex_lock(&s->run_lock);
+		bool stop = s->stopping;
+		pthread_mutex_unlock(&s->run_lock);
+		if (stop)
+			break;
+		if (begin_pass(s)) {
+			int r = run_pass(s);
+			end_pass(s);
+			if (r < 0 && r != -ECANCELED)
+				log_warn("scanner: pass failed: %s, ignoring", strerror(-r));
+		}
+		pthread_mutex_lock(&s->run_lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		usec_t wait = atomic_load(&s->interval_usec);
+		uint64_t ns = (uint64_t)ts.tv_nsec + (wait % USEC_PER_SEC) * 1000;
+		ts.tv_sec += (time_t)(wait / USEC_PER_SEC + ns / 1000000000ULL);
+		ts.tv_nsec = (long)(ns % 1000000000ULL);
+		while (!s->stopping &&
+		       pthread_cond_timedwait(&s->run_cond, &s->run_lock, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&s->run_lock);
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+int scanner_start(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	if (s->bg_running) {
+		pthread_mutex_unlock(&s->run_lock);
+		return 0;
+	}
+	s->stopping = false;
+	int r = pthread_create(&s->bg, NULL, bg_main, s);
+	if (r == 0)
+		s->bg_running = true;
+	pthread_mutex_unlock(&s->run_lock);
+	return -r;
+}
+
+void scanner_stop(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	if (!s->bg_running) {
+		pthread_mutex_unlock(&s->run_lock);
+		return;
+	}
+	s->stopping = true;
+	pthread_cond_broadcast(&s->run_cond);
+	pthread_mutex_unlock(&s->run_lock);
+	pthread_join(s->bg, NULL);
+	pthread_mutex_lock(&s->run_lock);
+	s->bg_running = false;
+	s->stopping = false;
+	pthread_mutex_unlock(&s->run_lock);
+}
+
+void scanner_free(struct scanner *s)
+{
+	if (!s)
+		return;
+	scanner_stop(s);
+	while (s->guests) {
+		struct scan_guest *g = s->guests;
+		s->guests = g->next;
+		guest_free(g);
+	}
+	scanner_results_free(&s->res);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->run_lock);
+	pthread_cond_destroy(&s->run_cond);
+	pthread_mutex_destroy(&s->rate_lock);
+	pthread_mutex_destroy(&s->res_lock);
+	free(s);
+}
+
+/* ---- tunables -------------------------------------------------------------- */
+
+void scanner_set_pages_per_sec(struct scanner *s, uint64_t pages_per_sec)
+{
+	atomic_store(&s->pages_per_sec, pages_per_sec);
+}
+
+void scanner_set_cpu_percent(struct scanner *s, unsigned cpu_percent)
+{
+	atomic_store(&s->cpu_percent, MIN(cpu_percent, 100 * s->conf.threads));
+}
+
+void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec)
+{
+	atomic_store(&s->interval_usec, interval_usec);
+	pthread_mutex_lock(&s->run_lock);
+	pthread_cond_broadcast(&s->run_cond);  /* re-arm the wait */
+	pthread_mutex_unlock(&s->run_lock);
+}
+
+void scanner_pause(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	s->paused = true;
+	pthread_mutex_unlock(&s->run_lock);
+}
+
+void scanner_resume(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	s->paused = false;
+	pthread_cond_broadcast(&s->run_cond);
+	pthread_mutex_unlock(&s->run_lock);
+}
+
+bool scanner_is_paused(struct scanner *s)
+{
+	pthread_mutex_lock(&s->run_lock);
+	bool p = s->paused;
+	pthread_mutex_unlock(&s->run_lock);
+	return p;
+}
+
+/* ---- results copy ---------------------------------------------------------- */
+
+int scanner_get_results(struct scanner *s, struct scanner_results *out)
+{
+	pthread_mutex_lock(&s->res_lock);
+	*out = s->res;
+	out->guests = NULL;
+	out->pairs = NULL;
+	if (s->res.passes) {
+		out->guests = calloc(s->res.n_guests + 1, sizeof(*out->guests));
+		out->pairs = calloc(s->res.n_pairs + 1, sizeof(*out->pairs));
+		if (out->guests && out->pairs) {
+			memcpy(out->guests, s->res.guests, s->res.n_guests * sizeof(*out->guests));
+			memcpy(out->pairs, s->res.pairs, s->res.n_pairs * sizeof(*out->pairs));
+		}
+	}
+	pthread_mutex_unlock(&s->res_lock);
+	if (out->passes == 0 || !out->guests) {
+		/* before the first pass: the registered guests with zero counts */
+		if (out->passes && !out->guests)
+			goto nomem;
+		free(out->pairs);
+		out->pairs = NULL;
+		out->n_pairs = 0;
+		pthread_mutex_lock(&s->lock);
+		unsigned n = 0;
+		for (struct scan_guest *g = s->guests; g; g = g->next)
+			n += !g->removed;
+		out->guests = calloc(n + 1, sizeof(*out->guests));
+		out->n_guests = 0;
+		if (out->guests)
+			for (struct scan_guest *g = s->guests; g; g = g->next)
+				if (!g->removed) {
+					struct scanner_guest_stats *o = &out->guests[out->n_guests++];
+					snprintf(o->name, sizeof(o->name), "%s", g->name);
+					o->pid = g->pid;
+					o->alive = g->alive;
+				}
+		pthread_mutex_unlock(&s->lock);
+		if (!out->guests)
+			goto nomem;
+	}
+	return 0;
+nomem:
+	scanner_results_free(out);
+	return -ENOMEM;
+}
+
+void scanner_results_free(struct scanner_results *r)
+{
+	if (!r)
+		return;
+	free(r->guests);
+	free(r->pairs);
+	r->guests = NULL;
+	r->pairs = NULL;
+	r->n_guests = r->n_pairs = 0;
+}
