@@ -449,3 +449,85 @@ int ksm_kthread_cpu_usec(usec_t *out)
 	}
 	return ksm_pid_cpu_usec(kthread, out);
 }
+
+/* ------------------------------------------------------------ driver */
+
+int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pace_config *cfg)
+{
+	memset(d, 0, sizeof *d);
+	d->root = root;
+	if (cfg)
+		d->cfg = *cfg;
+	else
+		ksm_pace_config_default(&d->cfg);
+	d->kthread_cpu_percent = -1;
+	int r = ksm_save(root, &d->saved);
+	if (r < 0)
+		return r;
+	d->saved_valid = true;
+	if (d->saved.advisor_mode == KSM_ADVISOR_SCAN_TIME) {
+		struct ksm_settings s;
+		ksm_settings_clear(&s);
+		s.advisor_mode = KSM_ADVISOR_NONE;
+		log_info("ksm: turning the kernel's scan-time advisor off while ksmd paces KSM");
+		r = ksm_apply(root, &s);
+		if (r < 0)
+			log_warn("ksm: cannot turn advisor_mode off: %s, ignoring", strerror(-r));
+	}
+	return 0;
+}
+
+int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
+		    enum ksm_pace_urgency urgency, usec_t now_usec)
+{
+	int r = ksm_read(d->root, &d->sysfs);
+	if (r < 0)
+		return r;
+	const struct ksm_settings *set = &d->sysfs.set;
+	const struct ksm_counters *cnt = &d->sysfs.cnt;
+
+	usec_t interval = d->last_tick_usec && now_usec > d->last_tick_usec ?
+			  now_usec - d->last_tick_usec : 0;
+	usec_t cpu;
+	d->kthread_cpu_percent = -1;
+	if (ksm_kthread_cpu_usec(&cpu) == 0) {
+		if (d->have_cpu && interval > 0 && cpu >= d->last_cpu_usec)
+			d->kthread_cpu_percent = 100.0 * (double)(cpu - d->last_cpu_usec) / (double)interval;
+		d->last_cpu_usec = cpu;
+		d->have_cpu = true;
+	}
+	d->last_tick_usec = now_usec;
+
+	struct ksm_pace_input in = {
+		.predicted_pages = predicted_pages,
+		.merged_pages = cnt->pages_sharing > 0 ? (uint64_t)cnt->pages_sharing : 0,
+		.full_scans = cnt->full_scans,
+		.kthread_cpu_percent = d->kthread_cpu_percent,
+		.interval_usec = interval,
+		.urgency = urgency,
+		.cur = {
+			.run = set->run == 1 ? 1 : 0,
+			.pages_to_scan = set->pages_to_scan > 0 ? (uint32_t)set->pages_to_scan : 0,
+			.sleep_millisecs = set->sleep_millisecs > 0 ? (uint32_t)set->sleep_millisecs : 0,
+		},
+		.state = d->state,
+	};
+	ksm_pace(&d->cfg, &in, &d->last);
+	d->state = d->last.state;
+	if (!d->last.changed)
+		return 0;
+	log_info("ksm: run=%u pages_to_scan=%u sleep_millisecs=%u: %s%s", d->last.next.run,
+		 d->last.next.pages_to_scan, d->last.next.sleep_millisecs, d->last.reason,
+		 d->dry_run ? " (dry run)" : "");
+	if (d->dry_run)
+		return 1;
+	r = ksm_apply_knobs(d->root, &d->last.next);
+	return r < 0 ? r : 1;
+}
+
+int ksm_driver_restore(struct ksm_driver *d)
+{
+	if (!d->saved_valid || d->dry_run)
+		return 0;
+	return ksm_restore(d->root, &d->saved);
+}

@@ -249,4 +249,40 @@ const char *ksm_pace_phase_name(enum ksm_pace_phase p);
 /* Apply knobs: ksm_apply() of run, pages_to_scan, sleep_millisecs. */
 int ksm_apply_knobs(const char *root, const struct ksm_knobs *k);
 
+/* ------------------------------------------------------------ driver */
+
+/* The executor loop's state: what the daemon keeps to drive KSM each tick.
+ * ksm_driver_init() saves the settings found (and turns the kernel's own
+ * advisor off, since two pacers would fight); ksm_driver_tick() reads the
+ * counters and the kthread CPU, calls ksm_pace() and applies the result;
+ * ksm_driver_restore() puts the saved settings back at exit. */
+struct ksm_driver {
+	const char *root;               /* sysfs root, NULL = KSM_SYSFS_ROOT */
+	struct ksm_pace_config cfg;     /* may be changed between ticks (reload) */
+	bool dry_run;                   /* decide and log, never write */
+	struct ksm_settings saved;      /* found at init, restored at exit */
+	bool saved_valid;
+	struct ksm_pace_state state;
+	struct ksm_sysfs sysfs;         /* as read at the last tick */
+	struct ksm_pace_output last;    /* the last decision (reason for stats) */
+	usec_t last_tick_usec;          /* 0 before the first tick */
+	usec_t last_cpu_usec;           /* kthread CPU at the last tick */
+	bool have_cpu;
+	double kthread_cpu_percent;     /* over the last interval, < 0 unknown */
+};
+
+/* Save the settings (ksm_save) and prepare to drive. cfg NULL = defaults.
+ * Returns a negative errno when sysfs cannot be read (no KSM). */
+int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pace_config *cfg);
+
+/* One tick: read KSM's counters and knobs and the kthread CPU since the last
+ * tick, pace from predicted_pages (the scanner's predicted_sharing_pages),
+ * apply the knobs when they change (logged at info with the reason).
+ * Returns 1 when the knobs changed, 0 when not, or a negative errno. */
+int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
+		    enum ksm_pace_urgency urgency, usec_t now_usec);
+
+/* Restore the settings saved at init (logs what it could not restore). */
+int ksm_driver_restore(struct ksm_driver *d);
+
 #endif

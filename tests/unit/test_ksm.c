@@ -328,6 +328,36 @@ static void test_exec_mergeable(void)
 	CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* The driver against a made-up sysfs: starts KSM for a large gap, turns
+ * the kernel advisor off, restores everything exactly. */
+static void test_driver(void)
+{
+	make_sysfs();
+	put(root, "advisor_mode", "none [scan-time]\n");
+	struct ksm_settings before, after;
+	CU_ASSERT_EQUAL(ksm_read_settings(root, &before), 0);
+	struct ksm_driver d;
+	CU_ASSERT_EQUAL(ksm_driver_init(&d, root, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(get(root, "advisor_mode"), "none");
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, KSM_URGENCY_NORMAL, 1000000), 1);
+	CU_ASSERT_STRING_EQUAL(get(root, "run"), "1");
+	CU_ASSERT_STRING_EQUAL(get(root, "pages_to_scan"), "32000");
+	CU_ASSERT_EQUAL(d.state.phase, KSM_PHASE_CONVERGE);
+	/* Settling: no change half a second later. */
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, KSM_URGENCY_NORMAL, 1500000), 0);
+	/* Dry run decides but never writes. */
+	d.dry_run = true;
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 10, KSM_URGENCY_NORMAL, 9000000), 1);
+	CU_ASSERT_EQUAL(d.last.next.run, 0);
+	CU_ASSERT_STRING_EQUAL(get(root, "run"), "1");
+	d.dry_run = false;
+	CU_ASSERT_EQUAL(ksm_driver_restore(&d), 0);
+	CU_ASSERT_EQUAL(ksm_read_settings(root, &after), 0);
+	CU_ASSERT_EQUAL(memcmp(&before, &after, sizeof after), 0);
+	rm_sysfs();
+	CU_ASSERT(ksm_driver_init(&d, "/nonexistent/ksm", NULL) < 0);
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -338,6 +368,7 @@ int main(void)
 		{ "kthread_find", test_kthread_find },
 		{ "mergeable_fix", test_mergeable_fix },
 		{ "exec_mergeable", test_exec_mergeable },
+		{ "driver", test_driver },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();
