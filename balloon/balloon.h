@@ -112,8 +112,9 @@ enum balloon_stat {
 	BALLOON_STAT_DISK_CACHES,   /* bytes: page cache that could be dropped */
 	BALLOON_STAT_MAJOR_FAULTS,  /* count */
 	BALLOON_STAT_MINOR_FAULTS,  /* count */
-	BALLOON_STAT_SWAP_IN,       /* bytes (cgroup v1: pages swapped in, n/a) */
-	BALLOON_STAT_SWAP_OUT,      /* bytes; cgroup: swap usage in bytes */
+	BALLOON_STAT_SWAP_IN,       /* bytes swapped in (QMP only) */
+	BALLOON_STAT_SWAP_OUT,      /* bytes swapped out (QMP only; cgroup swap
+	                             * usage is the extra tag "swap") */
 	BALLOON_STAT_HTLB_PGALLOC,  /* count */
 	BALLOON_STAT_HTLB_PGFAIL,   /* count */
 	BALLOON_STAT_OOM_KILLS,     /* count */

@@ -69,16 +69,17 @@ struct qmp_reply {
 	                         * "CommandNotFound") when err == -EREMOTEIO */
 	const char *err_desc;   /* QMP error description, idem */
 	usec_t latency_usec;    /* send to completion */
+	usec_t now_usec;        /* completion time (the `now` of the driving call) */
 };
 
 typedef void (*qmp_reply_fn)(struct qmp_client *c, const struct qmp_reply *r,
 			     void *cmd_userdata);
 /* An asynchronous event ({"event": NAME, "data": {...}}); data may be NULL. */
 typedef void (*qmp_event_fn)(struct qmp_client *c, const char *event,
-			     json_t *data, void *userdata);
+			     json_t *data, usec_t now, void *userdata);
 /* The connection state changed (old != new). */
 typedef void (*qmp_state_fn)(struct qmp_client *c, enum qmp_state old,
-			     enum qmp_state new_state, void *userdata);
+			     enum qmp_state new_state, usec_t now, void *userdata);
 
 struct qmp_callbacks {
 	qmp_event_fn on_event;  /* may be NULL */
@@ -127,12 +128,14 @@ void qmp_tick(struct qmp_client *c, usec_t now);
  * so the loop can size its epoll_wait timeout. */
 usec_t qmp_next_deadline(const struct qmp_client *c);
 
-/* Queue a command. args (may be NULL) is a JSON object and is always
- * consumed (its reference is stolen, also on failure). cb (may be NULL) is
- * called exactly once, later, never from inside qmp_send. Returns the
- * command id (> 0) or -ENOTCONN when the client is not READY, -ENOMEM. */
+/* Queue a command; its reply deadline is now + request_timeout_usec.
+ * args (may be NULL) is a JSON object and is always consumed (its
+ * reference is stolen, also on failure). cb (may be NULL) is called exactly
+ * once, later, never from inside qmp_send. The bytes are written on the
+ * next qmp_on_writable (qmp_epoll_events() now includes EPOLLOUT). Returns
+ * the command id (> 0) or -ENOTCONN when the client is not READY, -ENOMEM. */
 int64_t qmp_send(struct qmp_client *c, const char *command, json_t *args,
-		 qmp_reply_fn cb, void *cmd_userdata);
+		 qmp_reply_fn cb, void *cmd_userdata, usec_t now);
 
 enum qmp_state qmp_get_state(const struct qmp_client *c);
 const char *qmp_state_name(enum qmp_state s);

@@ -1,0 +1,61 @@
+/* internal.h — what the balloon backends share; not for other modules. */
+#ifndef KSMD_BALLOON_INTERNAL_H
+#define KSMD_BALLOON_INTERNAL_H
+
+#include <jansson.h>
+
+#include "balloon/balloon.h"
+#include "balloon/qmp.h"
+
+struct balloon {
+	char *name;
+	enum balloon_backend backend;
+	struct balloon_config cfg;
+	balloon_event_fn cb;
+	void *userdata;
+
+	enum balloon_state state;
+	char reason[160];
+	uint32_t caps;
+	pid_t pid;
+	struct balloon_limits limits;
+	bool max_known;              /* limits.max_bytes is real */
+	uint64_t target_bytes;       /* last requested, 0 = none */
+	uint64_t actual_bytes;       /* 0 = unknown */
+	usec_t actual_usec;
+	struct balloon_stats stats;
+	struct balloon_progress progress;
+	usec_t next_refresh_usec;    /* periodic refresh of actual and stats */
+
+	/* QMP backend */
+	struct qmp_client *qmp;
+	char qom_path[128];          /* balloon device, "" until found */
+	unsigned refresh_inflight;   /* query-balloon / guest-stats outstanding */
+	bool stats_supported;        /* guest-stats readable on qom_path */
+	bool stale_logged;
+
+	/* cgroup backend */
+	char *cg_dir;                /* absolute directory */
+	char *cg_rel;                /* relative to the memory hierarchy root */
+	int cg_version;              /* 1 or 2 */
+};
+
+/* Set state and reason (printf-style, may be NULL) and notify on change. */
+void balloon_set_state(struct balloon *b, enum balloon_state s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void balloon_notify(struct balloon *b, enum balloon_event ev);
+void balloon_track_progress(struct balloon *b, usec_t now);
+
+/* Parse the `guest-stats` QOM property ({"stats": {...}, "last-update": S}).
+ * now_mono/now_real: the monotonic and wall-clock time now (usec). QEMU's
+ * -1 "no value" is left out of valid_mask; last-update 0 (never) gives
+ * -ENODATA. Returns 0, -ENODATA or -EINVAL. */
+int balloon_parse_guest_stats(json_t *ret, usec_t now_mono, usec_t now_real,
+			      struct balloon_stats *out);
+
+/* cgroup backend (cgroup.c) */
+int balloon_cgroup_open(struct balloon *b, const char *path);
+int balloon_cgroup_set(struct balloon *b, uint64_t target_bytes);
+void balloon_cgroup_refresh(struct balloon *b, usec_t now);
+
+#endif
