@@ -1,0 +1,68 @@
+# mk/stats.mk — targets of the stats module and the ksmdctl views.
+#
+#   make bench-stats   HTTP load benchmark (1,000 req/s for 30 s per endpoint),
+#                      results in bench/results/stats.json and stats.md
+#   make fuzz-stats    libFuzzer run of the routes and the Prometheus renderer
+#                      (FUZZ_SECONDS, default 30), corpus tests/fuzz/stats_corpus
+#   make promtool-stats  fetch promtool (Debian package prometheus, extracted,
+#                      not installed: no service is started) for test_stats
+#
+# The stats and view unit tests link only the objects they need, so that
+# they build while other modules are under construction.
+
+STATS_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard stats/*.c)) \
+             $(B)/obj/common/log.o $(B)/obj/common/util.o
+
+STATS_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_stats*.c))
+VIEW_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_view*.c))
+
+$(STATS_UNIT): $(B)/tests/%: $(B)/obj/tests/unit/%.o $(STATS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS) -lcunit
+
+$(VIEW_UNIT): $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/obj/cli/view.o $(STATS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS) -lcunit
+
+STATS_TESTS := $(STATS_UNIT) $(VIEW_UNIT)
+
+.PHONY: check-stats bench-stats fuzz-stats promtool-stats
+check-stats: $(STATS_TESTS)
+	PROMTOOL=$${PROMTOOL:-$$(ls $(B)/tools/promtool 2>/dev/null)} tests/run.sh $(STATS_TESTS)
+
+promtool-stats: $(B)/tools/promtool
+$(B)/tools/promtool:
+	@mkdir -p $(B)/tools/prom && cd $(B)/tools/prom && apt-get download prometheus
+	dpkg -x $(B)/tools/prom/prometheus_*.deb $(B)/tools/prom/x
+	cp $(B)/tools/prom/x/usr/bin/promtool $@ && rm -rf $(B)/tools/prom
+
+# ---- benchmark -------------------------------------------------------------
+STATS_BENCH_SECONDS ?= 30
+STATS_BENCH_RATE ?= 1000
+
+$(B)/bench/stats_server: bench/stats_server.c $(STATS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bench/stats_load: bench/stats_load.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+
+bench-stats: $(B)/bench/stats_server $(B)/bench/stats_load
+	bench/stats_bench.sh $(B) $(STATS_BENCH_RATE) $(STATS_BENCH_SECONDS)
+
+# ---- fuzzing ---------------------------------------------------------------
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+STATS_FUZZ_SRC := tests/fuzz/fuzz_stats.c $(wildcard stats/*.c) common/log.c common/util.c
+
+$(B)/fuzz/fuzz_stats: $(STATS_FUZZ_SRC) tests/unit/test_stats_expo.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 -D_GNU_SOURCE -DKSMD_VERSION=\"$(VERSION)\" -I. \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    $(PKG_CFLAGS) -o $@ $(STATS_FUZZ_SRC) $(PKG_LIBS) -lpthread -lm
+
+fuzz-stats: $(B)/fuzz/fuzz_stats
+	@mkdir -p $(B)/fuzz/corpus
+	$(B)/fuzz/fuzz_stats -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -dict=tests/fuzz/stats.dict $(B)/fuzz/corpus tests/fuzz/stats_corpus
