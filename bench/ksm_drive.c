@@ -1,0 +1,143 @@
+/* ksm_drive — the KSM executor alone, in a loop, as the daemon runs it: for
+ * the convergence benchmark and the KSM integration test.
+ *
+ * usage: ksm_drive [-p PAGES | -g PID...] [-t TICK_MS] [-b BUDGET_PERCENT]
+ *                  [-T SECONDS] [-q]
+ *
+ * The prediction comes from -p, or from one pass of ksmd's scanner over the
+ * processes given with -g (scanner_scan_once; its cost is this process's
+ * CPU too). Then every TICK_MS (default 500) it calls ksm_driver_tick() and
+ * prints each change with its reason. On SIGINT/SIGTERM or after SECONDS it
+ * restores the KSM settings found at start and prints
+ * "cpu_sec X" (this process's own user+system CPU, scanner included). */
+#include "common/log.h"
+#include "scanner/ksm.h"
+#include "scanner/scanner.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static double own_cpu_sec(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* One scanner pass over pids: the predicted pages_sharing. */
+static int predict(pid_t *pids, int n, uint64_t *out)
+{
+	struct scanner_conf conf;
+	scanner_conf_defaults(&conf);
+	struct scanner *s = scanner_new(&conf);
+	if (!s)
+		return -errno;
+	int r = 0;
+	for (int i = 0; i < n && r == 0; i++) {
+		char name[32];
+		snprintf(name, sizeof name, "pid%d", (int)pids[i]);
+		r = scanner_add_guest(s, name, pids[i], SCANNER_GUEST_PROCESS, 0);
+	}
+	usec_t t0 = now_usec();
+	if (r == 0)
+		r = scanner_scan_once(s);
+	struct scanner_results res;
+	if (r == 0)
+		r = scanner_get_results(s, &res);
+	if (r == 0) {
+		*out = res.predicted_sharing_pages;
+		printf("predicted %llu pages (scanner: %llu pages read, %.2f s, %.2f CPU-s)\n",
+		       (unsigned long long)res.predicted_sharing_pages,
+		       (unsigned long long)res.pages_scanned, (now_usec() - t0) / 1e6,
+		       res.last_pass_cpu_sec);
+		scanner_results_free(&res);
+	}
+	scanner_free(s);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t predicted = 0;
+	bool have_prediction = false, quiet = false;
+	pid_t pids[64];
+	int npids = 0, c;
+	long tick_ms = 500;
+	double budget = -1, limit_sec = 0;
+	while ((c = getopt(argc, argv, "p:g:t:b:T:q")) != -1) {
+		switch (c) {
+		case 'p': predicted = strtoull(optarg, NULL, 10); have_prediction = true; break;
+		case 'g':
+			if (npids < 64)
+				pids[npids++] = (pid_t)atoi(optarg);
+			break;
+		case 't': tick_ms = atol(optarg); break;
+		case 'b': budget = atof(optarg); break;
+		case 'T': limit_sec = atof(optarg); break;
+		case 'q': quiet = true; break;
+		default:
+			fprintf(stderr, "usage: %s [-p PAGES | -g PID...] [-t TICK_MS] "
+				"[-b BUDGET_PERCENT] [-T SECONDS] [-q]\n", argv[0]);
+			return 2;
+		}
+	}
+	log_open(LOG_TO_STDERR, quiet ? LOG_WARNING : LOG_INFO);
+	if (!have_prediction && npids == 0) {
+		fprintf(stderr, "ksm_drive: give -p PAGES or -g PID\n");
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (!have_prediction) {
+		int r = predict(pids, npids, &predicted);
+		if (r < 0) {
+			fprintf(stderr, "ksm_drive: scanner pass failed: %s\n", strerror(-r));
+			return 1;
+		}
+	}
+	struct ksm_pace_config cfg;
+	ksm_pace_config_default(&cfg);
+	if (budget >= 0)
+		cfg.cpu_budget_percent = budget;
+	struct ksm_driver d;
+	int r = ksm_driver_init(&d, NULL, &cfg);
+	if (r < 0) {
+		fprintf(stderr, "ksm_drive: cannot read KSM sysfs: %s\n", strerror(-r));
+		return 1;
+	}
+	usec_t start = now_usec();
+	while (!stop) {
+		usec_t now = now_usec();
+		if (limit_sec > 0 && now - start >= (usec_t)(limit_sec * 1e6))
+			break;
+		r = ksm_driver_tick(&d, predicted, KSM_URGENCY_NORMAL, now);
+		if (r < 0)
+			fprintf(stderr, "ksm_drive: tick: %s, ignoring\n", strerror(-r));
+		else if (r > 0)
+			printf("%.1f s: %s %u/%u run=%u: %s\n", (now - start) / 1e6,
+			       ksm_pace_phase_name(d.state.phase), d.last.next.pages_to_scan,
+			       d.last.next.sleep_millisecs, d.last.next.run, d.last.reason);
+		struct timespec ts = { tick_ms / 1000, (tick_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	r = ksm_driver_restore(&d);
+	printf("cpu_sec %.3f\n", own_cpu_sec());
+	return r < 0 ? 1 : 0;
+}

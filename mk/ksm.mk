@@ -1,0 +1,47 @@
+# mk/ksm.mk — targets of the KSM executor (scanner/ksm.c, scanner/ksmpace.c).
+#
+#   make check-ksm       unit tests (pacing, sysfs against a temp dir, parsers)
+#                        and the KSM integration test (root, real KSM; skips
+#                        otherwise)
+#   make ksm-tools       bench/ksm_fill (process with known duplicates) and
+#                        bench/ksm_drive (the executor loop, for tests/bench)
+#   make bench-converge  convergence benchmark: 4 x 512 MiB, time and CPU to
+#                        90% merged under ksmd and the anchors; results in
+#                        bench/results/converge.json and converge.md.
+#                        CONVERGE_TIMEOUT (s, default 300) caps each strategy,
+#                        CONVERGE_ONLY="a b" runs only some.
+#
+# The KSM unit tests link only the objects they need, so that they build
+# while other modules are under construction.
+
+KSM_OBJ := $(B)/obj/scanner/ksm.o $(B)/obj/scanner/ksmpace.o \
+           $(B)/obj/common/log.o $(B)/obj/common/util.o
+KSM_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_ksm*.c))
+
+$(KSM_UNIT): $(B)/tests/%: $(B)/obj/tests/unit/%.o $(KSM_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS) -lcunit
+
+$(B)/bench/ksm_fill: bench/ksm_fill.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(B)/bench/ksm_drive: $(B)/obj/bench/ksm_drive.o $(B)/libksmd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+KSM_TOOLS := $(B)/bench/ksm_fill $(B)/bench/ksm_drive
+CONVERGE_TIMEOUT ?= 300
+CONVERGE_ONLY ?=
+
+.PHONY: check-ksm ksm-tools bench-converge bench
+ksm-tools: $(KSM_TOOLS)
+
+check-ksm: $(KSM_UNIT) $(KSM_TOOLS)
+	KSMD_BUILD=$(B) tests/run.sh $(KSM_UNIT) $(sort $(wildcard tests/integration/ksm*.sh))
+
+bench-converge: $(KSM_TOOLS)
+	KSMD_BUILD=$(B) CONVERGE_TIMEOUT=$(CONVERGE_TIMEOUT) CONVERGE_ONLY="$(CONVERGE_ONLY)" \
+	    bench/converge.sh
+
+bench: bench-converge
