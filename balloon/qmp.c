@@ -454,7 +454,8 @@ static void handle_line(struct qmp_client *c, const char *line, size_t len, usec
 	json_error_t je;
 	json_t *msg = json_loadb(line, len, 0, &je);
 	if (!msg || !json_is_object(msg)) {
-		protocol_error(c, "malformed JSON (%s): %.60s", msg ? "not an object" : je.text, line);
+		protocol_error(c, "malformed JSON (%s): %.*s", msg ? "not an object" : je.text,
+			       (int)MIN(len, 60), line);
 		json_decref(msg);
 		return;
 	}
@@ -468,7 +469,7 @@ static void handle_line(struct qmp_client *c, const char *line, size_t len, usec
 	} else if (json_object_get(msg, "return") || json_object_get(msg, "error"))
 		handle_reply(c, msg, now);
 	else
-		protocol_error(c, "unknown message: %.60s", line);
+		protocol_error(c, "unknown message: %.*s", (int)MIN(len, 60), line);
 	json_decref(msg);
 }
 
