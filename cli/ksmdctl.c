@@ -1,2 +1,292 @@
+/* ksmdctl.c — the operator's CLI: a verb table over the control socket.
+ *
+ * Exit status: 0 done, 1 the daemon said no (its message is printed),
+ * 2 the daemon cannot be reached or the command line is wrong. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { fprintf(stderr, "ksmdctl: under construction\n"); return 2; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/view.h"
+#include "common/util.h"
+#include "daemon/control.h"
+#include "scanner/ksm.h"
+
+#define DEFAULT_SOCKET "/run/ksmd/ksmd.sock"
+#define TIMEOUT_USEC (10 * USEC_PER_SEC)
+
+enum { EXIT_NO = 1, EXIT_UNREACHABLE = 2 };
+
+static const char *sock_path = DEFAULT_SOCKET;
+static bool json_out;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ksmdctl [-s SOCKET] [--json] [--raw] COMMAND [ARGS]\n"
+		"       ksmdctl -h | --help\n"
+		"       ksmdctl -V | --version\n"
+		"\n"
+		"Commands:\n"
+		"  status                   overview: host, KSM, scanner, policy, guests\n"
+		"  guests                   one line per guest\n"
+		"  guest NAME               everything about one guest\n"
+		"  ksm                      KSM counters, pacing and the scanner's prediction\n"
+		"  decisions                the policy's recent decisions and their reasons\n"
+		"  top [-n N] [-d SECONDS]  live view, refreshed every SECONDS (default 2)\n"
+		"  get [KEY]                a configuration key's value (all keys without KEY)\n"
+		"  set KEY VALUE            change a live key, e.g. set scanner.pages_per_sec 2000\n"
+		"  config                   the running configuration, in ksmd.conf syntax\n"
+		"  pause scanner|policy     pause the scanner or the policy\n"
+		"  resume scanner|policy    resume it\n"
+		"  balloon GUEST SIZE|auto  set a guest's balloon by hand (auto: back to the policy)\n"
+		"  reload                   re-read the configuration file (as SIGHUP)\n"
+		"  run -- CMD [ARGS]        run CMD with its memory mergeable by KSM\n"
+		"\n"
+		"Options:\n"
+		"  -s, --socket SOCKET      control socket (default " DEFAULT_SOCKET ", or $KSMD_SOCKET)\n"
+		"  -j, --json               print the daemon's answer as JSON\n"
+		"  -r, --raw                print sizes in bytes\n"
+		"  -h, --help               show this help and exit\n"
+		"  -V, --version            show the version and exit\n"
+		"\n"
+		"Exit status: 0 done, 1 the daemon refused (message shown), 2 cannot reach the daemon.\n");
+}
+
+/* One request; on success returns the "result" (new reference) and 0; else
+ * prints the error and returns the exit code. */
+static int call(const char *cmd, json_t *args, json_t **result)
+{
+	json_t *ans = NULL;
+	int r = control_call(sock_path, cmd, args, TIMEOUT_USEC, &ans);
+	json_decref(args);
+	if (r < 0) {
+		fprintf(stderr, "ksmdctl: cannot reach ksmd at %s: %s\n", sock_path, strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	if (!json_is_true(json_object_get(ans, "ok"))) {
+		const char *e = json_string_value(json_object_get(ans, "error"));
+		fprintf(stderr, "ksmdctl: %s\n", e ? e : "the daemon refused");
+		json_decref(ans);
+		return EXIT_NO;
+	}
+	*result = json_incref(json_object_get(ans, "result"));
+	json_decref(ans);
+	if (!*result)
+		*result = json_null();
+	return 0;
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+	if (s) {
+		printf("%s\n", s);
+		free(s);
+	}
+}
+
+static json_t *strargs(int argc, char **argv)
+{
+	json_t *a = json_array();
+	for (int i = 0; i < argc; i++)
+		json_array_append_new(a, json_string(argv[i]));
+	return a;
+}
+
+/* Views: fetch the whole snapshot, render a part. */
+static int do_view(const char *verb, int argc, char **argv)
+{
+	json_t *snap;
+	int r = call("status", json_array(), &snap);
+	if (r)
+		return r;
+	if (json_out) {
+		const char *key = !strcmp(verb, "status") ? NULL : !strcmp(verb, "guest") ? "guests" : verb;
+		json_t *part = key ? json_object_get(snap, key) : snap;
+		if (!strcmp(verb, "guest")) {
+			json_t *g, *found = NULL;
+			size_t i;
+			json_array_foreach(part, i, g)
+				if (!strcmp(json_string_value(json_object_get(g, "name")) ?: "", argv[0]))
+					found = g;
+			if (!found) {
+				fprintf(stderr, "ksmdctl: unknown guest '%s'\n", argv[0]);
+				json_decref(snap);
+				return EXIT_NO;
+			}
+			part = found;
+		}
+		print_json(part ? part : json_null());
+		json_decref(snap);
+		return 0;
+	}
+	(void)argc;
+	if (!strcmp(verb, "status"))
+		r = view_status(snap, stdout);
+	else if (!strcmp(verb, "guests"))
+		r = view_guests(snap, stdout);
+	else if (!strcmp(verb, "guest"))
+		r = view_guest(snap, argv[0], stdout);
+	else if (!strcmp(verb, "ksm"))
+		r = view_ksm(snap, stdout);
+	else
+		r = view_decisions(snap, stdout);
+	json_decref(snap);
+	if (r == -ENOENT) {
+		fprintf(stderr, "ksmdctl: unknown guest '%s'\n", argv[0]);
+		return EXIT_NO;
+	}
+	return r < 0 ? EXIT_NO : 0;
+}
+
+static json_t *top_fetch(void *ctx)
+{
+	(void)ctx;
+	json_t *ans = NULL;
+	if (control_call(sock_path, "status", NULL, TIMEOUT_USEC, &ans) < 0) {
+		printf("ksmdctl: cannot reach ksmd at %s\n", sock_path);
+		return NULL;
+	}
+	json_t *snap = json_incref(json_object_get(ans, "result"));
+	json_decref(ans);
+	return snap;
+}
+
+static int do_top(int argc, char **argv)
+{
+	int iterations = 0;
+	double delay = 2;
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			iterations = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-d") && i + 1 < argc)
+			delay = atof(argv[++i]);
+		else {
+			fprintf(stderr, "ksmdctl: top: unexpected '%s'\n", argv[i]);
+			return EXIT_UNREACHABLE;
+		}
+	}
+	if (delay < 0.1)
+		delay = 0.1;
+	json_t *probe;
+	int r = call("status", json_array(), &probe);
+	if (r)
+		return r;
+	json_decref(probe);
+	return view_top_loop(top_fetch, NULL, (int)(delay * 1000), iterations) < 0 ? EXIT_NO : 0;
+}
+
+static int do_plain(const char *verb, int argc, char **argv)
+{
+	json_t *res;
+	int r = call(verb, strargs(argc, argv), &res);
+	if (r)
+		return r;
+	if (json_out)
+		print_json(res);
+	else if (!strcmp(verb, "get") && argc == 0) {
+		const char *k;
+		json_t *v;
+		json_object_foreach(res, k, v)
+			printf("%s = %s\n", k, json_string_value(v));
+	} else if (!strcmp(verb, "get") || !strcmp(verb, "set")) {
+		printf("%s = %s\n", json_string_value(json_object_get(res, "key")),
+		       json_string_value(json_object_get(res, "value")));
+	} else if (!strcmp(verb, "config")) {
+		fputs(json_string_value(res) ?: "", stdout);
+	} else if (!strcmp(verb, "balloon")) {
+		char buf[32];
+		if (json_is_integer(res))
+			printf("%s: balloon set to %s (the policy leaves it there until 'balloon %s auto')\n",
+			       argv[0], format_size((uint64_t)json_integer_value(res), buf, sizeof buf), argv[0]);
+		else
+			printf("%s: balloon back under the policy\n", argv[0]);
+	} else if (json_is_string(res)) {
+		printf("%s\n", json_string_value(res));
+	} else {
+		print_json(res);
+	}
+	json_decref(res);
+	return 0;
+}
+
+static const struct verb {
+	const char *name;
+	int min_args, max_args;   /* max -1: any */
+	int (*fn)(const char *verb, int argc, char **argv);
+} verbs[] = {
+	{ "status", 0, 0, do_view },
+	{ "guests", 0, 0, do_view },
+	{ "guest", 1, 1, do_view },
+	{ "ksm", 0, 0, do_view },
+	{ "decisions", 0, 0, do_view },
+	{ "get", 0, 1, do_plain },
+	{ "set", 2, 2, do_plain },
+	{ "config", 0, 0, do_plain },
+	{ "pause", 1, 1, do_plain },
+	{ "resume", 1, 1, do_plain },
+	{ "balloon", 2, 2, do_plain },
+	{ "reload", 0, 0, do_plain },
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	if (getenv("KSMD_SOCKET") && *getenv("KSMD_SOCKET"))
+		sock_path = getenv("KSMD_SOCKET");
+	while ((c = getopt_long(argc, argv, "+s:jrhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_path = optarg; break;
+		case 'j': json_out = true; break;
+		case 'r': view_set_raw(true); break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("ksmdctl %s\n", KSMD_VERSION); return 0;
+		default: usage(stderr); return EXIT_UNREACHABLE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_UNREACHABLE;
+	}
+	const char *verb = argv[optind];
+	int nargs = argc - optind - 1;
+	char **args = argv + optind + 1;
+
+	if (!strcmp(verb, "run")) {
+		if (nargs > 0 && !strcmp(args[0], "--")) {
+			args++;
+			nargs--;
+		}
+		if (nargs < 1) {
+			fprintf(stderr, "ksmdctl: usage: ksmdctl run -- CMD [ARGS]\n");
+			return EXIT_UNREACHABLE;
+		}
+		int r = ksm_exec_mergeable(args);
+		fprintf(stderr, "ksmdctl: run %s: %s\n", args[0], strerror(-r));
+		return r == -ENOENT ? 127 : 126;
+	}
+	if (!strcmp(verb, "top"))
+		return do_top(nargs, args);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
+		const struct verb *v = &verbs[i];
+		if (strcmp(v->name, verb))
+			continue;
+		if (nargs < v->min_args || (v->max_args >= 0 && nargs > v->max_args)) {
+			fprintf(stderr, "ksmdctl: wrong number of arguments for '%s' (see ksmdctl --help)\n", verb);
+			return EXIT_UNREACHABLE;
+		}
+		return v->fn(verb, nargs, args);
+	}
+	fprintf(stderr, "ksmdctl: unknown command '%s' (see ksmdctl --help)\n", verb);
+	return EXIT_UNREACHABLE;
+}

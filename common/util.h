@@ -14,9 +14,9 @@ typedef uint64_t usec_t;
 #define USEC_PER_MSEC ((usec_t)1000)
 #define USEC_PER_SEC  ((usec_t)1000000)
 #define PAGE_SIZE_4K  4096ULL
-#define KIB (1024ULL)
-#define MIB (1024ULL * 1024)
-#define GIB (1024ULL * 1024 * 1024)
+#define KIB ((uint64_t)1024)
+#define MIB ((uint64_t)1024 * 1024)
+#define GIB ((uint64_t)1024 * 1024 * 1024)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -1,2 +1,98 @@
+/* main.c — ksmd's command line: parse, check, run. */
+#include <getopt.h>
 #include <stdio.h>
-int main(void) { fprintf(stderr, "ksmd: under construction\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+
+#define DEFAULT_CONFIG "/etc/ksmd.conf"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ksmd [-fnv] [-c FILE] [--dry-run] [--dump-config]\n"
+		"       ksmd -h | --help\n"
+		"       ksmd -V | --version\n"
+		"\n"
+		"Memory-overcommit daemon for KVM hosts: finds duplicate guest pages and\n"
+		"drives the kernel's KSM to merge them, and drives guests' balloons.\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -f, --foreground    log to standard error instead of syslog\n"
+		"  -n, --check         check the configuration file and exit\n"
+		"  -v, --verbose       log debug messages too\n"
+		"      --dry-run       decide and report, act on nothing\n"
+		"      --dump-config   print the effective configuration and exit\n"
+		"  -h, --help          show this help and exit\n"
+		"  -V, --version       show the version and exit\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "dump-config", no_argument, NULL, 'P' },
+		{ "man-keys", no_argument, NULL, 'M' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_opts opts = { .config_path = DEFAULT_CONFIG, .log_level = LOG_INFO };
+	bool check = false, dump = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:fnvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': opts.config_path = optarg; break;
+		case 'f': opts.foreground = true; break;
+		case 'n': check = true; break;
+		case 'v': opts.log_level = LOG_DEBUG; break;
+		case 'D': opts.dry_run = true; break;
+		case 'P': dump = true; break;
+		case 'M': config_man(stdout); return 0; /* for man/ksmd.conf.5 */
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("ksmd %s\n", KSMD_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ksmd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	if (check || dump) {
+		struct ksmd_config cfg;
+		struct conf_errors errs = { 0 };
+		if (config_load(opts.config_path, &cfg, &errs) < 0) {
+			for (size_t i = 0; i < errs.n; i++)
+				fprintf(stderr, "%s\n", errs.msg[i]);
+			conf_errors_free(&errs);
+			return 1;
+		}
+		if (dump)
+			config_dump(&cfg, stdout);
+		else
+			printf("%s: configuration OK (%zu guests)\n", opts.config_path, cfg.n_guests);
+		config_free(&cfg);
+		return 0;
+	}
+
+	log_open(opts.foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG, opts.log_level);
+	struct daemon d;
+	int r = daemon_init(&d, &opts);
+	if (r < 0) {
+		daemon_fini(&d);
+		return 1;
+	}
+	int code = daemon_run(&d);
+	daemon_fini(&d);
+	log_info("stopped");
+	return code;
+}

@@ -1,0 +1,706 @@
+/* config.c — the key table and the INI parser of ksmd.conf.
+ *
+ * File syntax: `[section]` or `[guest NAME]` headers, `key = value` lines,
+ * comments from `#` or `;` at the start of a line. Every error is collected
+ * with its line number; a file with any error is refused whole. */
+#include "daemon/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define C(f) offsetof(struct ksmd_config, f)
+#define G(f) offsetof(struct guest_conf, f)
+
+static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
+static const char *const on_exit_values[] = { "keep", "restore", NULL };
+
+static const struct conf_key base_keys[] = {
+	{ "daemon", "control_socket", CONF_STRING, C(control_socket), 0, 0, "/run/ksmd/ksmd.sock", false, "path",
+	  "UNIX socket ksmdctl talks to", NULL },
+	{ "daemon", "log_level", CONF_ENUM, C(log_level), 0, 0, "info", true, "",
+	  "least important message logged", log_levels },
+	{ "daemon", "tick", CONF_DURATION, C(tick_usec), 100e3, 3600e6, "1s", true, "duration",
+	  "period of the control loop (collect, decide, act, publish)", NULL },
+	{ "daemon", "restore_ksm", CONF_BOOL, C(restore_ksm), 0, 1, "yes", true, "",
+	  "restore the KSM settings found at start when ksmd exits", NULL },
+
+	{ "scanner", "enabled", CONF_BOOL, C(scanner_enabled), 0, 1, "yes", false, "",
+	  "scan guest memory for duplicate pages", NULL },
+	{ "scanner", "threads", CONF_UINT, C(scanner_threads), 1, 64, "2", false, "threads",
+	  "scanner threads", NULL },
+	{ "scanner", "pages_per_sec", CONF_UINT, C(scanner_pages_per_sec), 0, 1e9, "2000000", true, "pages/s",
+	  "rate limit of the scanner (0 = unlimited)", NULL },
+	{ "scanner", "cpu_percent", CONF_PERCENT, C(scanner_cpu_percent), 1, 6400, "50", true, "% of one core",
+	  "CPU budget of the scanner, all threads together", NULL },
+	{ "scanner", "pass_interval", CONF_DURATION, C(scanner_pass_interval_usec), 0, 86400e6, "30s", true, "duration",
+	  "pause between two full passes", NULL },
+
+	{ "ksm", "manage", CONF_BOOL, C(ksm_manage), 0, 1, "yes", true, "",
+	  "drive /sys/kernel/mm/ksm from the scanner's findings", NULL },
+	{ "ksm", "min_savings", CONF_SIZE, C(ksm_min_savings_bytes), 0, 1e15, "16M", true, "bytes",
+	  "turn KSM on only when the scanner predicts at least this much to merge", NULL },
+	{ "ksm", "cpu_percent", CONF_PERCENT, C(ksm_cpu_percent), 1, 100, "50", true, "% of one core",
+	  "CPU budget of the kernel's ksmd thread while converging", NULL },
+
+	{ "balloon", "enabled", CONF_BOOL, C(balloon_enabled), 0, 1, "yes", false, "",
+	  "drive guests' balloons", NULL },
+	{ "balloon", "on_exit", CONF_ENUM, C(balloon_on_exit), 0, 0, "keep", true, "",
+	  "keep balloons where they are at exit, or restore every guest to its maximum", on_exit_values },
+	{ "balloon", "max_step", CONF_SIZE, C(balloon_max_step_bytes), 1 << 20, 1e15, "256M", true, "bytes",
+	  "largest change of one guest's target in one step", NULL },
+	{ "balloon", "default_min_percent", CONF_PERCENT, C(balloon_default_min_percent), 1, 100, "50", true, "% of max",
+	  "floor of a guest that sets no min", NULL },
+	{ "balloon", "stats_interval", CONF_DURATION, C(balloon_stats_interval_usec), 1e6, 3600e6, "2s", false, "duration",
+	  "guest stats polling interval asked of QEMU", NULL },
+	{ "balloon", "stuck_timeout", CONF_DURATION, C(balloon_stuck_timeout_usec), 1e6, 3600e6, "5s", true, "duration",
+	  "no progress toward the target for this long: the guest is stuck", NULL },
+	{ "balloon", "uncooperative_timeout", CONF_DURATION, C(balloon_uncooperative_timeout_usec), 1e6, 86400e6, "20s", true, "duration",
+	  "stuck for this long: the guest is flagged uncooperative", NULL },
+	{ "balloon", "discover", CONF_BOOL, C(balloon_discover), 0, 1, "no", false, "",
+	  "also manage local QEMU processes that have a QMP UNIX socket", NULL },
+
+	{ "policy", "enabled", CONF_BOOL, C(policy_enabled), 0, 1, "yes", true, "",
+	  "run the control policy (off: only manual balloon overrides)", NULL },
+
+	{ "stats", "enabled", CONF_BOOL, C(stats_enabled), 0, 1, "yes", false, "",
+	  "serve the HTTP stats endpoint", NULL },
+	{ "stats", "listen", CONF_STRING, C(stats_listen), 0, 0, "127.0.0.1:9403", false, "host:port or unix:PATH",
+	  "address of the HTTP stats endpoint", NULL },
+
+	{ "guest", "qmp", CONF_STRING, G(qmp), 0, 0, "", false, "path",
+	  "QMP UNIX socket of a QEMU guest", NULL },
+	{ "guest", "pid", CONF_UINT, G(pid), 1, 4194304, "0", false, "pid",
+	  "process ID of a plain process", NULL },
+	{ "guest", "cgroup", CONF_STRING, G(cgroup), 0, 0, "", false, "path",
+	  "memory cgroup of a container", NULL },
+	{ "guest", "min", CONF_SIZE, G(min_bytes), 0, 1e15, "0", false, "bytes",
+	  "floor: the balloon never takes the guest below this", NULL },
+	{ "guest", "max", CONF_SIZE, G(max_bytes), 0, 1e15, "0", false, "bytes",
+	  "maximum (0 = the guest's own memory size)", NULL },
+	{ "guest", "shares", CONF_UINT, G(shares), 1, 1000000, "1000", false, "",
+	  "relative weight when memory is scarce", NULL },
+};
+
+static struct conf_key *all_keys;
+static size_t n_all_keys;
+
+const struct conf_key *config_keys(size_t *n)
+{
+	static const enum conf_type types[] = {
+		[POLICY_KNOB_BOOL] = CONF_BOOL, [POLICY_KNOB_SIZE] = CONF_SIZE,
+		[POLICY_KNOB_DURATION] = CONF_DURATION, [POLICY_KNOB_PERCENT] = CONF_PERCENT,
+		[POLICY_KNOB_DOUBLE] = CONF_DOUBLE,
+	};
+	if (!all_keys) {
+		size_t nb = ARRAY_SIZE(base_keys);
+		struct conf_key *k = calloc(nb + policy_n_knobs, sizeof *k);
+		if (!k)
+			abort();
+		size_t n_out = 0;
+		/* [policy] rows go after "policy.enabled", in the table's order */
+		for (size_t i = 0; i < nb; i++) {
+			k[n_out++] = base_keys[i];
+			if (strcmp(base_keys[i].section, "policy"))
+				continue;
+			for (size_t j = 0; j < policy_n_knobs; j++) {
+				const struct policy_knob *p = &policy_knobs[j];
+				if (!strcmp(p->name, "tick"))
+					continue; /* the daemon's tick drives the policy */
+				k[n_out++] = (struct conf_key){
+					.section = "policy", .name = p->name, .type = types[p->type],
+					.offset = offsetof(struct ksmd_config, policy) + p->offset,
+					.min = p->min, .max = p->max, .def = p->def, .live = p->live,
+					.unit = p->unit, .help = p->help,
+				};
+			}
+		}
+		n_all_keys = n_out;
+		all_keys = k;
+	}
+	*n = n_all_keys;
+	return all_keys;
+}
+
+
+static const char *const sections[] = { "daemon", "scanner", "ksm", "balloon", "policy", "stats" };
+
+void conf_errors_free(struct conf_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	free(e->msg);
+	e->msg = NULL;
+	e->n = 0;
+}
+
+static void add_error(struct conf_errors *e, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void add_error(struct conf_errors *e, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[512], *full;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!e)
+		return;
+	int r = line ? asprintf(&full, "%s:%u: %s", file, line, msg) : asprintf(&full, "%s: %s", file, msg);
+	if (r < 0)
+		return;
+	char **n = realloc(e->msg, (e->n + 1) * sizeof *n);
+	if (!n) {
+		free(full);
+		return;
+	}
+	e->msg = n;
+	e->msg[e->n++] = full;
+}
+
+static size_t field_size(const struct conf_key *k)
+{
+	if (k->type == CONF_ENUM)
+		return CONF_NAME_MAX;
+	if (!strcmp(k->section, "guest"))
+		return !strcmp(k->name, "qmp") ? CONF_PATH_MAX : CONF_STR_MAX;
+	return !strcmp(k->name, "control_socket") ? CONF_PATH_MAX : CONF_STR_MAX;
+}
+
+int config_parse_value(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+{
+	int r;
+	double num = 0;
+	switch (k->type) {
+	case CONF_BOOL: {
+		bool b;
+		if (parse_bool(v, &b) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a boolean (yes/no)", k->section, k->name, v);
+			return -EINVAL;
+		}
+		*(bool *)p = b;
+		return 0;
+	}
+	case CONF_UINT: {
+		int64_t i;
+		if ((r = parse_int64(v, &i)) < 0 || i < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a non-negative integer", k->section, k->name, v);
+			return -EINVAL;
+		}
+		num = (double)i;
+		if (num < k->min || num > k->max)
+			goto range;
+		*(uint64_t *)p = (uint64_t)i;
+		return 0;
+	}
+	case CONF_SIZE: {
+		uint64_t s;
+		if (parse_size(v, &s) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a size (e.g. 4096, 512M, 2G)", k->section, k->name, v);
+			return -EINVAL;
+		}
+		num = (double)s;
+		if (num < k->min || num > k->max)
+			goto range;
+		*(uint64_t *)p = s;
+		return 0;
+	}
+	case CONF_DURATION: {
+		usec_t d;
+		if (parse_duration(v, &d) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", k->section, k->name, v);
+			return -EINVAL;
+		}
+		num = (double)d;
+		if (num < k->min || num > k->max)
+			goto range;
+		*(usec_t *)p = d;
+		return 0;
+	}
+	case CONF_PERCENT: {
+		char buf[64];
+		snprintf(buf, sizeof buf, "%s", v);
+		size_t n = strlen(buf);
+		if (n && buf[n - 1] == '%')
+			buf[n - 1] = 0;
+		if (parse_double(buf, &num) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a percentage", k->section, k->name, v);
+			return -EINVAL;
+		}
+		if (num < k->min || num > k->max)
+			goto range;
+		*(double *)p = num;
+		return 0;
+	}
+	case CONF_DOUBLE:
+		if (parse_double(v, &num) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a number", k->section, k->name, v);
+			return -EINVAL;
+		}
+		if (num < k->min || num > k->max)
+			goto range;
+		*(double *)p = num;
+		return 0;
+	case CONF_STRING:
+	case CONF_ENUM:
+		if (strlen(v) >= field_size(k)) {
+			snprintf(err, errlen, "%s.%s: value longer than %zu characters", k->section, k->name,
+				 field_size(k) - 1);
+			return -EINVAL;
+		}
+		if (k->type == CONF_ENUM) {
+			bool ok = false;
+			for (const char *const *e = k->enum_values; *e; e++)
+				ok |= !strcmp(*e, v);
+			if (!ok) {
+				char all[256] = "";
+				for (const char *const *e = k->enum_values; *e; e++)
+					snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s",
+						 e == k->enum_values ? "" : ", ", *e);
+				snprintf(err, errlen, "%s.%s: '%s' is not one of: %s", k->section, k->name, v, all);
+				return -EINVAL;
+			}
+		}
+		strcpy((char *)p, v);
+		return 0;
+	}
+	return -EINVAL;
+range: {
+	char lo[64], hi[64];
+	if (k->type == CONF_SIZE) {
+		format_size((uint64_t)k->min, lo, sizeof lo);
+		format_size((uint64_t)k->max, hi, sizeof hi);
+	} else if (k->type == CONF_DURATION) {
+		format_duration((usec_t)k->min, lo, sizeof lo);
+		format_duration((usec_t)k->max, hi, sizeof hi);
+	} else {
+		snprintf(lo, sizeof lo, "%g", k->min);
+		snprintf(hi, sizeof hi, "%g", k->max);
+	}
+	snprintf(err, errlen, "%s.%s: '%s' is out of range [%s, %s]", k->section, k->name, v, lo, hi);
+	return -ERANGE;
+}
+}
+
+static void set_defaults(const char *section, void *base)
+{
+	char err[256];
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	for (size_t i = 0; i < nk; i++) {
+		const struct conf_key *k = &keys[i];
+		bool guest = !strcmp(k->section, "guest");
+		if (guest != !strcmp(section, "guest"))
+			continue;
+		if (k->type == CONF_UINT && !strcmp(k->def, "0") && k->min > 0) {
+			*(uint64_t *)((char *)base + k->offset) = 0; /* "unset" */
+			continue;
+		}
+		if (config_parse_value(k, k->def, (char *)base + k->offset, err, sizeof err) < 0) {
+			fprintf(stderr, "internal error: bad default: %s\n", err);
+			abort();
+		}
+	}
+}
+
+void config_defaults(struct ksmd_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	set_defaults("", cfg);
+}
+
+void config_free(struct ksmd_config *cfg)
+{
+	free(cfg->guests);
+	cfg->guests = NULL;
+	cfg->n_guests = 0;
+}
+
+int config_copy(struct ksmd_config *dst, const struct ksmd_config *src)
+{
+	*dst = *src;
+	dst->guests = NULL;
+	if (src->n_guests) {
+		dst->guests = calloc(src->n_guests, sizeof *dst->guests);
+		if (!dst->guests)
+			return -ENOMEM;
+		memcpy(dst->guests, src->guests, src->n_guests * sizeof *dst->guests);
+	}
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = 0;
+	return s;
+}
+
+static const struct conf_key *find_key(const char *section, const char *name)
+{
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+const struct conf_key *config_find(const char *dotted)
+{
+	const char *dot = strchr(dotted, '.');
+	if (!dot || (size_t)(dot - dotted) >= 32)
+		return NULL;
+	char section[32];
+	memcpy(section, dotted, (size_t)(dot - dotted));
+	section[dot - dotted] = 0;
+	if (!strcmp(section, "guest"))
+		return NULL;
+	return find_key(section, dot + 1);
+}
+
+static bool valid_guest_name(const char *s)
+{
+	if (!*s || strlen(s) >= CONF_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	return true;
+}
+
+/* Checks that need the whole file: guests complete and consistent. */
+static void validate(const char *file, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	for (size_t i = 0; i < cfg->n_guests; i++) {
+		struct guest_conf *g = &cfg->guests[i];
+		int kinds = !!g->qmp[0] + !!g->cgroup[0] + !!g->pid;
+		if (kinds == 0)
+			add_error(errs, file, g->line, "guest '%s' needs one of qmp, pid or cgroup", g->name);
+		else if (kinds > 1)
+			add_error(errs, file, g->line, "guest '%s' has more than one of qmp, pid and cgroup",
+				  g->name);
+		if (g->max_bytes && g->min_bytes > g->max_bytes) {
+			char a[32], b[32];
+			add_error(errs, file, g->line, "guest '%s': min %s is above max %s", g->name,
+				  format_size(g->min_bytes, a, sizeof a), format_size(g->max_bytes, b, sizeof b));
+		}
+		for (size_t j = 0; j < i; j++)
+			if (g->qmp[0] && !strcmp(g->qmp, cfg->guests[j].qmp))
+				add_error(errs, file, g->line, "guest '%s' uses the QMP socket of guest '%s'",
+					  g->name, cfg->guests[j].name);
+	}
+	if (!cfg->control_socket[0])
+		add_error(errs, file, 0, "daemon.control_socket must not be empty");
+	if (cfg->stats_enabled && !cfg->stats_listen[0])
+		add_error(errs, file, 0, "stats.listen must not be empty while stats.enabled = yes");
+}
+
+int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	char section[CONF_NAME_MAX] = "";
+	struct guest_conf *guest = NULL;
+	bool seen[ARRAY_SIZE(sections)] = { 0 };
+	/* keys set in the current section, to find duplicates */
+	const struct conf_key *set_keys[64];
+	size_t n_set = 0;
+	size_t before = errs ? errs->n : 0;
+	unsigned lineno = 0;
+	char *copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+
+	config_defaults(cfg);
+	snprintf(cfg->path, sizeof cfg->path, "%s", file);
+	for (char *line = copy, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		lineno++;
+		char *s = trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *end = strchr(s, ']');
+			if (!end || *trim(end + 1)) {
+				add_error(errs, file, lineno, "malformed section header '%s'", s);
+				section[0] = 0;
+				continue;
+			}
+			*end = 0;
+			char *name = trim(s + 1);
+			guest = NULL;
+			n_set = 0;
+			if (!strncmp(name, "guest", 5) && (isspace((unsigned char)name[5]) || !name[5])) {
+				char *gname = trim(name + 5);
+				strcpy(section, "guest");
+				if (!valid_guest_name(gname)) {
+					add_error(errs, file, lineno,
+						  "guest name '%s' must be 1-63 letters, digits, '-', '_' or '.'", gname);
+					section[0] = 0;
+					continue;
+				}
+				for (size_t j = 0; j < cfg->n_guests; j++)
+					if (!strcmp(cfg->guests[j].name, gname)) {
+						add_error(errs, file, lineno, "duplicate section [guest %s] (first at line %u)",
+							  gname, cfg->guests[j].line);
+						section[0] = 0;
+					}
+				if (!section[0])
+					continue;
+				struct guest_conf *ng = realloc(cfg->guests, (cfg->n_guests + 1) * sizeof *ng);
+				if (!ng) {
+					free(copy);
+					config_free(cfg);
+					return -ENOMEM;
+				}
+				cfg->guests = ng;
+				guest = &cfg->guests[cfg->n_guests++];
+				memset(guest, 0, sizeof *guest);
+				set_defaults("guest", guest);
+				snprintf(guest->name, sizeof guest->name, "%s", gname);
+				guest->line = lineno;
+				continue;
+			}
+			size_t i;
+			for (i = 0; i < ARRAY_SIZE(sections); i++)
+				if (!strcmp(sections[i], name))
+					break;
+			if (i == ARRAY_SIZE(sections)) {
+				add_error(errs, file, lineno, "unknown section [%s]", name);
+				section[0] = 0;
+				continue;
+			}
+			if (seen[i]) {
+				add_error(errs, file, lineno, "duplicate section [%s]", name);
+				section[0] = 0;
+				continue;
+			}
+			seen[i] = true;
+			snprintf(section, sizeof section, "%s", name);
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			add_error(errs, file, lineno, "expected 'key = value', got '%s'", s);
+			continue;
+		}
+		*eq = 0;
+		char *key = trim(s), *value = trim(eq + 1);
+		/* strip a trailing comment introduced by " #" */
+		char *hash = strstr(value, " #");
+		if (hash) {
+			*hash = 0;
+			value = trim(value);
+		}
+		if (!section[0]) {
+			/* a key outside any (valid) section: report only if no section error was
+			 * already given for it */
+			if (!errs || errs->n == before)
+				add_error(errs, file, lineno, "key '%s' outside of a section", key);
+			continue;
+		}
+		const struct conf_key *k = find_key(section, key);
+		if (!k) {
+			add_error(errs, file, lineno, "unknown key '%s' in [%s]", key,
+				  guest ? "guest" : section);
+			continue;
+		}
+		bool dup = false;
+		for (size_t j = 0; j < n_set; j++)
+			dup |= set_keys[j] == k;
+		if (dup) {
+			add_error(errs, file, lineno, "duplicate key '%s' in [%s]", key, section);
+			continue;
+		}
+		if (n_set < ARRAY_SIZE(set_keys))
+			set_keys[n_set++] = k;
+		void *base = guest ? (void *)guest : (void *)cfg;
+		char err[300];
+		if (config_parse_value(k, value, (char *)base + k->offset, err, sizeof err) < 0)
+			add_error(errs, file, lineno, "%s", err);
+	}
+	free(copy);
+	validate(file, cfg, errs);
+	if (errs && errs->n > before) {
+		config_free(cfg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	char *text;
+	int r = read_file(path, &text, NULL);
+	if (r < 0) {
+		add_error(errs, path, 0, "cannot read: %s", strerror(-r));
+		return r;
+	}
+	r = config_parse(path, text, cfg, errs);
+	free(text);
+	return r;
+}
+
+static const char *format_at(const void *base, const struct conf_key *k, char *buf, size_t len)
+{
+	const char *p = (const char *)base + k->offset;
+	switch (k->type) {
+	case CONF_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "yes" : "no");
+		break;
+	case CONF_UINT:
+		snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
+		break;
+	case CONF_SIZE: {
+		uint64_t v = *(const uint64_t *)p;
+		if (v && v % GIB == 0)
+			snprintf(buf, len, "%" PRIu64 "G", v / GIB);
+		else if (v && v % MIB == 0)
+			snprintf(buf, len, "%" PRIu64 "M", v / MIB);
+		else if (v && v % KIB == 0)
+			snprintf(buf, len, "%" PRIu64 "K", v / KIB);
+		else
+			snprintf(buf, len, "%" PRIu64, v);
+		break;
+	}
+	case CONF_DURATION:
+		format_duration(*(const usec_t *)p, buf, len);
+		break;
+	case CONF_PERCENT:
+	case CONF_DOUBLE:
+		snprintf(buf, len, "%g", *(const double *)p);
+		break;
+	case CONF_STRING:
+	case CONF_ENUM:
+		snprintf(buf, len, "%s", p);
+		break;
+	}
+	return buf;
+}
+
+const char *config_format(const struct ksmd_config *cfg, const struct conf_key *k, char *buf, size_t len)
+{
+	return format_at(cfg, k, buf, len);
+}
+
+int config_set(struct ksmd_config *cfg, const char *dotted, const char *value, char *err, size_t errlen)
+{
+	const struct conf_key *k = config_find(dotted);
+	if (!k) {
+		snprintf(err, errlen, "unknown key '%s'", dotted);
+		return -ENOENT;
+	}
+	if (!k->live) {
+		snprintf(err, errlen, "%s cannot change while ksmd runs; edit the file and restart", dotted);
+		return -EPERM;
+	}
+	char tmp[CONF_STR_MAX];
+	int r = config_parse_value(k, value, tmp, err, errlen);
+	if (r < 0)
+		return r;
+	size_t sz = k->type == CONF_BOOL ? sizeof(bool)
+		  : (k->type == CONF_PERCENT || k->type == CONF_DOUBLE) ? sizeof(double)
+		  : (k->type == CONF_STRING || k->type == CONF_ENUM) ? field_size(k)
+		  : sizeof(uint64_t);
+	memcpy((char *)cfg + k->offset, tmp, sz);
+	return 0;
+}
+
+void config_dump(const struct ksmd_config *cfg, FILE *f)
+{
+	const char *cur = "";
+	char buf[CONF_STR_MAX];
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	for (size_t i = 0; i < nk; i++) {
+		const struct conf_key *k = &keys[i];
+		if (!strcmp(k->section, "guest"))
+			continue;
+		if (strcmp(cur, k->section)) {
+			fprintf(f, "%s[%s]\n", *cur ? "\n" : "", k->section);
+			cur = k->section;
+		}
+		fprintf(f, "%s = %s\n", k->name, config_format(cfg, k, buf, sizeof buf));
+	}
+	for (size_t i = 0; i < cfg->n_guests; i++) {
+		const struct guest_conf *g = &cfg->guests[i];
+		fprintf(f, "\n[guest %s]\n", g->name);
+		for (size_t j = 0; j < nk; j++) {
+			const struct conf_key *k = &keys[j];
+			if (strcmp(k->section, "guest"))
+				continue;
+			const char *p = (const char *)g + k->offset;
+			if ((k->type == CONF_STRING && !*p) ||
+			    (k->type != CONF_STRING && !strcmp(k->name, "pid") && !*(const uint64_t *)p))
+				continue;
+			fprintf(f, "%s = %s\n", k->name, format_at(g, k, buf, sizeof buf));
+		}
+	}
+}
+
+const struct guest_conf *config_guest(const struct ksmd_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_guests; i++)
+		if (!strcmp(cfg->guests[i].name, name))
+			return &cfg->guests[i];
+	return NULL;
+}
+
+/* mdoc text for one key's bounds, in its unit. */
+static void man_bound(const struct conf_key *k, double v, char *buf, size_t len)
+{
+	if (k->type == CONF_SIZE)
+		format_size((uint64_t)v, buf, len);
+	else if (k->type == CONF_DURATION)
+		format_duration((usec_t)v, buf, len);
+	else
+		snprintf(buf, len, "%g", v);
+}
+
+void config_man(FILE *f)
+{
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	const char *cur = "";
+	for (size_t i = 0; i < nk; i++) {
+		const struct conf_key *k = &keys[i];
+		if (strcmp(cur, k->section)) {
+			if (*cur)
+				fprintf(f, ".El\n");
+			fprintf(f, ".Ss [%s%s]\n.Bl -tag -width Ds\n", k->section,
+				!strcmp(k->section, "guest") ? " NAME" : "");
+			cur = k->section;
+		}
+		fprintf(f, ".It Ic %s No = Ar %s\n", k->name,
+			k->type == CONF_BOOL ? "yes|no"
+			: k->type == CONF_ENUM ? "word"
+			: *k->unit ? k->unit : "value");
+		fprintf(f, "%c%s.\n", toupper((unsigned char)k->help[0]), k->help + 1);
+		if (k->type == CONF_ENUM) {
+			fprintf(f, "One of:");
+			for (const char *const *e = k->enum_values; *e; e++)
+				fprintf(f, " %s%s", *e, e[1] ? "," : ".");
+			fprintf(f, "\n");
+		}
+		fprintf(f, "Default: %s.\n", *k->def ? k->def : "none");
+		if (k->type == CONF_UINT || k->type == CONF_SIZE || k->type == CONF_DURATION ||
+		    k->type == CONF_PERCENT || k->type == CONF_DOUBLE) {
+			char lo[32], hi[32];
+			man_bound(k, k->min, lo, sizeof lo);
+			man_bound(k, k->max, hi, sizeof hi);
+			fprintf(f, "Range: %s to %s.\n", lo, hi);
+		}
+		if (k->live)
+			fprintf(f, "Live: changeable with\n.Nm ksmdctl Cm set Ar %s.%s .\n", k->section, k->name);
+	}
+	if (*cur)
+		fprintf(f, ".El\n");
+}

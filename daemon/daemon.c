@@ -1,0 +1,291 @@
+/* daemon.c — lifecycle and the tick of ksmd.
+ *
+ * The tick, every daemon.tick:
+ *   1. collect: KSM sysfs and the kernel ksmd thread's CPU, (modules: host
+ *      memory and pressure, scanner results, balloon states);
+ *   2. decide and act (modules: policy, balloon targets, KSM pacing);
+ *   3. publish one immutable snapshot for the stats endpoint and ksmdctl.
+ * Signals arrive through a signalfd and are handled here, in the loop:
+ * SIGHUP reloads (parse, validate, swap), SIGTERM/SIGINT stop the loop. */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/modules.h"
+#include "stats/stats.h"
+
+static int level_of(const char *name)
+{
+	if (!strcmp(name, "error"))
+		return LOG_ERR;
+	if (!strcmp(name, "warning"))
+		return LOG_WARNING;
+	if (!strcmp(name, "debug"))
+		return LOG_DEBUG;
+	return LOG_INFO;
+}
+
+static void log_errors(const struct conf_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		log_err("%s", e->msg[i]);
+}
+
+/* KSM: save what we found, so that exit restores it. */
+static void ksm_init(struct daemon *d)
+{
+	d->ksm_available = access(KSM_SYSFS_ROOT "/run", W_OK) == 0;
+	if (!d->ksm_available) {
+		log_warn("KSM: %s/run is not writable (%s); ksmd will not drive KSM, ignoring",
+			 KSM_SYSFS_ROOT, strerror(errno));
+		return;
+	}
+	int r = ksm_save(KSM_SYSFS_ROOT, &d->ksm_saved);
+	if (r < 0) {
+		log_warn("KSM: cannot read its settings: %s; ksmd will not drive KSM, ignoring", strerror(-r));
+		d->ksm_available = false;
+		return;
+	}
+	d->ksm_saved_valid = true;
+	log_info("KSM found at run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64,
+		 d->ksm_saved.run, d->ksm_saved.pages_to_scan, d->ksm_saved.sleep_millisecs);
+}
+
+static void ksm_fini(struct daemon *d)
+{
+	if (!d->ksm_saved_valid)
+		return;
+	if (!d->cfg.restore_ksm) {
+		log_info("KSM: leaving its settings as they are (daemon.restore_ksm = no)");
+		return;
+	}
+	int r = ksm_restore(KSM_SYSFS_ROOT, &d->ksm_saved);
+	if (r < 0)
+		log_err("KSM: restoring its settings failed: %s", strerror(-r));
+	else
+		log_info("KSM: settings restored (run=%" PRId64 " pages_to_scan=%" PRId64
+			 " sleep_millisecs=%" PRId64 ")",
+			 d->ksm_saved.run, d->ksm_saved.pages_to_scan, d->ksm_saved.sleep_millisecs);
+}
+
+static void ksm_collect(struct daemon *d)
+{
+	if (access(KSM_SYSFS_ROOT, R_OK) < 0)
+		return;
+	ksm_read(KSM_SYSFS_ROOT, &d->ksm_now);
+	usec_t cpu, now = now_usec();
+	if (ksm_kthread_cpu_usec(&cpu) == 0) {
+		if (d->ksm_kthread_sample_usec && now > d->ksm_kthread_sample_usec)
+			d->ksm_kthread_cpu_percent = 100.0 * (double)(cpu - d->ksm_kthread_cpu_prev_usec) /
+						     (double)(now - d->ksm_kthread_sample_usec);
+		d->ksm_kthread_cpu_prev_usec = cpu;
+		d->ksm_kthread_sample_usec = now;
+	}
+}
+
+static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct daemon *d = data;
+	uint64_t expirations;
+	(void)l;
+	(void)events;
+	if (read(fd, &expirations, sizeof expirations) < 0)
+		return;
+	d->ticks++;
+	ksm_collect(d);
+	modules_tick(d);
+	json_t *snap = daemon_snapshot(d);
+	if (snap && stats_publish(snap) < 0)
+		log_warn("stats: publishing the snapshot failed, ignoring");
+}
+
+int daemon_reload(struct daemon *d, struct conf_errors *errs)
+{
+	struct conf_errors local = { 0 };
+	struct conf_errors *e = errs ? errs : &local;
+	struct ksmd_config next;
+	sd_notifyf("RELOADING=1");
+	int r = config_load(d->opts.config_path, &next, e);
+	if (r < 0) {
+		log_errors(e);
+		log_err("reload: %s has errors; keeping the running configuration", d->opts.config_path);
+		conf_errors_free(&local);
+		sd_notifyf("READY=1\nSTATUS=reload failed, running the previous configuration");
+		return -EINVAL;
+	}
+	/* Keys that cannot change live keep their running value. */
+	char a[CONF_STR_MAX], b[CONF_STR_MAX];
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	for (size_t i = 0; i < nk; i++) {
+		const struct conf_key *k = &keys[i];
+		if (k->live || !strcmp(k->section, "guest"))
+			continue;
+		config_format(&d->cfg, k, a, sizeof a);
+		config_format(&next, k, b, sizeof b);
+		if (strcmp(a, b))
+			log_warn("reload: %s.%s changed from %s to %s; it takes effect at restart, ignoring",
+				 k->section, k->name, a, b);
+	}
+	/* Copy the live keys into the running configuration; guests are taken whole. */
+	struct ksmd_config merged;
+	if (config_copy(&merged, &d->cfg) < 0) {
+		config_free(&next);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		const struct conf_key *k = &keys[i];
+		if (!k->live || !strcmp(k->section, "guest"))
+			continue;
+		config_format(&next, k, b, sizeof b);
+		char dotted[128], err[256];
+		snprintf(dotted, sizeof dotted, "%s.%s", k->section, k->name);
+		config_set(&merged, dotted, b, err, sizeof err);
+	}
+	free(merged.guests);
+	merged.guests = next.guests;
+	merged.n_guests = next.n_guests;
+	next.guests = NULL;
+	config_free(&d->cfg);
+	d->cfg = merged;
+	daemon_apply_config(d);
+	modules_reload_guests(d);
+	log_info("reload: %s loaded (%zu guests)", d->opts.config_path, d->cfg.n_guests);
+	conf_errors_free(&local);
+	sd_notifyf("READY=1\nSTATUS=running");
+	return 0;
+}
+
+void daemon_apply_config(struct daemon *d)
+{
+	log_set_level(d->opts.log_level > level_of(d->cfg.log_level) ? d->opts.log_level
+								      : level_of(d->cfg.log_level));
+	if (d->tick_fd >= 0)
+		loop_set_timer(d->tick_fd, d->cfg.tick_usec);
+	modules_apply_config(d);
+}
+
+static void signal_cb(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct daemon *d = data;
+	struct signalfd_siginfo si;
+	(void)events;
+	while (read(fd, &si, sizeof si) == sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			log_info("SIGHUP: reloading %s", d->opts.config_path);
+			daemon_reload(d, NULL);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s: shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			loop_quit(l);
+			break;
+		}
+	}
+}
+
+int daemon_init(struct daemon *d, const struct daemon_opts *opts)
+{
+	struct conf_errors errs = { 0 };
+	int r;
+
+	memset(d, 0, sizeof *d);
+	d->opts = *opts;
+	d->signal_fd = d->tick_fd = -1;
+	d->started_usec = now_usec();
+	r = config_load(opts->config_path, &d->cfg, &errs);
+	if (r < 0) {
+		log_errors(&errs);
+		conf_errors_free(&errs);
+		log_err("%s has errors; not starting", opts->config_path);
+		return r;
+	}
+	if (opts->dry_run)
+		d->cfg.policy.dry_run = true;
+	log_set_level(opts->log_level > level_of(d->cfg.log_level) ? opts->log_level
+								    : level_of(d->cfg.log_level));
+
+	d->loop = loop_new();
+	if (!d->loop)
+		return -errno;
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->signal_fd < 0 || loop_add(d->loop, d->signal_fd, EPOLLIN, signal_cb, d) < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return -errno;
+	}
+
+	r = control_open(d->loop, d->cfg.control_socket, daemon_command, d, &d->control);
+	if (r == -EADDRINUSE) {
+		log_err("another ksmd is running on %s; not starting", d->cfg.control_socket);
+		return r;
+	}
+	if (r < 0) {
+		log_err("control socket %s: %s", d->cfg.control_socket, strerror(-r));
+		return r;
+	}
+
+	ksm_init(d);
+	r = modules_init(d);
+	if (r < 0)
+		return r;
+
+	d->tick_fd = loop_add_timer(d->loop, d->cfg.tick_usec, tick_cb, d);
+	if (d->tick_fd < 0) {
+		log_err("timerfd: %s", strerror(-d->tick_fd));
+		return d->tick_fd;
+	}
+	/* A first snapshot right away, so readers never see nothing. */
+	ksm_collect(d);
+	modules_tick(d);
+	json_t *snap = daemon_snapshot(d);
+	if (snap)
+		stats_publish(snap);
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	log_info("ksmd %s running: %zu guests configured, control socket %s%s", KSMD_VERSION,
+		 d->cfg.n_guests, d->cfg.control_socket, d->cfg.policy.dry_run ? ", dry run" : "");
+	sd_notifyf("READY=1\nSTATUS=running\nMAINPID=%d", (int)getpid());
+	int r = loop_run(d->loop);
+	if (r < 0) {
+		log_err("event loop: %s", strerror(-r));
+		return 1;
+	}
+	sd_notifyf("STOPPING=1");
+	return d->exit_code;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	modules_fini(d);
+	ksm_fini(d);
+	stats_shutdown();
+	if (d->control)
+		control_close(d->control);
+	if (d->tick_fd >= 0)
+		close(d->tick_fd);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	loop_free(d->loop);
+	config_free(&d->cfg);
+}

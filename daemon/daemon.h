@@ -1,0 +1,75 @@
+/* daemon.h — the one state struct of ksmd and its lifecycle.
+ *
+ * main.c parses arguments and calls daemon_init/daemon_run/daemon_fini.
+ * Everything else happens in callbacks of the event loop (loop.h) on the
+ * main thread: signals, the tick, the control socket, QMP sockets. The tick
+ * collects measurements into a snapshot, lets the policy decide, applies the
+ * plan, and publishes the snapshot for readers (stats.h). */
+#ifndef KSMD_DAEMON_H
+#define KSMD_DAEMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/loop.h"
+#include "scanner/ksm.h"
+
+struct daemon_opts {
+	const char *config_path;
+	bool foreground;
+	bool dry_run;          /* --dry-run: policy decides, nothing acts */
+	int log_level;
+};
+
+struct daemon {
+	struct daemon_opts opts;
+	struct ksmd_config cfg;
+	struct loop *loop;
+	struct control *control;
+	int signal_fd;
+	int tick_fd;
+	usec_t started_usec;
+	uint64_t ticks;
+	int exit_code;
+
+	/* KSM */
+	bool ksm_available;       /* /sys/kernel/mm/ksm exists and is writable */
+	bool ksm_saved_valid;
+	struct ksm_settings ksm_saved;   /* found at start, restored at exit */
+	struct ksm_sysfs ksm_now;        /* read this tick */
+	struct ksm_pace_state ksm_pace_state;
+	char ksm_pace_reason[KSM_REASON_LEN];
+	usec_t ksm_kthread_cpu_prev_usec;
+	usec_t ksm_kthread_sample_usec;
+	double ksm_kthread_cpu_percent;
+
+	bool scanner_paused;
+	bool policy_paused;
+
+	struct daemon_modules *mod;      /* scanner, balloons, policy, stats (daemon.c) */
+};
+
+int daemon_init(struct daemon *d, const struct daemon_opts *opts);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
+int daemon_run(struct daemon *d);
+/* Restores what ksmd changed (KSM settings, balloons per on_exit) and frees. */
+void daemon_fini(struct daemon *d);
+
+/* Control commands (commands.c). */
+json_t *daemon_command(const char *cmd, json_t *args, void *data);
+/* Reload the configuration file: parse, validate, swap. 0 or -EINVAL with
+ * every error logged (and, when errs is given, returned). */
+int daemon_reload(struct daemon *d, struct conf_errors *errs);
+/* Apply the live keys of d->cfg to the modules (after set or reload). */
+void daemon_apply_config(struct daemon *d);
+
+/* Build the current snapshot (stats schema version 1). */
+json_t *daemon_snapshot(struct daemon *d);
+
+/* systemd notification ("READY=1", "RELOADING=1", "STOPPING=1"); no-op
+ * outside systemd. */
+void sd_notifyf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

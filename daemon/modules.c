@@ -1,0 +1,921 @@
+/* modules.c — the guest registry and the tick's collect / decide / act.
+ *
+ * Each tick:
+ *   collect  host memory, swap rates and PSI (policy_collect_host), the
+ *            scanner's last results, every guest's balloon state and stats,
+ *            its KSM counters (/proc/PID/ksm_stat) and host-side RSS;
+ *   decide   KSM pacing (ksm_pace, from the scanner's prediction and what
+ *            KSM has merged) and balloon targets (policy_decide);
+ *   act      unless dry-run: KSM knobs to sysfs, targets to the balloons;
+ *   record   the plan's reasons in the decision ring.
+ * Balloon backends are non-blocking state machines: their fds live in the
+ * daemon's epoll loop, a 100 ms timer drives their timeouts and reconnects. */
+#include "daemon/modules.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "balloon/balloon.h"
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "policy/policy.h"
+#include "scanner/scanner.h"
+#include "stats/stats.h"
+
+#define FAST_TIMER_USEC (100 * USEC_PER_MSEC)
+
+struct guest {
+	struct guest_conf conf;
+	uint64_t id;                 /* stable across reloads, never 0 */
+	bool discovered;             /* found by balloon.discover, not configured */
+	struct balloon *b;           /* NULL for plain processes */
+	int reg_fd;                  /* fd registered in the loop, -1 none */
+	uint32_t reg_events;
+	pid_t pid;                   /* process whose memory is scanned, 0 unknown */
+	bool in_scanner;
+	bool alive;
+	bool override;               /* ksmdctl balloon: the policy leaves it alone */
+	uint64_t override_bytes;
+	struct balloon_info info;
+	struct ksm_proc_stat ksm;
+	bool ksm_valid;
+	uint64_t rss_bytes;
+	/* rates from two samples of the guest's stats */
+	usec_t rate_sample_usec;
+	uint64_t prev_major, prev_swap_in, prev_swap_out;
+	double major_per_sec, swap_in_per_sec, swap_out_per_sec;
+	char gone_reason[128];
+};
+
+struct daemon_modules {
+	struct scanner *scanner;
+	struct scanner_results sres;
+	bool sres_valid;
+	struct guest **g;
+	size_t n;
+	uint64_t next_id;
+	int fast_fd;
+	struct policy_host host, host_prev;
+	bool host_valid;
+	struct policy_state pstate;
+	struct policy_plan plan;
+	bool plan_valid;
+	struct policy_ring ring;
+	struct ksm_pace_config pace_cfg;
+	bool ksm_driving;            /* ksmd has written KSM knobs */
+	struct stats_server *http;
+	usec_t last_tick_usec;
+};
+
+static struct balloon_config balloon_cfg(const struct ksmd_config *c, const struct guest_conf *gc)
+{
+	struct balloon_config bc;
+	memset(&bc, 0, sizeof bc);
+	bc.max_bytes = gc->max_bytes;
+	bc.min_bytes = gc->min_bytes;
+	bc.min_percent = (unsigned)c->balloon_default_min_percent;
+	bc.max_step_bytes = c->balloon_max_step_bytes;
+	bc.stats_interval_usec = c->balloon_stats_interval_usec;
+	bc.request_timeout_usec = 5 * USEC_PER_SEC;
+	bc.greeting_timeout_usec = 2 * USEC_PER_SEC;
+	bc.reconnect_min_usec = 100 * USEC_PER_MSEC;
+	bc.reconnect_max_usec = 5 * USEC_PER_SEC;
+	bc.cg_v1_mode = BALLOON_CG_V1_HARD;
+	balloon_progress_config_default(&bc.progress);
+	bc.progress.stuck_usec = c->balloon_stuck_timeout_usec;
+	bc.progress.uncooperative_usec = c->balloon_uncooperative_timeout_usec;
+	return bc;
+}
+
+/* ---- event loop glue for balloon fds ---- */
+
+static void guest_sync_fd(struct daemon *d, struct guest *g);
+
+/* The one daemon, for callbacks whose data pointer is the guest. */
+static struct daemon *modules_daemon;
+
+static void balloon_io(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct guest *g = data;
+	(void)l;
+	(void)fd;
+	usec_t now = now_usec();
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		balloon_on_readable(g->b, now);
+	if (events & EPOLLOUT)
+		balloon_on_writable(g->b, now);
+	guest_sync_fd(modules_daemon, g);
+}
+
+static void guest_sync_fd(struct daemon *d, struct guest *g)
+{
+	if (!g->b)
+		return;
+	int fd = balloon_fd(g->b);
+	uint32_t ev = balloon_epoll_events(g->b);
+	if (fd != g->reg_fd) {
+		if (g->reg_fd >= 0)
+			loop_del(d->loop, g->reg_fd);
+		g->reg_fd = -1;
+		if (fd >= 0 && loop_add(d->loop, fd, ev, balloon_io, g) == 0) {
+			g->reg_fd = fd;
+			g->reg_events = ev;
+		}
+	} else if (fd >= 0 && ev != g->reg_events) {
+		loop_mod(d->loop, fd, ev);
+		g->reg_events = ev;
+	}
+}
+
+static void balloon_event(struct balloon *b, enum balloon_event ev, void *userdata)
+{
+	struct guest *g = userdata;
+	if (ev == BALLOON_EV_STATE) {
+		struct balloon_info info;
+		balloon_get_info(b, &info);
+		if (info.state == BALLOON_READY)
+			log_info("guest %s: balloon ready (pid %d)", g->conf.name, (int)info.pid);
+		else
+			log_warn("guest %s: balloon %s%s%s", g->conf.name, balloon_state_name(info.state),
+				 info.reason[0] ? ": " : "", info.reason);
+	} else if (ev == BALLOON_EV_TARGET) {
+		struct balloon_info info;
+		balloon_get_info(b, &info);
+		if (info.reason[0] && info.state != BALLOON_READY)
+			log_warn("guest %s: setting the balloon target failed: %s", g->conf.name, info.reason);
+	}
+}
+
+static void fast_timer(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct daemon *d = data;
+	uint64_t exp;
+	(void)l;
+	(void)events;
+	if (read(fd, &exp, sizeof exp) < 0)
+		return;
+	usec_t now = now_usec();
+	for (size_t i = 0; i < d->mod->n; i++) {
+		struct guest *g = d->mod->g[i];
+		if (!g->b)
+			continue;
+		balloon_tick(g->b, now);
+		guest_sync_fd(d, g);
+	}
+}
+
+/* ---- the guest registry ---- */
+
+static struct guest *guest_find(struct daemon *d, const char *name)
+{
+	for (size_t i = 0; i < d->mod->n; i++)
+		if (!strcmp(d->mod->g[i]->conf.name, name))
+			return d->mod->g[i];
+	return NULL;
+}
+
+static int guest_add(struct daemon *d, const struct guest_conf *gc, bool discovered)
+{
+	struct daemon_modules *m = d->mod;
+	struct guest *g = calloc(1, sizeof *g);
+	if (!g)
+		return -ENOMEM;
+	g->conf = *gc;
+	g->id = ++m->next_id;
+	g->discovered = discovered;
+	g->reg_fd = -1;
+	g->alive = true;
+	if (d->cfg.balloon_enabled && (gc->qmp[0] || gc->cgroup[0])) {
+		struct balloon_config bc = balloon_cfg(&d->cfg, gc);
+		g->b = gc->qmp[0] ? balloon_new_qmp(gc->name, gc->qmp, &bc, balloon_event, g)
+				  : balloon_new_cgroup(gc->name, gc->cgroup, &bc, balloon_event, g);
+		if (!g->b) {
+			log_err("guest %s: cannot create its balloon backend: %s", gc->name, strerror(errno));
+			free(g);
+			return -errno ? -errno : -EINVAL;
+		}
+	}
+	if (gc->pid)
+		g->pid = (pid_t)gc->pid;
+	struct guest **ng = realloc(m->g, (m->n + 1) * sizeof *ng);
+	if (!ng) {
+		if (g->b)
+			balloon_free(g->b);
+		free(g);
+		return -ENOMEM;
+	}
+	m->g = ng;
+	m->g[m->n++] = g;
+	guest_sync_fd(d, g);
+	log_info("guest %s: managed (%s%s)", gc->name,
+		 gc->qmp[0] ? "qmp " : gc->cgroup[0] ? "cgroup " : "pid ",
+		 gc->qmp[0] ? gc->qmp : gc->cgroup[0] ? gc->cgroup : "");
+	return 0;
+}
+
+static void guest_remove(struct daemon *d, size_t i)
+{
+	struct daemon_modules *m = d->mod;
+	struct guest *g = m->g[i];
+	if (g->in_scanner && m->scanner)
+		scanner_remove_guest(m->scanner, g->conf.name);
+	if (g->reg_fd >= 0)
+		loop_del(d->loop, g->reg_fd);
+	if (g->b)
+		balloon_free(g->b);
+	log_info("guest %s: no longer managed", g->conf.name);
+	free(g);
+	memmove(&m->g[i], &m->g[i + 1], (m->n - i - 1) * sizeof *m->g);
+	m->n--;
+}
+
+static void discover(struct daemon *d)
+{
+	struct qemu_guest *found = NULL;
+	int n = balloon_discover_qemu("/proc", &found);
+	if (n <= 0) {
+		free(found);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		bool known = false;
+		for (size_t j = 0; j < d->mod->n; j++)
+			known |= d->mod->g[j]->conf.qmp[0] &&
+				 !strcmp(d->mod->g[j]->conf.qmp, found[i].qmp_path);
+		if (known || !found[i].qmp_path[0])
+			continue;
+		struct guest_conf gc;
+		memset(&gc, 0, sizeof gc);
+		if (found[i].name[0])
+			snprintf(gc.name, sizeof gc.name, "%s", found[i].name);
+		else
+			snprintf(gc.name, sizeof gc.name, "qemu-%d", (int)found[i].pid);
+		if (guest_find(d, gc.name))
+			snprintf(gc.name, sizeof gc.name, "qemu-%d", (int)found[i].pid);
+		snprintf(gc.qmp, sizeof gc.qmp, "%s", found[i].qmp_path);
+		gc.shares = 1000;
+		gc.max_bytes = found[i].mem_bytes;
+		log_info("discovered QEMU pid %d with QMP socket %s as guest %s", (int)found[i].pid,
+			 gc.qmp, gc.name);
+		guest_add(d, &gc, true);
+	}
+	free(found);
+}
+
+/* Keep the scanner's guest list in step with the processes we know. */
+static void scanner_sync(struct daemon *d, struct guest *g)
+{
+	struct daemon_modules *m = d->mod;
+	pid_t pid = g->pid;
+	if (g->b) {
+		pid = g->info.pid;
+		if (g->info.state == BALLOON_GONE)
+			pid = 0;
+	}
+	if (!m->scanner)
+		return;
+	if (g->in_scanner && pid != g->pid) {
+		scanner_remove_guest(m->scanner, g->conf.name);
+		g->in_scanner = false;
+	}
+	if (pid > 0)
+		g->pid = pid;
+	if (!g->in_scanner && pid > 0) {
+		uint64_t hint = g->conf.qmp[0] ? g->info.limits.max_bytes : 0;
+		int r = scanner_add_guest(m->scanner, g->conf.name, pid,
+					  g->conf.qmp[0] ? SCANNER_GUEST_QEMU : SCANNER_GUEST_PROCESS, hint);
+		if (r < 0)
+			log_warn("guest %s: the scanner cannot take pid %d: %s, ignoring", g->conf.name, (int)pid,
+				 strerror(-r));
+		else
+			g->in_scanner = true;
+	}
+}
+
+static void read_rss(struct guest *g)
+{
+	char path[64], *buf;
+	g->rss_bytes = 0;
+	if (g->pid <= 0)
+		return;
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)g->pid);
+	if (read_file(path, &buf, NULL) < 0)
+		return;
+	unsigned long long size, rss;
+	if (sscanf(buf, "%llu %llu", &size, &rss) == 2)
+		g->rss_bytes = rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	free(buf);
+}
+
+static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
+{
+	if (g->b) {
+		balloon_get_info(g->b, &g->info);
+		const struct balloon_stats *s = &g->info.stats;
+		if (s->updated_usec && s->updated_usec != g->rate_sample_usec) {
+			uint64_t maj = s->value[BALLOON_STAT_MAJOR_FAULTS];
+			uint64_t sin = s->value[BALLOON_STAT_SWAP_IN], sout = s->value[BALLOON_STAT_SWAP_OUT];
+			if (g->rate_sample_usec && s->updated_usec > g->rate_sample_usec) {
+				double dt = (double)(s->updated_usec - g->rate_sample_usec) / USEC_PER_SEC;
+				g->major_per_sec = maj >= g->prev_major ? (double)(maj - g->prev_major) / dt : 0;
+				g->swap_in_per_sec =
+					sin >= g->prev_swap_in ? (double)(sin - g->prev_swap_in) / 4096 / dt : 0;
+				g->swap_out_per_sec =
+					sout >= g->prev_swap_out ? (double)(sout - g->prev_swap_out) / 4096 / dt : 0;
+			}
+			g->prev_major = maj;
+			g->prev_swap_in = sin;
+			g->prev_swap_out = sout;
+			g->rate_sample_usec = s->updated_usec;
+		}
+	}
+	scanner_sync(d, g);
+	bool was_alive = g->alive;
+	g->alive = g->pid > 0 && kill(g->pid, 0) == 0;
+	if (g->b && g->info.state == BALLOON_GONE)
+		g->alive = false;
+	if (was_alive && !g->alive)
+		log_warn("guest %s: its process is gone; ksmd keeps watching for it", g->conf.name);
+	g->ksm_valid = g->alive && ksm_proc_stat(g->pid, &g->ksm) == 0;
+	read_rss(g);
+	(void)now;
+}
+
+/* ---- KSM pacing ---- */
+
+static void ksm_drive(struct daemon *d, usec_t interval)
+{
+	struct daemon_modules *m = d->mod;
+	if (!d->ksm_available || !d->cfg.ksm_manage || !m->sres_valid || m->sres.passes == 0)
+		return;
+	m->pace_cfg.min_savings_pages = d->cfg.ksm_min_savings_bytes / 4096;
+	m->pace_cfg.cpu_budget_percent = d->cfg.ksm_cpu_percent;
+	struct ksm_pace_input in;
+	memset(&in, 0, sizeof in);
+	in.predicted_pages = m->sres.predicted_sharing_pages;
+	in.merged_pages = d->ksm_now.cnt.pages_sharing > 0 ? (uint64_t)d->ksm_now.cnt.pages_sharing : 0;
+	in.full_scans = d->ksm_now.cnt.full_scans;
+	in.kthread_cpu_percent = d->ksm_kthread_sample_usec ? d->ksm_kthread_cpu_percent : -1;
+	in.interval_usec = interval;
+	in.urgency = !m->plan_valid ? KSM_URGENCY_NORMAL
+		   : m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
+		   : m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
+		   : KSM_URGENCY_NORMAL;
+	in.cur.run = (uint32_t)d->ksm_now.set.run;
+	in.cur.pages_to_scan = (uint32_t)d->ksm_now.set.pages_to_scan;
+	in.cur.sleep_millisecs = (uint32_t)d->ksm_now.set.sleep_millisecs;
+	in.state = d->ksm_pace_state;
+	struct ksm_pace_output out;
+	ksm_pace(&m->pace_cfg, &in, &out);
+	d->ksm_pace_state = out.state;
+	snprintf(d->ksm_pace_reason, sizeof d->ksm_pace_reason, "%s", out.reason);
+	if (!out.changed)
+		return;
+	struct policy_ring_entry e;
+	memset(&e, 0, sizeof e);
+	e.when_usec = now_usec();
+	e.dry_run = d->cfg.policy.dry_run;
+	snprintf(e.reason, sizeof e.reason, "ksm run=%u pages_to_scan=%u sleep_millisecs=%u: %s",
+		 out.next.run, out.next.pages_to_scan, out.next.sleep_millisecs, out.reason);
+	policy_ring_push(&m->ring, &e);
+	if (d->cfg.policy.dry_run) {
+		log_info("dry run: would set %s", e.reason);
+		return;
+	}
+	int r = ksm_apply_knobs(KSM_SYSFS_ROOT, &out.next);
+	if (r < 0) {
+		log_warn("KSM: applying pacing failed: %s, ignoring", strerror(-r));
+		return;
+	}
+	m->ksm_driving = true;
+	log_info("%s", e.reason);
+}
+
+/* ---- the policy ---- */
+
+static void policy_run(struct daemon *d, usec_t now)
+{
+	struct daemon_modules *m = d->mod;
+	static struct policy_snapshot snap;
+	memset(&snap, 0, sizeof snap);
+	snap.now_usec = now;
+	snap.conf = d->cfg.policy;
+	snap.conf.tick_usec = d->cfg.tick_usec;
+	snap.host = m->host;
+	if (m->sres_valid) {
+		snap.merge.available = true;
+		snap.merge.potential_pages = m->sres.predicted_sharing_pages;
+	}
+	snap.merge.merged_pages = d->ksm_now.cnt.pages_sharing > 0 ? (uint64_t)d->ksm_now.cnt.pages_sharing : 0;
+	snap.merge.ksmd_cpu_percent = d->ksm_kthread_cpu_percent;
+	size_t idx[POLICY_MAX_GUESTS];
+	for (size_t i = 0; i < m->n && snap.n_guests < POLICY_MAX_GUESTS; i++) {
+		struct guest *g = m->g[i];
+		if (!g->b || g->info.state != BALLOON_READY || !g->alive)
+			continue;
+		struct policy_guest *pg = &snap.guests[snap.n_guests];
+		const struct balloon_stats *s = &g->info.stats;
+		snprintf(pg->name, sizeof pg->name, "%s", g->conf.name);
+		pg->id = g->id;
+		pg->has_balloon = !g->override;
+		pg->stuck = g->info.progress.stuck;
+		pg->min_bytes = g->info.limits.min_bytes;
+		pg->max_bytes = g->info.limits.max_bytes;
+		pg->shares = g->conf.shares;
+		pg->balloon_actual_bytes = g->info.actual_bytes;
+		pg->balloon_target_bytes = g->info.target_bytes ? g->info.target_bytes : g->info.actual_bytes;
+		pg->stats_valid = (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) != 0;
+		pg->stat_total_bytes = s->value[BALLOON_STAT_TOTAL];
+		pg->stat_available_bytes = s->value[BALLOON_STAT_AVAILABLE];
+		pg->stat_free_bytes = s->value[BALLOON_STAT_FREE];
+		pg->major_faults_per_sec = g->major_per_sec;
+		pg->swap_in_pages_per_sec = g->swap_in_per_sec;
+		pg->swap_out_pages_per_sec = g->swap_out_per_sec;
+		pg->stats_age_usec = s->updated_usec && now > s->updated_usec ? now - s->updated_usec
+					: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
+		pg->rss_bytes = g->rss_bytes;
+		pg->ksm_merging_pages = g->ksm_valid && g->ksm.merging_pages > 0 ? (uint64_t)g->ksm.merging_pages : 0;
+		idx[snap.n_guests++] = i;
+	}
+	policy_decide(&snap, &m->pstate, &m->plan);
+	m->plan_valid = true;
+	m->plan.dry_run |= d->cfg.policy.dry_run;
+	policy_ring_push_plan(&m->ring, &m->plan);
+	for (size_t a = 0; a < m->plan.n_actions; a++) {
+		const struct policy_action *act = &m->plan.actions[a];
+		struct guest *g = m->g[idx[act->guest_index]];
+		if (m->plan.dry_run) {
+			log_info("dry run: would set %s to %" PRIu64 " MiB: %s", g->conf.name,
+				 act->target_bytes / MIB, act->reason);
+			continue;
+		}
+		uint64_t sent = 0;
+		int r = balloon_set_target(g->b, act->target_bytes, now, &sent);
+		if (r < 0)
+			log_warn("guest %s: balloon target %" PRIu64 " MiB: %s, ignoring", g->conf.name,
+				 act->target_bytes / MIB, strerror(-r));
+		else
+			log_info("guest %s: target %" PRIu64 " MiB: %s", g->conf.name, sent / MIB, act->reason);
+		guest_sync_fd(d, g);
+	}
+}
+
+void modules_tick(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	usec_t now = now_usec();
+	usec_t interval = m->last_tick_usec ? now - m->last_tick_usec : d->cfg.tick_usec;
+	m->last_tick_usec = now;
+
+	m->host_prev = m->host;
+	if (policy_collect_host(&m->host) == 0) {
+		if (m->host_valid)
+			policy_host_rates(&m->host_prev, &m->host);
+		m->host_valid = true;
+	}
+	if (m->scanner) {
+		struct scanner_results r;
+		if (scanner_get_results(m->scanner, &r) == 0) {
+			if (m->sres_valid)
+				scanner_results_free(&m->sres);
+			m->sres = r;
+			m->sres_valid = true;
+		}
+	}
+	if (d->cfg.balloon_discover && d->ticks % 10 == 1)
+		discover(d);
+	for (size_t i = 0; i < m->n; i++)
+		guest_collect(d, m->g[i], now);
+	if (d->cfg.policy_enabled && !d->policy_paused)
+		policy_run(d, now);
+	ksm_drive(d, interval);
+}
+
+static void scanner_configure(struct daemon *d)
+{
+	struct scanner *s = d->mod->scanner;
+	if (!s)
+		return;
+	scanner_set_pages_per_sec(s, d->cfg.scanner_pages_per_sec);
+	scanner_set_cpu_percent(s, (unsigned)d->cfg.scanner_cpu_percent);
+	scanner_set_pass_interval(s, d->cfg.scanner_pass_interval_usec);
+}
+
+void modules_apply_config(struct daemon *d)
+{
+	scanner_configure(d);
+}
+
+void modules_reload_guests(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	/* drop configured guests that are no longer in the file, or changed */
+	for (size_t i = m->n; i-- > 0;) {
+		struct guest *g = m->g[i];
+		if (g->discovered)
+			continue;
+		const struct guest_conf *gc = config_guest(&d->cfg, g->conf.name);
+		struct guest_conf a = g->conf, b;
+		if (gc) {
+			b = *gc;
+			a.line = b.line = 0;
+		}
+		if (!gc || memcmp(&a, &b, sizeof a))
+			guest_remove(d, i);
+	}
+	for (size_t i = 0; i < d->cfg.n_guests; i++)
+		if (!guest_find(d, d->cfg.guests[i].name))
+			guest_add(d, &d->cfg.guests[i], false);
+}
+
+int modules_init(struct daemon *d)
+{
+	struct daemon_modules *m = calloc(1, sizeof *m);
+	if (!m)
+		return -ENOMEM;
+	d->mod = m;
+	modules_daemon = d;
+	m->fast_fd = -1;
+	policy_state_init(&m->pstate);
+	policy_ring_init(&m->ring);
+	ksm_pace_config_default(&m->pace_cfg);
+
+	if (d->cfg.stats_enabled) {
+		int r = stats_server_start(d->cfg.stats_listen, &m->http);
+		if (r < 0) {
+			log_err("stats: cannot listen on %s: %s", d->cfg.stats_listen, strerror(-r));
+			return r;
+		}
+		log_info("stats: serving http on %s", d->cfg.stats_listen);
+	}
+	if (d->cfg.scanner_enabled) {
+		struct scanner_conf sc;
+		scanner_conf_defaults(&sc);
+		sc.threads = (unsigned)d->cfg.scanner_threads;
+		sc.pages_per_sec = d->cfg.scanner_pages_per_sec;
+		sc.cpu_percent = (unsigned)d->cfg.scanner_cpu_percent;
+		sc.pass_interval_usec = d->cfg.scanner_pass_interval_usec;
+		m->scanner = scanner_new(&sc);
+		if (!m->scanner) {
+			log_err("scanner: cannot start: %s", strerror(errno));
+			return -errno ? -errno : -ENOMEM;
+		}
+		int r = scanner_start(m->scanner);
+		if (r < 0) {
+			log_err("scanner: cannot start its threads: %s", strerror(-r));
+			return r;
+		}
+	}
+	for (size_t i = 0; i < d->cfg.n_guests; i++) {
+		int r = guest_add(d, &d->cfg.guests[i], false);
+		if (r < 0)
+			return r;
+	}
+	m->fast_fd = loop_add_timer(d->loop, FAST_TIMER_USEC, fast_timer, d);
+	if (m->fast_fd < 0)
+		return m->fast_fd;
+	if (d->cfg.balloon_discover)
+		discover(d);
+	return 0;
+}
+
+void modules_fini(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	if (!m)
+		return;
+	if (m->http)
+		stats_server_stop(m->http);
+	if (m->scanner) {
+		scanner_stop(m->scanner);
+		scanner_free(m->scanner);
+	}
+	/* balloons: leave them, or give every guest its maximum back */
+	enum balloon_on_exit mode = BALLOON_EXIT_KEEP;
+	balloon_parse_on_exit(d->cfg.balloon_on_exit, &mode);
+	struct balloon **bs = calloc(m->n ? m->n : 1, sizeof *bs);
+	size_t nb = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->g[i]->b && bs)
+			bs[nb++] = m->g[i]->b;
+	if (bs && nb && mode == BALLOON_EXIT_RESTORE) {
+		int r = balloon_exit_all(bs, nb, mode, 3 * USEC_PER_SEC);
+		if (r < 0)
+			log_warn("balloon: restoring guests to their maximum: %s", strerror(-r));
+		else
+			log_info("balloon: every guest restored to its maximum");
+	}
+	free(bs);
+	for (size_t i = m->n; i-- > 0;)
+		guest_remove(d, i);
+	free(m->g);
+	if (m->fast_fd >= 0) {
+		loop_del(d->loop, m->fast_fd);
+		close(m->fast_fd);
+	}
+	if (m->sres_valid)
+		scanner_results_free(&m->sres);
+	free(m);
+	d->mod = NULL;
+}
+
+/* ---- control commands ---- */
+
+json_t *modules_pause(struct daemon *d, const char *what, bool pause)
+{
+	if (!strcmp(what, "scanner")) {
+		if (!d->mod->scanner)
+			return control_error("the scanner is disabled (scanner.enabled = no)");
+		if (pause)
+			scanner_pause(d->mod->scanner);
+		else
+			scanner_resume(d->mod->scanner);
+		d->scanner_paused = pause;
+	} else if (!strcmp(what, "policy")) {
+		d->policy_paused = pause;
+	} else {
+		return control_error("cannot %s '%s': say scanner or policy", pause ? "pause" : "resume", what);
+	}
+	log_info("%s %s (ksmdctl)", what, pause ? "paused" : "resumed");
+	return control_ok(json_string(pause ? "paused" : "resumed"));
+}
+
+json_t *modules_balloon(struct daemon *d, const char *name, const char *size)
+{
+	struct guest *g = guest_find(d, name);
+	if (!g)
+		return control_error("unknown guest '%s'", name);
+	if (!g->b)
+		return control_error("guest '%s' has no balloon (a plain process)", name);
+	if (!strcmp(size, "auto")) {
+		g->override = false;
+		g->override_bytes = 0;
+		log_info("guest %s: balloon back under the policy (ksmdctl)", name);
+		return control_ok(json_string("auto"));
+	}
+	uint64_t bytes;
+	if (parse_size(size, &bytes) < 0)
+		return control_error("'%s' is not a size (e.g. 512M, 2G) or 'auto'", size);
+	char err[256] = "";
+	int r = balloon_override(g->b, bytes, now_usec(), err, sizeof err);
+	guest_sync_fd(d, g);
+	if (r < 0)
+		return control_error("%s", err[0] ? err : strerror(-r));
+	g->override = true;
+	g->override_bytes = bytes;
+	char buf[32];
+	log_info("guest %s: balloon set to %s by the operator (ksmdctl)", name, format_size(bytes, buf, sizeof buf));
+	struct policy_ring_entry e;
+	memset(&e, 0, sizeof e);
+	e.when_usec = now_usec();
+	snprintf(e.guest, sizeof e.guest, "%s", name);
+	e.kind = bytes < g->info.actual_bytes ? POLICY_ACT_SHRINK : POLICY_ACT_GROW;
+	e.target_bytes = bytes;
+	e.delta_bytes = (int64_t)bytes - (int64_t)g->info.actual_bytes;
+	snprintf(e.reason, sizeof e.reason, "%s set to %s by the operator (ksmdctl balloon)", name, buf);
+	policy_ring_push(&d->mod->ring, &e);
+	return control_ok(json_integer((json_int_t)bytes));
+}
+
+/* ---- the snapshot ---- */
+
+#define JSET(o, k, v) json_object_set_new(o, k, v)
+#define JU(v) json_integer((json_int_t)(v))
+
+static const char *guest_state(const struct daemon *d, const struct guest *g)
+{
+	if (!g->b)
+		return g->alive ? "ok" : "gone";
+	switch (g->info.state) {
+	case BALLOON_CONNECTING: return "connecting";
+	case BALLOON_NO_DEVICE: return "no-balloon";
+	case BALLOON_BUSY: return "busy";
+	case BALLOON_GONE: return "gone";
+	case BALLOON_ERROR: return "error";
+	case BALLOON_READY: break;
+	}
+	if (g->info.progress.uncooperative)
+		return "uncooperative";
+	if (g->info.progress.stuck)
+		return "stuck";
+	const struct balloon_stats *s = &g->info.stats;
+	if ((s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) && g->info.actual_bytes &&
+	    (double)s->value[BALLOON_STAT_AVAILABLE] <
+		    d->cfg.policy.guest_distress_free_percent / 100.0 * (double)g->info.actual_bytes)
+		return "distress";
+	return "ok";
+}
+
+static json_t *guest_json(const struct daemon *d, const struct guest *g)
+{
+	const struct daemon_modules *m = d->mod;
+	json_t *o = json_object();
+	usec_t now = now_usec();
+	JSET(o, "name", json_string(g->conf.name));
+	JSET(o, "pid", JU(g->pid));
+	JSET(o, "backend", json_string(g->conf.qmp[0] ? "qmp" : g->conf.cgroup[0] ? "cgroup" : "pid"));
+	JSET(o, "state", json_string(guest_state(d, g)));
+	if (g->b && g->info.reason[0])
+		JSET(o, "reason", json_string(g->info.reason));
+	JSET(o, "discovered", json_boolean(g->discovered));
+	JSET(o, "shares", JU(g->conf.shares));
+	if (g->b) {
+		const struct balloon_info *in = &g->info;
+		const struct balloon_stats *s = &in->stats;
+		JSET(o, "mem_max_bytes", JU(in->limits.max_bytes));
+		JSET(o, "mem_min_bytes", JU(in->limits.min_bytes));
+		JSET(o, "balloon_target_bytes", JU(in->target_bytes));
+		JSET(o, "balloon_actual_bytes", JU(in->actual_bytes));
+		JSET(o, "override_bytes", g->override ? JU(g->override_bytes) : json_null());
+		JSET(o, "stats_age_seconds", s->updated_usec ? json_real((double)(now - MIN(now, s->updated_usec)) / 1e6)
+							    : json_null());
+		if (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE))
+			JSET(o, "available_bytes", JU(s->value[BALLOON_STAT_AVAILABLE]));
+		if (s->valid_mask & (1u << BALLOON_STAT_FREE))
+			JSET(o, "free_bytes", JU(s->value[BALLOON_STAT_FREE]));
+		if (s->valid_mask & (1u << BALLOON_STAT_MAJOR_FAULTS))
+			JSET(o, "major_faults", JU(s->value[BALLOON_STAT_MAJOR_FAULTS]));
+		if (s->valid_mask & (1u << BALLOON_STAT_SWAP_IN))
+			JSET(o, "swap_in", JU(s->value[BALLOON_STAT_SWAP_IN]));
+		if (s->valid_mask & (1u << BALLOON_STAT_SWAP_OUT))
+			JSET(o, "swap_out", JU(s->value[BALLOON_STAT_SWAP_OUT]));
+		JSET(o, "stuck", json_boolean(in->progress.stuck));
+		JSET(o, "uncooperative", json_boolean(in->progress.uncooperative));
+	}
+	JSET(o, "rss_bytes", JU(g->rss_bytes));
+	if (g->ksm_valid) {
+		JSET(o, "ksm_mergeable", json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
+		JSET(o, "ksm_merging_pages", JU(g->ksm.merging_pages));
+		JSET(o, "ksm_zero_pages", JU(g->ksm.zero_pages));
+		if (g->ksm.mergeable == 0 && g->ksm.merge_any != 1) {
+			char fix[256];
+			bool mg;
+			if (ksm_proc_check_mergeable(g->pid, &mg, fix, sizeof fix) == 0 && !mg)
+				JSET(o, "ksm_fix", json_string(fix));
+		}
+	}
+	if (m->sres_valid) {
+		for (unsigned i = 0; i < m->sres.n_guests; i++) {
+			const struct scanner_guest_stats *sg = &m->sres.guests[i];
+			if (strcmp(sg->name, g->conf.name))
+				continue;
+			json_t *sc = json_object();
+			JSET(sc, "present_pages", JU(sg->present_pages));
+			JSET(sc, "zero_page_pages", JU(sg->zero_page_pages));
+			JSET(sc, "zero_filled_pages", JU(sg->zero_filled_pages));
+			JSET(sc, "merged_pages", JU(sg->ksm_merged_pages));
+			JSET(sc, "unique_pages", JU(sg->unique_pages));
+			JSET(sc, "duplicate_pages", JU(sg->dup_intra_pages + sg->dup_cross_pages));
+			JSET(sc, "duplicate_cross_pages", JU(sg->dup_cross_pages));
+			JSET(sc, "volatile_pages", JU(sg->volatile_pages));
+			JSET(sc, "mergeable_pages", JU(sg->mergeable_pages));
+			if (sg->last_error)
+				JSET(sc, "error", json_string(strerror(-sg->last_error)));
+			JSET(o, "scan", sc);
+		}
+	}
+	return o;
+}
+
+json_t *daemon_snapshot(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	json_t *s = json_object();
+	usec_t now = now_usec();
+	JSET(s, "version", json_integer(STATS_SCHEMA_VERSION));
+	JSET(s, "ksmd_version", json_string(KSMD_VERSION));
+	JSET(s, "time", json_real((double)now_realtime_usec() / 1e6));
+	JSET(s, "uptime_seconds", json_real((double)(now - d->started_usec) / 1e6));
+	JSET(s, "tick", JU(d->ticks));
+
+	uint64_t guests_total = 0;
+	for (size_t i = 0; i < m->n; i++)
+		guests_total += m->g[i]->b ? m->g[i]->info.actual_bytes : m->g[i]->rss_bytes;
+	json_t *h = json_object();
+	if (m->host_valid) {
+		JSET(h, "mem_total_bytes", JU(m->host.mem_total_bytes));
+		JSET(h, "mem_available_bytes", JU(m->host.mem_available_bytes));
+		JSET(h, "swap_in_pages_per_sec", json_real(m->host.swap_in_pages_per_sec));
+		JSET(h, "swap_out_pages_per_sec", json_real(m->host.swap_out_pages_per_sec));
+		if (m->host.psi_available) {
+			JSET(h, "psi_some_avg10", json_real(m->host.psi_some_avg10_percent));
+			JSET(h, "psi_full_avg10", json_real(m->host.psi_full_avg10_percent));
+		}
+		struct policy_snapshot tmp;
+		tmp.conf = d->cfg.policy;
+		tmp.host = m->host;
+		JSET(h, "budget_bytes", JU(policy_budget_bytes(&tmp)));
+	}
+	JSET(h, "guests_total_bytes", JU(guests_total));
+	JSET(s, "host", h);
+
+	json_t *k = json_object();
+	JSET(k, "available", json_boolean(d->ksm_available));
+	JSET(k, "managed", json_boolean(d->cfg.ksm_manage && d->ksm_available));
+	JSET(k, "run", JU(d->ksm_now.set.run));
+	JSET(k, "pages_to_scan", JU(d->ksm_now.set.pages_to_scan));
+	JSET(k, "sleep_millisecs", JU(d->ksm_now.set.sleep_millisecs));
+	JSET(k, "pages_shared", JU(d->ksm_now.cnt.pages_shared));
+	JSET(k, "pages_sharing", JU(d->ksm_now.cnt.pages_sharing));
+	JSET(k, "pages_unshared", JU(d->ksm_now.cnt.pages_unshared));
+	JSET(k, "pages_volatile", JU(d->ksm_now.cnt.pages_volatile));
+	JSET(k, "full_scans", JU(d->ksm_now.cnt.full_scans));
+	JSET(k, "ksm_zero_pages", JU(d->ksm_now.cnt.ksm_zero_pages));
+	JSET(k, "general_profit", JU(d->ksm_now.cnt.general_profit));
+	JSET(k, "pages_scanned", JU(d->ksm_now.cnt.pages_scanned));
+	JSET(k, "kthread_cpu_percent", json_real(d->ksm_kthread_cpu_percent));
+	JSET(k, "pacing_phase", json_string(ksm_pace_phase_name(d->ksm_pace_state.phase)));
+	JSET(k, "pacing_reason", json_string(d->ksm_pace_reason));
+	JSET(s, "ksm", k);
+
+	json_t *sc = json_object();
+	JSET(sc, "state", json_string(!m->scanner ? "disabled" : d->scanner_paused ? "paused" : "running"));
+	JSET(sc, "threads", JU(d->cfg.scanner_threads));
+	JSET(sc, "pages_per_sec_limit", JU(d->cfg.scanner_pages_per_sec));
+	JSET(sc, "cpu_percent_limit", json_real(d->cfg.scanner_cpu_percent));
+	if (m->sres_valid) {
+		const struct scanner_results *r = &m->sres;
+		uint64_t dups = 0, vol = 0;
+		for (unsigned i = 0; i < r->n_guests; i++) {
+			dups += r->guests[i].dup_intra_pages + r->guests[i].dup_cross_pages;
+			vol += r->guests[i].volatile_pages;
+		}
+		JSET(sc, "passes", JU(r->passes));
+		JSET(sc, "last_pass_seconds", json_real((double)r->last_pass_usec / 1e6));
+		JSET(sc, "last_pass_cpu_seconds", json_real(r->last_pass_cpu_sec));
+		JSET(sc, "pages_scanned", JU(r->pages_scanned));
+		JSET(sc, "pages_skipped", JU(r->pages_skipped));
+		JSET(sc, "pages_scanned_per_sec", json_real(r->pages_scanned_per_sec));
+		JSET(sc, "predicted_mergeable_pages", JU(r->predicted_sharing_pages));
+		JSET(sc, "unmerged_duplicate_pages", JU(r->dup_saveable_pages));
+		JSET(sc, "zero_filled_pages", JU(r->zero_filled_pages));
+		JSET(sc, "duplicate_pages", JU(dups));
+		JSET(sc, "volatile_pages", JU(vol));
+		JSET(sc, "hash_collisions", JU(r->hash_collisions));
+		JSET(sc, "tracked_pages", JU(r->tracked_pages));
+		JSET(sc, "bytes_per_tracked_page", json_real(r->bytes_per_tracked_page));
+		JSET(sc, "incremental", json_boolean(r->incremental));
+	}
+	JSET(s, "scanner", sc);
+
+	json_t *ga = json_array();
+	for (size_t i = 0; i < m->n; i++)
+		json_array_append_new(ga, guest_json(d, m->g[i]));
+	JSET(s, "guests", ga);
+
+	json_t *sh = json_array();
+	if (m->sres_valid)
+		for (unsigned i = 0; i < m->sres.n_pairs; i++) {
+			const struct scanner_pair_stats *p = &m->sres.pairs[i];
+			if (p->a >= m->sres.n_guests || p->b >= m->sres.n_guests)
+				continue;
+			json_t *o = json_object();
+			JSET(o, "a", json_string(m->sres.guests[p->a].name));
+			JSET(o, "b", json_string(m->sres.guests[p->b].name));
+			JSET(o, "pages", JU(p->shared_pages));
+			json_array_append_new(sh, o);
+		}
+	JSET(s, "sharing", sh);
+
+	json_t *po = json_object();
+	JSET(po, "state", json_string(!d->cfg.policy_enabled ? "disabled" : d->policy_paused ? "paused" : "running"));
+	JSET(po, "dry_run", json_boolean(d->cfg.policy.dry_run));
+	JSET(po, "tick", JU(m->pstate.ticks));
+	if (m->plan_valid) {
+		JSET(po, "host_level", json_string(policy_host_level_name(m->plan.host_level)));
+		JSET(po, "merge_urgency", json_string(policy_merge_urgency_name(m->plan.merge_urgency)));
+		JSET(po, "guest_used_bytes", JU(m->plan.guest_used_bytes));
+		JSET(po, "reclaim_wanted_bytes", json_integer(m->plan.reclaim_wanted_bytes));
+		JSET(po, "host_reason", json_string(m->plan.host_reason));
+		JSET(po, "merge_reason", json_string(m->plan.merge_reason));
+	}
+	JSET(s, "policy", po);
+
+	json_t *da = json_array();
+	usec_t rt = now_realtime_usec();
+	for (size_t i = 0; i < m->ring.count; i++) {
+		const struct policy_ring_entry *e = policy_ring_get(&m->ring, i);
+		if (!e)
+			continue;
+		json_t *o = json_object();
+		JSET(o, "time", json_real((double)(rt - (now - MIN(now, e->when_usec))) / 1e6));
+		JSET(o, "target", json_string(e->guest[0] ? e->guest : e->kind ? "" : "host"));
+		JSET(o, "action", json_string(e->kind == POLICY_ACT_SHRINK ? "shrink"
+					      : e->kind == POLICY_ACT_GROW ? "grow" : "note"));
+		if (e->kind) {
+			JSET(o, "target_bytes", JU(e->target_bytes));
+			JSET(o, "delta_bytes", json_integer(e->delta_bytes));
+		}
+		JSET(o, "dry_run", json_boolean(e->dry_run));
+		JSET(o, "reason", json_string(e->reason));
+		json_array_append_new(da, o);
+	}
+	JSET(s, "decisions", da);
+	return s;
+}

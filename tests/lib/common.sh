@@ -1,0 +1,65 @@
+# tests/lib/common.sh — shared helpers for the shell tests (source it).
+#   KSMD_BUILD     build folder holding ksmd and ksmdctl (default build)
+#   skip MSG       print "SKIP: MSG" and exit 77
+#   fail MSG       print "FAIL: MSG" and exit 1
+#   check DESC CMD...   run CMD, fail with DESC when it fails
+#   wait_for SECS DESC CMD...  poll CMD every 0.2 s until it succeeds
+#   ksm_save / ksm_restore     save and restore /sys/kernel/mm/ksm settings
+#   cleanup_add CMD            run CMD at exit (in reverse order)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+B=${KSMD_BUILD:-build}
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+KSMD=$B/ksmd
+KSMDCTL=$B/ksmdctl
+KSM=/sys/kernel/mm/ksm
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+pass_msg() { echo "ok: $*"; }
+
+check() {
+    local desc=$1; shift
+    if "$@"; then pass_msg "$desc"; else fail "$desc (command: $*)"; fi
+}
+
+wait_for() {
+    local secs=$1 desc=$2; shift 2
+    local end=$(( $(date +%s%N) + secs * 1000000000 ))
+    while [ "$(date +%s%N)" -lt $end ]; do
+        if "$@" >/dev/null 2>&1; then pass_msg "$desc"; return 0; fi
+        sleep 0.2
+    done
+    fail "$desc: not within ${secs}s"
+}
+
+_cleanups=()
+cleanup_add() { _cleanups+=("$*"); }
+_run_cleanups() {
+    local i
+    for (( i=${#_cleanups[@]}-1; i>=0; i-- )); do eval "${_cleanups[$i]}" || true; done
+}
+trap _run_cleanups EXIT
+
+KSM_KEYS="run pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan advisor_mode merge_across_nodes"
+declare -A _ksm_saved
+ksm_save() {
+    local k
+    for k in $KSM_KEYS; do [ -r $KSM/$k ] && _ksm_saved[$k]=$(cat $KSM/$k); done
+}
+ksm_snapshot() {
+    local k
+    for k in run pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan; do
+        [ -r $KSM/$k ] && printf '%s=%s ' $k "$(cat $KSM/$k)"
+    done
+}
+ksm_restore() {
+    local k
+    for k in "${!_ksm_saved[@]}"; do
+        [ "$(cat $KSM/$k)" = "${_ksm_saved[$k]}" ] || echo "${_ksm_saved[$k]}" > $KSM/$k 2>/dev/null || true
+    done
+}
+
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+need_ksm() { [ -w $KSM/run ] || skip "needs writable $KSM (KSM not built in, or not root)"; }
+need_bins() { [ -x "$KSMD" ] && [ -x "$KSMDCTL" ] || fail "build $KSMD and $KSMDCTL first (make)"; }

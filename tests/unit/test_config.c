@@ -1,0 +1,234 @@
+/* Unit tests for daemon/config.c: the key table, the parser, set/get. */
+#include "daemon/config.h"
+#include "tests/unit/harness.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int parse(const char *text, struct ksmd_config *cfg, struct conf_errors *e)
+{
+	memset(e, 0, sizeof *e);
+	return config_parse("t.conf", text, cfg, e);
+}
+
+/* The first error message, or "". */
+static const char *first(const struct conf_errors *e) { return e->n ? e->msg[0] : ""; }
+
+static void test_table_defaults(void)
+{
+	size_t n;
+	const struct conf_key *k = config_keys(&n);
+	struct ksmd_config cfg;
+	char err[300];
+	CU_ASSERT_TRUE(n > 20);
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_PTR_NOT_NULL(k[i].help);
+		CU_ASSERT_PTR_NOT_NULL(k[i].unit);
+		union { char s[CONF_STR_MAX]; uint64_t u; double d; bool b; } v;
+		if (k[i].type == CONF_UINT && !strcmp(k[i].def, "0") && k[i].min > 0)
+			continue; /* "unset" */
+		int r = config_parse_value(&k[i], k[i].def, &v, err, sizeof err);
+		if (r)
+			fprintf(stderr, "default of %s.%s: %s\n", k[i].section, k[i].name, err);
+		CU_ASSERT_EQUAL(r, 0);
+		/* no duplicate rows */
+		for (size_t j = 0; j < i; j++)
+			CU_ASSERT_FALSE(!strcmp(k[i].section, k[j].section) && !strcmp(k[i].name, k[j].name));
+	}
+	config_defaults(&cfg);
+	CU_ASSERT_STRING_EQUAL(cfg.control_socket, "/run/ksmd/ksmd.sock");
+	CU_ASSERT_STRING_EQUAL(cfg.stats_listen, "127.0.0.1:9403");
+	CU_ASSERT_EQUAL(cfg.tick_usec, USEC_PER_SEC);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 2000000);
+	CU_ASSERT_EQUAL(cfg.ksm_min_savings_bytes, 16 * MIB);
+	CU_ASSERT_TRUE(cfg.restore_ksm);
+	CU_ASSERT_STRING_EQUAL(cfg.balloon_on_exit, "keep");
+	CU_ASSERT_EQUAL(cfg.n_guests, 0);
+	/* the policy module's own defaults agree with the table's */
+	struct policy_conf pc;
+	policy_conf_defaults(&pc);
+	CU_ASSERT_EQUAL(cfg.policy.reserve_bytes, pc.reserve_bytes);
+	CU_ASSERT_DOUBLE_EQUAL(cfg.policy.idle_tax_percent, pc.idle_tax_percent, 1e-9);
+	CU_ASSERT_EQUAL(cfg.policy.dry_run, pc.dry_run);
+}
+
+static void test_units(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	int r = parse("[scanner]\npages_per_sec = 5000\ncpu_percent = 25%\npass_interval = 500ms\n"
+		      "[ksm]\nmin_savings = 1.5G\n[daemon]\ntick = 2s\n[policy]\nbudget = 12G\n", &cfg, &e);
+	CU_ASSERT_EQUAL(r, 0);
+	CU_ASSERT_EQUAL(e.n, 0);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 5000);
+	CU_ASSERT_DOUBLE_EQUAL(cfg.scanner_cpu_percent, 25, 1e-9);
+	CU_ASSERT_EQUAL(cfg.scanner_pass_interval_usec, 500 * USEC_PER_MSEC);
+	CU_ASSERT_EQUAL(cfg.ksm_min_savings_bytes, 3 * GIB / 2);
+	CU_ASSERT_EQUAL(cfg.tick_usec, 2 * USEC_PER_SEC);
+	CU_ASSERT_EQUAL(cfg.policy.budget_bytes, 12 * GIB);
+	config_free(&cfg);
+}
+
+static void test_guests(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	int r = parse("# comment\n[guest web1]\nqmp = /run/web1.qmp\nmin = 1G\nmax = 4G\nshares = 2000\n"
+		      "\n[guest batch]\npid = 4242\n", &cfg, &e);
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	CU_ASSERT_EQUAL_FATAL(cfg.n_guests, 2);
+	CU_ASSERT_STRING_EQUAL(cfg.guests[0].name, "web1");
+	CU_ASSERT_STRING_EQUAL(cfg.guests[0].qmp, "/run/web1.qmp");
+	CU_ASSERT_EQUAL(cfg.guests[0].min_bytes, GIB);
+	CU_ASSERT_EQUAL(cfg.guests[0].max_bytes, 4 * GIB);
+	CU_ASSERT_EQUAL(cfg.guests[0].shares, 2000);
+	CU_ASSERT_EQUAL(cfg.guests[1].pid, 4242);
+	CU_ASSERT_EQUAL(cfg.guests[1].shares, 1000);
+	CU_ASSERT_PTR_NOT_NULL(config_guest(&cfg, "batch"));
+	CU_ASSERT_PTR_NULL(config_guest(&cfg, "nope"));
+	config_free(&cfg);
+}
+
+/* Each kind of bad input gives its line number and refuses the file. */
+static void test_errors(void)
+{
+	static const struct { const char *text; const char *msg; } cases[] = {
+		{ "[scanner]\nbogus = 1\n", "t.conf:2: unknown key 'bogus' in [scanner]" },
+		{ "[nosuch]\n", "t.conf:1: unknown section [nosuch]" },
+		{ "[scanner]\n[scanner]\n", "t.conf:2: duplicate section [scanner]" },
+		{ "[scanner]\nthreads = 2\nthreads = 3\n", "t.conf:3: duplicate key 'threads' in [scanner]" },
+		{ "[scanner]\nthreads = 0\n", "t.conf:2: scanner.threads: '0' is out of range [1, 64]" },
+		{ "[scanner]\nthreads = many\n", "t.conf:2: scanner.threads: 'many' is not a non-negative integer" },
+		{ "[ksm]\nmin_savings = 12Q\n", "t.conf:2: ksm.min_savings: '12Q' is not a size (e.g. 4096, 512M, 2G)" },
+		{ "\n\n[daemon]\ntick = 5 parsecs\n", "t.conf:4: daemon.tick: '5 parsecs' is not a duration (e.g. 500ms, 10s, 2m)" },
+		{ "[daemon]\ntick = 1ms\n", "t.conf:2: daemon.tick: '1ms' is out of range [100ms, 60m]" },
+		{ "[daemon]\nrestore_ksm = perhaps\n", "t.conf:2: daemon.restore_ksm: 'perhaps' is not a boolean (yes/no)" },
+		{ "[balloon]\non_exit = explode\n", "t.conf:2: balloon.on_exit: 'explode' is not one of: keep, restore" },
+		{ "[scanner]\nthreads 2\n", "t.conf:2: expected 'key = value', got 'threads 2'" },
+		{ "threads = 2\n", "t.conf:1: key 'threads' outside of a section" },
+		{ "[scanner\n", "t.conf:1: malformed section header '[scanner'" },
+		{ "[guest a]\nqmp = /x\n[guest a]\nqmp = /y\n", "t.conf:3: duplicate section [guest a] (first at line 1)" },
+		{ "[guest a]\nmin = 1G\n", "t.conf:1: guest 'a' needs one of qmp, pid or cgroup" },
+		{ "[guest a]\nqmp = /x\npid = 5\n", "t.conf:1: guest 'a' has more than one of qmp, pid and cgroup" },
+		{ "[guest a]\nqmp = /x\nmin = 2G\nmax = 1G\n", "t.conf:1: guest 'a': min 2 GiB is above max 1 GiB" },
+		{ "[guest a b]\n", "t.conf:1: guest name 'a b' must be 1-63 letters, digits, '-', '_' or '.'" },
+		{ "[guest a]\nqmp = /x\ncolour = red\n", "t.conf:3: unknown key 'colour' in [guest]" },
+		{ "[guest a]\nqmp = /x\n[guest b]\nqmp = /x\n", "t.conf:3: guest 'b' uses the QMP socket of guest 'a'" },
+		{ "[policy]\nidle_tax_percent = 150\n", "t.conf:2: policy.idle_tax_percent: '150' is out of range" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct ksmd_config cfg;
+		struct conf_errors e;
+		int r = parse(cases[i].text, &cfg, &e);
+		CU_ASSERT_EQUAL(r, -EINVAL);
+		if (strncmp(first(&e), cases[i].msg, strlen(cases[i].msg))) {
+			fprintf(stderr, "case %zu: got '%s'\n  want '%s'\n", i, first(&e), cases[i].msg);
+			CU_FAIL("wrong message");
+		}
+		conf_errors_free(&e);
+	}
+}
+
+static void test_all_errors_reported(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	int r = parse("[scanner]\nbogus = 1\nthreads = 0\n[ksm]\nmin_savings = x\n", &cfg, &e);
+	CU_ASSERT_EQUAL(r, -EINVAL);
+	CU_ASSERT_EQUAL(e.n, 3);
+	conf_errors_free(&e);
+}
+
+static void test_missing_file(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e = { 0 };
+	int r = config_load("/nonexistent/ksmd.conf", &cfg, &e);
+	CU_ASSERT_EQUAL(r, -ENOENT);
+	CU_ASSERT_EQUAL_FATAL(e.n, 1);
+	CU_ASSERT_STRING_EQUAL(e.msg[0], "/nonexistent/ksmd.conf: cannot read: No such file or directory");
+	conf_errors_free(&e);
+}
+
+static void test_set_get(void)
+{
+	struct ksmd_config cfg;
+	char err[300], buf[CONF_STR_MAX];
+	config_defaults(&cfg);
+	CU_ASSERT_EQUAL(config_set(&cfg, "scanner.pages_per_sec", "2000", err, sizeof err), 0);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 2000);
+	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("scanner.pages_per_sec"), buf, sizeof buf), "2000");
+	CU_ASSERT_EQUAL(config_set(&cfg, "policy.budget", "6G", err, sizeof err), 0);
+	CU_ASSERT_EQUAL(cfg.policy.budget_bytes, 6 * GIB);
+	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("policy.budget"), buf, sizeof buf), "6G");
+	CU_ASSERT_EQUAL(config_set(&cfg, "daemon.tick", "500ms", err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("daemon.tick"), buf, sizeof buf), "500ms");
+	/* refusals leave the value alone */
+	CU_ASSERT_EQUAL(config_set(&cfg, "scanner.threads", "4", err, sizeof err), -EPERM);
+	CU_ASSERT_EQUAL(cfg.scanner_threads, 2);
+	CU_ASSERT_EQUAL(config_set(&cfg, "scanner.pages_per_sec", "-5", err, sizeof err), -EINVAL);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 2000);
+	CU_ASSERT_EQUAL(config_set(&cfg, "no.such", "1", err, sizeof err), -ENOENT);
+	CU_ASSERT_STRING_EQUAL(err, "unknown key 'no.such'");
+	CU_ASSERT_PTR_NULL(config_find("guest.qmp"));
+}
+
+/* What --dump-config prints parses back to the same configuration. */
+static void test_dump_roundtrip(void)
+{
+	struct ksmd_config a, b;
+	struct conf_errors e;
+	CU_ASSERT_EQUAL_FATAL(parse("[scanner]\npages_per_sec = 777\n[guest g1]\nqmp = /q\nmax = 2G\n", &a, &e), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	config_dump(&a, f);
+	fclose(f);
+	int r = parse(buf, &b, &e);
+	if (r)
+		fprintf(stderr, "%s\n%s\n", buf, first(&e));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	CU_ASSERT_EQUAL(b.scanner_pages_per_sec, 777);
+	CU_ASSERT_EQUAL_FATAL(b.n_guests, 1);
+	CU_ASSERT_EQUAL(b.guests[0].max_bytes, 2 * GIB);
+	CU_ASSERT_EQUAL(memcmp(&a.policy, &b.policy, sizeof a.policy), 0);
+	free(buf);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* The shipped ksmd.conf is valid and equals the defaults. */
+static void test_shipped_file(void)
+{
+	struct ksmd_config cfg, def;
+	struct conf_errors e = { 0 };
+	int r = config_load("ksmd.conf", &cfg, &e);
+	if (r)
+		fprintf(stderr, "%s\n", first(&e));
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	config_defaults(&def);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, def.scanner_pages_per_sec);
+	CU_ASSERT_EQUAL(cfg.tick_usec, def.tick_usec);
+	CU_ASSERT_EQUAL(cfg.policy.reserve_bytes, def.policy.reserve_bytes);
+	CU_ASSERT_STRING_EQUAL(cfg.stats_listen, def.stats_listen);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	static const struct ksmd_test tests[] = {
+		{ "table_defaults", test_table_defaults },
+		{ "units", test_units },
+		{ "guests", test_guests },
+		{ "errors_with_line_numbers", test_errors },
+		{ "all_errors_reported", test_all_errors_reported },
+		{ "missing_file", test_missing_file },
+		{ "set_get", test_set_get },
+		{ "dump_roundtrip", test_dump_roundtrip },
+		{ "shipped_file", test_shipped_file },
+		{ NULL, NULL },
+	};
+	KSMD_TEST_INIT();
+	ksmd_add_suite("config", tests);
+	return ksmd_run_tests();
+}
