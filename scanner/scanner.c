@@ -209,22 +209,26 @@ void scanner_conf_defaults(struct scanner_conf *conf)
 	};
 }
 
-/* The PFN of the kernel's zero page, from a page of our own that maps it
- * (root only; 0 when pagemap hides PFNs). */
+/* The PFN of the kernel's zero page: two pages of our own that were only
+ * read map it, at the same PFN and not exclusively (root only). 0 when the
+ * kernel gives read faults fresh pages instead (pvm_no_zero_page=1 and the
+ * like) or pagemap hides PFNs. */
 static uint64_t probe_zero_pfn(void)
 {
-	uint64_t pfn = 0, e;
-	volatile char *p = mmap(NULL, PAGE_SIZE_4K, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t pfn = 0, e[2];
+	volatile char *p = mmap(NULL, 2 * PAGE_SIZE_4K, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return 0;
 	(void)p[0];
+	(void)p[PAGE_SIZE_4K];
 	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		if (pread(fd, &e, 8, (off_t)((uintptr_t)p / PAGE_SIZE_4K * 8)) == 8 && (e & PM_PRESENT))
-			pfn = e & PM_PFN_MASK;
+		if (pread(fd, e, 16, (off_t)((uintptr_t)p / PAGE_SIZE_4K * 8)) == 16 &&
+		    (e[0] & PM_PRESENT) && (e[0] & PM_PFN_MASK) == (e[1] & PM_PFN_MASK))
+			pfn = e[0] & PM_PFN_MASK;
 		close(fd);
 	}
-	munmap((void *)p, PAGE_SIZE_4K);
+	munmap((void *)p, 2 * PAGE_SIZE_4K);
 	return pfn;
 }
 
@@ -864,8 +868,9 @@ static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 	r.predicted_sharing_pages = r.dup_saveable_pages + r.ksm_saved_pages;
 	r.dup_classes = t.classes;
 	r.hash_collisions = scan_index_collisions(p->ix);
-	r.state_bytes = state_bytes_of(p, &r.tracked_pages) + scan_index_bytes(p->ix);
-	r.peak_state_bytes = r.state_bytes - scan_index_bytes(p->ix) + scan_index_peak_bytes(p->ix);
+	/* the index lives for the pass only: it counts in the peak */
+	r.state_bytes = state_bytes_of(p, &r.tracked_pages);
+	r.peak_state_bytes = r.state_bytes + scan_index_peak_bytes(p->ix);
 	if (r.tracked_pages) {
 		r.bytes_per_tracked_page = (double)r.state_bytes / (double)r.tracked_pages;
 		r.peak_bytes_per_tracked_page = (double)r.peak_state_bytes / (double)r.tracked_pages;

@@ -1,0 +1,239 @@
+/* Unit tests for scanner/scan_index.c: the content index decides duplicates
+ * by bytes, never by hash alone; for scanner/scan_regions.c: which mappings
+ * are guest RAM. */
+#include "scanner/scan_index.h"
+#include "scanner/scan_regions.h"
+#include "tests/unit/harness.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu.h>
+#include <xxhash.h>
+
+/* A made-up guest memory: NPAGES pages, page i belongs to guest i % 2
+ * (or to guest_of[] when set). */
+#define NPAGES 4096
+static unsigned char *mem;
+static uint64_t hashes[NPAGES];
+static unsigned guest_of[NPAGES];
+static unsigned reads;
+
+static uint64_t ref_hash(void *ctx, uint32_t ref) { (void)ctx; return hashes[ref]; }
+static unsigned ref_guest(void *ctx, uint32_t ref) { (void)ctx; return guest_of[ref]; }
+static int read_page(void *ctx, uint32_t ref, void *buf)
+{
+	(void)ctx;
+	__atomic_add_fetch(&reads, 1, __ATOMIC_RELAXED);
+	memcpy(buf, mem + (size_t)ref * SCAN_PAGE_SIZE, SCAN_PAGE_SIZE);
+	return 0;
+}
+static const struct scan_index_ops ops = { ref_hash, ref_guest, read_page };
+
+/* A hash with 4 values: almost every pair of pages collides. */
+static uint64_t tiny_hash(const void *p, size_t len)
+{
+	return XXH3_64bits(p, len) & 3;
+}
+static uint64_t full_hash(const void *p, size_t len)
+{
+	return XXH3_64bits(p, len);
+}
+
+/* Fill page i with content number c (c distinct => bytes distinct). */
+static void fill(unsigned i, unsigned c)
+{
+	unsigned char *p = mem + (size_t)i * SCAN_PAGE_SIZE;
+	memset(p, 0, SCAN_PAGE_SIZE);
+	memcpy(p, &c, sizeof(c));
+	p[SCAN_PAGE_SIZE - 1] = 0x5a;
+}
+
+struct sums { uint64_t classes, dup_pages, saveable, cross_classes; };
+static void sum_class(const struct scan_class_info *c, void *arg)
+{
+	struct sums *s = arg;
+	if (c->pages < 2)
+		return;
+	s->classes++;
+	s->dup_pages += c->pages;
+	s->saveable += c->pages - 1;
+	s->cross_classes += c->n_guests > 1;
+	uint32_t sum = 0;
+	for (unsigned i = 0; i < c->n_guests; i++)
+		sum += c->guests[i].pages;
+	CU_ASSERT_EQUAL(sum, c->pages);
+}
+
+/* Content layout: pages 0..999 unique; 1000..1999: 100 contents x 10 pages;
+ * 2000..4095: 1048 contents x 2 pages (pairs). */
+static unsigned layout(void)
+{
+	for (unsigned i = 0; i < NPAGES; i++) {
+		unsigned c = i < 1000 ? i : i < 2000 ? 100000 + (i - 1000) % 100
+						     : 200000 + (i - 2000) / 2;
+		fill(i, c);
+		guest_of[i] = i % 2;
+	}
+	return 100 + 1048;
+}
+
+struct thr { struct scan_index *ix; unsigned from, to; scanner_hash_fn h; };
+static void *adder(void *arg)
+{
+	struct thr *t = arg;
+	rcu_register_thread();
+	for (unsigned i = t->from; i < t->to; i++) {
+		unsigned char *p = mem + (size_t)i * SCAN_PAGE_SIZE;
+		hashes[i] = t->h(p, SCAN_PAGE_SIZE);
+		CU_ASSERT(scan_index_add(t->ix, i, guest_of[i], hashes[i], p) >= 0);
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static uint64_t last_collisions;
+
+static struct sums run(scanner_hash_fn h, unsigned threads)
+{
+	struct sums s = { 0 };
+	struct scan_index *ix = scan_index_new(NPAGES, h, &ops, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ix);
+	pthread_t tid[4];
+	struct thr t[4];
+	for (unsigned k = 0; k < threads; k++) {
+		t[k] = (struct thr){ ix, k * NPAGES / threads, (k + 1) * NPAGES / threads, h };
+		pthread_create(&tid[k], NULL, adder, &t[k]);
+	}
+	for (unsigned k = 0; k < threads; k++)
+		pthread_join(tid[k], NULL);
+	scan_index_walk(ix, sum_class, &s);
+	last_collisions = scan_index_collisions(ix);
+	CU_ASSERT(scan_index_peak_bytes(ix) >= scan_index_bytes(ix));
+	rcu_register_thread();
+	scan_index_free(ix);
+	rcu_unregister_thread();
+	return s;
+}
+
+static void test_full_hash(void)
+{
+	unsigned classes = layout();
+	struct sums s = run(full_hash, 1);
+	CU_ASSERT_EQUAL(s.classes, classes);
+	CU_ASSERT_EQUAL(s.dup_pages, 1000 + 2096);
+	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+	CU_ASSERT_EQUAL(last_collisions, 0);
+}
+
+/* With 4 hash values every content collides with thousands of others: the
+ * byte compare alone must keep the answer exact. */
+static void test_tiny_hash_collisions(void)
+{
+	unsigned classes = layout();
+	struct sums s = run(tiny_hash, 1);
+	CU_ASSERT_EQUAL(s.classes, classes);
+	CU_ASSERT_EQUAL(s.dup_pages, 1000 + 2096);
+	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+	CU_ASSERT(last_collisions > 0);
+}
+
+static void test_threads(void)
+{
+	unsigned classes = layout();
+	struct sums s = run(full_hash, 4);
+	CU_ASSERT_EQUAL(s.classes, classes);
+	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+	s = run(tiny_hash, 3);
+	CU_ASSERT_EQUAL(s.classes, classes);
+	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+}
+
+/* Unique pages never reach the class index and are never read back. */
+static void test_unique_costs_nothing(void)
+{
+	for (unsigned i = 0; i < NPAGES; i++) {
+		fill(i, i);
+		guest_of[i] = 0;
+	}
+	reads = 0;
+	struct sums s = run(full_hash, 1);
+	CU_ASSERT_EQUAL(s.classes, 0);
+	CU_ASSERT_EQUAL(reads, 0);
+}
+
+/* Cross-guest: a content in both guests is one class with two guests. */
+static void test_cross_guest(void)
+{
+	for (unsigned i = 0; i < NPAGES; i++) {
+		fill(i, i < 64 ? 7 : i);
+		guest_of[i] = i < 32 ? 0 : 1;
+	}
+	struct sums s = run(full_hash, 1);
+	CU_ASSERT_EQUAL(s.classes, 1);
+	CU_ASSERT_EQUAL(s.cross_classes, 1);
+	CU_ASSERT_EQUAL(s.saveable, 63);
+}
+
+static const char smaps[] =
+"55d0c0000000-55d0c0a00000 r-xp 00000000 08:01 1234 /usr/bin/qemu-system-x86_64\n"
+"Size:              10240 kB\n"
+"VmFlags: rd ex mr mw me sd \n"
+"7f0000000000-7f0020000000 rw-p 00000000 00:00 0 \n"
+"Size:             524288 kB\n"
+"AnonHugePages:    0 kB\n"
+"VmFlags: rd wr mr mw me ac sd hg mg \n"
+"7f0030000000-7f0030040000 rw-p 00000000 00:00 0 \n"
+"Size:                256 kB\n"
+"VmFlags: rd wr mr mw me ac sd mg \n"
+"7f0040000000-7f0040100000 rw-p 00000000 00:00 0 \n"
+"Size:               1024 kB\n"
+"VmFlags: rd wr mr mw me ac sd \n"
+"7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]\n"
+"VmFlags: rd wr mr mw me gd ac \n";
+
+static void test_regions(void)
+{
+	struct scan_range *r;
+	size_t n;
+	CU_ASSERT_EQUAL(scan_regions_parse(smaps, SCANNER_GUEST_QEMU, 512 * MIB, &r, &n), 0);
+	CU_ASSERT_EQUAL_FATAL(n, 1);
+	CU_ASSERT_EQUAL(r[0].start, 0x7f0000000000ULL);
+	CU_ASSERT_EQUAL(r[0].end, 0x7f0020000000ULL);
+	free(r);
+	CU_ASSERT_EQUAL(scan_regions_parse(smaps, SCANNER_GUEST_QEMU, 0, &r, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	free(r);
+	CU_ASSERT_EQUAL(scan_regions_parse(smaps, SCANNER_GUEST_PROCESS, 0, &r, &n), 0);
+	CU_ASSERT_EQUAL(n, 3);  /* anonymous rw private, not the binary, not [stack] */
+	free(r);
+	CU_ASSERT_EQUAL(scan_regions_parse("1000-0800 rw-p 0 00:00 0\n", SCANNER_GUEST_PROCESS,
+					   0, &r, &n), -EINVAL);
+	CU_ASSERT_EQUAL(scan_regions_parse("", SCANNER_GUEST_PROCESS, 0, &r, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	free(r);
+}
+
+int main(void)
+{
+	KSMD_TEST_INIT();
+	mem = aligned_alloc(4096, (size_t)NPAGES * SCAN_PAGE_SIZE);
+	static const struct ksmd_test index_tests[] = {
+		{ "full hash: exact classes", test_full_hash },
+		{ "tiny hash: byte compare decides", test_tiny_hash_collisions },
+		{ "concurrent adders", test_threads },
+		{ "unique pages stay out", test_unique_costs_nothing },
+		{ "cross-guest class", test_cross_guest },
+		{ NULL, NULL },
+	};
+	static const struct ksmd_test region_tests[] = {
+		{ "maps and smaps parsing", test_regions },
+		{ NULL, NULL },
+	};
+	ksmd_add_suite("scan_index", index_tests);
+	ksmd_add_suite("scan_regions", region_tests);
+	int r = ksmd_run_tests();
+	free(mem);
+	return r;
+}
