@@ -465,6 +465,7 @@ int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pac
 	if (r < 0)
 		return r;
 	d->saved_valid = true;
+	d->was_running = d->saved.run == 1;
 	if (d->saved.advisor_mode == KSM_ADVISOR_SCAN_TIME) {
 		struct ksm_settings s;
 		ksm_settings_clear(&s);
@@ -501,6 +502,7 @@ int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
 	struct ksm_pace_input in = {
 		.predicted_pages = predicted_pages,
 		.merged_pages = cnt->pages_sharing > 0 ? (uint64_t)cnt->pages_sharing : 0,
+		.merged_stale = !(set->run == 1 && d->was_running),
 		.full_scans = cnt->full_scans,
 		.kthread_cpu_percent = d->kthread_cpu_percent,
 		.interval_usec = interval,
@@ -514,6 +516,7 @@ int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
 	};
 	ksm_pace(&d->cfg, &in, &d->last);
 	d->state = d->last.state;
+	d->was_running = set->run == 1;
 	if (!d->last.changed)
 		return 0;
 	log_info("ksm: run=%u pages_to_scan=%u sleep_millisecs=%u: %s%s", d->last.next.run,

@@ -207,6 +207,8 @@ struct ksm_pace_state {
 struct ksm_pace_input {
 	uint64_t predicted_pages;     /* scanner: mergeable non-zero duplicate pages (pages saved when all merged) */
 	uint64_t merged_pages;        /* KSM: pages_sharing (or the guests' share of it) */
+	bool merged_stale;            /* KSM was off: merged_pages may be stale (the
+	                               * kernel refreshes it only while run=1) */
 	int64_t full_scans;           /* KSM full_scans counter, -1 unknown */
 	double kthread_cpu_percent;   /* kernel ksmd thread over the last interval, < 0 unknown */
 	usec_t interval_usec;         /* since the previous call */
@@ -229,7 +231,8 @@ struct ksm_pace_output {
  *  1. Damping: within settle_usec of the last change, hold, unless the
  *     kthread uses more than twice the budget.
  *  2. predicted < min_savings_pages: OFF, run=0 (merges persist).
- *  3. From OFF (or TRICKLE when the gap grew past the gap at which trickling
+ *  3. From OFF (where merged_stale counts merged as 0: start, let fresh
+ *     counters show what is left) or from TRICKLE when the gap grew past the gap at which trickling
  *     began by max(converged_ratio x predicted, min_savings): hysteresis):
  *     CONVERGE if the gap is above converged_ratio x predicted, else TRICKLE.
  *  4. In TRICKLE: stay (trickle knobs).
@@ -269,6 +272,7 @@ struct ksm_driver {
 	usec_t last_cpu_usec;           /* kthread CPU at the last tick */
 	bool have_cpu;
 	double kthread_cpu_percent;     /* over the last interval, < 0 unknown */
+	bool was_running;               /* run was 1 at the last tick (counters fresh) */
 };
 
 /* Save the settings (ksm_save) and prepare to drive. cfg NULL = defaults.

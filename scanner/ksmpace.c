@@ -14,7 +14,9 @@
  * what is left to do, and it decides the phase:
  *
  *   OFF       the prediction is below min_savings: nothing worth the CPU.
- *             run=0; merges already made persist.
+ *             run=0; merges already made persist, but KSM's counters go
+ *             stale, so leaving OFF ignores them and starts converging:
+ *             once fresh, they say within seconds whether to trickle.
  *   CONVERGE  a gap: scan as fast as the CPU budget of the kernel thread
  *             allows. With a budget of 95% or more (or when the policy says
  *             the host is under pressure) that is full speed; below it,
@@ -192,6 +194,10 @@ void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in
 	}
 
 	uint64_t predicted = in->predicted_pages, merged = in->merged_pages;
+	/* Off, KSM's counters may be stale (processes gone, or merged long
+	 * ago): start as if nothing were merged; fresh counters will tell. */
+	if (st->phase == KSM_PHASE_OFF && in->merged_stale)
+		merged = 0;
 	uint64_t gap = predicted > merged ? predicted - merged : 0;
 	uint64_t conv_gap = (uint64_t)(cfg->converged_ratio * (double)predicted);
 	double budget = cfg->cpu_budget_percent, cpu = in->kthread_cpu_percent;

@@ -110,6 +110,28 @@ static void test_start_already_merged(void)
 	CU_ASSERT_EQUAL(out.next.sleep_millisecs, 200);
 }
 
+/* Off with stale counters: start converging whatever they say; with
+ * fresh ones, trust them. */
+static void test_stale_counters(void)
+{
+	setup_cfg();
+	struct ksm_pace_output out;
+	struct ksm_pace_input in = input(100000, 100000, OFF);
+	in.merged_stale = true;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
+	CU_ASSERT_EQUAL(out.next.run, 1);
+	in.merged_stale = false;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
+	/* Stale only matters when leaving OFF. */
+	in = input(100000, 99000, (struct ksm_knobs){ 1, 100, 200 });
+	in.state.phase = KSM_PHASE_TRICKLE;
+	in.merged_stale = true;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
+}
+
 /* Rule 1: damping holds everything for settle_usec after a change. */
 static void test_damping(void)
 {
@@ -355,6 +377,7 @@ int main(void)
 		{ "start_converge", test_start_converge },
 		{ "urgent_full_speed", test_urgent_full_speed },
 		{ "start_already_merged", test_start_already_merged },
+		{ "stale_counters", test_stale_counters },
 		{ "damping", test_damping },
 		{ "damping_way_over_budget", test_damping_way_over_budget },
 		{ "budget_fit", test_budget_fit },
