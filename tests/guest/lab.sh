@@ -1,0 +1,362 @@
+# shellcheck shell=bash
+# lab.sh — start and drive real QEMU lab guests from bash tests.
+#
+#   source tests/guest/lab.sh        (installs an EXIT/INT/TERM trap)
+#   lab_require || exit $?           (77 + a "skip:" line when QEMU cannot run)
+#   lab_start 2 256 7 7              (2 guests of 256 MiB, both seed 7)
+#   lab_agent 0 fill 64 image        (fill 64 MiB, pattern image, guest's seed)
+#   lab_qmp 1 '{"execute":"query-balloon"}'
+#
+# Functions (all return 0 on success, nonzero on error or timeout):
+#   lab_require               check/install QEMU, busybox-static, cpio, python3,
+#                             gcc; build the image; pick the accelerator.
+#                             Returns 77 after printing "skip: REASON" when the
+#                             lab cannot run here.
+#   lab_start N SIZE_MIB [SEED...]
+#                             start guests 0..N-1 (guest i gets SEED number i,
+#                             default i+1) and wait until all are ready.
+#   lab_add SIZE_MIB SEED     start one more guest (index LAB_N-1), wait ready.
+#   lab_agent I CMD [ARG...]  run an agent command in guest I, print its reply;
+#                             returns the command's status (124 = timeout).
+#   lab_qmp I JSON...         send QMP commands on guest I's observer socket,
+#                             print one reply line each (1 = QMP error).
+#   lab_qmp_wait I EVENT [S]  wait for a QMP event on the observer socket.
+#   lab_balloon I MIB         QMP balloon guest I to MIB.
+#   lab_balloon_actual I      print the balloon's "actual" in MiB.
+#   lab_wait_balloon I MIB [S]  wait (default 30 s) until actual == MIB.
+#   lab_ram_mapping I         print "START-END" of guest I's RAM in
+#                             /proc/PID/maps (size = -m, VmFlags has mg).
+#   lab_kill I                kill -9 guest I (LAB_PID[I] becomes empty).
+#   lab_restart I             kill guest I if alive, boot it again (same
+#                             size, seed and sockets), wait until ready.
+#   lab_stop                  tear every guest down (runs from the trap too),
+#                             print the total lab time.
+#   lab_atexit CMD            run CMD (eval) at exit before the guests are
+#                             stopped, e.g. to stop a daemon that holds
+#                             LAB_QMP sockets or restore /sys/kernel/mm/ksm.
+#                             Do not replace the EXIT trap; use this.
+#   lab_attach DIR            adopt a lab started elsewhere (tests/guest/lab up)
+#                             from DIR/lab.env; lab_stop then leaves it alone.
+#
+# Variables after lab_start (arrays indexed by guest number):
+#   LAB_N                number of guests
+#   LAB_PID[i]           QEMU's PID (from -pidfile; empty once killed)
+#   LAB_QMP[i]           QMP socket reserved for the daemon under test
+#   LAB_QMP_OBS[i]       second QMP socket, used by lab_qmp (tests observe)
+#   LAB_AGENT[i]         serial socket of the guest agent (ttyS1)
+#   LAB_CONSOLE[i]       console log file (ttyS0, kernel messages)
+#   LAB_NAME[i]          guest name (g0, g1, ...)
+#   LAB_SIZE_MIB[i], LAB_SEED[i], LAB_BOOT_SEC[i] (boot time of the last boot)
+#   LAB_ACCEL            tcg or kvm, LAB_ACCEL_REASON why
+#   LAB_DIR              runtime folder (sockets, logs); removed by lab_stop
+#                        unless LAB_KEEP=1
+# Settings (environment, read when a guest starts):
+#   LAB_IMAGE_DIR (build/guest), LAB_BOOT_TIMEOUT (120 s), LAB_AGENT_TIMEOUT
+#   (60 s), LAB_FPR=1 (balloon free-page-reporting=on), LAB_SMP (1),
+#   LAB_ACCEL_FORCE=tcg|kvm, LAB_QEMU_ARGS (extra QEMU arguments).
+#
+# Guests are started in the calling shell with a parent-death signal, so they
+# die with it even on SIGKILL: call lab_start in the test's main shell, not in
+# $(...) or a pipeline. Every QEMU is found by its PID, never by its name.
+
+LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_ROOT=$(cd "$LAB_HERE/../.." && pwd)
+LAB_IMAGE_DIR=${LAB_IMAGE_DIR:-$LAB_ROOT/build/guest}
+LAB_PYTHON=/usr/bin/python3
+[ -x "$LAB_PYTHON" ] || LAB_PYTHON=python3
+LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-120}
+LAB_AGENT_TIMEOUT=${LAB_AGENT_TIMEOUT:-60}
+LAB_READY_MARKER=KSMD-LAB-READY
+LAB_N=0
+LAB_DIR=${LAB_DIR:-}
+LAB_ACCEL=${LAB_ACCEL:-}
+LAB_ACCEL_REASON=${LAB_ACCEL_REASON:-}
+LAB_ATTACHED=0
+declare -a LAB_PID=() LAB_QMP=() LAB_QMP_OBS=() LAB_AGENT=() LAB_CONSOLE=() \
+    LAB_NAME=() LAB_SIZE_MIB=() LAB_SEED=() LAB_BOOT_SEC=() _LAB_ATEXIT=()
+_LAB_T0=
+
+lab_log() { echo "lab: $*" >&2; }
+_lab_now() { date +%s.%N; }
+_lab_since() { LC_ALL=C printf '%.1f' "$(echo "$(_lab_now) - $1" | bc)"; }
+
+# _lab_missing: print the tools the lab needs that are not on this host.
+_lab_missing() {
+    local c
+    for c in qemu-system-x86_64 cpio gzip gcc bc setpriv "$LAB_PYTHON"; do
+        command -v "$c" >/dev/null 2>&1 || echo "$c"
+    done
+    [ -x /bin/busybox ] || echo busybox
+}
+
+lab_require() {
+    local missing
+    missing=$(_lab_missing)
+    if [ -n "$missing" ] && [ "$(id -u)" = 0 ]; then
+        lab_log "installing deps/lab.txt (missing: $(echo $missing))"
+        "$LAB_ROOT/scripts/deps.sh" "$LAB_ROOT/deps/lab.txt" >&2 || true
+        missing=$(_lab_missing)
+    fi
+    if [ -n "$missing" ]; then
+        echo "skip: lab guests cannot run here: missing $(echo $missing)"
+        return 77
+    fi
+    local rc=0
+    "$LAB_HERE/build.sh" >/dev/null || rc=$?
+    if [ $rc = 77 ]; then
+        echo "skip: cannot fetch the guest kernel from the Debian archive"
+        return 77
+    elif [ $rc != 0 ]; then
+        lab_log "guest image build failed"
+        return 1
+    fi
+    _lab_pick_accel
+}
+
+# Use KVM only when a short probe boot with it succeeds; the result is cached
+# in the image folder per host kernel, QEMU version and guest kernel.
+_lab_pick_accel() {
+    local key cache="$LAB_IMAGE_DIR/accel-probe" got
+    if [ -n "${LAB_ACCEL_FORCE:-}" ]; then
+        LAB_ACCEL=$LAB_ACCEL_FORCE LAB_ACCEL_REASON="forced by LAB_ACCEL_FORCE"
+    elif [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+        LAB_ACCEL=tcg LAB_ACCEL_REASON="/dev/kvm not available"
+    else
+        key="$(uname -r)|$(qemu-system-x86_64 --version | head -n1)|$(cat "$LAB_IMAGE_DIR/kernel-version")"
+        got=$(grep -F "$key|" "$cache" 2>/dev/null | tail -n1 | awk -F'|' '{print $4}')
+        if [ -z "$got" ]; then
+            lab_log "probing KVM with a short boot"
+            if _lab_probe_kvm; then got=kvm; else got=tcg; fi
+            echo "$key|$got" >>"$cache"
+        fi
+        LAB_ACCEL=$got
+        if [ "$got" = kvm ]; then LAB_ACCEL_REASON="KVM probe boot succeeded"
+        else LAB_ACCEL_REASON="KVM probe boot failed"; fi
+    fi
+    lab_log "accelerator: $LAB_ACCEL ($LAB_ACCEL_REASON)"
+}
+
+_lab_probe_kvm() {
+    local d pid i ok=1
+    d=$(mktemp -d /tmp/ksmd-lab-probe.XXXXXX)
+    setpriv --pdeathsig KILL qemu-system-x86_64 -accel kvm -m 128 -display none \
+        -monitor none -no-reboot -nic none -kernel "$LAB_IMAGE_DIR/vmlinuz" \
+        -initrd "$LAB_IMAGE_DIR/initramfs.gz" -append "console=ttyS0 panic=-1 quiet" \
+        -chardev file,id=con,path="$d/console" -serial chardev:con \
+        -pidfile "$d/pid" >/dev/null 2>&1 </dev/null &
+    pid=$!
+    for ((i = 0; i < 100; i++)); do
+        grep -q "$LAB_READY_MARKER" "$d/console" 2>/dev/null && { ok=0; break; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rm -rf "$d"
+    return $ok
+}
+
+# _lab_launch I: start QEMU for guest I (parameters already in the arrays).
+_lab_launch() {
+    local i=$1 d=$LAB_DIR/g$1 args=() bal=virtio-balloon-pci,id=balloon0
+    rm -f "$d".qmp "$d".obs "$d".agent "$d".pid
+    : >"$d.console"
+    [ "${LAB_FPR:-0}" = 1 ] && bal+=",free-page-reporting=on"
+    args=(-name "${LAB_NAME[$i]}" -machine pc,mem-merge=on -accel "$LAB_ACCEL"
+        -m "${LAB_SIZE_MIB[$i]}" -smp "${LAB_SMP:-1}" -display none -monitor none
+        -no-reboot -nic none -kernel "$LAB_IMAGE_DIR/vmlinuz"
+        -initrd "$LAB_IMAGE_DIR/initramfs.gz"
+        -append "console=ttyS0 panic=-1 quiet ksmdlab.seed=${LAB_SEED[$i]} ksmdlab.name=${LAB_NAME[$i]}"
+        -chardev file,id=con,path="$d.console" -serial chardev:con
+        -chardev socket,id=agent,path="$d.agent",server=on,wait=off -serial chardev:agent
+        -chardev socket,id=qmp0,path="$d.qmp",server=on,wait=off -mon chardev=qmp0,mode=control
+        -chardev socket,id=qmp1,path="$d.obs",server=on,wait=off -mon chardev=qmp1,mode=control
+        -device "$bal" -pidfile "$d.pid")
+    # shellcheck disable=SC2206
+    [ -n "${LAB_QEMU_ARGS:-}" ] && args+=($LAB_QEMU_ARGS)
+    setpriv --pdeathsig KILL qemu-system-x86_64 "${args[@]}" >"$d.err" 2>&1 </dev/null &
+    LAB_PID[$i]=$!
+    LAB_QMP[$i]=$d.qmp LAB_QMP_OBS[$i]=$d.obs LAB_AGENT[$i]=$d.agent
+    LAB_CONSOLE[$i]=$d.console
+    _LAB_START[$i]=$(_lab_now)
+}
+
+# lab_wait_ready I [TIMEOUT_S]: wait for the agent's ready marker.
+lab_wait_ready() {
+    local i=$1 t=${2:-$LAB_BOOT_TIMEOUT} pid=${LAB_PID[$1]} end
+    end=$(($(date +%s) + t))
+    while ! grep -q "$LAB_READY_MARKER" "${LAB_CONSOLE[$i]}" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            lab_log "guest $i (${LAB_NAME[$i]}) died while booting:"
+            tail -n 20 "$LAB_DIR/g$i.err" "${LAB_CONSOLE[$i]}" >&2
+            LAB_PID[$i]=
+            return 1
+        fi
+        if [ "$(date +%s)" -ge "$end" ]; then
+            lab_log "guest $i (${LAB_NAME[$i]}) not ready after ${t}s; console tail:"
+            tail -n 20 "${LAB_CONSOLE[$i]}" >&2
+            return 1
+        fi
+        sleep 0.2
+    done
+    if [ "$(cat "$LAB_DIR/g$i.pid" 2>/dev/null)" != "$pid" ]; then
+        lab_log "guest $i: pidfile does not match PID $pid"
+        return 1
+    fi
+    LAB_BOOT_SEC[$i]=$(_lab_since "${_LAB_START[$i]}")
+    lab_log "guest $i (${LAB_NAME[$i]}, ${LAB_SIZE_MIB[$i]} MiB, seed ${LAB_SEED[$i]}, $LAB_ACCEL) booted in ${LAB_BOOT_SEC[$i]} s, PID $pid"
+}
+
+_lab_write_env() {
+    declare -p LAB_N LAB_PID LAB_QMP LAB_QMP_OBS LAB_AGENT LAB_CONSOLE LAB_NAME \
+        LAB_SIZE_MIB LAB_SEED LAB_BOOT_SEC LAB_ACCEL LAB_ACCEL_REASON LAB_DIR \
+        2>/dev/null | sed 's/^declare -- /declare -g /; s/^declare -a /declare -ga /' \
+        >"$LAB_DIR/lab.env"
+}
+
+_lab_new_guest() {
+    local i=$LAB_N
+    LAB_N=$((LAB_N + 1))
+    LAB_NAME[$i]=g$i LAB_SIZE_MIB[$i]=$1 LAB_SEED[$i]=$2
+    _lab_launch "$i"
+}
+
+lab_start() {
+    local n=$1 size=$2 i rc=0 first=$LAB_N
+    shift 2
+    [ -n "$LAB_ACCEL" ] || lab_require || return $?
+    if [ -z "$LAB_DIR" ]; then
+        LAB_DIR=$(mktemp -d /tmp/ksmd-lab.XXXXXX)
+    fi
+    [ -n "$_LAB_T0" ] || _LAB_T0=$(_lab_now)
+    for ((i = 0; i < n; i++)); do
+        _lab_new_guest "$size" "${1:-$((first + i + 1))}"
+        [ $# -gt 0 ] && shift
+    done
+    for ((i = first; i < LAB_N; i++)); do
+        lab_wait_ready "$i" || rc=1
+    done
+    _lab_write_env
+    return $rc
+}
+
+lab_add() {
+    lab_start 1 "$1" "${2:-$((LAB_N + 1))}"
+}
+
+lab_agent() {
+    local i=$1
+    shift
+    "$LAB_PYTHON" "$LAB_HERE/labio.py" agent "${LAB_AGENT[$i]}" --timeout "$LAB_AGENT_TIMEOUT" "$@"
+}
+
+lab_qmp() {
+    local i=$1
+    shift
+    "$LAB_PYTHON" "$LAB_HERE/labio.py" qmp "${LAB_QMP_OBS[$i]}" "$@"
+}
+
+lab_qmp_wait() {
+    "$LAB_PYTHON" "$LAB_HERE/labio.py" qmp-wait "${LAB_QMP_OBS[$1]}" "$2" --timeout "${3:-30}"
+}
+
+lab_balloon() {
+    lab_qmp "$1" "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(($2 * 1048576))}}" >/dev/null
+}
+
+lab_balloon_actual() {
+    local out
+    out=$(lab_qmp "$1" '{"execute":"query-balloon"}') || return 1
+    "$LAB_PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["return"]["actual"] // 1048576)' "$out"
+}
+
+lab_wait_balloon() {
+    local i=$1 mib=$2 t=${3:-30} end got
+    end=$(($(date +%s) + t))
+    while :; do
+        got=$(lab_balloon_actual "$i") || return 1
+        [ "$got" = "$mib" ] && return 0
+        [ "$(date +%s)" -ge "$end" ] && { lab_log "guest $i: balloon actual $got MiB, wanted $mib"; return 1; }
+        sleep 0.5
+    done
+}
+
+lab_ram_mapping() {
+    local i=$1 pid=${LAB_PID[$1]}
+    [ -n "$pid" ] || return 1
+    awk -v kb=$((LAB_SIZE_MIB[$1] * 1024)) '
+        /^[0-9a-f]+-[0-9a-f]+ / { range = $1; size = 0; next }
+        /^Size:/ { size = $2; next }
+        /^VmFlags:/ { if (size == kb && / mg( |$)/) { print range; found = 1; exit } }
+        END { exit !found }' "/proc/$pid/smaps"
+}
+
+# _lab_end I SIG: stop guest I's QEMU by PID (SIG first, SIGKILL after 5 s).
+_lab_end() {
+    local i=$1 pid=${LAB_PID[$1]} n
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill "-$2" "$pid" 2>/dev/null
+        for ((n = 0; n < 50; n++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            [ -n "$(awk '/^State:/ && $2 == "Z"' "/proc/$pid/status" 2>/dev/null)" ] && break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    LAB_PID[$i]=
+}
+
+lab_kill() {
+    _lab_end "$1" KILL
+    [ -n "$LAB_DIR" ] && _lab_write_env
+}
+
+lab_restart() {
+    local i=$1
+    _lab_end "$i" KILL
+    _lab_launch "$i"
+    lab_wait_ready "$i" || return 1
+    _lab_write_env
+}
+
+lab_stop() {
+    local i
+    [ "$LAB_ATTACHED" = 1 ] && return 0
+    for ((i = 0; i < LAB_N; i++)); do
+        _lab_end "$i" TERM
+    done
+    if [ -n "$_LAB_T0" ]; then
+        lab_log "stopped $LAB_N guest(s); lab time $(_lab_since "$_LAB_T0") s"
+        _LAB_T0=
+    fi
+    if [ -n "$LAB_DIR" ] && [ "${LAB_KEEP:-0}" != 1 ]; then
+        rm -rf "$LAB_DIR"
+        LAB_DIR=
+    fi
+    LAB_N=0
+}
+
+lab_atexit() { _LAB_ATEXIT+=("$*"); }
+
+lab_attach() {
+    # shellcheck disable=SC1091
+    source "$1/lab.env" || return 1
+    LAB_ATTACHED=1
+}
+
+_lab_on_exit() {
+    local rc=$? j
+    trap - EXIT
+    for ((j = ${#_LAB_ATEXIT[@]} - 1; j >= 0; j--)); do
+        eval "${_LAB_ATEXIT[$j]}" || true
+    done
+    lab_stop
+    exit $rc
+}
+
+declare -a _LAB_START=()
+trap _lab_on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
