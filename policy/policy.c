@@ -98,6 +98,8 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->distress_memory_usec = 300 * USEC_PER_SEC;
 	c->budget_low_water_percent = 2;
 	c->merge_grace_usec = 20 * USEC_PER_SEC;
+	c->idle_trim_percent = 30;
+	c->lookahead_usec = 4 * USEC_PER_SEC;
 }
 
 #define K(n, t, f, u, lo, hi, d, h) \
@@ -146,6 +148,10 @@ const struct policy_knob policy_knobs[] = {
 	  "reclaim until guest cost is this percent of the budget below it"),
 	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
 	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
+	K("idle_trim_percent", PERCENT, idle_trim_percent, "percent", 0, 90, "30",
+	  "without pressure, trim a guest with more than this percent available, at the slow rate; 0 = off"),
+	K("lookahead", DURATION, lookahead_usec, "usec", 0, 6e7, "4s",
+	  "reclaim when the guest cost, growing as in the last tick, would pass the budget this soon"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 
@@ -176,6 +182,11 @@ int policy_conf_validate(const struct policy_conf *c, char *err, size_t errlen)
 		say(err, errlen, "policy.guest_distress_free_percent (%g) must not exceed "
 			 "policy.guest_min_free_percent (%g)", c->guest_distress_free_percent,
 			 c->guest_min_free_percent);
+		return -EINVAL;
+	}
+	if (c->idle_trim_percent > 0 && c->idle_trim_percent <= 2 * c->guest_min_free_percent) {
+		say(err, errlen, "policy.idle_trim_percent (%g) must be 0 or above twice "
+		    "policy.guest_min_free_percent (%g)", c->idle_trim_percent, c->guest_min_free_percent);
 		return -EINVAL;
 	}
 	return 0;
@@ -229,6 +240,7 @@ struct gview {
 	uint64_t cap_down;      /* bytes it may give this tick */
 	bool may_shrink;
 	uint64_t take;          /* bytes assigned to give this tick */
+	bool trim;              /* the take is an idle trim, not host pressure */
 	uint64_t give;          /* bytes assigned to receive this tick */
 	char distress_why[96];
 	char hold_why[64];      /* why it may not shrink, for the summary */
@@ -424,6 +436,8 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	memset(out, 0, sizeof(*out));
 	out->now_usec = snap->now_usec;
 	out->dry_run = c->dry_run;
+	usec_t prev_tick_usec = st->last_tick_usec;
+	uint64_t prev_used = st->prev_used_bytes;
 	st->ticks++;
 	st->last_tick_usec = snap->now_usec;
 
@@ -446,8 +460,21 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	uint64_t merged = snap->merge.available ? snap->merge.merged_pages * 4096 : 0;
 	uint64_t used = rss > merged ? rss - merged : 0;
 	uint64_t budget = policy_budget_bytes(snap);
+	/* What the host can give now: other users of host memory shrink it. */
+	bool by_avail = false;
+	if (h->mem_total_bytes && used + h->mem_available_bytes < budget + c->reserve_bytes) {
+		uint64_t b = used + h->mem_available_bytes;
+		budget = b > c->reserve_bytes ? b - c->reserve_bytes : 0;
+		by_avail = true;
+	}
 	out->budget_bytes = budget;
 	out->guest_used_bytes = used;
+	st->prev_used_bytes = used;
+	/* Where the cost is heading: last tick's growth, projected lookahead ahead. */
+	uint64_t projected = used;
+	if (st->ticks > 1 && prev_tick_usec && snap->now_usec > prev_tick_usec && used > prev_used)
+		projected += (uint64_t)((double)(used - prev_used) * (double)c->lookahead_usec /
+					(double)(snap->now_usec - prev_tick_usec));
 
 	int64_t want = 0;
 	enum policy_host_level lvl = POLICY_HOST_OK;
@@ -458,7 +485,16 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	if (used > budget) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)(used - budget + pct(budget, c->budget_low_water_percent));
-		say(hr, hrl, "guests use %s > budget %s", b1, b2);
+		fmt_size(h->mem_available_bytes, b3, sizeof b3);
+		if (by_avail)
+			say(hr, hrl, "guests use %s > budget %s (host MemAvailable %s < reserve)", b1, b2, b3);
+		else
+			say(hr, hrl, "guests use %s > budget %s", b1, b2);
+	} else if (projected > budget) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)(projected - budget + pct(budget, c->budget_low_water_percent));
+		fmt_size(projected, b3, sizeof b3);
+		say(hr, hrl, "guests use %s, heading for %s > budget %s", b1, b3, b2);
 	} else if (h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)MAX(pct(budget, c->max_shrink_percent_per_tick_critical),
@@ -471,16 +507,6 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		want = (int64_t)pct(budget, c->max_shrink_percent_per_tick_critical);
 		say(hr, hrl, "host PSI full avg10 %.1f%% > %.1f%%", h->psi_full_avg10_percent,
 			 c->psi_full_threshold_percent);
-	} else if (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2) {
-		lvl = POLICY_HOST_CRITICAL;
-		want = (int64_t)(c->reserve_bytes - h->mem_available_bytes);
-		fmt_size(h->mem_available_bytes, b3, sizeof b3);
-		say(hr, hrl, "host MemAvailable %s < half the reserve", b3);
-	} else if (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes) {
-		lvl = POLICY_HOST_PRESSURE;
-		want = (int64_t)(c->reserve_bytes - h->mem_available_bytes);
-		fmt_size(h->mem_available_bytes, b3, sizeof b3);
-		say(hr, hrl, "host MemAvailable %s < reserve", b3);
 	} else if (h->psi_available && (h->psi_some_avg10_percent > c->psi_some_threshold_percent ||
 					h->psi_trigger_fired)) {
 		lvl = POLICY_HOST_PRESSURE;
@@ -582,6 +608,22 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		balloon_want = 0;
 	uint64_t got = distribute_reclaim(views, n, (uint64_t)balloon_want + funded_by_others, c->idle_tax_percent);
 
+	/* Idle trim (senpai-like probing): no pressure, take idle memory
+	 * slowly from guests that hold much more than they use. */
+	if (lvl == POLICY_HOST_OK && got == 0 && c->idle_trim_percent > 0) {
+		double idle = c->idle_trim_percent / 100.0;
+		for (size_t i = 0; i < n; i++) {
+			struct gview *v = &views[i];
+			/* A guest seen in distress lately is not probed again. */
+			if (!v->may_shrink || v->give || v->s->distress_usec ||
+			    (double)v->avail <= idle * (double)v->cur)
+				continue;
+			double x = ((double)v->avail - idle * (double)v->cur) / (1 - idle);
+			v->take = MIN(v->cap_down, (uint64_t)x);
+			v->trim = true;
+		}
+	}
+
 	/* Relax: host has room, give back to guests short of free memory. */
 	if (lvl == POLICY_HOST_OK && headroom > 0 && got == 0) {
 		uint64_t room = (uint64_t)headroom - granted;
@@ -628,7 +670,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 			why = v->distress ? POLICY_WHY_GUEST_DISTRESS : POLICY_WHY_RELAX;
 		} else if (v->take > 0) {
 			target = v->cur - v->take;
-			why = POLICY_WHY_HOST_PRESSURE;
+			why = v->trim ? POLICY_WHY_IDLE_TRIM : POLICY_WHY_HOST_PRESSURE;
 		} else if (g->balloon_target_bytes && (g->balloon_target_bytes < g->min_bytes ||
 						       g->balloon_target_bytes > g->max_bytes)) {
 			target = g->balloon_target_bytes;
@@ -671,12 +713,20 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 				 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
 				 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
 			break;
+		case POLICY_WHY_IDLE_TRIM:
+			say(a->reason, sizeof a->reason,
+			    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
+			    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
+			break;
 		case POLICY_WHY_LIMIT:
 			say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",
 				 g->name, ts);
 			break;
 		}
 		remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
+		/* The answer to distress is the new learned floor. */
+		if (why == POLICY_WHY_GUEST_DISTRESS)
+			v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);
 	}
 	return out->n_actions;
 }

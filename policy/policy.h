@@ -55,6 +55,8 @@ struct policy_conf {
 	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long */
 	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
+	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
+	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
 };
 
 /* Fill c with every default. */
@@ -170,6 +172,7 @@ enum policy_reason_code {
 	POLICY_WHY_GUEST_DISTRESS,      /* give back to a guest in distress */
 	POLICY_WHY_RELAX,               /* host has room: give back toward max */
 	POLICY_WHY_LIMIT,               /* bring a target inside [min, max] */
+	POLICY_WHY_IDLE_TRIM,           /* no pressure: slowly trim idle memory (senpai-like probing) */
 };
 
 struct policy_action {
@@ -187,7 +190,7 @@ struct policy_plan {
 	usec_t now_usec;
 	bool dry_run;                       /* the daemon must not act */
 	enum policy_host_level host_level;
-	uint64_t budget_bytes;              /* effective budget */
+	uint64_t budget_bytes;              /* effective budget: min(conf budget, cost + MemAvailable - reserve) */
 	uint64_t guest_used_bytes;          /* what guests cost the host now (RSS - merged) */
 	int64_t reclaim_wanted_bytes;       /* > 0: host wants this much back */
 	enum policy_merge_urgency merge_urgency;
@@ -215,6 +218,7 @@ struct policy_state {
 	uint64_t ticks;
 	usec_t last_tick_usec;
 	usec_t pressure_since_usec;         /* 0 = host not under pressure */
+	uint64_t prev_used_bytes;           /* guest cost at the last tick (for the projection) */
 	struct policy_guest_state guests[POLICY_MAX_GUESTS];
 };
 

@@ -17,6 +17,7 @@ static void mk(struct policy_snapshot *s, size_t n)
 	memset(s, 0, sizeof(*s));
 	policy_conf_defaults(&s->conf);
 	s->conf.budget_bytes = 12 * GIB;
+	s->conf.idle_trim_percent = 0;   /* its own test below */
 	s->now_usec = 1000 * USEC_PER_SEC;
 	s->host.mem_total_bytes = 16 * GIB;
 	s->host.mem_available_bytes = 8 * GIB;
@@ -341,12 +342,13 @@ static void test_host_levels(void)
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
 	CU_ASSERT(strstr(p.host_reason, "swap-out 1000") != NULL);
 	s.host.swap_out_pages_per_sec = 0;
+	/* Other host users leave 700 MiB: the budget shrinks to what the host
+	 * can give after its reserve (2 GiB + 700 MiB - 1 GiB). */
 	s.host.mem_available_bytes = 700 * MIB;
 	policy_decide(&s, &st, &p);
-	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_PRESSURE);
-	s.host.mem_available_bytes = 300 * MIB;
-	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT_EQUAL(p.budget_bytes, 2 * GIB + 700 * MIB - 1 * GIB);
+	CU_ASSERT(strstr(p.host_reason, "MemAvailable 700 MiB < reserve") != NULL);
 	s.host.mem_available_bytes = 8 * GIB;
 	s.host.psi_available = true;
 	s.host.psi_full_avg10_percent = 9;
@@ -370,6 +372,51 @@ static void test_relax_and_dry_run(void)
 	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
 	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELAX);
 	CU_ASSERT(p.actions[0].target_bytes <= 4 * GIB);
+}
+
+static void test_idle_trim(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.idle_trim_percent = 30;
+	s.guests[1].stat_available_bytes = 560 * MIB;  /* 27%: kept */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	const struct policy_action *a = find(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_IDLE_TRIM);
+	CU_ASSERT(-a->delta_bytes <= (int64_t)(4 * GIB / 100) + 1);  /* slow */
+	CU_ASSERT(strstr(a->reason, "idle memory, g0 available 50% > 30%") != NULL);
+	/* A guest in distress lately is not probed again. */
+	mk(&s, 1);
+	s.conf.idle_trim_percent = 30;
+	s.guests[0].major_faults_per_sec = 900;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_GUEST_DISTRESS);
+	s.guests[0].balloon_actual_bytes = p.actions[0].target_bytes;
+	s.guests[0].major_faults_per_sec = 0;
+	s.guests[0].stat_available_bytes = 2 * GIB;
+	s.now_usec += 30 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+}
+
+static void test_projection(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 5 * GIB;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);   /* 4 GiB of 5 */
+	/* +400 MiB in 2 s: heading past the budget within the 4 s lookahead. */
+	s.now_usec += 2 * USEC_PER_SEC;
+	s.guests[0].rss_bytes += 400 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(strstr(p.host_reason, "heading for") != NULL);
+	CU_ASSERT(p.n_actions > 0);
 }
 
 static void test_deterministic(void)
@@ -575,6 +622,8 @@ int main(void)
 		{ "merge first", test_merge_first },
 		{ "host levels", test_host_levels },
 		{ "relax and dry run", test_relax_and_dry_run },
+		{ "idle trim, not after distress", test_idle_trim },
+		{ "projection of the cost", test_projection },
 		{ "deterministic", test_deterministic },
 		{ "target outside [min, max] corrected", test_target_outside_limits },
 		{ NULL, NULL },
