@@ -1,0 +1,489 @@
+/* view.c — ksmdctl's human-readable views of a stats snapshot.
+ *
+ * Every view is a pure function from a jansson document (docs/STATS.md,
+ * version 1) to text on a FILE*: easy to test with made-up snapshots and
+ * indifferent to where the snapshot came from. A field that is missing or
+ * of the wrong type prints as "-", never as a made-up 0. Sizes print as
+ * KiB/MiB/GiB unless view_set_raw() asked for bytes.
+ *
+ * `top` is a frame renderer (pure, one call per refresh) plus a small loop
+ * that fetches through a callback, clears the screen with ANSI codes only
+ * when stdout is a terminal, and reads 'q' from a terminal in
+ * non-canonical mode; SIGINT and SIGTERM end it too, and the terminal is
+ * restored on the way out. */
+#include "cli/view.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE_BYTES 4096.0
+
+static bool raw_sizes;
+
+void view_set_raw(bool raw)
+{
+	raw_sizes = raw;
+}
+
+/* ---- field access and formatting --------------------------------------- */
+
+static const json_t *obj(const json_t *o, const char *key)
+{
+	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	return json_is_object(v) ? v : NULL;
+}
+
+static bool num(const json_t *o, const char *key, double *out)
+{
+	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	if (!json_is_number(v))
+		return false;
+	*out = json_number_value(v);
+	return true;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	return json_is_object(o) ? json_string_value(json_object_get(o, key)) : NULL;
+}
+
+struct fmt { char s[48]; };
+
+static struct fmt fsize_d(double bytes)
+{
+	struct fmt r;
+	if (raw_sizes)
+		snprintf(r.s, sizeof r.s, "%.0f", bytes);
+	else if (bytes < 0) {
+		char b[40];
+		snprintf(r.s, sizeof r.s, "-%s", format_size((uint64_t)-bytes, b, sizeof b));
+	} else
+		format_size((uint64_t)bytes, r.s, sizeof r.s);
+	return r;
+}
+
+/* A size field, "-" if missing. */
+static struct fmt fsize(const json_t *o, const char *key)
+{
+	double v;
+	struct fmt r = { "-" };
+	return num(o, key, &v) ? fsize_d(v) : r;
+}
+
+/* A page-count field shown as a size, "-" if missing. */
+static struct fmt fpages(const json_t *o, const char *key)
+{
+	double v;
+	struct fmt r = { "-" };
+	return num(o, key, &v) ? fsize_d(v * PAGE_BYTES) : r;
+}
+
+/* A plain number: integers without decimals, reals with prec decimals. */
+static struct fmt fnum(const json_t *o, const char *key, int prec)
+{
+	struct fmt r = { "-" };
+	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	if (json_is_integer(v))
+		snprintf(r.s, sizeof r.s, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(r.s, sizeof r.s, "%.*f", prec, json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(r.s, sizeof r.s, "%s", json_is_true(v) ? "yes" : "no");
+	return r;
+}
+
+static struct fmt fstr(const json_t *o, const char *key)
+{
+	struct fmt r = { "-" };
+	const char *s = str(o, key);
+	if (s)
+		snprintf(r.s, sizeof r.s, "%s", s);
+	return r;
+}
+
+static struct fmt fdur(const json_t *o, const char *key)
+{
+	double v;
+	struct fmt r = { "-" };
+	if (num(o, key, &v) && v >= 0) {
+		if (v < 60)
+			snprintf(r.s, sizeof r.s, v < 10 && v != floor(v) ? "%.1fs" : "%.0fs", v);
+		else
+			format_duration((usec_t)(v * 1e6), r.s, sizeof r.s);
+	}
+	return r;
+}
+
+/* Copy a guest name for a table cell: control characters become '?'. */
+static void cell_name(const char *name, char *buf, size_t len, size_t max)
+{
+	size_t i = 0;
+	if (!name)
+		name = "-";
+	for (; name[i] && i + 1 < len && i < max; i++)
+		buf[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
+	buf[i] = '\0';
+}
+
+static const json_t *guests_of(const json_t *snap)
+{
+	const json_t *g = json_object_get(snap, "guests");
+	return json_is_array(g) ? g : NULL;
+}
+
+/* ---- views ----------------------------------------------------------------- */
+
+int view_status(const json_t *snap, FILE *f)
+{
+	if (!json_is_object(snap))
+		return -EINVAL;
+	const json_t *host = obj(snap, "host"), *ksm = obj(snap, "ksm"),
+		     *sc = obj(snap, "scanner"), *pol = obj(snap, "policy");
+	fprintf(f, "ksmd %s, up %s, schema version %s\n", fstr(snap, "ksmd_version").s,
+		fdur(snap, "uptime_seconds").s, fnum(snap, "version", 0).s);
+	fprintf(f, "host      memory %s, available %s, budget %s, guests hold %s\n",
+		fsize(host, "mem_total_bytes").s, fsize(host, "mem_available_bytes").s,
+		fsize(host, "budget_bytes").s, fsize(host, "guests_total_bytes").s);
+	fprintf(f, "          pressure some %s%% full %s%% (avg10), swap in %s out %s pages/s\n",
+		fnum(host, "psi_some_avg10", 2).s, fnum(host, "psi_full_avg10", 2).s,
+		fnum(host, "swap_in_pages_per_sec", 1).s, fnum(host, "swap_out_pages_per_sec", 1).s);
+	fprintf(f, "ksm       run %s, saving %s (%s pages sharing), zero pages %s, kthread cpu %s%%\n",
+		fnum(ksm, "run", 0).s, fpages(ksm, "pages_sharing").s, fnum(ksm, "pages_sharing", 0).s,
+		fnum(ksm, "ksm_zero_pages", 0).s, fnum(ksm, "kthread_cpu_percent", 1).s);
+	if (str(ksm, "pacing_reason"))
+		fprintf(f, "          pacing: %s\n", str(ksm, "pacing_reason"));
+	fprintf(f, "scanner   %s, %s passes, last pass %s, predicted mergeable %s, zero-filled %s\n",
+		fstr(sc, "state").s, fnum(sc, "passes", 0).s, fdur(sc, "last_pass_seconds").s,
+		fpages(sc, "predicted_mergeable_pages").s, fpages(sc, "zero_filled_pages").s);
+	fprintf(f, "policy    %s, tick %s, dry run %s\n", fstr(pol, "state").s,
+		fnum(pol, "tick", 0).s, fnum(pol, "dry_run", 0).s);
+	const json_t *gs = guests_of(snap), *g;
+	size_t i;
+	fprintf(f, "guests    %zu", gs ? json_array_size(gs) : 0);
+	static const char *const states[] = { "ok", "distress", "stuck", "uncooperative", "gone",
+					      "no-balloon", "connecting" };
+	const char *sep = ": ";
+	for (size_t s = 0; s < ARRAY_SIZE(states); s++) {
+		unsigned n = 0;
+		json_array_foreach(gs, i, g) {
+			const char *st = str(g, "state");
+			n += st && strcmp(st, states[s]) == 0;
+		}
+		if (n) {
+			fprintf(f, "%s%u %s", sep, n, states[s]);
+			sep = ", ";
+		}
+	}
+	fputc('\n', f);
+	return 0;
+}
+
+int view_guests(const json_t *snap, FILE *f)
+{
+	if (!json_is_object(snap))
+		return -EINVAL;
+	const json_t *gs = guests_of(snap), *g;
+	size_t i;
+	fprintf(f, "%-20s %-7s %-13s %10s %10s %10s %10s %6s\n", "NAME", "BACKEND", "STATE",
+		"SIZE", "TARGET", "ACTUAL", "MERGED", "AGE");
+	json_array_foreach(gs, i, g) {
+		char name[21];
+		cell_name(str(g, "name"), name, sizeof name, 20);
+		fprintf(f, "%-20s %-7s %-13s %10s %10s %10s %10s %6s\n", name, fstr(g, "backend").s,
+			fstr(g, "state").s, fsize(g, "mem_max_bytes").s,
+			fsize(g, "balloon_target_bytes").s, fsize(g, "balloon_actual_bytes").s,
+			fpages(g, "ksm_merging_pages").s, fdur(g, "stats_age_seconds").s);
+	}
+	return 0;
+}
+
+/* Print every member of a guest object: sizes for *_bytes, pages also as
+ * sizes, nested objects indented. */
+static void dump_fields(const json_t *o, FILE *f, int indent)
+{
+	const char *key;
+	const json_t *v;
+	json_object_foreach((json_t *)o, key, v) {
+		size_t kl = strlen(key);
+		if (json_is_object(v)) {
+			fprintf(f, "%*s%s:\n", indent, "", key);
+			dump_fields(v, f, indent + 2);
+			continue;
+		}
+		fprintf(f, "%*s%-*s ", indent, "", 24 - indent, key);
+		if (json_is_number(v) && kl > 6 && !strcmp(key + kl - 6, "_bytes"))
+			fprintf(f, "%s\n", fsize(o, key).s);
+		else if (json_is_number(v) && kl > 6 && !strcmp(key + kl - 6, "_pages"))
+			fprintf(f, "%s (%s)\n", fnum(o, key, 0).s, fpages(o, key).s);
+		else if (json_is_string(v))
+			fprintf(f, "%s\n", json_string_value(v));
+		else if (json_is_number(v) || json_is_boolean(v))
+			fprintf(f, "%s\n", fnum(o, key, 2).s);
+		else {
+			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			fprintf(f, "%s\n", s ? s : "-");
+			free(s);
+		}
+	}
+}
+
+int view_guest(const json_t *snap, const char *name, FILE *f)
+{
+	if (!json_is_object(snap) || !name)
+		return -EINVAL;
+	const json_t *gs = guests_of(snap), *g;
+	size_t i;
+	json_array_foreach(gs, i, g) {
+		const char *n = str(g, "name");
+		if (n && strcmp(n, name) == 0) {
+			dump_fields(g, f, 0);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int view_ksm(const json_t *snap, FILE *f)
+{
+	if (!json_is_object(snap))
+		return -EINVAL;
+	const json_t *ksm = obj(snap, "ksm"), *sc = obj(snap, "scanner");
+	double pts, sleep_ms;
+	fprintf(f, "run               %s\n", fnum(ksm, "run", 0).s);
+	fprintf(f, "pages_to_scan     %s\n", fnum(ksm, "pages_to_scan", 0).s);
+	fprintf(f, "sleep_millisecs   %s\n", fnum(ksm, "sleep_millisecs", 0).s);
+	if (num(ksm, "pages_to_scan", &pts) && num(ksm, "sleep_millisecs", &sleep_ms))
+		fprintf(f, "scan rate         at most %.0f pages/s (%s/s)\n",
+			pts * 1000.0 / MAX(sleep_ms, 1.0),
+			fsize_d(pts * 1000.0 / MAX(sleep_ms, 1.0) * PAGE_BYTES).s);
+	static const char *const pages[] = { "pages_shared", "pages_sharing", "pages_unshared",
+					     "pages_volatile", "ksm_zero_pages" };
+	for (size_t i = 0; i < ARRAY_SIZE(pages); i++)
+		fprintf(f, "%-17s %s (%s)\n", pages[i], fnum(ksm, pages[i], 0).s, fpages(ksm, pages[i]).s);
+	fprintf(f, "full_scans        %s\n", fnum(ksm, "full_scans", 0).s);
+	fprintf(f, "general_profit    %s\n", fsize(ksm, "general_profit").s);
+	fprintf(f, "kthread cpu       %s%%\n", fnum(ksm, "kthread_cpu_percent", 1).s);
+	fprintf(f, "pacing            %s\n", fstr(ksm, "pacing_reason").s);
+	fprintf(f, "scanner           %s, %s threads, limit %s pages/s, %s%% cpu\n",
+		fstr(sc, "state").s, fnum(sc, "threads", 0).s, fnum(sc, "pages_per_sec_limit", 0).s,
+		fnum(sc, "cpu_percent_limit", 0).s);
+	fprintf(f, "predicted         %s mergeable (%s pages), %s zero-filled, %s volatile\n",
+		fpages(sc, "predicted_mergeable_pages").s, fnum(sc, "predicted_mergeable_pages", 0).s,
+		fpages(sc, "zero_filled_pages").s, fpages(sc, "volatile_pages").s);
+	double pred, sharing;
+	if (num(sc, "predicted_mergeable_pages", &pred) && num(ksm, "pages_sharing", &sharing) && pred > 0)
+		fprintf(f, "merged so far     %.1f%% of predicted, %s left\n",
+			100.0 * sharing / pred, fsize_d(MAX(pred - sharing, 0) * PAGE_BYTES).s);
+	return 0;
+}
+
+static struct fmt ftime(const json_t *o, const char *key)
+{
+	double t;
+	struct fmt r = { "-" };
+	if (num(o, key, &t)) {
+		time_t s = (time_t)t;
+		struct tm tm;
+		if (localtime_r(&s, &tm))
+			strftime(r.s, sizeof r.s, "%H:%M:%S", &tm);
+	}
+	return r;
+}
+
+int view_decisions(const json_t *snap, FILE *f)
+{
+	if (!json_is_object(snap))
+		return -EINVAL;
+	const json_t *d = json_object_get(snap, "decisions"), *e;
+	size_t i;
+	fprintf(f, "%-8s %6s %-16s %-10s %10s  %s\n", "TIME", "TICK", "TARGET", "ACTION", "DELTA", "REASON");
+	if (!json_is_array(d))
+		return 0;
+	json_array_foreach(d, i, e) {
+		char target[17];
+		double delta;
+		struct fmt ds = { "-" };
+		if (num(e, "delta_bytes", &delta))
+			snprintf(ds.s, sizeof ds.s, "%s%.40s", delta > 0 ? "+" : "", fsize_d(delta).s);
+		cell_name(str(e, "target"), target, sizeof target, 16);
+		fprintf(f, "%-8s %6s %-16s %-10s %10s  %s\n", ftime(e, "time").s, fnum(e, "tick", 0).s,
+			target, fstr(e, "action").s, ds.s, str(e, "reason") ? str(e, "reason") : "-");
+	}
+	return 0;
+}
+
+/* ---- top --------------------------------------------------------------------- */
+
+/* Print one line cut to width columns (bytes; the views print ASCII). */
+static void put_cut(FILE *f, int width, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put_cut(FILE *f, int width, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if ((int)strlen(line) > width)
+		line[width] = '\0';
+	fprintf(f, "%s\n", line);
+}
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+	double x = 0, y = 0;
+	num(*(const json_t *const *)a, "mem_max_bytes", &x);
+	num(*(const json_t *const *)b, "mem_max_bytes", &y);
+	if (x != y)
+		return x < y ? 1 : -1;
+	const char *na = str(*(const json_t *const *)a, "name"), *nb = str(*(const json_t *const *)b, "name");
+	return strcmp(na ? na : "", nb ? nb : "");
+}
+
+int view_top_frame(const json_t *snap, FILE *f, int width)
+{
+	if (!json_is_object(snap))
+		return -EINVAL;
+	if (width < 40)
+		width = 40;
+	const json_t *host = obj(snap, "host"), *ksm = obj(snap, "ksm"),
+		     *sc = obj(snap, "scanner"), *pol = obj(snap, "policy");
+	put_cut(f, width, "ksmd %s  up %s  tick %s  policy %s%s  scanner %s",
+		fstr(snap, "ksmd_version").s, fdur(snap, "uptime_seconds").s, fnum(pol, "tick", 0).s,
+		fstr(pol, "state").s, json_is_true(json_object_get(pol, "dry_run")) ? " (dry run)" : "",
+		fstr(sc, "state").s);
+	put_cut(f, width, "host  avail %s of %s  budget %s  guests %s  psi some %s%% full %s%%  swap in %s out %s/s",
+		fsize(host, "mem_available_bytes").s, fsize(host, "mem_total_bytes").s,
+		fsize(host, "budget_bytes").s, fsize(host, "guests_total_bytes").s,
+		fnum(host, "psi_some_avg10", 1).s, fnum(host, "psi_full_avg10", 1).s,
+		fnum(host, "swap_in_pages_per_sec", 0).s, fnum(host, "swap_out_pages_per_sec", 0).s);
+	double pts, sl;
+	struct fmt rate = { "-" };
+	if (num(ksm, "pages_to_scan", &pts) && num(ksm, "sleep_millisecs", &sl))
+		snprintf(rate.s, sizeof rate.s, "%.0f pages/s", pts * 1000.0 / MAX(sl, 1.0));
+	put_cut(f, width, "ksm   run %s  rate %s  saved %s  predicted %s  cpu %s%%  %s",
+		fnum(ksm, "run", 0).s, rate.s, fpages(ksm, "pages_sharing").s,
+		fpages(sc, "predicted_mergeable_pages").s, fnum(ksm, "kthread_cpu_percent", 1).s,
+		fstr(ksm, "pacing_reason").s);
+	fputc('\n', f);
+
+	/* Guest table: the name column takes what the numbers leave. */
+	const int fixed = 1 + 13 + 6 * 10 + 7; /* state, six sizes, age, separators */
+	int namew = width - fixed;
+	if (namew < 8)
+		namew = 8;
+	if (namew > 32)
+		namew = 32;
+	put_cut(f, width, "%-*s %-13s %9s %9s %9s %9s %9s %9s %6s", namew, "GUEST", "STATE", "SIZE",
+		"TARGET", "ACTUAL", "RSS", "MERGED", "MERGEABLE", "AGE");
+	const json_t *gs = guests_of(snap);
+	size_t n = gs ? json_array_size(gs) : 0;
+	const json_t **v = n ? malloc(n * sizeof *v) : NULL;
+	if (n && !v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(gs, i);
+	if (n)
+		qsort(v, n, sizeof *v, cmp_size_desc);
+	for (size_t i = 0; i < n; i++) {
+		char name[40];
+		const json_t *g = v[i];
+		cell_name(str(g, "name"), name, sizeof name, (size_t)namew);
+		put_cut(f, width, "%-*s %-13s %9s %9s %9s %9s %9s %9s %6s", namew, name, fstr(g, "state").s,
+			fsize(g, "mem_max_bytes").s, fsize(g, "balloon_target_bytes").s,
+			fsize(g, "balloon_actual_bytes").s, fsize(g, "rss_bytes").s,
+			fpages(g, "ksm_merging_pages").s, fpages(obj(g, "scan"), "duplicate_pages").s,
+			fdur(g, "stats_age_seconds").s);
+	}
+	free(v);
+	return 0;
+}
+
+static volatile sig_atomic_t top_stop;
+
+static void top_signal(int sig)
+{
+	(void)sig;
+	top_stop = 1;
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *c = getenv("COLUMNS");
+	int w = c ? atoi(c) : 0;
+	return w > 0 ? w : 80;
+}
+
+int view_top_loop(view_fetch_fn fetch, void *ctx, int interval_ms, int iterations)
+{
+	bool tty_out = isatty(STDOUT_FILENO), tty_in = isatty(STDIN_FILENO);
+	struct termios saved, t;
+	bool raw = false;
+	struct sigaction sa = { .sa_handler = top_signal }, old_int, old_term;
+	sigemptyset(&sa.sa_mask); /* no SA_RESTART: poll() returns on a signal */
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	top_stop = 0;
+	if (tty_in && tty_out && tcgetattr(STDIN_FILENO, &saved) == 0) {
+		t = saved;
+		t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+		t.c_cc[VMIN] = 0;
+		t.c_cc[VTIME] = 0;
+		raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+	}
+	if (interval_ms < 100)
+		interval_ms = 100;
+	for (int frame = 0; !top_stop && (iterations <= 0 || frame < iterations); frame++) {
+		json_t *snap = fetch(ctx);
+		if (tty_out)
+			fputs("\033[H\033[2J", stdout);
+		if (snap)
+			view_top_frame(snap, stdout, tty_out ? term_width() : 80);
+		else
+			printf("ksmdctl top: no snapshot from the daemon, retrying every %d ms\n", interval_ms);
+		json_decref(snap);
+		if (tty_out && raw)
+			printf("\n(q to quit)");
+		fflush(stdout);
+		if (iterations > 0 && frame + 1 >= iterations)
+			break;
+		/* Wait for the interval, or a key, or a signal. */
+		struct timespec start, now;
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long left = interval_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+						  (now.tv_nsec - start.tv_nsec) / 1000000);
+			if (left <= 0 || top_stop)
+				break;
+			struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+			int r = poll(&p, raw ? 1 : 0, (int)left);
+			if (r > 0) {
+				char c;
+				if (read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q'))
+					top_stop = 1;
+				else if (r > 0 && !(p.revents & POLLIN))
+					break;
+			}
+		}
+	}
+	if (raw) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+		fputc('\n', stdout);
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return 0;
+}
