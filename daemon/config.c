@@ -310,7 +310,9 @@ static void set_defaults(const char *section, void *base)
 void config_defaults(struct ksmd_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
+	policy_conf_defaults(&cfg->policy);
 	set_defaults("", cfg);
+	cfg->policy.tick_usec = cfg->tick_usec;
 }
 
 void config_free(struct ksmd_config *cfg)
@@ -379,6 +381,10 @@ static bool valid_guest_name(const char *s)
 /* Checks that need the whole file: guests complete and consistent. */
 static void validate(const char *file, struct ksmd_config *cfg, struct conf_errors *errs)
 {
+	char perr[256];
+	cfg->policy.tick_usec = cfg->tick_usec; /* the daemon's tick drives the policy */
+	if (policy_conf_validate(&cfg->policy, perr, sizeof perr) < 0)
+		add_error(errs, file, 0, "[policy]: %s", perr);
 	for (size_t i = 0; i < cfg->n_guests; i++) {
 		struct guest_conf *g = &cfg->guests[i];
 		int kinds = !!g->qmp[0] + !!g->cgroup[0] + !!g->pid;
@@ -611,6 +617,7 @@ int config_set(struct ksmd_config *cfg, const char *dotted, const char *value, c
 		  : (k->type == CONF_STRING || k->type == CONF_ENUM) ? field_size(k)
 		  : sizeof(uint64_t);
 	memcpy((char *)cfg + k->offset, tmp, sz);
+	cfg->policy.tick_usec = cfg->tick_usec;
 	return 0;
 }
 

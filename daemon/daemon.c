@@ -40,7 +40,8 @@ static void log_errors(const struct conf_errors *e)
 		log_err("%s", e->msg[i]);
 }
 
-/* KSM: save what we found, so that exit restores it. */
+/* KSM: the executor saves what it finds, so that exit restores it. It
+ * touches KSM only when ksm.manage = yes. */
 static void ksm_init(struct daemon *d)
 {
 	d->ksm_available = access(KSM_SYSFS_ROOT "/run", W_OK) == 0;
@@ -49,47 +50,39 @@ static void ksm_init(struct daemon *d)
 			 KSM_SYSFS_ROOT, strerror(errno));
 		return;
 	}
-	int r = ksm_save(KSM_SYSFS_ROOT, &d->ksm_saved);
+	if (!d->cfg.ksm_manage)
+		return;
+	int r = ksm_driver_init(&d->ksm, KSM_SYSFS_ROOT, NULL);
 	if (r < 0) {
 		log_warn("KSM: cannot read its settings: %s; ksmd will not drive KSM, ignoring", strerror(-r));
-		d->ksm_available = false;
 		return;
 	}
-	d->ksm_saved_valid = true;
+	d->ksm_driving = true;
 	log_info("KSM found at run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64,
-		 d->ksm_saved.run, d->ksm_saved.pages_to_scan, d->ksm_saved.sleep_millisecs);
+		 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
 }
 
 static void ksm_fini(struct daemon *d)
 {
-	if (!d->ksm_saved_valid)
+	if (!d->ksm_driving)
 		return;
 	if (!d->cfg.restore_ksm) {
 		log_info("KSM: leaving its settings as they are (daemon.restore_ksm = no)");
 		return;
 	}
-	int r = ksm_restore(KSM_SYSFS_ROOT, &d->ksm_saved);
+	int r = ksm_driver_restore(&d->ksm);
 	if (r < 0)
 		log_err("KSM: restoring its settings failed: %s", strerror(-r));
 	else
 		log_info("KSM: settings restored (run=%" PRId64 " pages_to_scan=%" PRId64
 			 " sleep_millisecs=%" PRId64 ")",
-			 d->ksm_saved.run, d->ksm_saved.pages_to_scan, d->ksm_saved.sleep_millisecs);
+			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
 }
 
 static void ksm_collect(struct daemon *d)
 {
-	if (access(KSM_SYSFS_ROOT, R_OK) < 0)
-		return;
-	ksm_read(KSM_SYSFS_ROOT, &d->ksm_now);
-	usec_t cpu, now = now_usec();
-	if (ksm_kthread_cpu_usec(&cpu) == 0) {
-		if (d->ksm_kthread_sample_usec && now > d->ksm_kthread_sample_usec)
-			d->ksm_kthread_cpu_percent = 100.0 * (double)(cpu - d->ksm_kthread_cpu_prev_usec) /
-						     (double)(now - d->ksm_kthread_sample_usec);
-		d->ksm_kthread_cpu_prev_usec = cpu;
-		d->ksm_kthread_sample_usec = now;
-	}
+	if (access(KSM_SYSFS_ROOT, R_OK) == 0)
+		ksm_read(KSM_SYSFS_ROOT, &d->ksm_now);
 }
 
 static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)

@@ -34,16 +34,12 @@ struct daemon {
 	uint64_t ticks;
 	int exit_code;
 
-	/* KSM */
+	/* KSM: the executor (scanner/ksm.h) saves the settings found at start,
+	 * paces KSM each tick, and restores the settings at exit. */
 	bool ksm_available;       /* /sys/kernel/mm/ksm exists and is writable */
-	bool ksm_saved_valid;
-	struct ksm_settings ksm_saved;   /* found at start, restored at exit */
-	struct ksm_sysfs ksm_now;        /* read this tick */
-	struct ksm_pace_state ksm_pace_state;
-	char ksm_pace_reason[KSM_REASON_LEN];
-	usec_t ksm_kthread_cpu_prev_usec;
-	usec_t ksm_kthread_sample_usec;
-	double ksm_kthread_cpu_percent;
+	bool ksm_driving;         /* ksm_driver_init succeeded */
+	struct ksm_driver ksm;
+	struct ksm_sysfs ksm_now; /* read this tick (also when not driving) */
 
 	bool scanner_paused;
 	bool policy_paused;

@@ -67,8 +67,6 @@ struct daemon_modules {
 	struct policy_plan plan;
 	bool plan_valid;
 	struct policy_ring ring;
-	struct ksm_pace_config pace_cfg;
-	bool ksm_driving;            /* ksmd has written KSM knobs */
 	struct stats_server *http;
 	usec_t last_tick_usec;
 };
@@ -347,54 +345,36 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 	(void)now;
 }
 
-/* ---- KSM pacing ---- */
+/* ---- KSM pacing: the executor, from the scanner's prediction ---- */
 
-static void ksm_drive(struct daemon *d, usec_t interval)
+static void ksm_drive(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
-	if (!d->ksm_available || !d->cfg.ksm_manage || !m->sres_valid || m->sres.passes == 0)
+	if (!d->ksm_driving || !d->cfg.ksm_manage || !m->sres_valid || m->sres.passes == 0)
 		return;
-	m->pace_cfg.min_savings_pages = d->cfg.ksm_min_savings_bytes / 4096;
-	m->pace_cfg.cpu_budget_percent = d->cfg.ksm_cpu_percent;
-	struct ksm_pace_input in;
-	memset(&in, 0, sizeof in);
-	in.predicted_pages = m->sres.predicted_sharing_pages;
-	in.merged_pages = d->ksm_now.cnt.pages_sharing > 0 ? (uint64_t)d->ksm_now.cnt.pages_sharing : 0;
-	in.full_scans = d->ksm_now.cnt.full_scans;
-	in.kthread_cpu_percent = d->ksm_kthread_sample_usec ? d->ksm_kthread_cpu_percent : -1;
-	in.interval_usec = interval;
-	in.urgency = !m->plan_valid ? KSM_URGENCY_NORMAL
-		   : m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
-		   : m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
-		   : KSM_URGENCY_NORMAL;
-	in.cur.run = (uint32_t)d->ksm_now.set.run;
-	in.cur.pages_to_scan = (uint32_t)d->ksm_now.set.pages_to_scan;
-	in.cur.sleep_millisecs = (uint32_t)d->ksm_now.set.sleep_millisecs;
-	in.state = d->ksm_pace_state;
-	struct ksm_pace_output out;
-	ksm_pace(&m->pace_cfg, &in, &out);
-	d->ksm_pace_state = out.state;
-	snprintf(d->ksm_pace_reason, sizeof d->ksm_pace_reason, "%s", out.reason);
-	if (!out.changed)
+	d->ksm.cfg.min_savings_pages = d->cfg.ksm_min_savings_bytes / 4096;
+	d->ksm.cfg.cpu_budget_percent = d->cfg.ksm_cpu_percent;
+	d->ksm.dry_run = d->cfg.policy.dry_run;
+	enum ksm_pace_urgency urgency = !m->plan_valid ? KSM_URGENCY_NORMAL
+		: m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
+		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
+		: KSM_URGENCY_NORMAL;
+	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, urgency, now);
+	if (r < 0) {
+		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
 		return;
+	}
+	d->ksm_now = d->ksm.sysfs;
+	if (r == 0)
+		return;
+	const struct ksm_knobs *k = &d->ksm.last.next;
 	struct policy_ring_entry e;
 	memset(&e, 0, sizeof e);
-	e.when_usec = now_usec();
-	e.dry_run = d->cfg.policy.dry_run;
-	snprintf(e.reason, sizeof e.reason, "ksm run=%u pages_to_scan=%u sleep_millisecs=%u: %s",
-		 out.next.run, out.next.pages_to_scan, out.next.sleep_millisecs, out.reason);
+	e.when_usec = now;
+	e.dry_run = d->ksm.dry_run;
+	snprintf(e.reason, sizeof e.reason, "ksm run=%u pages_to_scan=%u sleep_millisecs=%u: %s", k->run,
+		 k->pages_to_scan, k->sleep_millisecs, d->ksm.last.reason);
 	policy_ring_push(&m->ring, &e);
-	if (d->cfg.policy.dry_run) {
-		log_info("dry run: would set %s", e.reason);
-		return;
-	}
-	int r = ksm_apply_knobs(KSM_SYSFS_ROOT, &out.next);
-	if (r < 0) {
-		log_warn("KSM: applying pacing failed: %s, ignoring", strerror(-r));
-		return;
-	}
-	m->ksm_driving = true;
-	log_info("%s", e.reason);
 }
 
 /* ---- the policy ---- */
@@ -413,7 +393,7 @@ static void policy_run(struct daemon *d, usec_t now)
 		snap.merge.potential_pages = m->sres.predicted_sharing_pages;
 	}
 	snap.merge.merged_pages = d->ksm_now.cnt.pages_sharing > 0 ? (uint64_t)d->ksm_now.cnt.pages_sharing : 0;
-	snap.merge.ksmd_cpu_percent = d->ksm_kthread_cpu_percent;
+	snap.merge.ksmd_cpu_percent = d->ksm_driving ? d->ksm.kthread_cpu_percent : -1;
 	size_t idx[POLICY_MAX_GUESTS];
 	for (size_t i = 0; i < m->n && snap.n_guests < POLICY_MAX_GUESTS; i++) {
 		struct guest *g = m->g[i];
@@ -470,7 +450,6 @@ void modules_tick(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
 	usec_t now = now_usec();
-	usec_t interval = m->last_tick_usec ? now - m->last_tick_usec : d->cfg.tick_usec;
 	m->last_tick_usec = now;
 
 	m->host_prev = m->host;
@@ -494,7 +473,7 @@ void modules_tick(struct daemon *d)
 		guest_collect(d, m->g[i], now);
 	if (d->cfg.policy_enabled && !d->policy_paused)
 		policy_run(d, now);
-	ksm_drive(d, interval);
+	ksm_drive(d, now);
 }
 
 static void scanner_configure(struct daemon *d)
@@ -544,7 +523,6 @@ int modules_init(struct daemon *d)
 	m->fast_fd = -1;
 	policy_state_init(&m->pstate);
 	policy_ring_init(&m->ring);
-	ksm_pace_config_default(&m->pace_cfg);
 
 	if (d->cfg.stats_enabled) {
 		int r = stats_server_start(d->cfg.stats_listen, &m->http);
@@ -817,7 +795,7 @@ json_t *daemon_snapshot(struct daemon *d)
 
 	json_t *k = json_object();
 	JSET(k, "available", json_boolean(d->ksm_available));
-	JSET(k, "managed", json_boolean(d->cfg.ksm_manage && d->ksm_available));
+	JSET(k, "managed", json_boolean(d->cfg.ksm_manage && d->ksm_driving));
 	JSET(k, "run", JU(d->ksm_now.set.run));
 	JSET(k, "pages_to_scan", JU(d->ksm_now.set.pages_to_scan));
 	JSET(k, "sleep_millisecs", JU(d->ksm_now.set.sleep_millisecs));
@@ -829,9 +807,12 @@ json_t *daemon_snapshot(struct daemon *d)
 	JSET(k, "ksm_zero_pages", JU(d->ksm_now.cnt.ksm_zero_pages));
 	JSET(k, "general_profit", JU(d->ksm_now.cnt.general_profit));
 	JSET(k, "pages_scanned", JU(d->ksm_now.cnt.pages_scanned));
-	JSET(k, "kthread_cpu_percent", json_real(d->ksm_kthread_cpu_percent));
-	JSET(k, "pacing_phase", json_string(ksm_pace_phase_name(d->ksm_pace_state.phase)));
-	JSET(k, "pacing_reason", json_string(d->ksm_pace_reason));
+	if (d->ksm_driving) {
+		if (d->ksm.kthread_cpu_percent >= 0)
+			JSET(k, "kthread_cpu_percent", json_real(d->ksm.kthread_cpu_percent));
+		JSET(k, "pacing_phase", json_string(ksm_pace_phase_name(d->ksm.state.phase)));
+		JSET(k, "pacing_reason", json_string(d->ksm.last.reason));
+	}
 	JSET(s, "ksm", k);
 
 	json_t *sc = json_object();
