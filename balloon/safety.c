@@ -84,6 +84,14 @@ void balloon_progress_config_default(struct balloon_progress_config *c)
 	if (!c->min_progress_bytes) c->min_progress_bytes = MIB;
 }
 
+/* A run of progress counts from the previous progress point when that was
+ * recent (no stall in between), else from now. */
+static usec_t run_start(const struct balloon_progress *p, const struct balloon_progress_config *cfg,
+			usec_t now)
+{
+	return now - p->last_progress_usec < cfg->stuck_usec ? p->last_progress_usec : now;
+}
+
 void balloon_progress_update(struct balloon_progress *p, const struct balloon_progress_config *cfg,
 			     uint64_t target, uint64_t actual, usec_t now)
 {
@@ -100,7 +108,7 @@ void balloon_progress_update(struct balloon_progress *p, const struct balloon_pr
 	}
 	if (gap <= cfg->tolerance_bytes) {
 		if (!p->reached && p->best_gap_bytes > gap && !p->progress_run_usec)
-			p->progress_run_usec = p->last_progress_usec; /* arrived */
+			p->progress_run_usec = run_start(p, cfg, now); /* arrived */
 		/* holding a target is no stall: a run of progress goes on */
 		if (p->uncooperative && p->progress_run_usec &&
 		    now - p->progress_run_usec >= cfg->clear_usec)
@@ -115,7 +123,7 @@ void balloon_progress_update(struct balloon_progress *p, const struct balloon_pr
 	if (gap + cfg->min_progress_bytes <= p->best_gap_bytes) {
 		/* progress; a run started at the previous progress point */
 		if (!p->progress_run_usec)
-			p->progress_run_usec = p->last_progress_usec;
+			p->progress_run_usec = run_start(p, cfg, now);
 		p->best_gap_bytes = gap;
 		p->last_progress_usec = now;
 		p->stuck = false;
