@@ -11,7 +11,7 @@
 POLICY_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard policy/*.c)) \
               $(B)/obj/common/log.o $(B)/obj/common/util.o
 
-$(B)/tests/test_policy%: $(B)/obj/tests/unit/test_policy%.o $(POLICY_OBJ)
+$(B)/tests/test_policy: $(B)/obj/tests/unit/test_policy.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcunit -lm
 

@@ -69,8 +69,9 @@
 #define OVER_BUDGET_BOUND_S 30
 #define REVERSALS_BOUND 8
 
-enum pol { P_KSMD, P_MOM, P_SQUEEZED, P_N };
-static const char *pol_name[P_N] = { "ksmd", "mom", "squeezed" };
+enum pol { P_KSMD, P_KSMD_NOTRIM, P_MOM, P_SQUEEZED, P_N };
+static const char *pol_name[P_N] = { "ksmd", "ksmd-notrim", "mom", "squeezed" };
+static bool is_ksmd(enum pol p) { return p == P_KSMD || p == P_KSMD_NOTRIM; }
 
 struct sguest {
 	char name[16];
@@ -306,6 +307,7 @@ static void step_model(struct sim *s)
 	double rate;   /* pages scanned per second */
 	switch (s->pol) {
 	case P_KSMD:
+	case P_KSMD_NOTRIM:
 		rate = s->urgency == POLICY_MERGE_URGENT ? 800000 :
 		       s->urgency == POLICY_MERGE_NORMAL ? 400000 : 5000;
 		break;
@@ -406,6 +408,8 @@ static void run_ksmd(struct sim *s)
 	policy_conf_defaults(&snap.conf);
 	snap.conf.budget_bytes = (uint64_t)s->budget;
 	snap.conf.reserve_bytes = (uint64_t)s->reserve;
+	if (s->pol == P_KSMD_NOTRIM)
+		snap.conf.idle_trim_percent = 0;
 	double used = guest_cost(s);
 	snap.host.mem_total_bytes = (uint64_t)s->total;
 	snap.host.mem_available_bytes = (uint64_t)fmax(0, s->total - s->other - used);
@@ -515,14 +519,14 @@ static void run(enum pol p, enum scen sc, bool check, bool trace, struct result 
 		events(&s, sc);
 		step_model(&s);
 		if (fmod(s.t, interval) == 0) {
-			if (p == P_KSMD)
+			if (is_ksmd(p))
 				run_ksmd(&s);
 			else if (p == P_MOM)
 				run_mom(&s);
 			else
 				run_squeezed(&s);
 		}
-		metrics(&s, check && p == P_KSMD);
+		metrics(&s, check && is_ksmd(p));
 		if (trace) {
 			printf("%s %s t=%3.0f cost=%6.0fM budget=%6.0fM merged=%5.0fM psi=%4.1f/%4.1f",
 			       pol_name[p], scen_name[sc], s.t, guest_cost(&s) / MB, budget_eff(&s) / MB,
@@ -531,7 +535,7 @@ static void run(enum pol p, enum scen sc, bool check, bool trace, struct result 
 				printf(" %s=%.0f/%.0f/%.0f%s", s.g[i].name, s.g[i].actual / MB, s.g[i].ws / MB,
 				       s.g[i].cache / MB, in_distress(&s.g[i]) ? "!" : "");
 			printf("\n");
-			if (p == P_KSMD)
+			if (is_ksmd(p))
 				for (size_t i = 0; i < s.plan.n_actions && fmod(s.t, interval) == 0; i++)
 					printf("    %s\n", s.plan.actions[i].reason);
 		}
@@ -595,32 +599,32 @@ int main(int argc, char **argv)
 			tot[p][0] += r->over_s;
 			tot[p][1] += r->distress_s;
 			tot[p][2] += r->reclaimed_gib / S_N;
-			if (p == P_KSMD && check) {
+			if (is_ksmd((enum pol)p) && check) {
 				if (r->violations) {
 					failed++;
-					printf("FAIL %s: %d violations, first: %s\n", scen_name[sc], r->violations,
-					       r->first_violation);
+					printf("FAIL %s %s: %d violations, first: %s\n", pol_name[p], scen_name[sc],
+					       r->violations, r->first_violation);
 				} else {
 					passed++;
-					printf("PASS %s: floors, no OOM, over budget <= %d s (max %d s), "
+					printf("PASS %s %s: floors, no OOM, over budget <= %d s (max %d s), "
 					       "reversals <= %d (max %d), distress answered within 2 ticks\n",
-					       scen_name[sc], OVER_BUDGET_BOUND_S, r->over_streak_max,
+					       pol_name[p], scen_name[sc], OVER_BUDGET_BOUND_S, r->over_streak_max,
 					       REVERSALS_BOUND, r->reversals_max);
 				}
 			}
 		}
 
-	printf("\n%-15s %-9s %9s %9s %10s %8s %8s %8s %5s %5s\n", "scenario", "policy", "over_s",
+	printf("\n%-15s %-12s %9s %9s %10s %8s %8s %8s %5s %5s\n", "scenario", "policy", "over_s",
 	       "distr_s", "recl_GiB", "merg_GiB", "ball_GiB", "swap_s", "oom", "rev");
 	for (int sc = 0; sc < S_N; sc++)
 		for (int p = 0; p < P_N; p++) {
 			struct result *r = &res[sc][p];
-			printf("%-15s %-9s %9.0f %9.0f %10.2f %8.2f %8.2f %8.0f %5d %5d\n", scen_name[sc],
+			printf("%-15s %-12s %9.0f %9.0f %10.2f %8.2f %8.2f %8.0f %5d %5d\n", scen_name[sc],
 			       pol_name[p], r->over_s, r->distress_s, r->reclaimed_gib, r->merged_gib,
 			       r->ballooned_gib, r->swap_s, r->ooms, r->reversals_max);
 		}
 	for (int p = 0; p < P_N; p++)
-		printf("%-15s %-9s %9.0f %9.0f %10.2f\n", "TOTAL", pol_name[p], tot[p][0], tot[p][1], tot[p][2]);
+		printf("%-15s %-12s %9.0f %9.0f %10.2f\n", "TOTAL", pol_name[p], tot[p][0], tot[p][1], tot[p][2]);
 
 	if (md) {
 		FILE *f = fopen(md, "w");
