@@ -445,7 +445,43 @@ static void handle_reply(struct qmp_client *c, json_t *msg, usec_t now)
 	}
 }
 
-static void handle_line(struct qmp_client *c, const char *line, size_t len, usec_t now)
+/* QEMU prints an unsigned 64-bit -1 ("no value" in guest-stats) as
+ * 18446744073709551615, which jansson refuses (it keeps integers in
+ * int64). Rewrite, outside strings, every integer literal above INT64_MAX
+ * as -1, padded with blanks. Returns true if something was rewritten. */
+static bool fix_big_integers(char *s, size_t len)
+{
+	bool in_str = false, changed = false;
+	for (size_t i = 0; i < len; i++) {
+		if (in_str) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_str = false;
+			continue;
+		}
+		if (s[i] == '"') {
+			in_str = true;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || (i && s[i - 1] == '-'))
+			continue;
+		size_t j = i;
+		while (j < len && s[j] >= '0' && s[j] <= '9')
+			j++;
+		size_t n = j - i;
+		if (n > 19 || (n == 19 && memcmp(s + i, "9223372036854775807", 19) > 0)) {
+			s[i] = '-';
+			s[i + 1] = '1';
+			memset(s + i + 2, ' ', n - 2);
+			changed = true;
+		}
+		i = j - 1;
+	}
+	return changed;
+}
+
+static void handle_line(struct qmp_client *c, char *line, size_t len, usec_t now)
 {
 	while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
 		len--;
@@ -453,6 +489,8 @@ static void handle_line(struct qmp_client *c, const char *line, size_t len, usec
 		return;
 	json_error_t je;
 	json_t *msg = json_loadb(line, len, 0, &je);
+	if (!msg && fix_big_integers(line, len))
+		msg = json_loadb(line, len, 0, &je);
 	if (!msg || !json_is_object(msg)) {
 		protocol_error(c, "malformed JSON (%s): %.*s", msg ? "not an object" : je.text,
 			       (int)MIN(len, 60), line);

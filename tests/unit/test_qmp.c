@@ -143,6 +143,17 @@ static void test_happy_path_and_events(void)
 	peer_send(pfd, buf);
 	qmp_on_readable(c, t);
 	CU_ASSERT_EQUAL(r3.called, 1); CU_ASSERT_EQUAL(r3.value, 7);
+	/* QEMU prints the -1 sentinel as an unsigned 64-bit number */
+	struct result r4 = { 0 };
+	int64_t id4 = qmp_send(c, "qom-get", NULL, on_reply, &r4, t);
+	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id4);
+	snprintf(buf, sizeof buf, "{\"return\": {\"actual\": 18446744073709551615, "
+		 "\"s\": \"99999999999999999999\"}, \"id\": %lld}\r\n", (long long)id4);
+	peer_send(pfd, buf);
+	qmp_on_readable(c, t);
+	CU_ASSERT_EQUAL(r4.called, 1); CU_ASSERT_EQUAL(r4.err, 0);
+	CU_ASSERT_EQUAL(r4.value, -1);
+	CU_ASSERT_EQUAL(qmp_protocol_errors(c), 0);
 	finish(c, lfd, pfd);
 }
 
