@@ -48,7 +48,18 @@ $(B)/bench/stats_load: bench/stats_load.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 
-bench-stats: $(B)/bench/stats_server $(B)/bench/stats_load
+STATS_SCAN_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard scanner/*.c)) \
+                  $(B)/obj/common/log.o $(B)/obj/common/util.o
+
+# The scanner half is measured only where the scanner is present.
+ifneq ($(wildcard scanner/scanner.h),)
+$(B)/bench/stats_scan: bench/stats_scan.c $(STATS_SCAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+STATS_BENCH_SCAN := $(B)/bench/stats_scan
+endif
+
+bench-stats: $(B)/bench/stats_server $(B)/bench/stats_load $(STATS_BENCH_SCAN)
 	bench/stats_bench.sh $(B) $(STATS_BENCH_RATE) $(STATS_BENCH_SECONDS)
 
 # ---- fuzzing ---------------------------------------------------------------

@@ -1,0 +1,91 @@
+#!/bin/bash
+# stats_bench.sh B RATE SECONDS — the bench-stats benchmark.
+#
+# 1. Starts bench/stats_server (50-guest snapshot, republished every second
+#    as the daemon does) on 127.0.0.1, ephemeral port.
+# 2. Sends RATE requests/s to /v1/stats and RATE requests/s to /metrics
+#    (open loop, fixed rate, 4 keep-alive connections each) for SECONDS.
+#    Pass: zero errors and p99 <= 2 ms on both.
+# 3. If the scanner is built (B/bench/stats_scan), measures scanner
+#    throughput idle and again under the same HTTP load.
+# Writes bench/results/stats.json and bench/results/stats.md.
+set -u
+B=${1:-build}; RATE=${2:-1000}; SECS=${3:-30}
+cd "$(dirname "$0")/.." || exit 2
+out=bench/results; mkdir -p "$out"
+tmp=$(mktemp -d); srv_pid=
+cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+start_server() {
+    "$B/bench/stats_server" 127.0.0.1:0 50 $(($1 + 5)) >"$tmp/server.out" 2>"$tmp/server.err" &
+    srv_pid=$!
+    for _ in $(seq 50); do grep -q '^port' "$tmp/server.out" && break; sleep 0.1; done
+    port=$(awk '/^port/{print $2}' "$tmp/server.out")
+    [ -n "$port" ] || { echo "stats server did not start"; cat "$tmp/server.err"; exit 1; }
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+start_server "$SECS"
+"$B/bench/stats_load" 127.0.0.1 "$port" "$RATE" "$SECS" 4 /v1/stats /metrics >"$tmp/load.json"
+load_rc=$?
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+kill -TERM "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
+publish=$(grep publish_ms "$tmp/server.out" || echo "publish_ms n/a")
+
+scan_idle=null; scan_load=null; scan_note="scanner benchmark not built"
+if [ -x "$B/bench/stats_scan" ]; then
+    scan_idle=$("$B/bench/stats_scan" 256 5 2>"$tmp/scan.err") || scan_idle=null
+    start_server 25
+    "$B/bench/stats_load" 127.0.0.1 "$port" "$RATE" 20 4 /v1/stats /metrics >"$tmp/load2.json" &
+    lpid=$!
+    sleep 1
+    scan_load=$("$B/bench/stats_scan" 256 5 2>>"$tmp/scan.err") || scan_load=null
+    wait "$lpid"
+    kill -TERM "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
+    scan_note="scanner_scan_once over a 256 MiB process, 5 passes, median pages/s"
+    [ "$scan_idle" = null ] && scan_note="scanner benchmark failed: $(head -c 200 "$tmp/scan.err")"
+fi
+
+python3 - "$tmp/load.json" "$RATE" "$SECS" "$load_before" "$load_after" "$publish" \
+    "$scan_idle" "$scan_load" "$scan_note" "$load_rc" <<'PY'
+import json, sys, platform, os, datetime
+load = json.load(open(sys.argv[1]))
+rate, secs, lb, la, publish, si, sl, note, rc = sys.argv[2:]
+si = json.loads(si); sl = json.loads(sl)
+ok = all(p["errors"] == 0 and p["unanswered"] == 0 and p["latency_ms"]["p99"] <= 2.0 for p in load["paths"])
+res = {"benchmark": "stats HTTP endpoint under fixed-rate load",
+       "date": datetime.datetime.utcnow().isoformat() + "Z",
+       "host": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                "loadavg_before": lb, "loadavg_after": la},
+       "snapshot_guests": 50, "rate_per_path": int(rate), "seconds": int(secs),
+       "load": load, "publish": publish,
+       "criteria": {"errors": 0, "p99_ms_max": 2.0}, "pass": ok,
+       "scanner": {"note": note, "idle": si, "under_http_load": sl}}
+if si and sl and si.get("pages_per_sec_median"):
+    res["scanner"]["throughput_change_percent"] = round(
+        100.0 * (sl["pages_per_sec_median"] - si["pages_per_sec_median"]) / si["pages_per_sec_median"], 1)
+json.dump(res, open("bench/results/stats.json", "w"), indent=1)
+with open("bench/results/stats.md", "w") as f:
+    f.write("# stats endpoint benchmark\n\n")
+    f.write(f"`make bench-stats` — {res['date']}, {os.cpu_count()} CPUs (shared), load average "
+            f"before {lb}, after {la}.\n\n")
+    f.write(f"Open-loop load: {rate} requests/s to each path for {secs} s, 4 keep-alive "
+            f"connections per path, against a 50-guest snapshot republished every second "
+            f"({publish}).\n\n")
+    f.write("| path | requests | errors | unanswered | bytes | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|---|\n")
+    for p in load["paths"]:
+        l = p["latency_ms"]
+        f.write(f"| {p['path']} | {p['requests']} | {p['errors']} | {p['unanswered']} | "
+                f"{p['mean_response_bytes']:.0f} | {l['p50']:.3f} | {l['p90']:.3f} | {l['p99']:.3f} | "
+                f"{l['p999']:.3f} | {l['max']:.3f} |\n")
+    f.write(f"\nCriteria: zero errors, p99 <= 2 ms: **{'PASS' if ok else 'FAIL'}**.\n\n")
+    f.write(f"Scanner: {note}.\n")
+    if si and sl:
+        f.write(f"Idle {si['pages_per_sec_median']:.0f} pages/s, under HTTP load "
+                f"{sl['pages_per_sec_median']:.0f} pages/s "
+                f"({res['scanner'].get('throughput_change_percent')}%).\n")
+print(json.dumps({"pass": ok, "paths": [(p["path"], p["errors"], p["latency_ms"]["p99"]) for p in load["paths"]],
+                  "scanner": res["scanner"]}))
+PY
