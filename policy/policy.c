@@ -314,10 +314,13 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 	if (!v->s)
 		return;
 	if (v->distress) {
+		if (!v->s->distress_usec)
+			v->s->distress_episodes++;
 		v->s->distress_usec = snap->now_usec ? snap->now_usec : 1;
 		v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, v->cur);
 	} else if (v->s->distress_usec &&
-		   snap->now_usec - v->s->distress_usec > c->distress_memory_usec) {
+		   snap->now_usec - v->s->distress_usec >
+		   c->distress_memory_usec << MIN(v->s->distress_episodes - 1, 8u)) {
 		v->s->distress_usec = 0;
 		v->s->distress_level_bytes = 0;
 	}
@@ -344,7 +347,7 @@ static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v,
 	const struct policy_guest_state *s = v->s;
 	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
 	/* Wait for the effect: the last target not yet reached. */
-	if (s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
+	if (!c->dry_run && s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
 	    snap->now_usec - s->last_shrink_usec < 5 * c->settle_usec + c->tick_usec) {
 		say(v->hold_why, sizeof v->hold_why, "waiting for balloon");
 		return;
@@ -695,14 +698,26 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		fmt_size(d, ds, sizeof ds);
 		fmt_size(target, ts, sizeof ts);
 		switch (why) {
-		case POLICY_WHY_HOST_PRESSURE:
+		case POLICY_WHY_HOST_PRESSURE: {
+			double r = rho(v, v->cur, c->idle_tax_percent);
+			unsigned rank = 1, cands = 0;
+			for (size_t j = 0; j < n; j++) {
+				if (!views[j].may_shrink)
+					continue;
+				cands++;
+				if (&views[j] != v && rho(&views[j], views[j].cur, c->idle_tax_percent) < r)
+					rank++;
+			}
+			char rk[48] = "lowest";
+			if (rank > 1)
+				say(rk, sizeof rk, "rank %u of %u in", rank, cands);
 			say(a->reason, sizeof a->reason,
-				 "%s -%s to %s: %s; %s available %.0f%%, lowest shares per active page "
-				 "(%.3g, %" PRIu64 " shares, active %.0f%%)",
-				 g->name, ds, ts, out->host_reason, g->name, pc(v->avail, v->cur),
-				 rho(v, v->cur, c->idle_tax_percent) * 1000.0,
-				 g->shares ? g->shares : DEFAULT_SHARES, pc(v->active, v->cur));
+			    "%s -%s to %s: %s; %s available %.0f%%, %s shares per active page "
+			    "(%.3g, %" PRIu64 " shares, active %.0f%%)",
+			    g->name, ds, ts, out->host_reason, g->name, pc(v->avail, v->cur), rk,
+			    r * 1000.0, g->shares ? g->shares : DEFAULT_SHARES, pc(v->active, v->cur));
 			break;
+		}
 		case POLICY_WHY_GUEST_DISTRESS:
 			say(a->reason, sizeof a->reason, "%s +%s to %s: %s in distress, %s%s",
 				 g->name, ds, ts, g->name, v->distress_why,

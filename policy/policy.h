@@ -14,7 +14,27 @@
  * policy_collect_host() that reads the real files.
  *
  * Sizes are uint64_t bytes, times usec_t microseconds, rates per second,
- * percentages double 0..100; every field says its unit in its name. */
+ * percentages double 0..100; every field says its unit in its name.
+ *
+ * Use from the daemon:
+ *   start:    policy_conf_defaults(&conf), then the [policy] keys onto it
+ *             (policy_knobs[] has name, type, unit, bounds, default, help);
+ *             policy_conf_validate(); policy_state_init(&st);
+ *             policy_ring_init(&ring).
+ *   each tick (conf.tick_usec):
+ *             policy_collect_host(&cur); policy_host_rates(&prev, &cur);
+ *             cur.psi_trigger_fired = <the PSI poll() trigger fired>;
+ *             snap.now_usec = now_usec(); snap.conf = conf; snap.host = cur;
+ *             snap.guests[] from the balloon module (actual, target, stats,
+ *             stuck, min/max/shares from the config, RSS of the process);
+ *             snap.merge from the scanner (potential) and KSM (pages_sharing);
+ *             policy_decide(&snap, &st, &plan);
+ *             unless plan.dry_run: set each plan.actions[i].target_bytes on
+ *             guest plan.actions[i].guest_index / guest_id;
+ *             pass plan.merge_urgency to the KSM executor;
+ *             policy_ring_push_plan(&ring, &plan); publish plan + ring;
+ *             prev = cur.
+ *   reload:   a new conf takes effect at the next tick; the state is kept. */
 #ifndef KSMD_POLICY_H
 #define KSMD_POLICY_H
 
@@ -52,7 +72,7 @@ struct policy_conf {
 	double guest_distress_major_faults_per_sec; /* major faults above this = distress */
 	double guest_distress_swap_in_pages_per_sec; /* guest swap-in above this = distress */
 	usec_t stats_max_age_usec;          /* older guest stats are not trusted for shrinking */
-	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long */
+	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long (doubled per episode) */
 	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
@@ -212,6 +232,7 @@ struct policy_guest_state {
 	uint64_t sign_changes;              /* direction reversals seen (oscillation meter) */
 	usec_t distress_usec;               /* last time distress was seen (0 = never) */
 	uint64_t distress_level_bytes;      /* actual when distress was seen: a learned floor */
+	uint32_t distress_episodes;         /* times distress began; each doubles how long the floor holds */
 };
 
 struct policy_state {

@@ -419,6 +419,21 @@ static void test_projection(void)
 	CU_ASSERT(p.n_actions > 0);
 }
 
+static void test_dry_run_keeps_proposing(void)
+{
+	/* In dry run nothing moves the balloon: the policy does not wait for
+	 * an effect that cannot come, it proposes again after settle. */
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.dry_run = true;
+	s.conf.budget_bytes = 1 * GIB;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_TRUE(p.dry_run);
+	s.now_usec += 4 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+}
+
 static void test_deterministic(void)
 {
 	struct policy_snapshot s; struct policy_state a, b; struct policy_plan p, q;
@@ -624,6 +639,7 @@ int main(void)
 		{ "relax and dry run", test_relax_and_dry_run },
 		{ "idle trim, not after distress", test_idle_trim },
 		{ "projection of the cost", test_projection },
+		{ "dry run keeps proposing", test_dry_run_keeps_proposing },
 		{ "deterministic", test_deterministic },
 		{ "target outside [min, max] corrected", test_target_outside_limits },
 		{ NULL, NULL },
