@@ -22,6 +22,10 @@ $(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(POLICY_OBJ)
 .PHONY: policy-sim bench-policy check-policy
 policy-sim: $(B)/tests/policy_sim
 
+# Built with the unit tests (same flags, so check-asan gets a sanitized one);
+# tests/integration/policy_sim.sh runs it.
+tests: $(B)/tests/policy_sim
+
 bench-policy: $(B)/tests/policy_sim
 	@mkdir -p bench/results
 	$(B)/tests/policy_sim --md bench/results/policy.md --json bench/results/policy.json
