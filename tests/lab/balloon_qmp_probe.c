@@ -2,14 +2,16 @@
  * ksmd's QMP backend from the command line, in a real epoll loop wired the
  * way the daemon wires it.
  *
- *   qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w SECONDS] [-W SECONDS] [-r] SOCKET
+ *   qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w S] [-W S] [-i S] [-R S] [-r] SOCKET...
  *
+ * One balloon per socket (named p0, p1, ... in the output), one loop.
  *   -t SIZE     set the target (operator override: floor/max checked, no step)
  *   -m PCT      floor as a percent of max (default 50)
  *   -w SECONDS  wait this long for actual to reach the target (default 10)
  *   -W SECONDS  then watch this long, printing every stats update
  *   -i SECONDS  guest-stats polling interval (default 2)
- *   -r          on exit, restore the balloon to max (on_exit = restore)
+ *   -R SECONDS  how long to wait for every guest to be ready (default 5)
+ *   -r          on exit, restore the balloons to max (on_exit = restore)
  *
  * Prints key=value lines: one "ready ..." line, "target ..." when set,
  * "actual ..." on each change, "stats ..." on each stats sample, and a
@@ -27,13 +29,16 @@
 #include <unistd.h>
 
 static usec_t t0;
+#define MAXB 8
+static struct balloon *bs[MAXB];
+static int nb;
 
 static void print_info(const char *tag, struct balloon *b)
 {
 	struct balloon_info i;
 	balloon_get_info(b, &i);
-	printf("%s t=%.3f state=%s pid=%d actual=%llu target=%llu max=%llu min=%llu caps=0x%x",
-	       tag, (double)(now_usec() - t0) / 1e6, balloon_state_name(i.state), (int)i.pid,
+	printf("%s name=%s t=%.3f state=%s pid=%d actual=%llu target=%llu max=%llu min=%llu caps=0x%x",
+	       tag, i.name, (double)(now_usec() - t0) / 1e6, balloon_state_name(i.state), (int)i.pid,
 	       (unsigned long long)i.actual_bytes, (unsigned long long)i.target_bytes,
 	       (unsigned long long)i.limits.max_bytes, (unsigned long long)i.limits.min_bytes,
 	       i.caps);
@@ -61,67 +66,84 @@ static void on_event(struct balloon *b, enum balloon_event ev, void *ud)
 		print_info("state", b);
 }
 
-/* Run the loop until done() or the deadline. */
-static void run(int ep, struct balloon *b, usec_t until, bool (*done)(struct balloon *, void *),
-		void *arg)
+/* Run the loop, the way the daemon wires it, until done() or the deadline. */
+static void run(int ep, usec_t until, bool (*done)(void *), void *arg)
 {
 	for (;;) {
 		usec_t now = now_usec();
-		if (now >= until || (done && done(b, arg)))
+		if (now >= until || (done && done(arg)))
 			return;
-		balloon_epoll_sync(b, ep, b);
-		usec_t d = MIN(balloon_next_deadline(b), until);
+		usec_t d = until;
+		for (int k = 0; k < nb; k++) {
+			balloon_epoll_sync(bs[k], ep, bs[k]);
+			d = MIN(d, balloon_next_deadline(bs[k]));
+		}
 		int ms = d > now ? (int)((d - now + 999) / 1000) : 0;
-		struct epoll_event ev[4];
-		int n = epoll_wait(ep, ev, 4, MIN(ms, 200));
+		struct epoll_event ev[MAXB];
+		int n = epoll_wait(ep, ev, MAXB, MIN(ms, 200));
 		now = now_usec();
 		for (int k = 0; k < n; k++) {
+			struct balloon *b = ev[k].data.ptr;
 			if (ev[k].events & EPOLLOUT)
 				balloon_on_writable(b, now);
 			if (ev[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				balloon_on_readable(b, now);
 		}
-		balloon_tick(b, now);
+		for (int k = 0; k < nb; k++)
+			balloon_tick(bs[k], now);
 	}
 }
 
-static bool is_ready(struct balloon *b, void *arg)
+static bool one_ready(struct balloon *b)
 {
-	(void)arg;
 	struct balloon_info i;
 	balloon_get_info(b, &i);
 	return i.state == BALLOON_READY && i.limits.max_bytes;
 }
 
-static bool reached(struct balloon *b, void *arg)
+static bool all_ready(void *arg)
+{
+	(void)arg;
+	for (int k = 0; k < nb; k++)
+		if (!one_ready(bs[k]))
+			return false;
+	return true;
+}
+
+static bool all_reached(void *arg)
 {
 	uint64_t t = *(uint64_t *)arg;
-	struct balloon_info i;
-	balloon_get_info(b, &i);
-	uint64_t gap = i.actual_bytes > t ? i.actual_bytes - t : t - i.actual_bytes;
-	return i.actual_bytes && gap <= MIB;
+	for (int k = 0; k < nb; k++) {
+		struct balloon_info i;
+		balloon_get_info(bs[k], &i);
+		uint64_t gap = i.actual_bytes > t ? i.actual_bytes - t : t - i.actual_bytes;
+		if (!i.actual_bytes || gap > MIB)
+			return false;
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
 {
 	uint64_t target = 0;
-	double wait_s = 10, watch_s = 0, interval_s = 2;
+	double wait_s = 10, watch_s = 0, interval_s = 2, ready_s = 5;
 	unsigned min_pct = 50;
 	bool restore = false;
 	int o;
-	while ((o = getopt(argc, argv, "t:m:w:W:i:rv")) != -1) {
+	while ((o = getopt(argc, argv, "t:m:w:W:i:R:rv")) != -1) {
 		switch (o) {
 		case 't': if (parse_size(optarg, &target) < 0) goto usage; break;
 		case 'm': min_pct = (unsigned)atoi(optarg); break;
 		case 'w': wait_s = atof(optarg); break;
 		case 'W': watch_s = atof(optarg); break;
 		case 'i': interval_s = atof(optarg); break;
+		case 'R': ready_s = atof(optarg); break;
 		case 'r': restore = true; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		default: goto usage;
 		}
 	}
-	if (optind != argc - 1)
+	if (optind >= argc || argc - optind > MAXB)
 		goto usage;
 	log_open(LOG_TO_STDERR, log_get_level());
 	t0 = now_usec();
@@ -129,46 +151,57 @@ int main(int argc, char **argv)
 		.min_percent = min_pct,
 		.stats_interval_usec = (usec_t)(interval_s * 1e6),
 	};
-	struct balloon *b = balloon_new_qmp("probe", argv[optind], &cfg, on_event, NULL);
-	if (!b)
-		return 2;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	balloon_tick(b, now_usec());
-	run(ep, b, now_usec() + 5 * USEC_PER_SEC, is_ready, NULL);
-	if (!is_ready(b, NULL)) {
-		print_info("notready", b);
-		balloon_free(b);
-		return 1;
+	for (int k = optind; k < argc; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "p%d", nb);
+		bs[nb] = balloon_new_qmp(name, argv[k], &cfg, on_event, NULL);
+		if (!bs[nb])
+			return 2;
+		balloon_tick(bs[nb], now_usec());
+		nb++;
 	}
-	print_info("ready", b);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
 	int rc = 0;
-	if (target) {
-		char err[200];
-		int r = balloon_override(b, target, now_usec(), err, sizeof err);
-		if (r < 0) {
-			printf("refused error=\"%s\"\n", err);
+	run(ep, now_usec() + (usec_t)(ready_s * 1e6), all_ready, NULL);
+	for (int k = 0; k < nb; k++) {
+		print_info(one_ready(bs[k]) ? "ready" : "notready", bs[k]);
+		if (!one_ready(bs[k]))
 			rc = 1;
-		} else {
-			print_info("target", b);
-			run(ep, b, now_usec() + (usec_t)(wait_s * 1e6), reached, &target);
-			if (!reached(b, &target))
+	}
+	if (target && !rc) {
+		char err[200];
+		for (int k = 0; k < nb; k++) {
+			int r = balloon_override(bs[k], target, now_usec(), err, sizeof err);
+			if (r < 0) {
+				printf("refused error=\"%s\"\n", err);
+				rc = 1;
+			} else {
+				print_info("target", bs[k]);
+			}
+		}
+		if (!rc) {
+			run(ep, now_usec() + (usec_t)(wait_s * 1e6), all_reached, &target);
+			if (!all_reached(&target))
 				rc = 1;
 		}
 	}
 	if (watch_s > 0)
-		run(ep, b, now_usec() + (usec_t)(watch_s * 1e6), NULL, NULL);
-	print_info("final", b);
+		run(ep, now_usec() + (usec_t)(watch_s * 1e6), NULL, NULL);
+	for (int k = 0; k < nb; k++)
+		print_info("final", bs[k]);
 	if (restore) {
-		struct balloon *list[1] = { b };
-		int f = balloon_exit_all(list, 1, BALLOON_EXIT_RESTORE, 5 * USEC_PER_SEC);
+		int f = balloon_exit_all(bs, (size_t)nb, BALLOON_EXIT_RESTORE, 5 * USEC_PER_SEC);
 		printf("restore failed=%d\n", f);
+		for (int k = 0; k < nb; k++)
+			print_info("restored", bs[k]);
 		if (f)
 			rc = 1;
 	}
-	balloon_free(b);
+	for (int k = 0; k < nb; k++)
+		balloon_free(bs[k]);
 	close(ep);
 	return rc;
 usage:
-	fprintf(stderr, "usage: qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w S] [-W S] [-i S] [-r] [-v] SOCKET\n");
+	fprintf(stderr, "usage: qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w S] [-W S] [-i S] [-R S] [-r] [-v] SOCKET...\n");
 	return 2;
 }
