@@ -9,7 +9,9 @@
  * block: HELP, TYPE, then its samples (for per-guest families one sample
  * per guest with the label guest="NAME"), so every name appears once.
  *
- * Missing or non-numeric fields produce no sample; a family with no sample
+ * Missing or non-numeric fields produce no sample; a guest (or sharing
+ * pair) that repeats an earlier one's name is skipped, so no series is
+ * ever written twice; a family with no sample
  * at all is left out entirely (no orphan HELP/TYPE). Label values are
  * escaped as the format requires (backslash, double quote, newline).
  * Numbers: JSON integers print as integers, reals with the fewest of 15
@@ -226,6 +228,47 @@ static void render_info(const json_t *snap, FILE *f)
 	}
 }
 
+/* Entries of arr whose key (or key pair) repeats an earlier entry's are
+ * marked in skip[] so that no series is written twice: a snapshot with two
+ * guests of one name still renders valid text (the first one wins). */
+struct keyed { size_t idx; const char *a, *b; };
+
+static int cmp_keyed(const void *x, const void *y)
+{
+	const struct keyed *p = x, *q = y;
+	int c = strcmp(p->a, q->a);
+	if (!c)
+		c = strcmp(p->b, q->b);
+	if (!c)
+		c = p->idx < q->idx ? -1 : p->idx > q->idx;
+	return c;
+}
+
+static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
+{
+	size_t n = json_array_size(arr), m = 0, i;
+	const json_t *e;
+	bool *skip = calloc(n ? n : 1, sizeof *skip);
+	struct keyed *k = calloc(n ? n : 1, sizeof *k);
+	if (!skip || !k) {
+		free(skip);
+		free(k);
+		return NULL;
+	}
+	json_array_foreach(arr, i, e) {
+		const char *a = json_is_object(e) ? str_field(e, ka) : NULL;
+		const char *b = kb ? (json_is_object(e) ? str_field(e, kb) : NULL) : "";
+		if (a && b)
+			k[m++] = (struct keyed){ i, a, b };
+	}
+	qsort(k, m, sizeof *k, cmp_keyed);
+	for (i = 1; i < m; i++)
+		if (!strcmp(k[i].a, k[i - 1].a) && !strcmp(k[i].b, k[i - 1].b))
+			skip[k[i].idx] = true;
+	free(k);
+	return skip;
+}
+
 static void render_guests(const json_t *snap, FILE *f)
 {
 	const json_t *guests = json_object_get(snap, "guests");
@@ -234,6 +277,9 @@ static void render_guests(const json_t *snap, FILE *f)
 	size_t n = json_array_size(guests), i;
 	const json_t *g;
 	char val[64];
+	bool *skip = mark_duplicates(guests, "name", NULL);
+	if (!skip)
+		return;
 
 	header(f, "ksmd_guests", GAUGE, "Guests known to ksmd.");
 	fprintf(f, "ksmd_guests %zu\n", n);
@@ -241,7 +287,7 @@ static void render_guests(const json_t *snap, FILE *f)
 	/* Info: backend and state as labels. */
 	bool any = false;
 	json_array_foreach(guests, i, g) {
-		const char *name = guest_name(g);
+		const char *name = skip[i] ? NULL : guest_name(g);
 		if (!name)
 			continue;
 		if (!any)
@@ -259,7 +305,7 @@ static void render_guests(const json_t *snap, FILE *f)
 	/* State as a set of 0/1 samples, the enum idiom of Prometheus. */
 	any = false;
 	json_array_foreach(guests, i, g) {
-		const char *name = guest_name(g), *st = name ? str_field(g, "state") : NULL;
+		const char *name = skip[i] ? NULL : guest_name(g), *st = name ? str_field(g, "state") : NULL;
 		if (!st)
 			continue;
 		if (!any)
@@ -275,7 +321,7 @@ static void render_guests(const json_t *snap, FILE *f)
 		const struct family *fa = &guest_families[k];
 		any = false;
 		json_array_foreach(guests, i, g) {
-			const char *name = guest_name(g);
+			const char *name = skip[i] ? NULL : guest_name(g);
 			if (!name || !value_str(json_object_get(g, fa->key), fa->scale, val, sizeof val))
 				continue;
 			if (!any)
@@ -289,7 +335,7 @@ static void render_guests(const json_t *snap, FILE *f)
 	}
 	any = false;
 	json_array_foreach(guests, i, g) {
-		const char *name = guest_name(g);
+		const char *name = skip[i] ? NULL : guest_name(g);
 		const json_t *scan = name ? json_object_get(g, "scan") : NULL;
 		if (!json_is_object(scan))
 			continue;
@@ -305,6 +351,7 @@ static void render_guests(const json_t *snap, FILE *f)
 			fprintf(f, "\",kind=\"%s\"} %s\n", scan_kinds[k].kind, val);
 		}
 	}
+	free(skip);
 }
 
 static void render_sharing(const json_t *snap, FILE *f)
@@ -315,8 +362,11 @@ static void render_sharing(const json_t *snap, FILE *f)
 	char val[64];
 	if (!json_is_array(sh))
 		return;
+	bool *skip = mark_duplicates(sh, "a", "b");
+	if (!skip)
+		return;
 	json_array_foreach(sh, i, p) {
-		const char *a = json_is_object(p) ? str_field(p, "a") : NULL;
+		const char *a = json_is_object(p) && !skip[i] ? str_field(p, "a") : NULL;
 		const char *b = json_is_object(p) ? str_field(p, "b") : NULL;
 		if (!a || !b || !value_str(json_object_get(p, "pages"), 1, val, sizeof val))
 			continue;
@@ -330,6 +380,7 @@ static void render_sharing(const json_t *snap, FILE *f)
 		put_label(f, b);
 		fprintf(f, "\"} %s\n", val);
 	}
+	free(skip);
 }
 
 int stats_render_prometheus(const json_t *snap, char **out, size_t *len)
