@@ -1,0 +1,71 @@
+#!/bin/bash
+# The scanner never undoes a KSM merge. A process holds duplicate content
+# (MADV_MERGEABLE, like QEMU guest RAM); KSM merges it at full speed, then
+# stops (run=0: merges persist); three full scanner passes follow; the
+# merged amount (smaps `KSM:` of the process, computed live by the kernel)
+# must not drop, and the scanner must see the merged pages as merged
+# (pagemap + kpageflags), without reading them. KSM settings are restored.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+KSM=/sys/kernel/mm/ksm
+BUILD=${KSMD_BUILD:-build}
+if [ "$(id -u)" != 0 ]; then echo "skip: needs root (KSM sysfs, pagemap PFNs)"; exit 77; fi
+if [ ! -w $KSM/run ]; then echo "skip: $KSM absent or read-only (kernel without KSM)"; exit 77; fi
+if ! grep -q '^KSM:' /proc/self/smaps; then echo "skip: smaps has no KSM: field on this kernel"; exit 77; fi
+if [ ! -x $BUILD/tests/scanner_memhog ] || [ ! -x $BUILD/tests/scanner_probe ]; then
+    make -s B="$BUILD" scanner-tools >/dev/null || { echo "cannot build scanner-tools"; exit 1; }
+fi
+
+declare -A saved
+for f in run pages_to_scan sleep_millisecs; do saved[$f]=$(cat $KSM/$f); done
+hog=
+out=$(mktemp /tmp/ksmd-scan-nounmerge.XXXXXX)
+cleanup() {
+    [ -n "$hog" ] && kill "$hog" 2>/dev/null && wait "$hog" 2>/dev/null
+    for f in pages_to_scan sleep_millisecs run; do
+        [ "$(cat $KSM/$f)" = "${saved[$f]}" ] || echo "${saved[$f]}" > $KSM/$f
+    done
+    rm -f "$out"
+}
+trap cleanup EXIT
+
+# 2048 unique pages, 64 contents x 64 pages, 512 pairs: 4096 - 64 + 512 =
+# 4544 pages KSM can save, 5120 pages that can end up merged.
+$BUILD/tests/scanner_memhog -m 0 0 0 2048 64 64 512 3 >"$out" &
+hog=$!
+for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
+read -r pid addr size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
+[ "$pid" = "$hog" ] || { echo "FAIL: memhog pid mismatch"; exit 1; }
+
+ksm_kb() { awk '/^KSM:/ { s += $2 } END { print s + 0 }' /proc/$pid/smaps; }
+
+echo 100000 > $KSM/pages_to_scan
+echo 0 > $KSM/sleep_millisecs
+echo 1 > $KSM/run
+for _ in $(seq 300); do
+    [ "$(ksm_kb)" -ge $((5120 * 4 * 9 / 10)) ] && break
+    sleep 0.1
+done
+echo 0 > $KSM/run
+m0=$(ksm_kb)
+echo "merged before the scanner: $m0 kB"
+[ "$m0" -ge $((5120 * 4 * 9 / 10)) ] || { echo "FAIL: KSM merged only $m0 kB within 30 s"; exit 1; }
+
+probe=$($BUILD/tests/scanner_probe -n 3 -t 2 "hog:$pid:qemu:$size") || { echo "FAIL: scanner_probe"; exit 1; }
+echo "$probe" | grep '^guest='
+m1=$(ksm_kb)
+echo "merged after three passes: $m1 kB"
+[ "$m1" -ge "$m0" ] || { echo "FAIL: merged amount dropped from $m0 to $m1 kB"; exit 1; }
+
+# The scanner saw the merged pages as merged and did not read them.
+last=$(echo "$probe" | grep '^guest=hog' | tail -1)
+ksm=$(sed -n 's/.* ksm=\([0-9]*\).*/\1/p' <<<"$last")
+[ "$ksm" -eq $((m1 / 4)) ] || { echo "FAIL: scanner counts $ksm merged pages, smaps says $((m1 / 4))"; exit 1; }
+total=$(echo "$probe" | tail -n +1 | grep '^pass=3')
+scanned=$(sed -n 's/.* scanned=\([0-9]*\).*/\1/p' <<<"$total")
+[ "$scanned" -le $((7168 - ksm)) ] || { echo "FAIL: scanned $scanned pages, more than the unmerged ones"; exit 1; }
+# Prediction: pages KSM would free + pages already saved = 4544 (pages KSM
+# has not merged yet are still counted by the scanner's classes).
+pred=$(sed -n 's/.* predicted=\([0-9]*\).*/\1/p' <<<"$total")
+echo "predicted pages_sharing: $pred (known: 4544)"
+echo "PASS: merged stayed $m0 -> $m1 kB over three passes"

@@ -1,0 +1,42 @@
+/* scanner_memhog — a process holding memory of known content, for the
+ * scanner's integration tests and benchmarks.
+ *
+ * usage: scanner_memhog [-m] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES PER_CLASS PAIRS SEED
+ * (page counts; see tests/scanner_memhog.h for the layout; -m marks the
+ * mapping MADV_MERGEABLE like QEMU guest RAM). Prints "PID ADDR BYTES" on
+ * one line once the memory is filled, then sleeps until killed. */
+#include "tests/scanner_memhog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	struct memhog_layout l = { 0 };
+	int a = 1;
+	if (a < argc && strcmp(argv[a], "-m") == 0) {
+		l.mergeable = true;
+		a++;
+	}
+	if (argc - a != 8) {
+		fprintf(stderr, "usage: %s [-m] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES "
+			"PER_CLASS PAIRS SEED\n", argv[0]);
+		return 2;
+	}
+	unsigned v[8];
+	for (int i = 0; i < 8; i++)
+		v[i] = (unsigned)strtoul(argv[a + i], NULL, 0);
+	l.absent = v[0]; l.zero_mapped = v[1]; l.zero_filled = v[2]; l.unique = v[3];
+	l.classes = v[4]; l.per_class = v[5]; l.pairs = v[6]; l.seed = v[7];
+	unsigned char *m = memhog_build(&l);
+	if (!m) {
+		perror("mmap");
+		return 1;
+	}
+	printf("%d %p %zu\n", (int)getpid(), (void *)m, memhog_pages(&l) * 4096);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
