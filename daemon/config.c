@@ -378,14 +378,12 @@ static bool valid_guest_name(const char *s)
 	return true;
 }
 
-/* Checks that need the whole file: guests complete and consistent. */
-static void validate(const char *file, struct ksmd_config *cfg, struct conf_errors *errs)
+/* Checks of the guests a file defined (from index first): complete and
+ * consistent. */
+static void validate_guests(const char *file, struct ksmd_config *cfg, size_t first,
+			    struct conf_errors *errs)
 {
-	char perr[256];
-	cfg->policy.tick_usec = cfg->tick_usec; /* the daemon's tick drives the policy */
-	if (policy_conf_validate(&cfg->policy, perr, sizeof perr) < 0)
-		add_error(errs, file, 0, "[policy]: %s", perr);
-	for (size_t i = 0; i < cfg->n_guests; i++) {
+	for (size_t i = first; i < cfg->n_guests; i++) {
 		struct guest_conf *g = &cfg->guests[i];
 		int kinds = !!g->qmp[0] + !!g->cgroup[0] + !!g->pid;
 		if (kinds == 0)
@@ -403,13 +401,23 @@ static void validate(const char *file, struct ksmd_config *cfg, struct conf_erro
 				add_error(errs, file, g->line, "guest '%s' uses the QMP socket of guest '%s'",
 					  g->name, cfg->guests[j].name);
 	}
+}
+
+/* Checks that need the whole configuration. */
+static void validate(const char *file, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	char perr[256];
+	cfg->policy.tick_usec = cfg->tick_usec; /* the daemon's tick drives the policy */
+	if (policy_conf_validate(&cfg->policy, perr, sizeof perr) < 0)
+		add_error(errs, file, 0, "[policy]: %s", perr);
 	if (!cfg->control_socket[0])
 		add_error(errs, file, 0, "daemon.control_socket must not be empty");
 	if (cfg->stats_enabled && !cfg->stats_listen[0])
 		add_error(errs, file, 0, "stats.listen must not be empty while stats.enabled = yes");
 }
 
-int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+/* Parse text on top of cfg (which holds defaults, or earlier files). */
+static int parse_into(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
 {
 	char section[CONF_NAME_MAX] = "";
 	struct guest_conf *guest = NULL;
@@ -423,7 +431,7 @@ int config_parse(const char *file, const char *text, struct ksmd_config *cfg, st
 	if (!copy)
 		return -ENOMEM;
 
-	config_defaults(cfg);
+	size_t first_guest = cfg->n_guests;
 	snprintf(cfg->path, sizeof cfg->path, "%s", file);
 	for (char *line = copy, *next; line; line = next) {
 		next = strchr(line, '\n');
@@ -534,6 +542,19 @@ int config_parse(const char *file, const char *text, struct ksmd_config *cfg, st
 			add_error(errs, file, lineno, "%s", err);
 	}
 	free(copy);
+	validate_guests(file, cfg, first_guest, errs);
+	return errs && errs->n > before ? -EINVAL : 0;
+}
+
+int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	size_t before = errs ? errs->n : 0;
+	config_defaults(cfg);
+	int r = parse_into(file, text, cfg, errs);
+	if (r == -ENOMEM) {
+		config_free(cfg);
+		return r;
+	}
 	validate(file, cfg, errs);
 	if (errs && errs->n > before) {
 		config_free(cfg);
@@ -542,17 +563,40 @@ int config_parse(const char *file, const char *text, struct ksmd_config *cfg, st
 	return 0;
 }
 
+int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	size_t before = errs ? errs->n : 0;
+	int first_err = 0;
+	config_defaults(cfg);
+	for (size_t i = 0; i < n; i++) {
+		char *text;
+		int r = read_file(paths[i], &text, NULL);
+		if (r < 0) {
+			add_error(errs, paths[i], 0, "cannot read: %s", strerror(-r));
+			if (!first_err)
+				first_err = r;
+			continue;
+		}
+		r = parse_into(paths[i], text, cfg, errs);
+		free(text);
+		if (r == -ENOMEM) {
+			config_free(cfg);
+			return r;
+		}
+	}
+	validate(paths[n ? n - 1 : 0], cfg, errs);
+	if (first_err || (errs && errs->n > before)) {
+		config_free(cfg);
+		return first_err ? first_err : -EINVAL;
+	}
+	if (n)
+		snprintf(cfg->path, sizeof cfg->path, "%s", paths[0]);
+	return 0;
+}
+
 int config_load(const char *path, struct ksmd_config *cfg, struct conf_errors *errs)
 {
-	char *text;
-	int r = read_file(path, &text, NULL);
-	if (r < 0) {
-		add_error(errs, path, 0, "cannot read: %s", strerror(-r));
-		return r;
-	}
-	r = config_parse(path, text, cfg, errs);
-	free(text);
-	return r;
+	return config_load_files(&path, 1, cfg, errs);
 }
 
 static const char *format_at(const void *base, const struct conf_key *k, char *buf, size_t len)

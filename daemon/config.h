@@ -113,6 +113,11 @@ void config_defaults(struct ksmd_config *cfg);
  * every error in errs (and cfg freed), or -errno if the file can't be read
  * (also reported in errs). */
 int config_load(const char *path, struct ksmd_config *cfg, struct conf_errors *errs);
+/* Load several files, each on top of the ones before (an overlay): later
+ * files override keys of earlier ones; a guest may be defined in one file
+ * only. Same contract as config_load. */
+int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cfg,
+		      struct conf_errors *errs);
 /* Parse a buffer; name is used in messages. Same contract as config_load. */
 int config_parse(const char *name, const char *text, struct ksmd_config *cfg,
 		 struct conf_errors *errs);

@@ -58,8 +58,29 @@ static void ksm_init(struct daemon *d)
 		return;
 	}
 	d->ksm_driving = true;
-	log_info("KSM found at run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64,
-		 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
+	if (d->state.ksm_saved_valid) {
+		/* A ksmd before us did not exit cleanly: what is in sysfs now is its
+		 * pacing; the operator's settings are the ones it found. */
+		d->ksm.saved = d->state.ksm_saved;
+		log_warn("KSM: the previous ksmd did not exit cleanly; carrying on, and at exit restoring the "
+			 "settings it found (run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64 ")",
+			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
+	} else {
+		d->state.ksm_saved = d->ksm.saved;
+		d->state.ksm_saved_valid = true;
+		log_info("KSM found at run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64,
+			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
+	}
+	daemon_save_state(d);
+}
+
+void daemon_save_state(struct daemon *d)
+{
+	if (!d->state_owned)
+		return;
+	int r = state_save(d->state_path, &d->state);
+	if (r < 0)
+		log_warn("state file %s: %s, ignoring", d->state_path, strerror(-r));
 }
 
 static void ksm_fini(struct daemon *d)
@@ -107,7 +128,7 @@ int daemon_reload(struct daemon *d, struct conf_errors *errs)
 	struct conf_errors *e = errs ? errs : &local;
 	struct ksmd_config next;
 	sd_notifyf("RELOADING=1");
-	int r = config_load(d->opts.config_path, &next, e);
+	int r = config_load_files(d->opts.config_paths, d->opts.n_configs, &next, e);
 	if (r < 0) {
 		log_errors(e);
 		log_err("reload: %s has errors; keeping the running configuration", d->opts.config_path);
@@ -196,7 +217,7 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 	d->opts = *opts;
 	d->signal_fd = d->tick_fd = -1;
 	d->started_usec = now_usec();
-	r = config_load(opts->config_path, &d->cfg, &errs);
+	r = config_load_files(opts->config_paths, opts->n_configs, &d->cfg, &errs);
 	if (r < 0) {
 		log_errors(&errs);
 		conf_errors_free(&errs);
@@ -235,6 +256,13 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		return r;
 	}
 
+	d->state_owned = true;
+	state_path(d->cfg.control_socket, d->state_path, sizeof d->state_path);
+	r = state_load(d->state_path, &d->state);
+	if (r == -EBADMSG)
+		log_warn("state file %s is unreadable, ignoring it", d->state_path);
+	if (!d->state.overrides)
+		d->state.overrides = json_object();
 	ksm_init(d);
 	r = modules_init(d);
 	if (r < 0)
@@ -272,6 +300,9 @@ void daemon_fini(struct daemon *d)
 {
 	modules_fini(d);
 	ksm_fini(d);
+	if (d->state_owned)
+		unlink(d->state_path); /* a clean exit: nothing to carry over */
+	state_free(&d->state);
 	stats_shutdown();
 	if (d->control)
 		control_close(d->control);

@@ -14,10 +14,15 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/loop.h"
+#include "daemon/state.h"
 #include "scanner/ksm.h"
 
+#define DAEMON_MAX_CONFIGS 8
+
 struct daemon_opts {
-	const char *config_path;
+	const char *config_path;        /* the first file, for messages */
+	const char *config_paths[DAEMON_MAX_CONFIGS]; /* -c FILE, each an overlay of the ones before */
+	size_t n_configs;
 	bool foreground;
 	bool dry_run;          /* --dry-run: policy decides, nothing acts */
 	int log_level;
@@ -41,6 +46,11 @@ struct daemon {
 	struct ksm_driver ksm;
 	struct ksm_sysfs ksm_now; /* read this tick (also when not driving) */
 
+	/* survives a crash: KSM as first found, operator overrides */
+	struct daemon_state state;
+	char state_path[CONF_STR_MAX + 16];
+	bool state_owned;         /* we hold the control socket: the file is ours */
+
 	bool scanner_paused;
 	bool policy_paused;
 
@@ -60,6 +70,9 @@ json_t *daemon_command(const char *cmd, json_t *args, void *data);
 int daemon_reload(struct daemon *d, struct conf_errors *errs);
 /* Apply the live keys of d->cfg to the modules (after set or reload). */
 void daemon_apply_config(struct daemon *d);
+
+/* Write the state file (logs a failure). */
+void daemon_save_state(struct daemon *d);
 
 /* Build the current snapshot (stats schema version 1). */
 json_t *daemon_snapshot(struct daemon *d);

@@ -12,14 +12,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: ksmd [-fnv] [-c FILE] [--dry-run] [--dump-config]\n"
+		"Usage: ksmd [-fnv] [-c FILE]... [--dry-run] [--dump-config]\n"
 		"       ksmd -h | --help\n"
 		"       ksmd -V | --version\n"
 		"\n"
 		"Memory-overcommit daemon for KVM hosts: finds duplicate guest pages and\n"
 		"drives the kernel's KSM to merge them, and drives guests' balloons.\n"
 		"\n"
-		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ");\n"
+		"                      given again, each file overrides keys of the ones before\n"
 		"  -f, --foreground    log to standard error instead of syslog\n"
 		"  -n, --check         check the configuration file and exit\n"
 		"  -v, --verbose       log debug messages too\n"
@@ -49,7 +50,13 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:fnvhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': opts.config_path = optarg; break;
+		case 'c':
+			if (opts.n_configs == DAEMON_MAX_CONFIGS) {
+				fprintf(stderr, "ksmd: at most %d -c files\n", DAEMON_MAX_CONFIGS);
+				return 2;
+			}
+			opts.config_paths[opts.n_configs++] = optarg;
+			break;
 		case 'f': opts.foreground = true; break;
 		case 'n': check = true; break;
 		case 'v': opts.log_level = LOG_DEBUG; break;
@@ -67,19 +74,26 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	if (opts.n_configs == 0)
+		opts.config_paths[opts.n_configs++] = DEFAULT_CONFIG;
+	opts.config_path = opts.config_paths[0];
+
 	if (check || dump) {
 		struct ksmd_config cfg;
 		struct conf_errors errs = { 0 };
-		if (config_load(opts.config_path, &cfg, &errs) < 0) {
+		if (config_load_files(opts.config_paths, opts.n_configs, &cfg, &errs) < 0) {
 			for (size_t i = 0; i < errs.n; i++)
 				fprintf(stderr, "%s\n", errs.msg[i]);
 			conf_errors_free(&errs);
 			return 1;
 		}
-		if (dump)
+		if (dump) {
 			config_dump(&cfg, stdout);
-		else
-			printf("%s: configuration OK (%zu guests)\n", opts.config_path, cfg.n_guests);
+		} else {
+			for (size_t i = 0; i < opts.n_configs; i++)
+				printf("%s%s", i ? " + " : "", opts.config_paths[i]);
+			printf(": configuration OK (%zu guests)\n", cfg.n_guests);
+		}
 		config_free(&cfg);
 		return 0;
 	}

@@ -41,6 +41,7 @@ struct guest {
 	bool in_scanner;
 	bool alive;
 	bool override;               /* ksmdctl balloon: the policy leaves it alone */
+	bool override_pending;       /* from the state file: send once READY */
 	uint64_t override_bytes;
 	struct balloon_info info;
 	struct ksm_proc_stat ksm;
@@ -201,6 +202,11 @@ static int guest_add(struct daemon *d, const struct guest_conf *gc, bool discove
 	}
 	if (gc->pid)
 		g->pid = (pid_t)gc->pid;
+	json_t *ov = json_object_get(d->state.overrides, gc->name);
+	if (g->b && json_is_integer(ov)) {
+		g->override = g->override_pending = true;
+		g->override_bytes = (uint64_t)json_integer_value(ov);
+	}
 	struct guest **ng = realloc(m->g, (m->n + 1) * sizeof *ng);
 	if (!ng) {
 		if (g->b)
@@ -315,6 +321,19 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 {
 	if (g->b) {
 		balloon_get_info(g->b, &g->info);
+		if (g->override_pending && g->info.state == BALLOON_READY) {
+			char err[256] = "";
+			g->override_pending = false;
+			if (balloon_override(g->b, g->override_bytes, now, err, sizeof err) < 0) {
+				log_warn("guest %s: carrying over the operator's balloon size failed: %s", g->conf.name,
+					 err);
+				g->override = false;
+			} else {
+				log_info("guest %s: carrying over the operator's balloon size, %" PRIu64 " MiB",
+					 g->conf.name, g->override_bytes / MIB);
+			}
+			guest_sync_fd(d, g);
+		}
 		const struct balloon_stats *s = &g->info.stats;
 		if (s->updated_usec && s->updated_usec != g->rate_sample_usec) {
 			uint64_t maj = s->value[BALLOON_STAT_MAJOR_FAULTS];
@@ -359,7 +378,7 @@ static void ksm_drive(struct daemon *d, usec_t now)
 		: m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
 		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
 		: KSM_URGENCY_NORMAL;
-	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, urgency, now);
+	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, -1, urgency, now);
 	if (r < 0) {
 		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
 		return;
@@ -634,6 +653,8 @@ json_t *modules_balloon(struct daemon *d, const char *name, const char *size)
 	if (!strcmp(size, "auto")) {
 		g->override = false;
 		g->override_bytes = 0;
+		json_object_del(d->state.overrides, name);
+		daemon_save_state(d);
 		log_info("guest %s: balloon back under the policy (ksmdctl)", name);
 		return control_ok(json_string("auto"));
 	}
@@ -647,6 +668,8 @@ json_t *modules_balloon(struct daemon *d, const char *name, const char *size)
 		return control_error("%s", err[0] ? err : strerror(-r));
 	g->override = true;
 	g->override_bytes = bytes;
+	json_object_set_new(d->state.overrides, name, json_integer((json_int_t)bytes));
+	daemon_save_state(d);
 	char buf[32];
 	log_info("guest %s: balloon set to %s by the operator (ksmdctl)", name, format_size(bytes, buf, sizeof buf));
 	struct policy_ring_entry e;

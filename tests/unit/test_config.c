@@ -3,7 +3,9 @@
 #include "tests/unit/harness.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int parse(const char *text, struct ksmd_config *cfg, struct conf_errors *e)
 {
@@ -214,6 +216,38 @@ static void test_shipped_file(void)
 	config_free(&cfg);
 }
 
+/* Several files: each overrides keys of the ones before. */
+static void test_overlay(void)
+{
+	char a[] = "/tmp/ksmd-test-a.XXXXXX", b[] = "/tmp/ksmd-test-b.XXXXXX";
+	int fa = mkstemp(a), fb = mkstemp(b);
+	CU_ASSERT_FATAL(fa >= 0 && fb >= 0);
+	dprintf(fa, "[scanner]\npages_per_sec = 100\nthreads = 3\n[guest g1]\nqmp = /q1\n");
+	dprintf(fb, "[scanner]\npages_per_sec = 200\n[guest g2]\npid = 7\n");
+	close(fa);
+	close(fb);
+	const char *paths[] = { a, b };
+	struct ksmd_config cfg;
+	struct conf_errors e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(config_load_files(paths, 2, &cfg, &e), 0);
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 200);
+	CU_ASSERT_EQUAL(cfg.scanner_threads, 3);
+	CU_ASSERT_EQUAL(cfg.n_guests, 2);
+	config_free(&cfg);
+	/* a guest defined twice across files, and a bad line in the second file */
+	FILE *f = fopen(b, "w");
+	fprintf(f, "[guest g1]\npid = 8\n[scanner]\nthreads = 99\n");
+	fclose(f);
+	CU_ASSERT_EQUAL(config_load_files(paths, 2, &cfg, &e), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(e.n, 2);
+	CU_ASSERT_TRUE(strstr(e.msg[0], ":1: duplicate section [guest g1] (first at line 4)") != NULL);
+	CU_ASSERT_TRUE(strstr(e.msg[1], ":4: scanner.threads: '99' is out of range") != NULL);
+	CU_ASSERT_TRUE(strncmp(e.msg[1], b, strlen(b)) == 0);
+	conf_errors_free(&e);
+	unlink(a);
+	unlink(b);
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -226,6 +260,7 @@ int main(void)
 		{ "set_get", test_set_get },
 		{ "dump_roundtrip", test_dump_roundtrip },
 		{ "shipped_file", test_shipped_file },
+		{ "overlay", test_overlay },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();
