@@ -1,12 +1,16 @@
 /* ksm_drive — the KSM executor alone, in a loop, as the daemon runs it: for
  * the convergence benchmark and the KSM integration test.
  *
- * usage: ksm_drive [-p PAGES | -g PID...] [-t TICK_MS] [-b BUDGET_PERCENT]
- *                  [-T SECONDS] [-q]
+ * usage: ksm_drive [-p PAGES [-d KEPT]] [-g PID...] [-t TICK_MS]
+ *                  [-b BUDGET_PERCENT] [-T SECONDS] [-q]
  *
  * The prediction comes from -p, or from one pass of ksmd's scanner over the
  * processes given with -g (scanner_scan_once; its cost is this process's
- * CPU too). Then every TICK_MS (default 500) it calls ksm_driver_tick() and
+ * CPU too); with -g, progress is those processes' own merged pages (from
+ * their ksm_stat), not KSM's global pages_sharing. With -p and -g both, no
+ * scan: the processes' merged pages count, less KEPT (-d: the kept copy of
+ * each duplicated content, which ksm_merging_pages counts and pages_sharing
+ * does not). Then every TICK_MS (default 500) it calls ksm_driver_tick() and
  * prints each change with its reason. On SIGINT/SIGTERM or after SECONDS it
  * restores the KSM settings found at start and prints
  * "cpu_sec X" (this process's own user+system CPU, scanner included). */
@@ -39,8 +43,25 @@ static double own_cpu_sec(void)
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* The guests' own merged pages, in pages_sharing units: their
+ * ksm_merging_pages (every page mapped to a KSM page) minus one kept copy per
+ * duplicated content the scanner found (clamped at 0: early in a merge that
+ * undercounts, which only keeps KSM converging a little longer). Other KSM
+ * users on the host do not count. -1 when a ksm_stat cannot be read. */
+static int64_t guests_merged(const pid_t *pids, int n, uint64_t dup_classes)
+{
+	int64_t sum = 0;
+	for (int i = 0; i < n; i++) {
+		struct ksm_proc_stat ps;
+		if (ksm_proc_stat(pids[i], &ps) < 0 || ps.merging_pages < 0)
+			return -1;
+		sum += ps.merging_pages;
+	}
+	return sum > (int64_t)dup_classes ? sum - (int64_t)dup_classes : 0;
+}
+
 /* One scanner pass over pids: the predicted pages_sharing. */
-static int predict(pid_t *pids, int n, uint64_t *out)
+static int predict(pid_t *pids, int n, uint64_t *out, uint64_t *dup_classes)
 {
 	struct scanner_conf conf;
 	scanner_conf_defaults(&conf);
@@ -61,8 +82,10 @@ static int predict(pid_t *pids, int n, uint64_t *out)
 		r = scanner_get_results(s, &res);
 	if (r == 0) {
 		*out = res.predicted_sharing_pages;
-		printf("predicted %llu pages (scanner: %llu pages read, %.2f s, %.2f CPU-s)\n",
-		       (unsigned long long)res.predicted_sharing_pages,
+		*dup_classes = res.dup_classes;
+		printf("predicted %llu pages (scanner: %llu duplicated contents, %llu pages read, "
+		       "%.2f s, %.2f CPU-s)\n", (unsigned long long)res.predicted_sharing_pages,
+		       (unsigned long long)res.dup_classes,
 		       (unsigned long long)res.pages_scanned, (now_usec() - t0) / 1e6,
 		       res.last_pass_cpu_sec);
 		scanner_results_free(&res);
@@ -73,14 +96,15 @@ static int predict(pid_t *pids, int n, uint64_t *out)
 
 int main(int argc, char **argv)
 {
-	uint64_t predicted = 0;
+	uint64_t predicted = 0, dup_classes = 0;
 	bool have_prediction = false, quiet = false;
 	pid_t pids[64];
 	int npids = 0, c;
 	long tick_ms = 500;
 	double budget = -1, limit_sec = 0;
-	while ((c = getopt(argc, argv, "p:g:t:b:T:q")) != -1) {
+	while ((c = getopt(argc, argv, "p:d:g:t:b:T:q")) != -1) {
 		switch (c) {
+		case 'd': dup_classes = strtoull(optarg, NULL, 10); break;
 		case 'p': predicted = strtoull(optarg, NULL, 10); have_prediction = true; break;
 		case 'g':
 			if (npids < 64)
@@ -91,7 +115,7 @@ int main(int argc, char **argv)
 		case 'T': limit_sec = atof(optarg); break;
 		case 'q': quiet = true; break;
 		default:
-			fprintf(stderr, "usage: %s [-p PAGES | -g PID...] [-t TICK_MS] "
+			fprintf(stderr, "usage: %s [-p PAGES [-d KEPT]] [-g PID...] [-t TICK_MS] "
 				"[-b BUDGET_PERCENT] [-T SECONDS] [-q]\n", argv[0]);
 			return 2;
 		}
@@ -106,7 +130,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	if (!have_prediction) {
-		int r = predict(pids, npids, &predicted);
+		int r = predict(pids, npids, &predicted, &dup_classes);
 		if (r < 0) {
 			fprintf(stderr, "ksm_drive: scanner pass failed: %s\n", strerror(-r));
 			return 1;
@@ -127,7 +151,8 @@ int main(int argc, char **argv)
 		usec_t now = now_usec();
 		if (limit_sec > 0 && now - start >= (usec_t)(limit_sec * 1e6))
 			break;
-		r = ksm_driver_tick(&d, predicted, KSM_URGENCY_NORMAL, now);
+		int64_t merged = npids ? guests_merged(pids, npids, dup_classes) : -1;
+		r = ksm_driver_tick(&d, predicted, merged, KSM_URGENCY_NORMAL, now);
 		if (r < 0)
 			fprintf(stderr, "ksm_drive: tick: %s, ignoring\n", strerror(-r));
 		else if (r > 0)

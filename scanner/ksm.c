@@ -478,7 +478,7 @@ int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pac
 	return 0;
 }
 
-int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
+int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages, int64_t merged_pages,
 		    enum ksm_pace_urgency urgency, usec_t now_usec)
 {
 	int r = ksm_read(d->root, &d->sysfs);
@@ -501,7 +501,8 @@ int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
 
 	struct ksm_pace_input in = {
 		.predicted_pages = predicted_pages,
-		.merged_pages = cnt->pages_sharing > 0 ? (uint64_t)cnt->pages_sharing : 0,
+		.merged_pages = merged_pages >= 0 ? (uint64_t)merged_pages :
+				cnt->pages_sharing > 0 ? (uint64_t)cnt->pages_sharing : 0,
 		.merged_stale = !(set->run == 1 && d->was_running),
 		.full_scans = cnt->full_scans,
 		.kthread_cpu_percent = d->kthread_cpu_percent,

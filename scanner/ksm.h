@@ -280,10 +280,13 @@ struct ksm_driver {
 int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pace_config *cfg);
 
 /* One tick: read KSM's counters and knobs and the kthread CPU since the last
- * tick, pace from predicted_pages (the scanner's predicted_sharing_pages),
- * apply the knobs when they change (logged at info with the reason).
+ * tick, pace from predicted_pages (the scanner's predicted_sharing_pages)
+ * against merged_pages, apply the knobs when they change (logged at info
+ * with the reason). merged_pages < 0 means KSM's global pages_sharing; a
+ * caller that knows its guests' own share (from their ksm_stat) passes it,
+ * so that other KSM users on the host do not count as progress.
  * Returns 1 when the knobs changed, 0 when not, or a negative errno. */
-int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages,
+int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages, int64_t merged_pages,
 		    enum ksm_pace_urgency urgency, usec_t now_usec);
 
 /* Restore the settings saved at init (logs what it could not restore). */

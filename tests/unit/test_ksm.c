@@ -339,15 +339,15 @@ static void test_driver(void)
 	struct ksm_driver d;
 	CU_ASSERT_EQUAL(ksm_driver_init(&d, root, NULL), 0);
 	CU_ASSERT_STRING_EQUAL(get(root, "advisor_mode"), "none");
-	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, KSM_URGENCY_NORMAL, 1000000), 1);
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, -1, KSM_URGENCY_NORMAL, 1000000), 1);
 	CU_ASSERT_STRING_EQUAL(get(root, "run"), "1");
 	CU_ASSERT_STRING_EQUAL(get(root, "pages_to_scan"), "32000");
 	CU_ASSERT_EQUAL(d.state.phase, KSM_PHASE_CONVERGE);
 	/* Settling: no change half a second later. */
-	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, KSM_URGENCY_NORMAL, 1500000), 0);
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, -1, KSM_URGENCY_NORMAL, 1500000), 0);
 	/* Dry run decides but never writes. */
 	d.dry_run = true;
-	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 10, KSM_URGENCY_NORMAL, 9000000), 1);
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 10, -1, KSM_URGENCY_NORMAL, 9000000), 1);
 	CU_ASSERT_EQUAL(d.last.next.run, 0);
 	CU_ASSERT_STRING_EQUAL(get(root, "run"), "1");
 	d.dry_run = false;

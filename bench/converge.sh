@@ -1,0 +1,249 @@
+#!/bin/bash
+# converge.sh — how fast, and at what CPU cost, does KSM merge what there is
+# to merge, under ksmd's executor and under the anchors?
+#
+# Workload: 4 processes x 512 MiB (bench/ksm_fill: half of each page-for-page
+# identical across them, a quarter 16 patterns repeated within each, a
+# quarter unique); 327,168 pages can be saved (max_page_sharing 256).
+# Strategies, each from a fully unmerged start (run=2, then the settings
+# found at start restored):
+#   a  ksmd: the executor loop (bench/ksm_drive: ksm_driver_tick every
+#      500 ms, default pacing config) with the prediction from one pass of
+#      ksmd's scanner over the four processes (its cost counts as ours)
+#   b  KSM at kernel defaults (100 pages / 20 ms)
+#   c  KSM with advisor_mode=scan-time
+#   d  Debian's ksmtuned as shipped, its threshold forced so that it sees
+#      pressure (KSM_THRES_COEF=100, given in its environment: its config
+#      file is left untouched) and a short monitor interval
+#      (KSMTUNED_INTERVAL, default 10 s)
+#   e  KSM at full speed (100000 pages / 0 ms)
+# Measured per strategy: seconds and CPU-seconds (kernel ksmd thread + the
+# strategy's own processes) until 90% merged (see MERGING_WANT below), the
+# fraction reached at the end, and the CPU-seconds over the whole run. a and b
+# run for the full CONVERGE_TIMEOUT (default 300 s) so that their CPU over
+# that window compares; c and d stop 10 s after reaching 90% (or at the
+# timeout: the fraction reached is reported, nothing is extrapolated); e
+# stops CONVERGE_E_AFTER (default 10) s after reaching 90%, its idle cost is
+# reported as a rate.
+#
+# Results: bench/results/converge.json and converge.md (+ per-strategy
+# samples, converge-<s>.csv: seconds, pages_sharing, CPU-seconds).
+# The machine is shared: the load average at the start and end of every
+# run is recorded as the noise indicator.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+BUILD=${KSMD_BUILD:-build}
+TIMEOUT=${CONVERGE_TIMEOUT:-300}
+ONLY=${CONVERGE_ONLY:-}
+[ -n "$ONLY" ] || ONLY="a b c d e"
+E_AFTER=${CONVERGE_E_AFTER:-10}
+KSMTUNED_INTERVAL=${KSMTUNED_INTERVAL:-10}
+KSM=/sys/kernel/mm/ksm
+N=4; MIB=512; TARGET=327168
+# KSM is host-wide: other mergeable processes (QEMU guests of other work on
+# this machine) inflate pages_sharing. Progress is therefore measured on the
+# four fillers' own ksm_merging_pages: every non-unique page, kept copies
+# included, 4 x (65536 + 32768) = 393216 when all are merged; the goal is 90%
+# of that. pages_sharing is recorded beside it.
+MERGING_ALL=393216
+MERGING_WANT=$((MERGING_ALL * 9 / 10))
+OUT=bench/results
+mkdir -p "$OUT"
+
+if [ "$(id -u)" != 0 ]; then echo "skip: needs root to drive KSM"; exit 77; fi
+if [ ! -w $KSM/run ]; then echo "skip: no writable $KSM"; exit 77; fi
+for t in ksm_fill ksm_drive; do
+    [ -x "$BUILD/bench/$t" ] || { echo "missing $BUILD/bench/$t (make ksm-tools)"; exit 2; }
+done
+
+HZ=$(getconf CLK_TCK)
+FILES="advisor_mode pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan run"
+declare -A saved
+for f in $FILES; do [ -e $KSM/$f ] && saved[$f]=$(cat $KSM/$f); done
+if [ "${saved[max_page_sharing]}" != 256 ]; then
+    echo "max_page_sharing is ${saved[max_page_sharing]}; the 327,168 target assumes 256"; exit 2
+fi
+word() { sed -n 's/.*\[\(.*\)\].*/\1/p; /\[/!p' <<<"$1"; }
+restore() {
+    for f in $FILES; do
+        [ -n "${saved[$f]:-}" ] || continue
+        v=${saved[$f]}; [ $f = advisor_mode ] && v=$(word "$v")
+        [ "$(cat $KSM/$f)" = "${saved[$f]}" ] || echo "$v" > $KSM/$f 2>/dev/null
+    done
+}
+
+fillers=(); own=; own_kids=
+tmp=$(mktemp -d /tmp/ksmd-converge.XXXXXX)
+stop_own() {
+    [ -n "$own" ] || return 0
+    own_kids=$(ps -o pid= --ppid "$own" 2>/dev/null)   # ksmtuned's sleep
+    kill "$own" 2>/dev/null
+    for k in $own_kids; do kill "$k" 2>/dev/null; done
+    wait "$own" 2>/dev/null
+    own=; own_kids=
+}
+cleanup() {
+    stop_own
+    for p in "${fillers[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    echo 2 > $KSM/run 2>/dev/null
+    for _ in $(seq 300); do [ "$(cat $KSM/pages_shared)" = 0 ] && break; sleep 0.2; done
+    restore
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+kthread=
+for d in /proc/[0-9]*; do
+    if [ "$(cat $d/comm 2>/dev/null)" = ksmd ] && [ "$(awk '{print $4}' $d/stat 2>/dev/null)" = 2 ]; then
+        kthread=${d#/proc/}; break
+    fi
+done
+[ -n "$kthread" ] || { echo "kernel ksmd thread not found"; exit 2; }
+
+# CPU ticks of a process: utime+stime, plus waited-for children with "tree".
+ticks() { awk -v tree="${2:-}" '{ t = $14 + $15; if (tree) t += $16 + $17; print t }' /proc/$1/stat 2>/dev/null || echo 0; }
+now() { date +%s.%N; }
+secs() { echo "scale=3; ($1) / $HZ" | bc; }
+merging() {
+    local sum=0 m p
+    for p in "${fillers[@]}"; do
+        m=$(awk '/^ksm_merging_pages/ {print $2}' /proc/$p/ksm_stat 2>/dev/null)
+        sum=$((sum + ${m:-0}))
+    done
+    echo $sum
+}
+
+for i in $(seq 0 $((N - 1))); do
+    "$BUILD/bench/ksm_fill" -m $MIB -i "$i" > "$tmp/fill.$i" &
+    fillers+=($!)
+done
+for i in $(seq 0 $((N - 1))); do
+    for _ in $(seq 600); do grep -q ready "$tmp/fill.$i" && break; sleep 0.1; done
+    grep -q ready "$tmp/fill.$i" || { echo "filler $i not ready"; exit 2; }
+done
+echo "fillers ready: ${fillers[*]} ($N x $MIB MiB), kthread $kthread, timeout ${TIMEOUT}s"
+
+unmerge() {
+    echo 2 > $KSM/run
+    for _ in $(seq 600); do
+        [ "$(cat $KSM/pages_shared)" = 0 ] && [ "$(cat $KSM/pages_sharing)" = 0 ] && break
+        sleep 0.2
+    done
+    restore
+    echo 0 > $KSM/run
+}
+
+label() {
+    case $1 in
+        a) echo "ksmd executor (scanner prediction, default pacing)" ;;
+        b) echo "KSM kernel defaults (100 pages / 20 ms)" ;;
+        c) echo "KSM advisor_mode=scan-time" ;;
+        d) echo "ksmtuned (KSM_THRES_COEF=100, interval ${KSMTUNED_INTERVAL}s)" ;;
+        e) echo "KSM full speed (100000 pages / 0 ms)" ;;
+    esac
+}
+
+json_rows=(); md_rows=()
+run_one() {
+    local s=$1 predicted=null note=""
+    unmerge
+    local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
+    local k0; k0=$(ticks $kthread)
+    local t0; t0=$(now)
+    own=; own_kids=; local tree=
+    case $s in
+        a)  local args=(); for p in "${fillers[@]}"; do args+=(-g "$p"); done
+            "$BUILD/bench/ksm_drive" "${args[@]}" -t 500 > "$tmp/drive.log" 2>&1 &
+            own=$! ;;
+        b)  echo none > $KSM/advisor_mode; echo 100 > $KSM/pages_to_scan
+            echo 20 > $KSM/sleep_millisecs; echo 1 > $KSM/run ;;
+        c)  echo scan-time > $KSM/advisor_mode; echo 1 > $KSM/run ;;
+        d)  PIDFILE=$tmp/ksmtuned.pid KSM_THRES_COEF=100 KSM_MONITOR_INTERVAL=$KSMTUNED_INTERVAL \
+                /usr/sbin/ksmtuned
+            own=$(cat "$tmp/ksmtuned.pid"); tree=1 ;;
+        e)  echo none > $KSM/advisor_mode; echo 100000 > $KSM/pages_to_scan
+            echo 0 > $KSM/sleep_millisecs; echo 1 > $KSM/run ;;
+    esac
+    local csv=$OUT/converge-$s.csv t90= cpu90= t ti sh mg cpu last_sample=-1 own_t=0
+    echo "seconds,fillers_merging_pages,pages_sharing,cpu_sec" > "$csv"
+    while :; do
+        t=$(echo "$(now) - $t0" | bc)
+        sh=$(cat $KSM/pages_sharing)
+        mg=$(merging)
+        [ -n "$own" ] && own_t=$(ticks "$own" $tree)
+        cpu=$(secs "$(ticks $kthread) - $k0 + $own_t")
+        ti=${t%.*}; ti=${ti:-0}
+        if [ "$ti" -gt "$last_sample" ]; then
+            last_sample=$ti; echo "$t,$mg,$sh,$cpu" >> "$csv"
+        fi
+        if [ -z "$t90" ] && [ "$mg" -ge "$MERGING_WANT" ]; then
+            t90=$t; cpu90=$cpu
+            printf '  %s: 90%% after %.1f s, %.2f CPU-s\n' "$s" "$t90" "$cpu90"
+        fi
+        if [ "$(echo "$t >= $TIMEOUT" | bc)" = 1 ]; then break; fi
+        if [ -n "$t90" ]; then
+            case $s in
+                c|d) [ "$(echo "$t >= $t90 + 10" | bc)" = 1 ] && break ;;
+                e) [ "$(echo "$t >= $t90 + $E_AFTER" | bc)" = 1 ] && break ;;
+            esac
+        fi
+        sleep 0.2
+    done
+    local span=$t kcpu; kcpu=$(secs "$(ticks $kthread) - $k0")
+    local ocpu; ocpu=$(secs "$own_t")
+    stop_own
+    echo 0 > $KSM/run
+    local frac; frac=$(echo "scale=4; $mg / $MERGING_ALL" | bc)
+    local load1; load1=$(cut -d' ' -f1 /proc/loadavg)
+    if [ $s = a ]; then
+        predicted=$(awk '/^predicted/ {print $2; exit}' "$tmp/drive.log")
+        [ -n "$predicted" ] || predicted=null
+        note="prediction from one scanner pass: $(grep -m1 '^predicted' "$tmp/drive.log" | cut -d' ' -f2-)"
+        cp "$tmp/drive.log" "$OUT/converge-a-drive.log"
+    fi
+    if [ $s = e ] && [ -n "$t90" ]; then
+        note="after 90%: $(echo "scale=2; ($kcpu - $cpu90) / ($span - $t90) * 100" | bc)% of a core"
+    fi
+    local t90j=${t90:-null} cpu90j=${cpu90:-null}
+    json_rows+=("$(printf '{"strategy":"%s","label":"%s","time_to_90_sec":%s,"cpu_to_90_sec":%s,"fraction_at_end":%s,"pages_sharing_at_end":%s,"span_sec":%s,"cpu_span_sec":%s,"kthread_cpu_span_sec":%s,"own_cpu_span_sec":%s,"predicted_pages":%s,"load_start":%s,"load_end":%s,"note":"%s"}' \
+        "$s" "$(label $s)" "$t90j" "$cpu90j" "$frac" "$sh" "$span" "$cpu" "$kcpu" "$ocpu" "$predicted" "$load0" "$load1" "$note")")
+    local t90m=${t90:+$(printf '%.1f' "$t90")} cpu90m=${cpu90:+$(printf '%.2f' "$cpu90")}
+    md_rows+=("$(printf '| %s | %s | %s | %s | %.1f%% | %.0f | %.2f | %s–%s | %s |' "$s" "$(label $s)" \
+        "${t90m:-not reached}" "${cpu90m:-—}" "$(echo "$frac * 100" | bc)" "$span" "$cpu" "$load0" "$load1" "$note")")
+    printf '  %s done: %.0f s, %.1f%% merged, %.2f CPU-s (kthread %.2f + own %.2f)\n' \
+        "$s" "$span" "$(echo "$frac * 100" | bc)" "$cpu" "$kcpu" "$ocpu"
+}
+
+for s in $ONLY; do
+    echo "strategy $s: $(label $s)"
+    run_one "$s"
+done
+
+{
+    echo "{"
+    echo "  \"workload\": {\"processes\": $N, \"mib_each\": $MIB, \"saveable_pages\": $TARGET, \"mergeable_pages\": $MERGING_ALL, \"goal_merging_pages\": $MERGING_WANT},"
+    echo "  \"timeout_sec\": $TIMEOUT, \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc),"
+    echo "  \"date\": \"$(date -u +%FT%TZ)\","
+    echo "  \"results\": ["
+    for i in "${!json_rows[@]}"; do
+        sep=,; [ "$i" = $((${#json_rows[@]} - 1)) ] && sep=
+        echo "    ${json_rows[$i]}$sep"
+    done
+    echo "  ]"
+    echo "}"
+} > "$OUT/converge.json"
+{
+    echo "# KSM convergence: $N x $MIB MiB, $TARGET pages saveable"
+    echo
+    echo "Kernel $(uname -r), $(nproc) CPUs (shared with other work: load average given), $(date -u +%F)."
+    echo "CPU = kernel ksmd thread + the strategy's own processes. Timeout ${TIMEOUT}s."
+    echo "Goal: 90% merged, measured on the four processes' own ksm_merging_pages ($MERGING_WANT of"
+    echo "$MERGING_ALL), because other KSM users on this shared host inflate the global pages_sharing."
+    echo
+    echo "| | strategy | s to 90% | CPU-s to 90% | merged at end | run s | CPU-s over run | load | note |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for r in "${md_rows[@]}"; do echo "$r"; done
+} > "$OUT/converge.md"
+cat "$OUT/converge.md"
