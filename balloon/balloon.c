@@ -413,7 +413,6 @@ static void on_qmp_state(struct qmp_client *c, enum qmp_state old, enum qmp_stat
 		break;
 	case QMP_DISCONNECTED:
 	case QMP_CLOSED:
-		balloon_set_state(b, BALLOON_GONE, "%s", qmp_last_error(c));
 		/* a restarted QEMU starts with an empty balloon */
 		b->target_bytes = 0;
 		b->actual_bytes = 0;
@@ -422,6 +421,7 @@ static void on_qmp_state(struct qmp_client *c, enum qmp_state old, enum qmp_stat
 		b->caps = 0;
 		if (!b->cfg.max_bytes)
 			b->max_known = false;
+		balloon_set_state(b, BALLOON_GONE, "%s", qmp_last_error(c));
 		break;
 	case QMP_CONNECTING:
 	case QMP_GREETING:

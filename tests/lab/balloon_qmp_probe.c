@@ -12,6 +12,7 @@
  *   -i SECONDS  guest-stats polling interval (default 2)
  *   -R SECONDS  how long to wait for every guest to be ready (default 5)
  *   -r          on exit, restore the balloons to max (on_exit = restore)
+ *   -c          the arguments are memory cgroups (cgroup backend), not sockets
  *
  * Prints key=value lines: one "ready ..." line, "target ..." when set,
  * "actual ..." on each change, "stats ..." on each stats sample, and a
@@ -128,10 +129,11 @@ int main(int argc, char **argv)
 	uint64_t target = 0;
 	double wait_s = 10, watch_s = 0, interval_s = 2, ready_s = 5;
 	unsigned min_pct = 50;
-	bool restore = false;
+	bool restore = false, cgroup = false;
 	int o;
-	while ((o = getopt(argc, argv, "t:m:w:W:i:R:rv")) != -1) {
+	while ((o = getopt(argc, argv, "t:m:w:W:i:R:rvc")) != -1) {
 		switch (o) {
+		case 'c': cgroup = true; break;
 		case 't': if (parse_size(optarg, &target) < 0) goto usage; break;
 		case 'm': min_pct = (unsigned)atoi(optarg); break;
 		case 'w': wait_s = atof(optarg); break;
@@ -154,7 +156,8 @@ int main(int argc, char **argv)
 	for (int k = optind; k < argc; k++) {
 		char name[16];
 		snprintf(name, sizeof name, "p%d", nb);
-		bs[nb] = balloon_new_qmp(name, argv[k], &cfg, on_event, NULL);
+		bs[nb] = cgroup ? balloon_new_cgroup(name, argv[k], &cfg, on_event, NULL)
+				: balloon_new_qmp(name, argv[k], &cfg, on_event, NULL);
 		if (!bs[nb])
 			return 2;
 		balloon_tick(bs[nb], now_usec());
@@ -202,6 +205,6 @@ int main(int argc, char **argv)
 	close(ep);
 	return rc;
 usage:
-	fprintf(stderr, "usage: qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w S] [-W S] [-i S] [-R S] [-r] [-v] SOCKET...\n");
+	fprintf(stderr, "usage: qmp-probe [-t SIZE] [-m MIN_PERCENT] [-w S] [-W S] [-i S] [-R S] [-r] [-v] [-c] SOCKET|CGROUP...\n");
 	return 2;
 }
