@@ -31,6 +31,12 @@
 #                             size, seed and sockets), wait until ready.
 #   lab_stop                  tear every guest down (runs from the trap too),
 #                             print the total lab time.
+#   lab_json EXPR             read JSON on stdin, print the value at EXPR
+#                             (python subscripts), e.g.
+#                             lab_qmp 0 '{"execute":"query-balloon"}' |
+#                                 lab_json '["return"]["actual"]'
+#   lab_census I              print pages.py's JSON census of guest I's RAM
+#                             (present, zero, distinct, max_copies); root.
 #   lab_atexit CMD            run CMD (eval) at exit before the guests are
 #                             stopped, e.g. to stop a daemon that holds
 #                             LAB_QMP sockets or restore /sys/kernel/mm/ksm.
@@ -176,6 +182,7 @@ _lab_launch() {
     [ -n "${LAB_QEMU_ARGS:-}" ] && args+=($LAB_QEMU_ARGS)
     setpriv --pdeathsig KILL qemu-system-x86_64 "${args[@]}" >"$d.err" 2>&1 </dev/null &
     LAB_PID[$i]=$!
+    disown "$!"   # bash still reaps it, but prints no "Killed" job notices
     LAB_QMP[$i]=$d.qmp LAB_QMP_OBS[$i]=$d.obs LAB_AGENT[$i]=$d.agent
     LAB_CONSOLE[$i]=$d.console
     _LAB_START[$i]=$(_lab_now)
@@ -260,14 +267,25 @@ lab_qmp_wait() {
     "$LAB_PYTHON" "$LAB_HERE/labio.py" qmp-wait "${LAB_QMP_OBS[$1]}" "$2" --timeout "${3:-30}"
 }
 
+lab_json() {
+    "$LAB_PYTHON" -c 'import json,sys; v=eval("json.load(sys.stdin)" + sys.argv[1]); print(json.dumps(v) if isinstance(v,(dict,list)) else v)' "$1"
+}
+
+lab_census() {
+    local range
+    range=$(lab_ram_mapping "$1") || return 1
+    "$LAB_PYTHON" "$LAB_HERE/pages.py" census "${LAB_PID[$1]}" "$range"
+}
+
 lab_balloon() {
     lab_qmp "$1" "{\"execute\":\"balloon\",\"arguments\":{\"value\":$(($2 * 1048576))}}" >/dev/null
 }
 
 lab_balloon_actual() {
-    local out
-    out=$(lab_qmp "$1" '{"execute":"query-balloon"}') || return 1
-    "$LAB_PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["return"]["actual"] // 1048576)' "$out"
+    local bytes
+    bytes=$(lab_qmp "$1" '{"execute":"query-balloon"}' | lab_json '["return"]["actual"]') &&
+        [ -n "$bytes" ] || return 1
+    echo $((bytes / 1048576))
 }
 
 lab_wait_balloon() {
@@ -303,8 +321,11 @@ _lab_end() {
             sleep 0.1
         done
         kill -9 "$pid" 2>/dev/null
+        for ((n = 0; n < 50; n++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
-    wait "$pid" 2>/dev/null
     LAB_PID[$i]=
 }
 

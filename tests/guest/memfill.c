@@ -30,7 +30,8 @@
  * Usage: memfill fill MIB same|image|unique|zero SEED
  *        memfill hold MIB
  * Output (stdout of the parent): "pid=PID pages=N", exit 0; on failure
- * "error: ..." and exit 1 ("error: killed by signal 9" after an OOM kill).
+ * "error: ..." and exit 1 ("error: killed by signal 9" after an OOM kill,
+ * "error: mmap ..." when the guest kernel refuses the mapping).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -131,8 +132,12 @@ static void child(int fd, size_t mib, int hold, enum pattern pat, uint64_t seed)
         fclose(f);
     }
     mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mem == MAP_FAILED)
+    if (mem == MAP_FAILED) {
+        snprintf(msg, sizeof(msg), "error: mmap %zu MiB: %s\n", mib, strerror(errno));
+        if (write(fd, msg, strlen(msg)) < 0)
+            _exit(3);
         _exit(2);
+    }
     fill(mem, npages, hold ? PAT_UNIQUE : pat, seed);
     snprintf(msg, sizeof(msg), "pages=%zu\n", npages);
     if (write(fd, msg, strlen(msg)) < 0)
@@ -209,6 +214,11 @@ int main(int argc, char **argv)
         return 1;
     }
     buf[n] = 0;
+    if (strncmp(buf, "error:", 6) == 0) {
+        waitpid(pid, &status, 0);
+        printf("%s", buf);
+        return 1;
+    }
     printf("pid=%d %s", (int)pid, buf);
     return 0;
 }

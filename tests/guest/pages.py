@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """Host-side census of guest RAM content, for lab tests.
 
+  pages.py census PID START-END
+      Prints one JSON object for one guest: present pages, zero-filled pages,
+      distinct non-zero contents and "max_copies", the largest number of
+      pages that share one non-zero content.
   pages.py common PID_A START-END PID_B START-END
       Reads the present pages of two guests' RAM mappings and prints one JSON
       object: present and zero-filled page counts per guest, the number of
@@ -51,6 +55,11 @@ def census(pid, rng):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "census":
+        a, ca = census(sys.argv[2], sys.argv[3])
+        a["max_copies"] = max(ca.values(), default=0)
+        print(json.dumps(a))
+        return 0
     if len(sys.argv) != 6 or sys.argv[1] != "common":
         print(__doc__, file=sys.stderr)
         return 2
