@@ -32,6 +32,7 @@ load_rc=$?
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 kill -TERM "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
 publish=$(grep publish_ms "$tmp/server.out" || echo "publish_ms n/a")
+server_cpu=$(awk '/^cpu_seconds/{print $2}' "$tmp/server.out"); server_cpu=${server_cpu:-null}
 
 scan_idle=null; scan_load=null; scan_note="scanner benchmark not built"
 if [ -x "$B/bench/stats_scan" ]; then
@@ -48,10 +49,11 @@ if [ -x "$B/bench/stats_scan" ]; then
 fi
 
 python3 - "$tmp/load.json" "$RATE" "$SECS" "$load_before" "$load_after" "$publish" \
-    "$scan_idle" "$scan_load" "$scan_note" "$load_rc" <<'PY'
+    "$scan_idle" "$scan_load" "$scan_note" "$load_rc" "$server_cpu" <<'PY'
 import json, sys, platform, os, datetime
 load = json.load(open(sys.argv[1]))
-rate, secs, lb, la, publish, si, sl, note, rc = sys.argv[2:]
+rate, secs, lb, la, publish, si, sl, note, rc, cpu = sys.argv[2:]
+cpu = json.loads(cpu)
 si = json.loads(si); sl = json.loads(sl)
 ok = all(p["errors"] == 0 and p["unanswered"] == 0 and p["latency_ms"]["p99"] <= 2.0 for p in load["paths"])
 res = {"benchmark": "stats HTTP endpoint under fixed-rate load",
@@ -59,7 +61,8 @@ res = {"benchmark": "stats HTTP endpoint under fixed-rate load",
        "host": {"cpus": os.cpu_count(), "kernel": platform.release(),
                 "loadavg_before": lb, "loadavg_after": la},
        "snapshot_guests": 50, "rate_per_path": int(rate), "seconds": int(secs),
-       "load": load, "publish": publish,
+       "load": load, "publish": publish, "server_cpu_seconds": cpu,
+       "server_cpu_usec_per_request": round(cpu * 1e6 / sum(p["responses"] for p in load["paths"]), 1) if cpu else None,
        "criteria": {"errors": 0, "p99_ms_max": 2.0}, "pass": ok,
        "scanner": {"note": note, "idle": si, "under_http_load": sl}}
 if si and sl and si.get("pages_per_sec_median"):
@@ -80,6 +83,10 @@ with open("bench/results/stats.md", "w") as f:
         f.write(f"| {p['path']} | {p['requests']} | {p['errors']} | {p['unanswered']} | "
                 f"{p['mean_response_bytes']:.0f} | {l['p50']:.3f} | {l['p90']:.3f} | {l['p99']:.3f} | "
                 f"{l['p999']:.3f} | {l['max']:.3f} |\n")
+    if cpu:
+        f.write(f"\nServer CPU (serving + republishing): {cpu:.2f} s for "
+                f"{sum(p['responses'] for p in load['paths'])} responses = "
+                f"{res['server_cpu_usec_per_request']} us per request.\n")
     f.write(f"\nCriteria: zero errors, p99 <= 2 ms: **{'PASS' if ok else 'FAIL'}**.\n\n")
     f.write(f"Scanner: {note}.\n")
     if si and sl:

@@ -2,13 +2,16 @@
  * bench-stats: publishes a snapshot of N guests (the unit-test fixture)
  * and republishes a fresh one every tick, as the daemon loop does, while
  * serving HTTP. Prints "port N" once listening; exits after SECONDS.
- * It also reports the cost of one publish (render of all bodies).
+ * On exit (SECONDS or SIGTERM) it reports the cost of a publish (render
+ * of all bodies) and its own CPU time (publishing and serving).
  *
  * usage: stats_server LISTEN GUESTS SECONDS [TICK_MS] */
 #include "stats/stats.h"
 #include "tests/unit/test_stats_fixture.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +20,14 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
 }
 
 int main(int argc, char **argv)
@@ -37,7 +48,9 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	double end = now() + secs, worst = 0, sum = 0;
 	int n = 0;
-	while (now() < end) {
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	while (now() < end && !stop) {
 		usleep((useconds_t)tick_ms * 1000);
 		json_t *s = stats_fixture(guests, false);
 		double t0 = now();
@@ -49,6 +62,10 @@ int main(int argc, char **argv)
 	}
 	stats_server_stop(srv);
 	stats_shutdown();
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
 	printf("publish_ms mean %.3f max %.3f over %d publishes\n", n ? sum / n * 1e3 : 0, worst * 1e3, n);
+	printf("cpu_seconds %.3f\n", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 	return 0;
 }

@@ -143,6 +143,17 @@ static void test_prom_partial(void)
 	free(out);
 	json_decref(s);
 
+	/* Two guests of one name, a repeated pair: each series written once. */
+	s = json_loads("{\"guests\":[{\"name\":\"a\",\"pid\":1},{\"name\":\"a\",\"pid\":2}],"
+		       "\"sharing\":[{\"a\":\"a\",\"b\":\"b\",\"pages\":1},"
+		       "{\"a\":\"a\",\"b\":\"b\",\"pages\":2}]}", 0, NULL);
+	CU_ASSERT_EQUAL(stats_render_prometheus(s, &out, &len), 0);
+	CU_ASSERT_PTR_NULL(expo_check(out, len));
+	CU_ASSERT_TRUE(has_line(out, "ksmd_guest_pid{guest=\"a\"} 1"));
+	CU_ASSERT_TRUE(has_line(out, "ksmd_sharing_pages{a=\"a\",b=\"b\"} 1"));
+	free(out);
+	json_decref(s);
+
 	s = json_array();
 	CU_ASSERT_EQUAL(stats_render_prometheus(s, &out, &len), -EINVAL);
 	json_decref(s);
