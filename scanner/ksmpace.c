@@ -154,15 +154,17 @@ static struct ksm_knobs converge_knobs(const struct ksm_pace_config *cfg,
 			 (unsigned long long)gap);
 	} else if (cpu > budget * OVER_BUDGET_FACTOR) {
 		k.pages_to_scan = clamp_pages(cfg, (double)cur->pages_to_scan * budget / cpu);
-		snprintf(why, len, "converge: kthread CPU %.1f%% over budget %.0f%%, "
-			 "pages_to_scan %u -> %u", cpu, budget, cur->pages_to_scan, k.pages_to_scan);
+		snprintf(why, len, "converge: gap %llu pages, kthread CPU %.1f%% over budget %.0f%%, "
+			 "pages_to_scan %u -> %u", (unsigned long long)gap, cpu, budget,
+			 cur->pages_to_scan, k.pages_to_scan);
 	} else if (cpu < budget * UNDER_BUDGET_FACTOR && cur->pages_to_scan < cfg->max_pages_to_scan) {
 		double step = cpu > 0 ? budget / cpu : MAX_STEP_UP;
 		if (step > MAX_STEP_UP)
 			step = MAX_STEP_UP;
 		k.pages_to_scan = clamp_pages(cfg, (double)cur->pages_to_scan * step);
-		snprintf(why, len, "converge: kthread CPU %.1f%% under budget %.0f%%, "
-			 "pages_to_scan %u -> %u", cpu, budget, cur->pages_to_scan, k.pages_to_scan);
+		snprintf(why, len, "converge: gap %llu pages, kthread CPU %.1f%% under budget %.0f%%, "
+			 "pages_to_scan %u -> %u", (unsigned long long)gap, cpu, budget,
+			 cur->pages_to_scan, k.pages_to_scan);
 	} else {
 		snprintf(why, len, "converge: gap %llu pages, kthread CPU %.1f%% on budget %.0f%%",
 			 (unsigned long long)gap, cpu, budget);

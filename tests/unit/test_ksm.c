@@ -351,6 +351,11 @@ static void test_driver(void)
 	CU_ASSERT_EQUAL(d.last.next.run, 0);
 	CU_ASSERT_STRING_EQUAL(get(root, "run"), "1");
 	d.dry_run = false;
+	/* The caller's own merged count replaces pages_sharing (345 here). */
+	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, 250000, KSM_URGENCY_NORMAL, 12000000), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.last.reason, "gap 50000"));
+	CU_ASSERT(ksm_driver_tick(&d, 300000, -1, KSM_URGENCY_NORMAL, 13000000) >= 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(d.last.reason, "gap 299655"));
 	CU_ASSERT_EQUAL(ksm_driver_restore(&d), 0);
 	CU_ASSERT_EQUAL(ksm_read_settings(root, &after), 0);
 	CU_ASSERT_EQUAL(memcmp(&before, &after, sizeof after), 0);
