@@ -210,6 +210,14 @@ static void on_query_balloon(struct qmp_client *c, const struct qmp_reply *r, vo
 		balloon_set_state(b, BALLOON_READY, NULL);
 }
 
+static void learn_max(struct balloon *b, uint64_t max_bytes)
+{
+	b->limits.max_bytes = max_bytes;
+	b->limits.min_bytes = b->cfg.min_bytes;
+	balloon_limits_default(&b->limits, b->cfg.min_percent);
+	b->max_known = true;
+}
+
 static void on_memory_size(struct qmp_client *c, const struct qmp_reply *r, void *ud)
 {
 	struct balloon *b = ud;
@@ -217,12 +225,8 @@ static void on_memory_size(struct qmp_client *c, const struct qmp_reply *r, void
 	if (r->err || b->max_known)
 		return;
 	json_t *bm = json_object_get(r->ret, "base-memory");
-	if (json_is_integer(bm) && json_integer_value(bm) > 0) {
-		b->limits.max_bytes = (uint64_t)json_integer_value(bm);
-		b->limits.min_bytes = b->cfg.min_bytes;
-		balloon_limits_default(&b->limits, b->cfg.min_percent);
-		b->max_known = true;
-	}
+	if (json_is_integer(bm) && json_integer_value(bm) > 0)
+		learn_max(b, (uint64_t)json_integer_value(bm));
 }
 
 static void on_query_memdev(struct qmp_client *c, const struct qmp_reply *r, void *ud)
@@ -239,12 +243,8 @@ static void on_query_memdev(struct qmp_client *c, const struct qmp_reply *r, voi
 		if (json_is_integer(s) && json_integer_value(s) > 0)
 			sum += (uint64_t)json_integer_value(s);
 	}
-	if (sum) {
-		b->limits.max_bytes = sum;
-		b->limits.min_bytes = b->cfg.min_bytes;
-		balloon_limits_default(&b->limits, b->cfg.min_percent);
-		b->max_known = true;
-	}
+	if (sum)
+		learn_max(b, sum);
 }
 
 static void on_guest_stats(struct qmp_client *c, const struct qmp_reply *r, void *ud)

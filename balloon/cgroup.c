@@ -290,44 +290,37 @@ void balloon_cgroup_refresh(struct balloon *b, usec_t now)
 	 * what the workload really holds, and progress is measured on it */
 	uint64_t actual = lim == UINT64_MAX ? b->limits.max_bytes : MAX(lim, usage);
 
+	/* the same numbers under v1's and v2's names */
+	bool v1 = b->cg_version == 1;
+	struct kv kv[] = { { v1 ? "total_cache" : "file", 0, 0 },
+			   { v1 ? "total_shmem" : "shmem", 0, 0 },
+			   { v1 ? "total_pgfault" : "pgfault", 0, 0 },
+			   { v1 ? "total_pgmajfault" : "pgmajfault", 0, 0 },
+			   { v1 ? "total_rss" : "anon", 0, 0 },
+			   { "total_swap", 0, 0 } };
 	struct balloon_stats st;
 	memset(&st, 0, sizeof st);
-	if (b->cg_version == 1) {
-		struct kv kv[] = { { "total_cache", 0, 0 }, { "total_shmem", 0, 0 },
-				   { "total_pgfault", 0, 0 }, { "total_pgmajfault", 0, 0 },
-				   { "total_swap", 0, 0 }, { "total_rss", 0, 0 } };
-		if (read_memory_stat(b, kv, ARRAY_SIZE(kv)) == 0) {
-			uint64_t free_b = actual > usage ? actual - usage : 0;
-			set_stat(&st, BALLOON_STAT_TOTAL, actual);
-			set_stat(&st, BALLOON_STAT_FREE, free_b);
-			set_stat(&st, BALLOON_STAT_DISK_CACHES, kv[0].v);
-			set_stat(&st, BALLOON_STAT_AVAILABLE,
-				 free_b + (kv[0].v > kv[1].v ? kv[0].v - kv[1].v : 0));
-			if (kv[2].found) set_stat(&st, BALLOON_STAT_MINOR_FAULTS, kv[2].v - kv[3].v);
-			if (kv[3].found) set_stat(&st, BALLOON_STAT_MAJOR_FAULTS, kv[3].v);
-			if (kv[4].found) put_extra(&st, "swap", kv[4].v);
-			put_extra(&st, "rss", kv[5].v);
-			put_extra(&st, "shmem", kv[1].v);
-		}
-	} else {
-		struct kv kv[] = { { "file", 0, 0 }, { "shmem", 0, 0 }, { "pgfault", 0, 0 },
-				   { "pgmajfault", 0, 0 }, { "anon", 0, 0 } };
-		if (read_memory_stat(b, kv, ARRAY_SIZE(kv)) == 0) {
-			uint64_t free_b = actual > usage ? actual - usage : 0;
-			set_stat(&st, BALLOON_STAT_TOTAL, actual);
-			set_stat(&st, BALLOON_STAT_FREE, free_b);
-			set_stat(&st, BALLOON_STAT_DISK_CACHES, kv[0].v);
-			set_stat(&st, BALLOON_STAT_AVAILABLE,
-				 free_b + (kv[0].v > kv[1].v ? kv[0].v - kv[1].v : 0));
-			if (kv[2].found) set_stat(&st, BALLOON_STAT_MINOR_FAULTS, kv[2].v - kv[3].v);
-			if (kv[3].found) set_stat(&st, BALLOON_STAT_MAJOR_FAULTS, kv[3].v);
-			put_extra(&st, "anon", kv[4].v);
-			uint64_t sw;
-			if (read_limit(b, "memory.swap.current", &sw) == 0)
-				put_extra(&st, "swap", sw);
-		}
-		read_pressure(b, &st);
+	if (read_memory_stat(b, kv, ARRAY_SIZE(kv)) == 0) {
+		uint64_t free_b = actual > usage ? actual - usage : 0;
+		set_stat(&st, BALLOON_STAT_TOTAL, actual);
+		set_stat(&st, BALLOON_STAT_FREE, free_b);
+		set_stat(&st, BALLOON_STAT_DISK_CACHES, kv[0].v);
+		set_stat(&st, BALLOON_STAT_AVAILABLE,
+			 free_b + (kv[0].v > kv[1].v ? kv[0].v - kv[1].v : 0));
+		if (kv[2].found)
+			set_stat(&st, BALLOON_STAT_MINOR_FAULTS, kv[2].v - kv[3].v);
+		if (kv[3].found)
+			set_stat(&st, BALLOON_STAT_MAJOR_FAULTS, kv[3].v);
+		put_extra(&st, v1 ? "rss" : "anon", kv[4].v);
+		put_extra(&st, "shmem", kv[1].v);
+		uint64_t sw;
+		if (v1 && kv[5].found)
+			put_extra(&st, "swap", kv[5].v);
+		else if (!v1 && read_limit(b, "memory.swap.current", &sw) == 0)
+			put_extra(&st, "swap", sw);
 	}
+	if (!v1)
+		read_pressure(b, &st);
 	set_stat(&st, BALLOON_STAT_USAGE, usage);
 	st.updated_usec = now;
 	b->stats = st;

@@ -98,6 +98,16 @@ static void reply(int pfd, int64_t id, const char *body)
 	peer_send(pfd, buf);
 }
 
+/* Send a command and have the peer read it; returns its id. */
+static int64_t sent(struct qmp_client *c, int pfd, const char *cmd, json_t *args,
+		    struct result *res, usec_t t)
+{
+	int64_t id = qmp_send(c, cmd, args, on_reply, res, t);
+	CU_ASSERT(id > 0);
+	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id);
+	return id;
+}
+
 static void test_happy_path_and_events(void)
 {
 	int lfd, pfd;
@@ -134,8 +144,7 @@ static void test_happy_path_and_events(void)
 	CU_ASSERT_EQUAL(qmp_protocol_errors(c), 0);
 	/* a reply split across reads */
 	struct result r3 = { 0 };
-	int64_t id3 = qmp_send(c, "query-balloon", NULL, on_reply, &r3, t);
-	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id3);
+	int64_t id3 = sent(c, pfd, "query-balloon", NULL, &r3, t);
 	peer_send(pfd, "{\"return\": {\"act");
 	qmp_on_readable(c, t);
 	CU_ASSERT_EQUAL(r3.called, 0);
@@ -145,8 +154,7 @@ static void test_happy_path_and_events(void)
 	CU_ASSERT_EQUAL(r3.called, 1); CU_ASSERT_EQUAL(r3.value, 7);
 	/* QEMU prints the -1 sentinel as an unsigned 64-bit number */
 	struct result r4 = { 0 };
-	int64_t id4 = qmp_send(c, "qom-get", NULL, on_reply, &r4, t);
-	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id4);
+	int64_t id4 = sent(c, pfd, "qom-get", NULL, &r4, t);
 	snprintf(buf, sizeof buf, "{\"return\": {\"actual\": 18446744073709551615, "
 		 "\"s\": \"99999999999999999999\"}, \"id\": %lld}\r\n", (long long)id4);
 	peer_send(pfd, buf);
@@ -163,8 +171,7 @@ static void test_bad_input_survives(void)
 	struct qmp_client *c = ready_client(&lfd, &pfd);
 	usec_t t = 2 * USEC_PER_SEC;
 	struct result r = { 0 };
-	int64_t id = qmp_send(c, "query-balloon", NULL, on_reply, &r, t);
-	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id);
+	int64_t id = sent(c, pfd, "query-balloon", NULL, &r, t);
 	peer_send(pfd, "{this is not json\r\n");                          /* malformed */
 	peer_send(pfd, "[1, 2, 3]\r\n");                                  /* not an object */
 	peer_send(pfd, "{\"return\": {\"actual\": 1}}\r\n");              /* no id */
@@ -181,8 +188,7 @@ static void test_bad_input_survives(void)
 	CU_ASSERT_EQUAL(r.called, 1); CU_ASSERT_EQUAL(r.value, 42);
 	/* error reply */
 	struct result e = { 0 };
-	id = qmp_send(c, "balloon", json_pack("{s:i}", "value", 1), on_reply, &e, t);
-	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id);
+	id = sent(c, pfd, "balloon", json_pack("{s:i}", "value", 1), &e, t);
 	reply(pfd, id, "\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has been activated\"}");
 	qmp_on_readable(c, t);
 	CU_ASSERT_EQUAL(e.called, 1);
@@ -198,8 +204,7 @@ static void test_timeout(void)
 	struct qmp_client *c = ready_client(&lfd, &pfd);
 	usec_t t = 2 * USEC_PER_SEC;
 	struct result r = { 0 };
-	int64_t id = qmp_send(c, "query-balloon", NULL, on_reply, &r, t);
-	CU_ASSERT_EQUAL(peer_expect(pfd, c, t, NULL, 0), id);
+	int64_t id = sent(c, pfd, "query-balloon", NULL, &r, t);
 	CU_ASSERT_EQUAL(qmp_next_deadline(c), t + 3 * USEC_PER_SEC);
 	qmp_tick(c, t + 2 * USEC_PER_SEC);
 	CU_ASSERT_EQUAL(r.called, 0);
