@@ -125,6 +125,21 @@ for i in $(seq 0 $((N - 1))); do
 done
 echo "fillers ready: ${fillers[*]} ($N x $MIB MiB), kthread $kthread, timeout ${TIMEOUT}s"
 
+# Other KSM drivers on this shared machine (a ksmd daemon of another test,
+# a ksmtuned not ours) make a run meaningless: wait for them to go before a
+# run (up to QUIET_WAIT s), and count the seconds they were seen during it.
+QUIET_WAIT=${CONVERGE_QUIET_WAIT:-600}
+foreign() {
+    { pgrep -x ksmd | grep -vx "$kthread"; pgrep -x ksmtuned | grep -vx "${own:-0}"; } 2>/dev/null | head -1
+}
+wait_quiet() {
+    local f w=0
+    while f=$(foreign) && [ -n "$f" ] && [ $w -lt "$QUIET_WAIT" ]; do
+        [ $w = 0 ] && echo "  waiting for another KSM driver to end: $(tr '\0' ' ' < /proc/$f/cmdline 2>/dev/null | cut -c1-80)"
+        sleep 5; w=$((w + 5))
+    done
+}
+
 unmerge() {
     echo 2 > $KSM/run
     for _ in $(seq 600); do
@@ -147,7 +162,8 @@ label() {
 
 json_rows=(); md_rows=()
 run_one() {
-    local s=$1 predicted=null note=""
+    local s=$1 predicted=null note="" foreign_sec=0
+    wait_quiet
     unmerge
     local load0; load0=$(cut -d' ' -f1 /proc/loadavg)
     local k0; k0=$(ticks $kthread)
@@ -177,6 +193,7 @@ run_one() {
         ti=${t%.*}; ti=${ti:-0}
         if [ "$ti" -gt "$last_sample" ]; then
             last_sample=$ti; echo "$t,$mg,$sh,$cpu" >> "$csv"
+            [ -n "$(foreign)" ] && foreign_sec=$((foreign_sec + 1))
         fi
         if [ -z "$t90" ] && [ "$mg" -ge "$MERGING_WANT" ]; then
             t90=$t; cpu90=$cpu
@@ -206,9 +223,12 @@ run_one() {
     if [ $s = e ] && [ -n "$t90" ]; then
         note="after 90%: $(echo "scale=2; ($kcpu - $cpu90) / ($span - $t90) * 100" | bc)% of a core"
     fi
+    if [ $foreign_sec -gt 0 ]; then
+        note="${note:+$note; }another KSM driver ran for ${foreign_sec}s of this run: not valid"
+    fi
     local t90j=${t90:-null} cpu90j=${cpu90:-null}
-    json_rows+=("$(printf '{"strategy":"%s","label":"%s","time_to_90_sec":%s,"cpu_to_90_sec":%s,"fraction_at_end":%s,"pages_sharing_at_end":%s,"span_sec":%s,"cpu_span_sec":%s,"kthread_cpu_span_sec":%s,"own_cpu_span_sec":%s,"predicted_pages":%s,"load_start":%s,"load_end":%s,"note":"%s"}' \
-        "$s" "$(label $s)" "$t90j" "$cpu90j" "$frac" "$sh" "$span" "$cpu" "$kcpu" "$ocpu" "$predicted" "$load0" "$load1" "$note")")
+    json_rows+=("$(printf '{"strategy":"%s","label":"%s","time_to_90_sec":%s,"cpu_to_90_sec":%s,"fraction_at_end":%s,"pages_sharing_at_end":%s,"span_sec":%s,"cpu_span_sec":%s,"kthread_cpu_span_sec":%s,"own_cpu_span_sec":%s,"predicted_pages":%s,"load_start":%s,"load_end":%s,"foreign_driver_sec":%s,"note":"%s"}' \
+        "$s" "$(label $s)" "$t90j" "$cpu90j" "$frac" "$sh" "$span" "$cpu" "$kcpu" "$ocpu" "$predicted" "$load0" "$load1" "$foreign_sec" "$note")")
     local t90m=${t90:+$(printf '%.1f' "$t90")} cpu90m=${cpu90:+$(printf '%.2f' "$cpu90")}
     md_rows+=("$(printf '| %s | %s | %s | %s | %.1f%% | %.0f | %.2f | %s–%s | %s |' "$s" "$(label $s)" \
         "${t90m:-not reached}" "${cpu90m:-—}" "$(echo "$frac * 100" | bc)" "$span" "$cpu" "$load0" "$load1" "$note")")
