@@ -248,9 +248,12 @@ void stats_server_stop(struct stats_server *srv)
 {
 	if (!srv)
 		return;
+	/* MHD_stop_daemon() closes the listen socket, also one handed to it
+	 * with MHD_OPTION_LISTEN_SOCKET: close it here only if MHD never got it,
+	 * never twice (the number may already belong to another thread). */
 	if (srv->mhd)
-		MHD_stop_daemon(srv->mhd); /* does not close a socket given to it */
-	if (srv->fd >= 0)
+		MHD_stop_daemon(srv->mhd);
+	else if (srv->fd >= 0)
 		close(srv->fd);
 	if (srv->unix_path) {
 		unlink(srv->unix_path);
