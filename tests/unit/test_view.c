@@ -173,8 +173,9 @@ static void test_top_frame(void)
 	}
 	json_decref(s);
 	/* Sorted by size: the biggest guest comes first. */
-	s = json_pack("{s:[{s:s,s:I},{s:s,s:I},{s:s}]}", "guests", "small", "mem_max_bytes",
-		      (json_int_t)MIB, "big", "mem_max_bytes", (json_int_t)GIB, "nosize");
+	s = json_pack("{s:[{s:s,s:I},{s:s,s:I},{s:s}]}", "guests", "name", "small",
+		      "mem_max_bytes", (json_int_t)MIB, "name", "big", "mem_max_bytes", (json_int_t)GIB,
+		      "name", "nosize");
 	char *out = NULL;
 	RENDER(view_top_frame(s, f_, 100), out);
 	char *big = strstr(out, "big"), *small = strstr(out, "small"), *ns = strstr(out, "nosize");
