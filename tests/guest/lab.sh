@@ -59,7 +59,8 @@
 # Settings (environment, read when a guest starts):
 #   LAB_IMAGE_DIR (build/guest), LAB_BOOT_TIMEOUT (120 s), LAB_AGENT_TIMEOUT
 #   (60 s), LAB_FPR=1 (balloon free-page-reporting=on), LAB_SMP (1),
-#   LAB_ACCEL_FORCE=tcg|kvm, LAB_QEMU_ARGS (extra QEMU arguments).
+#   LAB_ACCEL_FORCE=tcg|kvm, LAB_QEMU_ARGS (extra QEMU arguments),
+#   LAB_APPEND (extra kernel parameters, e.g. loglevel=7 for a full boot log).
 #
 # Guests are started in the calling shell with a parent-death signal, so they
 # die with it even on SIGKILL: call lab_start in the test's main shell, not in
@@ -148,10 +149,10 @@ _lab_probe_kvm() {
     setpriv --pdeathsig KILL qemu-system-x86_64 -accel kvm -m 128 -display none \
         -monitor none -no-reboot -nic none -kernel "$LAB_IMAGE_DIR/vmlinuz" \
         -initrd "$LAB_IMAGE_DIR/initramfs.gz" -append "console=ttyS0 panic=-1 quiet" \
-        -chardev file,id=con,path="$d/console" -serial chardev:con \
+        -chardev file,id=con,path="$d/console" -serial chardev:con -serial null \
         -pidfile "$d/pid" >/dev/null 2>&1 </dev/null &
     pid=$!
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 150; i++)); do
         grep -q "$LAB_READY_MARKER" "$d/console" 2>/dev/null && { ok=0; break; }
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
@@ -172,7 +173,7 @@ _lab_launch() {
         -m "${LAB_SIZE_MIB[$i]}" -smp "${LAB_SMP:-1}" -display none -monitor none
         -no-reboot -nic none -kernel "$LAB_IMAGE_DIR/vmlinuz"
         -initrd "$LAB_IMAGE_DIR/initramfs.gz"
-        -append "console=ttyS0 panic=-1 quiet ksmdlab.seed=${LAB_SEED[$i]} ksmdlab.name=${LAB_NAME[$i]}"
+        -append "console=ttyS0 panic=-1 quiet ksmdlab.seed=${LAB_SEED[$i]} ksmdlab.name=${LAB_NAME[$i]} ${LAB_APPEND:-}"
         -chardev file,id=con,path="$d.console" -serial chardev:con
         -chardev socket,id=agent,path="$d.agent",server=on,wait=off -serial chardev:agent
         -chardev socket,id=qmp0,path="$d.qmp",server=on,wait=off -mon chardev=qmp0,mode=control

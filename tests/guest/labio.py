@@ -24,6 +24,9 @@ import time
 
 
 def connect(path, deadline):
+    # QEMU creates its sockets at start-up: retry briefly, not for the whole
+    # command timeout, so that a dead guest is reported quickly.
+    deadline = min(deadline, time.monotonic() + 5)
     while True:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
