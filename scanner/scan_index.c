@@ -25,8 +25,10 @@
  *    hash. The thread that first flips the slot's "promoted" bit also reads
  *    the first page back (through ops->read_page: pread on /proc/PID/mem)
  *    and enters it, after checking that it still hashes the same. A class
- *    keeps one copy of its content for the pass; every page that joins is
- *    byte-compared with it (memcmp in memory, no extra read). Pages with an
+ *    keeps one copy of its content for the pass, within a budget (8 MiB:
+ *    the classes of duplicate-heavy memory); every page that joins is
+ *    byte-compared with it (memcmp in memory, no extra read). Classes
+ *    beyond the budget compare with their first page read back. Pages with an
  *    equal hash and different bytes form another class under the same key
  *    (rculfhash allows duplicate keys) and count as a collision: they never
  *    make a false duplicate.
@@ -38,8 +40,8 @@
  *
  * Cost per tracked page: unique pages 5.2 transient bytes here (the hash
  * array is the owner's); pages in classes add a class (about 100 bytes)
- * shared by all its pages and a 4 KiB content copy per class that is
- * dropped at the end of the pass. Allocations are counted (bytes, peak) so
+ * shared by all its pages and, within the budget, a 4 KiB content copy
+ * per class for the pass. Allocations are counted (bytes, peak) so
  * the figure is measured, not estimated. */
 #include "scanner/scan_index.h"
 
@@ -54,6 +56,9 @@
 
 #define PROMOTED 0x80000000u
 #define N_STRIPES 64
+/* Content copies kept per pass: enough for the classes of duplicate-heavy
+ * memory; beyond it a class compares against its first page read back. */
+#define CONTENT_BUDGET_BYTES (8u << 20)
 
 struct scan_class {
 	struct cds_lfht_node node;
@@ -76,6 +81,8 @@ struct scan_index {
 	pthread_mutex_t list_lock;
 	struct scan_class *all;
 	_Atomic uint64_t collisions;
+	_Atomic uint64_t content_bytes;
+	uint64_t content_budget;
 	_Atomic uint64_t bytes, peak_bytes;
 };
 
@@ -113,6 +120,7 @@ struct scan_index *scan_index_new(uint64_t capacity_pages, scanner_hash_fn hash,
 		return NULL;
 	}
 	ix->hash = hash;
+	ix->content_budget = CONTENT_BUDGET_BYTES;
 	ix->ops = ops;
 	ix->ctx = ctx;
 	for (int i = 0; i < N_STRIPES; i++)
@@ -152,6 +160,18 @@ static int class_add_guest(struct scan_index *ix, struct scan_class *c,
 	return 0;
 }
 
+/* Do the bytes of class k equal content? From its copy, or else from its
+ * first page read back (a page changed since makes the answer "no": a
+ * missed duplicate, never a false one). */
+static bool class_equal(struct scan_index *ix, const struct scan_class *k, const void *content)
+{
+	if (k->content)
+		return memcmp(k->content, content, SCAN_PAGE_SIZE) == 0;
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
+	return ix->ops->read_page(ix->ctx, k->guests[0].ref, buf) == 0 &&
+	       memcmp(buf, content, SCAN_PAGE_SIZE) == 0;
+}
+
 /* Enter one page into the class index: join the class with equal bytes or
  * create one. */
 static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
@@ -171,7 +191,7 @@ static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
 	     n = cds_lfht_iter_get_node(&it)) {
 		struct scan_class *k = caa_container_of(n, struct scan_class, node);
 		same_hash = true;
-		if (k->content && memcmp(k->content, content, SCAN_PAGE_SIZE) == 0) {
+		if (class_equal(ix, k, content)) {
 			c = k;
 			break;
 		}
@@ -184,20 +204,20 @@ static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
 	}
 	rcu_read_unlock();
 	c = calloc(1, sizeof(*c));
-	if (c)
-		c->content = malloc(SCAN_PAGE_SIZE);
-	if (!c || !c->content) {
-		if (c)
-			free(c);
+	if (!c) {
 		pthread_mutex_unlock(m);
 		return -ENOMEM;
 	}
-	account(ix, sizeof(*c) + SCAN_PAGE_SIZE);
-	memcpy(c->content, content, SCAN_PAGE_SIZE);
+	account(ix, sizeof(*c));
+	if (atomic_fetch_add(&ix->content_bytes, SCAN_PAGE_SIZE) < ix->content_budget &&
+	    (c->content = malloc(SCAN_PAGE_SIZE))) {
+		account(ix, SCAN_PAGE_SIZE);
+		memcpy(c->content, content, SCAN_PAGE_SIZE);
+	}
 	c->hash = h;
 	r = class_add_guest(ix, c, guest, ref);
 	if (r < 0) {
-		account(ix, -(int64_t)(sizeof(*c) + SCAN_PAGE_SIZE));
+		account(ix, -(int64_t)(sizeof(*c) + (c->content ? SCAN_PAGE_SIZE : 0)));
 		free(c->content);
 		free(c);
 		pthread_mutex_unlock(m);
@@ -267,6 +287,11 @@ void scan_index_walk(struct scan_index *ix,
 		};
 		fn(&info, arg);
 	}
+}
+
+void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes)
+{
+	ix->content_budget = bytes;
 }
 
 uint64_t scan_index_collisions(const struct scan_index *ix)

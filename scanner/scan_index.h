@@ -64,6 +64,10 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 void scan_index_walk(struct scan_index *ix,
 		     void (*fn)(const struct scan_class_info *c, void *arg), void *arg);
 
+/* Bytes of content copies the index may keep (default 8 MiB); classes
+ * beyond compare against their first page read back. Before any add. */
+void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes);
+
 /* Classes whose hash equalled another class's with different bytes. */
 uint64_t scan_index_collisions(const struct scan_index *ix);
 /* Bytes the index holds now and at its peak (counted allocations). */

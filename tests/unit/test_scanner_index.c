@@ -95,11 +95,14 @@ static void *adder(void *arg)
 
 static uint64_t last_collisions;
 
+static uint64_t budget = 8u << 20;
+
 static struct sums run(scanner_hash_fn h, unsigned threads)
 {
 	struct sums s = { 0 };
 	struct scan_index *ix = scan_index_new(NPAGES, h, &ops, NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ix);
+	scan_index_set_content_budget(ix, budget);
 	pthread_t tid[4];
 	struct thr t[4];
 	for (unsigned k = 0; k < threads; k++) {
@@ -148,6 +151,20 @@ static void test_threads(void)
 	s = run(tiny_hash, 3);
 	CU_ASSERT_EQUAL(s.classes, classes);
 	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+}
+
+/* With no room for content copies, classes compare against their first
+ * page read back: same answer, even with the tiny hash. */
+static void test_no_content_budget(void)
+{
+	unsigned classes = layout();
+	budget = 0;
+	reads = 0;
+	struct sums s = run(tiny_hash, 2);
+	budget = 8u << 20;
+	CU_ASSERT_EQUAL(s.classes, classes);
+	CU_ASSERT_EQUAL(s.saveable, 1000 - 100 + 1048);
+	CU_ASSERT(reads > NPAGES / 2);
 }
 
 /* Unique pages never reach the class index and are never read back. */
@@ -223,6 +240,7 @@ int main(void)
 		{ "full hash: exact classes", test_full_hash },
 		{ "tiny hash: byte compare decides", test_tiny_hash_collisions },
 		{ "concurrent adders", test_threads },
+		{ "no content copies: read back", test_no_content_budget },
 		{ "unique pages stay out", test_unique_costs_nothing },
 		{ "cross-guest class", test_cross_guest },
 		{ NULL, NULL },
