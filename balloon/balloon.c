@@ -458,6 +458,8 @@ static void on_set_target(struct qmp_client *c, const struct qmp_reply *r, void 
 			 r->err == -EREMOTEIO ? r->err_desc : strerror(-r->err));
 		log_warn("balloon %s: %s", b->name, b->reason);
 	}
+	if (r->err)
+		b->target_bytes = 0; /* not applied: the next request is sent again */
 	balloon_notify(b, BALLOON_EV_TARGET);
 }
 
@@ -632,6 +634,8 @@ int balloon_set_target(struct balloon *b, uint64_t target_bytes, usec_t now, uin
 	uint64_t t = balloon_clamp_target(target_bytes, from, &b->limits);
 	if (sent)
 		*sent = t;
+	if (t == b->target_bytes)
+		return 0; /* already asked for */
 	return send_target(b, t, now);
 }
 

@@ -10,7 +10,11 @@
  *           v1 memory.limit_in_bytes (+ soft limit); synchronous.
  *
  * Event-loop wiring is the same for every backend (the cgroup backend has
- * no fd and only works in balloon_tick):
+ * no fd and only works in balloon_tick). After every call below, and after
+ * balloon_set_target/override/refresh (they queue output that wants
+ * EPOLLOUT), re-sync the registration: balloon_epoll_sync(), or compare
+ * balloon_fd()/balloon_epoll_events() with what is registered (the old fd
+ * is always seen as -1 for at least one call before a new one appears):
  *
  *   balloon_epoll_sync(b, epfd, b)    after creating and after every call below
  *   balloon_on_readable(b, now)       EPOLLIN/EPOLLHUP/EPOLLERR on its fd
@@ -238,7 +242,9 @@ usec_t balloon_next_deadline(const struct balloon *b);
 
 /* Ask for `target_bytes`. The request is passed through
  * balloon_clamp_target (floor, max, max_step); the value actually
- * requested is stored in *sent_bytes (may be NULL). Returns 0 when sent
+ * requested is stored in *sent_bytes (may be NULL). Asking again for the
+ * target already requested sends nothing (a failed request is forgotten,
+ * so it is sent again). Returns 0 when sent
  * (QMP: completion reported by BALLOON_EV_TARGET), -EAGAIN when the
  * backend is not READY, -ERANGE when limits are not known yet (QMP before
  * the RAM size is learned and no max configured), or a negative errno. */

@@ -14,6 +14,11 @@
  * output buffer fills and drains, so after any of the calls above the loop
  * calls qmp_epoll_sync(c, epfd, ptr), which adds, modifies or deletes the
  * client's registration to match (ptr becomes epoll_event.data.ptr).
+ * A loop that keeps its own registration may instead compare qmp_fd() and
+ * qmp_epoll_events() with what it registered after every call: the client
+ * never closes its socket and opens a new one within one call, so between
+ * an old fd and a new one (which may reuse the same number) there is always
+ * a call after which qmp_fd() is -1.
  *
  * Connection life: DISCONNECTED -(tick, backoff elapsed)-> CONNECTING ->
  * GREETING (waiting for QEMU's {"QMP":...}) -> NEGOTIATING (qmp_capabilities

@@ -8,6 +8,7 @@
 #include "tests/unit/harness.h"
 #include "tests/unit/test_qmp_peer.h"
 
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 /* ---- clamp, limits, override ---- */
@@ -413,6 +414,13 @@ static void test_qmp_backend(void)
 	CU_ASSERT_EQUAL(balloon_set_target(b, 100 * MIB, t, &sent), 0);
 	CU_ASSERT_EQUAL(sent, 512 * MIB);
 	serve(pfd, b, &s, t);
+	CU_ASSERT_EQUAL(s.n_balloon, 2);
+	/* the same target again sends nothing */
+	CU_ASSERT_EQUAL(balloon_set_target(b, 100 * MIB, t, &sent), 0);
+	CU_ASSERT_EQUAL(sent, 512 * MIB);
+	CU_ASSERT_EQUAL(balloon_epoll_events(b) & EPOLLOUT, 0);
+	serve(pfd, b, &s, t);
+	CU_ASSERT_EQUAL(s.n_balloon, 2);
 	/* BALLOON_CHANGE moves actual */
 	peer_send(pfd, "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 536870912}, "
 		       "\"timestamp\": {\"seconds\": 1, \"microseconds\": 0}}\r\n");
