@@ -5,8 +5,9 @@
  *                  [-b BUDGET_PERCENT] [-T SECONDS] [-q]
  *
  * The prediction comes from -p, or from one pass of ksmd's scanner over the
- * processes given with -g (scanner_scan_once; its cost is this process's
- * CPU too); with -g, progress is those processes' own merged pages (from
+ * processes given with -g (scanner_scan_once in a thread, its cost counted
+ * as this process's CPU; until it ends the executor ticks with
+ * KSM_PREDICTION_PENDING, as the daemon does at start); with -g, progress is those processes' own merged pages (from
  * their ksm_stat), not KSM's global pages_sharing. With -p and -g both, no
  * scan: the processes' merged pages count, less KEPT (-d: the kept copy of
  * each duplicated content, which ksm_merging_pages counts and pages_sharing
@@ -19,6 +20,7 @@
 #include "scanner/scanner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,22 @@ static int predict(pid_t *pids, int n, uint64_t *out, uint64_t *dup_classes)
 	return r;
 }
 
+struct predict_job {
+	pid_t *pids;
+	int npids;
+	uint64_t predicted, dup_classes;
+	int result;
+	volatile int done;  /* set last, read by the loop */
+};
+
+static void *predict_thread(void *arg)
+{
+	struct predict_job *j = arg;
+	j->result = predict(j->pids, j->npids, &j->predicted, &j->dup_classes);
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t predicted = 0, dup_classes = 0;
@@ -129,12 +147,12 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	if (!have_prediction) {
-		int r = predict(pids, npids, &predicted, &dup_classes);
-		if (r < 0) {
-			fprintf(stderr, "ksm_drive: scanner pass failed: %s\n", strerror(-r));
-			return 1;
-		}
+	struct predict_job job = { .pids = pids, .npids = npids };
+	pthread_t th;
+	bool scanning = !have_prediction;
+	if (scanning && pthread_create(&th, NULL, predict_thread, &job) != 0) {
+		fprintf(stderr, "ksm_drive: cannot start the scanner thread\n");
+		return 1;
 	}
 	struct ksm_pace_config cfg;
 	ksm_pace_config_default(&cfg);
@@ -151,8 +169,20 @@ int main(int argc, char **argv)
 		usec_t now = now_usec();
 		if (limit_sec > 0 && now - start >= (usec_t)(limit_sec * 1e6))
 			break;
-		int64_t merged = npids ? guests_merged(pids, npids, dup_classes) : -1;
-		r = ksm_driver_tick(&d, predicted, merged, KSM_URGENCY_NORMAL, now);
+		if (scanning && __atomic_load_n(&job.done, __ATOMIC_ACQUIRE)) {
+			pthread_join(th, NULL);
+			scanning = false;
+			if (job.result < 0) {
+				fprintf(stderr, "ksm_drive: scanner pass failed: %s\n", strerror(-job.result));
+				break;
+			}
+			predicted = job.predicted;
+			dup_classes = job.dup_classes;
+			have_prediction = true;
+		}
+		int64_t merged = npids && have_prediction ? guests_merged(pids, npids, dup_classes) : -1;
+		r = ksm_driver_tick(&d, have_prediction ? predicted : KSM_PREDICTION_PENDING, merged,
+				    KSM_URGENCY_NORMAL, now);
 		if (r < 0)
 			fprintf(stderr, "ksm_drive: tick: %s, ignoring\n", strerror(-r));
 		else if (r > 0)
@@ -162,6 +192,8 @@ int main(int argc, char **argv)
 		struct timespec ts = { tick_ms / 1000, (tick_ms % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
 	}
+	if (scanning)
+		pthread_join(th, NULL);
 	r = ksm_driver_restore(&d);
 	printf("cpu_sec %.3f\n", own_cpu_sec());
 	return r < 0 ? 1 : 0;

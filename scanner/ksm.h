@@ -204,8 +204,13 @@ struct ksm_pace_state {
 	bool started;                 /* false until the first call */
 };
 
+/* predicted_pages value meaning "the scanner has not finished its first
+ * pass yet": there is no gap to pace from. */
+#define KSM_PREDICTION_PENDING UINT64_MAX
+
 struct ksm_pace_input {
-	uint64_t predicted_pages;     /* scanner: mergeable non-zero duplicate pages (pages saved when all merged) */
+	uint64_t predicted_pages;     /* scanner: mergeable non-zero duplicate pages (pages saved when
+	                               * all merged), or KSM_PREDICTION_PENDING */
 	uint64_t merged_pages;        /* KSM: pages_sharing (or the guests' share of it) */
 	bool merged_stale;            /* KSM was off: merged_pages may be stale (the
 	                               * kernel refreshes it only while run=1) */
@@ -228,6 +233,10 @@ struct ksm_pace_output {
 
 /* The pacing decision. Pure: no I/O, no clock. gap = predicted - merged.
  * Rules, first match wins (see the essay in ksmpace.c):
+ *  0. Prediction pending (the scanner's first pass is running): converge
+ *     within the budget (KSM's own first pass only records checksums, so
+ *     it overlaps usefully with the scanner's); only the damping and
+ *     stall rules apply.
  *  1. Damping: within settle_usec of the last change, hold, unless the
  *     kthread uses more than twice the budget.
  *  2. predicted < min_savings_pages: OFF, run=0 (merges persist).
@@ -280,7 +289,8 @@ struct ksm_driver {
 int ksm_driver_init(struct ksm_driver *d, const char *root, const struct ksm_pace_config *cfg);
 
 /* One tick: read KSM's counters and knobs and the kthread CPU since the last
- * tick, pace from predicted_pages (the scanner's predicted_sharing_pages)
+ * tick, pace from predicted_pages (the scanner's predicted_sharing_pages,
+ * or KSM_PREDICTION_PENDING before its first pass has ended)
  * against merged_pages, apply the knobs when they change (logged at info
  * with the reason). merged_pages < 0 means KSM's global pages_sharing; a
  * caller that knows its guests' own share (from their ksm_stat) passes it,

@@ -35,6 +35,13 @@
  *             the converge threshold (hysteresis: a stalled gap must not
  *             restart full speed every tick).
  *
+ * Before the scanner's first pass has ended there is no prediction. KSM
+ * then converges within the budget at once rather than wait: its own first
+ * pass only records checksums, which it must do anyway, so the two passes
+ * overlap instead of following each other; when the prediction arrives the
+ * gap decides as above (and if nothing is mergeable, the stall rule stops
+ * it after a few passes).
+ *
  * Damping: after any change the knobs are held for settle_usec, because the
  * thread's CPU and the counters lag the knobs; acting on the old numbers
  * would act twice. The one exception is a thread using more than twice its
@@ -195,7 +202,8 @@ void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in
 		st->since_change_usec += in->interval_usec;
 	}
 
-	uint64_t predicted = in->predicted_pages, merged = in->merged_pages;
+	bool pending = in->predicted_pages == KSM_PREDICTION_PENDING;
+	uint64_t predicted = pending ? 0 : in->predicted_pages, merged = in->merged_pages;
 	/* Off, KSM's counters may be stale (processes gone, or merged long
 	 * ago): start as if nothing were merged; fresh counters will tell. */
 	if (st->phase == KSM_PHASE_OFF && in->merged_stale)
@@ -204,7 +212,7 @@ void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in
 	uint64_t conv_gap = (uint64_t)(cfg->converged_ratio * (double)predicted);
 	double budget = cfg->cpu_budget_percent, cpu = in->kthread_cpu_percent;
 
-	if (gap <= conv_gap)
+	if (gap <= conv_gap && !pending)
 		st->converged_for_usec += in->interval_usec;
 	else
 		st->converged_for_usec = 0;
@@ -228,7 +236,28 @@ void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in
 		return;
 	}
 
-	if (predicted < cfg->min_savings_pages) {
+	if (pending) {
+		/* Rule 0: no prediction yet; only the stall rule stops it. */
+		bool stalled = st->phase == KSM_PHASE_CONVERGE && cfg->stall_full_scans &&
+			       in->full_scans >= 0 && st->full_scans_at_best >= 0 &&
+			       in->full_scans - st->full_scans_at_best >= (int64_t)cfg->stall_full_scans;
+		if (stalled || st->phase == KSM_PHASE_TRICKLE) {
+			if (st->phase != KSM_PHASE_TRICKLE)
+				st->trickle_gap_pages = 0;
+			phase = KSM_PHASE_TRICKLE;
+			next = trickle_knobs(cfg, &in->cur);
+			snprintf(why, wlen, "no prediction yet, %s: %llu merged",
+				 stalled ? "stalled" : "trickle", (unsigned long long)merged);
+		} else {
+			bool entering = st->phase != KSM_PHASE_CONVERGE || first;
+			if (entering)
+				enter_converge(st, in);
+			phase = KSM_PHASE_CONVERGE;
+			next = converge_knobs(cfg, in, entering, 0, why, wlen);
+			size_t n = strlen(why);
+			snprintf(why + n, wlen - n, " (no prediction yet: first scanner pass running)");
+		}
+	} else if (predicted < cfg->min_savings_pages) {
 		/* Rule 1: nothing worth merging. */
 		phase = KSM_PHASE_OFF;
 		next.run = 0;

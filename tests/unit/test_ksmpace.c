@@ -132,6 +132,43 @@ static void test_stale_counters(void)
 	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
 }
 
+/* Rule 0: no prediction yet: converge within budget, never "converged". */
+static void test_prediction_pending(void)
+{
+	setup_cfg();
+	struct ksm_pace_output out;
+	struct ksm_pace_input in = input(KSM_PREDICTION_PENDING, 0, OFF);
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
+	CU_ASSERT_EQUAL(out.next.run, 1);
+	CU_ASSERT_EQUAL(out.next.pages_to_scan, 32000);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "no prediction yet"));
+	/* Still pending, long after: budget fitting goes on, no convergence. */
+	in = input(KSM_PREDICTION_PENDING, 0, (struct ksm_knobs){ 1, 32000, 20 });
+	in.state.converged_for_usec = 100 * SEC;
+	in.kthread_cpu_percent = 20;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
+	CU_ASSERT_EQUAL(out.next.pages_to_scan, 100000);
+	CU_ASSERT_EQUAL(out.state.converged_for_usec, 0);
+	/* Nothing merges for stall_full_scans passes: trickle, and stay. */
+	in.full_scans = 13;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
+	CU_ASSERT_EQUAL(out.next.pages_to_scan, 100);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "stalled"));
+	in.state = out.state;
+	in.state.since_change_usec = 10 * SEC;
+	in.cur = out.next;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_FALSE(out.changed);
+	/* The prediction arrives: the gap decides. */
+	in.predicted_pages = 300000;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "restart"));
+}
+
 /* Rule 1: damping holds everything for settle_usec after a change. */
 static void test_damping(void)
 {
@@ -378,6 +415,7 @@ int main(void)
 		{ "urgent_full_speed", test_urgent_full_speed },
 		{ "start_already_merged", test_start_already_merged },
 		{ "stale_counters", test_stale_counters },
+		{ "prediction_pending", test_prediction_pending },
 		{ "damping", test_damping },
 		{ "damping_way_over_budget", test_damping_way_over_budget },
 		{ "budget_fit", test_budget_fit },
