@@ -281,6 +281,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "%s: ours over merged memory...\n", kr[k].name);
 				if (run_ours(pid, size, 1, runs, &m, false) == 0)
 					kr[k].skip_merged = m.skipped_per_sec;
+				fprintf(stderr, "%s: %llu pages skipped (merged), %llu read\n", kr[k].name,
+					(unsigned long long)m.pages_skipped,
+					(unsigned long long)m.pages_scanned);
 			}
 		}
 		reap(pid);

@@ -1,6 +1,12 @@
 # mk/scanner.mk — the page scanner's extra targets: test helpers and
 # `make bench-scanner` (results in bench/results/scanner.json and .md).
 
+# XXH3 for AVX2 in its own object, chosen at run time (scanner/scan_hash.c).
+ifeq ($(shell uname -m),x86_64)
+$(B)/obj/scanner/scan_hash_avx2.o: CFLAGS += -mavx2
+$(B)/obj/scanner/scan_hash.o: CFLAGS += -DKSMD_HAVE_AVX2_HASH
+endif
+
 SCANNER_TOOLS := $(B)/tests/scanner_memhog $(B)/tests/scanner_probe $(B)/bench/scan_bench
 
 $(B)/tests/scanner_memhog: $(B)/obj/tests/scanner_memhog.o

@@ -249,12 +249,22 @@ static void promote_first(struct scan_index *ix, uint32_t first, uint64_t h)
 	(void)class_insert(ix, first, ix->ops->ref_guest(ix->ctx, first), h, buf);
 }
 
+static inline uint64_t slot_of(const struct scan_index *ix, uint64_t h)
+{
+	return (uint64_t)(((unsigned __int128)mix64(h) * ix->n_slots) >> 64);
+}
+
+void scan_index_prefetch(const struct scan_index *ix, uint64_t h)
+{
+	__builtin_prefetch(&ix->slots[slot_of(ix, h)], 1, 1);
+}
+
 int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		   uint64_t h, const void *content)
 {
 	if (ref > SCAN_REF_MAX)
 		return -ERANGE;
-	uint64_t slot = (uint64_t)(((unsigned __int128)mix64(h) * ix->n_slots) >> 64);
+	uint64_t slot = slot_of(ix, h);
 	for (uint64_t probes = 0; probes < ix->n_slots; probes++) {
 		_Atomic uint32_t *sp = &ix->slots[slot];
 		uint32_t v = atomic_load_explicit(sp, memory_order_acquire);

@@ -60,6 +60,10 @@ void scan_index_free(struct scan_index *ix);
 int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		   uint64_t h, const void *content);
 
+/* Hint that a page with hash h will be added soon (prefetches its slot:
+ * adding a batch after prefetching all of it hides the cache misses). */
+void scan_index_prefetch(const struct scan_index *ix, uint64_t h);
+
 /* Call fn for every class (not thread-safe against concurrent adds). */
 void scan_index_walk(struct scan_index *ix,
 		     void (*fn)(const struct scan_class_info *c, void *arg), void *arg);

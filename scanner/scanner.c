@@ -61,6 +61,7 @@
 #include <xxhash.h>
 
 #include "common/log.h"
+#include "scanner/scan_hash.h"
 #include "scanner/scan_index.h"
 #include "scanner/scan_regions.h"
 
@@ -104,6 +105,8 @@ struct scan_guest {
 	size_t n_regions;
 	int mem_fd, pagemap_fd;
 	_Atomic int failed;     /* negative errno that ended its pass */
+	uint64_t maps_hash;     /* XXH3 of /proc/PID/maps when regions were read */
+	bool maps_valid;        /* regions match maps_hash */
 	_Atomic uint64_t c[GC_N];
 	struct scan_guest *next;
 };
@@ -161,7 +164,7 @@ struct scan_pass {
 
 static uint64_t xxh3_page(const void *data, size_t len)
 {
-	return XXH3_64bits(data, len);
+	return scan_hash_xxh3(data, len);
 }
 
 static uint64_t thread_cpu_nsec(void)
@@ -308,6 +311,7 @@ static void region_free(struct scan_region *r)
 
 static void guest_drop_regions(struct scan_guest *g)
 {
+	g->maps_valid = false;
 	for (size_t i = 0; i < g->n_regions; i++)
 		region_free(&g->regions[i]);
 	free(g->regions);
@@ -371,7 +375,25 @@ static int guest_refresh_regions(struct scan_guest *g)
 {
 	struct scan_range *rv;
 	size_t n;
-	int r = scan_regions_read(g->pid, g->kind, g->hint_bytes, &rv, &n);
+	int r;
+	if (g->kind == SCANNER_GUEST_QEMU) {
+		/* smaps walks every page of the process: read it only when
+		 * the cheap maps text changed since the last pass */
+		char path[64], *text;
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)g->pid);
+		if ((r = read_file(path, &text, NULL)) < 0)
+			return r;
+		uint64_t mh = XXH3_64bits(text, strlen(text));
+		bool empty = text[0] == '\0';
+		free(text);
+		if (empty)
+			return -ESRCH;
+		if (g->maps_valid && mh == g->maps_hash)
+			return 0;
+		g->maps_hash = mh;
+		g->maps_valid = false;
+	}
+	r = scan_regions_read(g->pid, g->kind, g->hint_bytes, &rv, &n);
 	if (r < 0)
 		return r;
 	struct scan_region *nr = calloc(n ? n : 1, sizeof(*nr));
@@ -408,6 +430,7 @@ static int guest_refresh_regions(struct scan_guest *g)
 	}
 	free(rv);
 	guest_drop_regions(g);
+	g->maps_valid = g->kind == SCANNER_GUEST_QEMU;
 	g->regions = nr;
 	g->n_regions = n;
 	return 0;
@@ -514,6 +537,7 @@ struct worker {
 	struct scan_pass *p;
 	uint64_t *pm;              /* CHUNK_PAGES pagemap entries */
 	unsigned char *buf;        /* read_batch_bytes */
+	uint64_t *hs;              /* hashes of one read batch */
 	int kpf_fd;
 	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];
 	struct thread_pace tp;
@@ -562,11 +586,11 @@ static void note_ksm_pfn(struct worker *w, uint64_t pfn)
 	w->ksm[w->n_ksm++] = pfn;
 }
 
-static void hash_page(struct worker *w, struct scan_region *r, uint64_t idx,
-		      const unsigned char *page)
+/* Classify and index one page whose hash is h. */
+static void account_page(struct worker *w, struct scan_region *r, uint64_t idx,
+			 const unsigned char *page, uint64_t h)
 {
 	struct scanner *s = w->p->s;
-	uint64_t h = s->hash(page, SCAN_PAGE_SIZE);
 	uint64_t bit = 1ULL << (idx % 64);
 	bool seen = r->seen[idx / 64] & bit;
 	uint64_t old = r->hash[idx];
@@ -583,6 +607,19 @@ static void hash_page(struct worker *w, struct scan_region *r, uint64_t idx,
 	}
 	w->c[GC_HASHED]++;
 	(void)scan_index_add(w->p->ix, r->ref_base + (uint32_t)idx, r->g->idx, h, page);
+}
+
+/* Hash a batch of pages, prefetch their index slots, then account them. */
+static void hash_pages(struct worker *w, struct scan_region *r, uint64_t idx,
+		       const unsigned char *buf, uint64_t pages)
+{
+	struct scanner *s = w->p->s;
+	for (uint64_t i = 0; i < pages; i++) {
+		w->hs[i] = s->hash(buf + i * PAGE_SIZE_4K, PAGE_SIZE_4K);
+		scan_index_prefetch(w->p->ix, w->hs[i]);
+	}
+	for (uint64_t i = 0; i < pages; i++)
+		account_page(w, r, idx + i, buf + i * PAGE_SIZE_4K, w->hs[i]);
 }
 
 /* Read and hash pages [idx, idx+n) of r. Returns 0, -ECANCELED, or the
@@ -603,8 +640,7 @@ static int read_run(struct worker *w, struct scan_region *r, uint64_t idx, uint6
 		if (got == 0)
 			return -ESRCH;            /* the mm is gone */
 		uint64_t pages = got > 0 ? (uint64_t)got / PAGE_SIZE_4K : 0;
-		for (uint64_t i = 0; i < pages; i++)
-			hash_page(w, r, idx + i, w->buf + i * PAGE_SIZE_4K);
+		hash_pages(w, r, idx, w->buf, pages);
 		if (pages < m) {
 			/* stopped at a page that is gone since the pagemap read */
 			w->c[GC_UNREAD]++;
@@ -1034,9 +1070,10 @@ static int run_pass(struct scanner *s)
 			w[i].p = &p;
 			w[i].kpf_fd = kpf;
 			w[i].pm = malloc(CHUNK_PAGES * sizeof(uint64_t));
+			w[i].hs = malloc(s->conf.read_batch_bytes / PAGE_SIZE_4K * sizeof(uint64_t));
 			if (posix_memalign((void **)&w[i].buf, 4096, s->conf.read_batch_bytes))
 				w[i].buf = NULL;
-			if (!w[i].pm || !w[i].buf)
+			if (!w[i].pm || !w[i].buf || !w[i].hs)
 				break;
 			if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0)
 				break;
@@ -1050,6 +1087,7 @@ static int run_pass(struct scanner *s)
 	if (w)
 		for (unsigned i = 0; i < p.nthreads; i++) {
 			free(w[i].pm);
+			free(w[i].hs);
 			free(w[i].buf);
 			free(w[i].ksm);
 		}

@@ -1,6 +1,7 @@
 /* Unit tests for scanner/scan_index.c: the content index decides duplicates
  * by bytes, never by hash alone; for scanner/scan_regions.c: which mappings
  * are guest RAM. */
+#include "scanner/scan_hash.h"
 #include "scanner/scan_index.h"
 #include "scanner/scan_regions.h"
 #include "tests/unit/harness.h"
@@ -193,6 +194,17 @@ static void test_cross_guest(void)
 	CU_ASSERT_EQUAL(s.saveable, 63);
 }
 
+/* The compiled-in (AVX2 or baseline) XXH3 gives the library's digest. */
+static void test_hash_same_digest(void)
+{
+	for (unsigned i = 0; i < 64; i++) {
+		fill(i, i * 7919);
+		const unsigned char *p = mem + (size_t)i * SCAN_PAGE_SIZE;
+		CU_ASSERT_EQUAL(scan_hash_xxh3(p, SCAN_PAGE_SIZE), XXH3_64bits(p, SCAN_PAGE_SIZE));
+		CU_ASSERT_EQUAL(scan_hash_xxh3(p, 100 + i), XXH3_64bits(p, 100 + i));
+	}
+}
+
 static const char smaps[] =
 "55d0c0000000-55d0c0a00000 r-xp 00000000 08:01 1234 /usr/bin/qemu-system-x86_64\n"
 "Size:              10240 kB\n"
@@ -247,6 +259,7 @@ int main(void)
 	};
 	static const struct ksmd_test region_tests[] = {
 		{ "maps and smaps parsing", test_regions },
+		{ "compiled-in XXH3 = libxxhash", test_hash_same_digest },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("scan_index", index_tests);
