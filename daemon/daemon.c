@@ -41,16 +41,19 @@ static void log_errors(const struct conf_errors *e)
 }
 
 /* KSM: the executor saves what it finds, so that exit restores it. It
- * touches KSM only when ksm.manage = yes. */
-static void ksm_init(struct daemon *d)
+ * touches KSM only while ksm.manage = yes: it starts when that is set (at
+ * start or later), and gives KSM its settings back when it is unset. */
+static void ksm_probe(struct daemon *d)
 {
 	d->ksm_available = access(KSM_SYSFS_ROOT "/run", W_OK) == 0;
-	if (!d->ksm_available) {
+	if (!d->ksm_available)
 		log_warn("KSM: %s/run is not writable (%s); ksmd will not drive KSM, ignoring",
 			 KSM_SYSFS_ROOT, strerror(errno));
-		return;
-	}
-	if (!d->cfg.ksm_manage)
+}
+
+void daemon_ksm_start(struct daemon *d)
+{
+	if (!d->ksm_available || d->ksm_driving || !d->cfg.ksm_manage)
 		return;
 	int r = ksm_driver_init(&d->ksm, KSM_SYSFS_ROOT, NULL);
 	if (r < 0) {
@@ -83,14 +86,18 @@ void daemon_save_state(struct daemon *d)
 		log_warn("state file %s: %s, ignoring", d->state_path, strerror(-r));
 }
 
-static void ksm_fini(struct daemon *d)
+/* Stop driving KSM; at_exit honours daemon.restore_ksm. */
+static void ksm_stop(struct daemon *d, bool at_exit)
 {
 	if (!d->ksm_driving)
 		return;
-	if (!d->cfg.restore_ksm) {
+	d->ksm_driving = false;
+	if (at_exit && !d->cfg.restore_ksm) {
 		log_info("KSM: leaving its settings as they are (daemon.restore_ksm = no)");
 		return;
 	}
+	d->state.ksm_saved_valid = false;
+	daemon_save_state(d);
 	int r = ksm_driver_restore(&d->ksm);
 	if (r < 0)
 		log_err("KSM: restoring its settings failed: %s", strerror(-r));
@@ -185,6 +192,12 @@ void daemon_apply_config(struct daemon *d)
 								      : level_of(d->cfg.log_level));
 	if (d->tick_fd >= 0)
 		loop_set_timer(d->tick_fd, d->cfg.tick_usec);
+	if (d->cfg.ksm_manage)
+		daemon_ksm_start(d);
+	else if (d->ksm_driving) {
+		log_info("KSM: ksm.manage = no: giving KSM back its settings");
+		ksm_stop(d, false);
+	}
 	modules_apply_config(d);
 }
 
@@ -263,7 +276,8 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		log_warn("state file %s is unreadable, ignoring it", d->state_path);
 	if (!d->state.overrides)
 		d->state.overrides = json_object();
-	ksm_init(d);
+	ksm_probe(d);
+	daemon_ksm_start(d);
 	r = modules_init(d);
 	if (r < 0)
 		return r;
@@ -299,7 +313,7 @@ int daemon_run(struct daemon *d)
 void daemon_fini(struct daemon *d)
 {
 	modules_fini(d);
-	ksm_fini(d);
+	ksm_stop(d, true);
 	if (d->state_owned)
 		unlink(d->state_path); /* a clean exit: nothing to carry over */
 	state_free(&d->state);

@@ -378,7 +378,21 @@ static void ksm_drive(struct daemon *d, usec_t now)
 		: m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
 		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
 		: KSM_URGENCY_NORMAL;
-	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, -1, urgency, now);
+	/* What KSM merged for our guests: the global pages_sharing counts other
+	 * KSM users too; the guests' ksm_merging_pages count each KSM page's
+	 * first mapping as well. Neither is below our share: take the smaller. */
+	int64_t merged = -1;
+	uint64_t ours = 0;
+	bool all = m->n > 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->g[i]->ksm_valid && m->g[i]->ksm.merging_pages >= 0)
+			ours += (uint64_t)m->g[i]->ksm.merging_pages;
+		else if (m->g[i]->alive)
+			all = false;
+	}
+	if (all && d->ksm_now.cnt.pages_sharing >= 0 && ours < (uint64_t)d->ksm_now.cnt.pages_sharing)
+		merged = (int64_t)ours;
+	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, merged, urgency, now);
 	if (r < 0) {
 		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
 		return;
@@ -776,6 +790,10 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 			JSET(sc, "duplicate_cross_pages", JU(sg->dup_cross_pages));
 			JSET(sc, "volatile_pages", JU(sg->volatile_pages));
 			JSET(sc, "mergeable_pages", JU(sg->mergeable_pages));
+			JSET(sc, "regions", JU(sg->regions));
+			JSET(sc, "region_pages", JU(sg->region_pages));
+			JSET(sc, "swapped_pages", JU(sg->swapped_pages));
+			JSET(sc, "unread_pages", JU(sg->unread_pages));
 			if (sg->last_error)
 				JSET(sc, "error", json_string(strerror(-sg->last_error)));
 			JSET(o, "scan", sc);

@@ -63,3 +63,35 @@ ksm_restore() {
 need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
 need_ksm() { [ -w $KSM/run ] || skip "needs writable $KSM (KSM not built in, or not root)"; }
 need_bins() { [ -x "$KSMD" ] && [ -x "$KSMDCTL" ] || fail "build $KSMD and $KSMDCTL first (make)"; }
+
+# ---- a ksmd under test, against lab guests (tests/e2e) ----
+# ksmd_start CONF: start $KSMD -f -c CONF in the background, wait for its
+# control socket; KSMD_PID, KSMD_LOG, KSMD_SOCK are set. ksmd_stop: SIGTERM,
+# wait, return its exit status.
+ksmd_start() {
+    local conf=$1
+    KSMD_SOCK=$(awk -F' *= *' '$1=="control_socket"{print $2}' "$conf")
+    KSMD_LOG=${KSMD_LOG:-$(dirname "$conf")/ksmd.log}
+    "$KSMD" -f -c "$conf" ${KSMD_EXTRA_CONF:+-c "$KSMD_EXTRA_CONF"} >> "$KSMD_LOG" 2>&1 &
+    KSMD_PID=$!
+    local i
+    for i in $(seq 100); do
+        "$KSMDCTL" -s "$KSMD_SOCK" status >/dev/null 2>&1 && return 0
+        kill -0 $KSMD_PID 2>/dev/null || { tail -20 "$KSMD_LOG"; fail "ksmd exited at start"; }
+        sleep 0.1
+    done
+    fail "ksmd did not answer on $KSMD_SOCK within 10 s"
+}
+ksmd_stop() {
+    [ -n "${KSMD_PID:-}" ] || return 0
+    kill -TERM $KSMD_PID 2>/dev/null
+    local rc=0
+    wait $KSMD_PID || rc=$?
+    KSMD_PID=
+    return $rc
+}
+ctl() { "$KSMDCTL" -s "$KSMD_SOCK" "$@"; }
+# snap JQ: evaluate a jq expression on the daemon's current snapshot
+snap() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -r "$1"; }
+# ksm_stat PID FIELD
+ksm_stat() { awk -v f="$2" '$1==f{print $2}' /proc/$1/ksm_stat 2>/dev/null; }
