@@ -25,10 +25,11 @@
  *    hash. The thread that first flips the slot's "promoted" bit also reads
  *    the first page back (through ops->read_page: pread on /proc/PID/mem)
  *    and enters it, after checking that it still hashes the same. A class
- *    keeps one copy of its content for the pass, within a budget (8 MiB:
- *    the classes of duplicate-heavy memory); every page that joins is
- *    byte-compared with it (memcmp in memory, no extra read). Classes
- *    beyond the budget compare with their first page read back. Pages with an
+ *    keeps one copy of its content for the pass, within a budget of 2
+ *    bytes per tracked page; every page that joins is byte-compared with
+ *    it (memcmp in memory, no extra read). Classes beyond the budget
+ *    compare with their first page read back; each thread keeps the last
+ *    page it read back, so a run of pages of one class costs one read. Pages with an
  *    equal hash and different bytes form another class under the same key
  *    (rculfhash allows duplicate keys) and count as a collision: they never
  *    make a false duplicate.
@@ -39,9 +40,9 @@
  * here, so the stripes are rarely contended.
  *
  * Cost per tracked page: unique pages 5.2 transient bytes here (the hash
- * array is the owner's); pages in classes add a class (about 100 bytes)
- * shared by all its pages and, within the budget, a 4 KiB content copy
- * per class for the pass. Allocations are counted (bytes, peak) so
+ * array is the owner's); pages in classes add a class (64 bytes, from
+ * slabs, guests inline up to two) shared by all its pages and, within the
+ * budget, a 4 KiB content copy per class for the pass. Allocations are counted (bytes, peak) so
  * the figure is measured, not estimated. */
 #include "scanner/scan_index.h"
 
@@ -51,24 +52,55 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
+
 #include <urcu.h>
 #include <urcu/rculfhash.h>
 
 #define PROMOTED 0x80000000u
 #define N_STRIPES 64
-/* Content copies kept per pass: enough for the classes of duplicate-heavy
- * memory; beyond it a class compares against its first page read back. */
-#define CONTENT_BUDGET_BYTES (8u << 20)
+/* Content copies kept per pass: 2 bytes per tracked page (a copy per 2048
+ * pages), at least 256 KiB; beyond it a class compares against its first
+ * page read back (and each thread keeps the last page it read back). */
+#define CONTENT_BUDGET_PER_PAGE 2u
+#define CONTENT_BUDGET_MIN (256u << 10)
 
+static _Atomic uint64_t index_generation;
+
+/* The last class representative this thread read back, so that runs of
+ * pages of one class cost one read, not one each. */
+static __thread struct {
+	uint64_t gen;     /* index generation + 1, 0 = empty */
+	uint32_t ref;
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
+} last_read;
+
+/* 64 bytes; most classes are held by one or two guests (inline). */
 struct scan_class {
 	struct cds_lfht_node node;
 	uint64_t hash;
-	uint32_t pages;
-	uint32_t n_guests, cap_guests;
-	struct scan_class_guest *guests;
-	unsigned char *content;      /* SCAN_PAGE_SIZE bytes, this pass only */
-	struct scan_class *next_all; /* list of all classes, for walk and free */
+	uint32_t pages;              /* 0: not (yet) in the table */
+	uint16_t n_guests, cap_ext;  /* cap_ext 0: guests are inline */
+	unsigned char *content;      /* SCAN_PAGE_SIZE bytes or NULL */
+	union {
+		struct scan_class_guest inl[2];
+		struct scan_class_guest *ext;
+	} g;
 };
+
+/* Classes come from slabs: no malloc header per class, and the walk and the
+ * teardown iterate the slabs. */
+#define SLAB_CLASSES 1024
+struct class_slab {
+	struct class_slab *next;
+	unsigned used;
+	struct scan_class c[SLAB_CLASSES];
+};
+
+static struct scan_class_guest *class_guests(struct scan_class *c)
+{
+	return c->cap_ext ? c->g.ext : c->g.inl;
+}
 
 struct scan_index {
 	_Atomic uint32_t *slots;
@@ -78,11 +110,12 @@ struct scan_index {
 	void *ctx;
 	struct cds_lfht *ht;
 	pthread_mutex_t stripe[N_STRIPES];
-	pthread_mutex_t list_lock;
-	struct scan_class *all;
+	pthread_mutex_t list_lock;   /* slabs */
+	struct class_slab *slabs;
 	_Atomic uint64_t collisions;
 	_Atomic uint64_t content_bytes;
 	uint64_t content_budget;
+	uint64_t generation;         /* distinguishes refs of different passes */
 	_Atomic uint64_t bytes, peak_bytes;
 };
 
@@ -120,7 +153,8 @@ struct scan_index *scan_index_new(uint64_t capacity_pages, scanner_hash_fn hash,
 		return NULL;
 	}
 	ix->hash = hash;
-	ix->content_budget = CONTENT_BUDGET_BYTES;
+	ix->content_budget = MAX((uint64_t)CONTENT_BUDGET_MIN, capacity_pages * CONTENT_BUDGET_PER_PAGE);
+	ix->generation = atomic_fetch_add(&index_generation, 1) + 1;
 	ix->ops = ops;
 	ix->ctx = ctx;
 	for (int i = 0; i < N_STRIPES; i++)
@@ -139,25 +173,53 @@ static int match_hash(struct cds_lfht_node *node, const void *key)
 static int class_add_guest(struct scan_index *ix, struct scan_class *c,
 			   unsigned guest, uint32_t ref)
 {
-	c->pages++;
+	struct scan_class_guest *g = class_guests(c);
 	for (uint32_t i = 0; i < c->n_guests; i++)
-		if (c->guests[i].guest == guest) {
-			c->guests[i].pages++;
+		if (g[i].guest == guest) {
+			g[i].pages++;
+			c->pages++;
 			return 0;
 		}
-	if (c->n_guests == c->cap_guests) {
-		uint32_t cap = c->cap_guests ? c->cap_guests * 2 : 2;
-		struct scan_class_guest *g = realloc(c->guests, cap * sizeof(*g));
-		if (!g) {
-			c->pages--;
+	uint32_t cap = c->cap_ext ? c->cap_ext : 2;
+	if (c->n_guests == cap) {
+		if (cap * 2 > UINT16_MAX)
+			return -E2BIG;
+		struct scan_class_guest *n = malloc(cap * 2 * sizeof(*n));
+		if (!n)
 			return -ENOMEM;
+		memcpy(n, g, c->n_guests * sizeof(*n));
+		if (c->cap_ext) {
+			free(c->g.ext);
+			account(ix, -(int64_t)(c->cap_ext * sizeof(*n)));
 		}
-		account(ix, (int64_t)((cap - c->cap_guests) * sizeof(*g)));
-		c->guests = g;
-		c->cap_guests = cap;
+		account(ix, (int64_t)(cap * 2 * sizeof(*n)));
+		c->g.ext = g = n;
+		c->cap_ext = (uint16_t)(cap * 2);
 	}
-	c->guests[c->n_guests++] = (struct scan_class_guest){ guest, 1, ref };
+	g[c->n_guests++] = (struct scan_class_guest){ guest, 1, ref };
+	c->pages++;
 	return 0;
+}
+
+static struct scan_class *class_alloc(struct scan_index *ix)
+{
+	struct scan_class *c = NULL;
+	pthread_mutex_lock(&ix->list_lock);
+	if (!ix->slabs || ix->slabs->used == SLAB_CLASSES) {
+		struct class_slab *sl = malloc(sizeof(*sl));
+		if (sl) {
+			account(ix, sizeof(*sl));
+			sl->used = 0;
+			sl->next = ix->slabs;
+			ix->slabs = sl;
+		}
+	}
+	if (ix->slabs && ix->slabs->used < SLAB_CLASSES) {
+		c = &ix->slabs->c[ix->slabs->used++];
+		memset(c, 0, sizeof(*c));
+	}
+	pthread_mutex_unlock(&ix->list_lock);
+	return c;
 }
 
 /* Do the bytes of class k equal content? From its copy, or else from its
@@ -167,9 +229,15 @@ static bool class_equal(struct scan_index *ix, const struct scan_class *k, const
 {
 	if (k->content)
 		return memcmp(k->content, content, SCAN_PAGE_SIZE) == 0;
-	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
-	return ix->ops->read_page(ix->ctx, k->guests[0].ref, buf) == 0 &&
-	       memcmp(buf, content, SCAN_PAGE_SIZE) == 0;
+	uint32_t ref = (k->cap_ext ? k->g.ext : k->g.inl)[0].ref;
+	if (last_read.gen != ix->generation || last_read.ref != ref) {
+		last_read.gen = 0;
+		if (ix->ops->read_page(ix->ctx, ref, last_read.buf) < 0)
+			return false;
+		last_read.gen = ix->generation;
+		last_read.ref = ref;
+	}
+	return memcmp(last_read.buf, content, SCAN_PAGE_SIZE) == 0;
 }
 
 /* Enter one page into the class index: join the class with equal bytes or
@@ -203,36 +271,24 @@ static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
 		return r;
 	}
 	rcu_read_unlock();
-	c = calloc(1, sizeof(*c));
+	c = class_alloc(ix);
 	if (!c) {
 		pthread_mutex_unlock(m);
 		return -ENOMEM;
 	}
-	account(ix, sizeof(*c));
 	if (atomic_fetch_add(&ix->content_bytes, SCAN_PAGE_SIZE) < ix->content_budget &&
 	    (c->content = malloc(SCAN_PAGE_SIZE))) {
 		account(ix, SCAN_PAGE_SIZE);
 		memcpy(c->content, content, SCAN_PAGE_SIZE);
 	}
 	c->hash = h;
-	r = class_add_guest(ix, c, guest, ref);
-	if (r < 0) {
-		account(ix, -(int64_t)(sizeof(*c) + (c->content ? SCAN_PAGE_SIZE : 0)));
-		free(c->content);
-		free(c);
-		pthread_mutex_unlock(m);
-		return r;
-	}
+	(void)class_add_guest(ix, c, guest, ref);  /* inline: cannot fail */
 	if (same_hash)
 		atomic_fetch_add(&ix->collisions, 1);
 	cds_lfht_node_init(&c->node);
 	rcu_read_lock();
 	cds_lfht_add(ix->ht, h, &c->node);
 	rcu_read_unlock();
-	pthread_mutex_lock(&ix->list_lock);
-	c->next_all = ix->all;
-	ix->all = c;
-	pthread_mutex_unlock(&ix->list_lock);
 	pthread_mutex_unlock(m);
 	return 0;
 }
@@ -290,13 +346,17 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 void scan_index_walk(struct scan_index *ix,
 		     void (*fn)(const struct scan_class_info *c, void *arg), void *arg)
 {
-	for (struct scan_class *c = ix->all; c; c = c->next_all) {
-		struct scan_class_info info = {
-			.hash = c->hash, .pages = c->pages,
-			.n_guests = c->n_guests, .guests = c->guests,
-		};
-		fn(&info, arg);
-	}
+	for (struct class_slab *sl = ix->slabs; sl; sl = sl->next)
+		for (unsigned i = 0; i < sl->used; i++) {
+			struct scan_class *c = &sl->c[i];
+			if (!c->pages)
+				continue;
+			struct scan_class_info info = {
+				.hash = c->hash, .pages = c->pages,
+				.n_guests = c->n_guests, .guests = class_guests(c),
+			};
+			fn(&info, arg);
+		}
 }
 
 void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes)
@@ -321,12 +381,13 @@ uint64_t scan_index_peak_bytes(const struct scan_index *ix)
 
 void scan_index_drop_contents(struct scan_index *ix)
 {
-	for (struct scan_class *c = ix->all; c; c = c->next_all)
-		if (c->content) {
-			free(c->content);
-			c->content = NULL;
-			account(ix, -(int64_t)SCAN_PAGE_SIZE);
-		}
+	for (struct class_slab *sl = ix->slabs; sl; sl = sl->next)
+		for (unsigned i = 0; i < sl->used; i++)
+			if (sl->c[i].content) {
+				free(sl->c[i].content);
+				sl->c[i].content = NULL;
+				account(ix, -(int64_t)SCAN_PAGE_SIZE);
+			}
 	if (ix->slots) {
 		free(ix->slots);
 		ix->slots = NULL;
@@ -338,18 +399,23 @@ void scan_index_free(struct scan_index *ix)
 {
 	if (!ix)
 		return;
-	/* The caller is a registered RCU thread and no adder runs any more. */
+	/* The caller is a registered RCU thread and no adder runs any more:
+	 * unlink every class, then free them with their slabs. */
 	rcu_read_lock();
-	for (struct scan_class *k = ix->all; k; k = k->next_all)
-		cds_lfht_del(ix->ht, &k->node);
+	for (struct class_slab *sl = ix->slabs; sl; sl = sl->next)
+		for (unsigned i = 0; i < sl->used; i++)
+			if (sl->c[i].pages)
+				cds_lfht_del(ix->ht, &sl->c[i].node);
 	rcu_read_unlock();
-	struct scan_class *c = ix->all;
-	while (c) {
-		struct scan_class *next = c->next_all;
-		free(c->content);
-		free(c->guests);
-		free(c);
-		c = next;
+	while (ix->slabs) {
+		struct class_slab *sl = ix->slabs;
+		ix->slabs = sl->next;
+		for (unsigned i = 0; i < sl->used; i++) {
+			free(sl->c[i].content);
+			if (sl->c[i].cap_ext)
+				free(sl->c[i].g.ext);
+		}
+		free(sl);
 	}
 	cds_lfht_destroy(ix->ht, NULL);
 	free(ix->slots);

@@ -68,8 +68,9 @@ void scan_index_prefetch(const struct scan_index *ix, uint64_t h);
 void scan_index_walk(struct scan_index *ix,
 		     void (*fn)(const struct scan_class_info *c, void *arg), void *arg);
 
-/* Bytes of content copies the index may keep (default 8 MiB); classes
- * beyond compare against their first page read back. Before any add. */
+/* Bytes of content copies the index may keep (default 2 per page of
+ * capacity, at least 256 KiB); classes beyond compare against their first
+ * page read back. Call before any add. */
 void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes);
 
 /* Classes whose hash equalled another class's with different bytes. */
