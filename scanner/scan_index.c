@@ -113,6 +113,7 @@ struct scan_index {
 	pthread_mutex_t list_lock;   /* slabs */
 	struct class_slab *slabs;
 	_Atomic uint64_t collisions;
+	_Atomic uint64_t filled, overflow;
 	_Atomic uint64_t content_bytes;
 	uint64_t content_budget;
 	uint64_t generation;         /* distinguishes refs of different passes */
@@ -325,8 +326,16 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		_Atomic uint32_t *sp = &ix->slots[slot];
 		uint32_t v = atomic_load_explicit(sp, memory_order_acquire);
 		if (v == 0) {
-			if (atomic_compare_exchange_strong(sp, &v, ref + 1))
+			/* keep probing short: past 90% load, count the page as
+			 * unique (a missed duplicate, never a false one) */
+			if (atomic_load_explicit(&ix->filled, memory_order_relaxed) * 10 > ix->n_slots * 9) {
+				atomic_fetch_add(&ix->overflow, 1);
 				return 0;
+			}
+			if (atomic_compare_exchange_strong(sp, &v, ref + 1)) {
+				atomic_fetch_add_explicit(&ix->filled, 1, memory_order_relaxed);
+				return 0;
+			}
 			/* lost the race: v holds the winner, look at it */
 		}
 		uint32_t other = (v & ~PROMOTED) - 1;
@@ -362,6 +371,11 @@ void scan_index_walk(struct scan_index *ix,
 void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes)
 {
 	ix->content_budget = bytes;
+}
+
+uint64_t scan_index_overflow(const struct scan_index *ix)
+{
+	return atomic_load(&((struct scan_index *)ix)->overflow);
 }
 
 uint64_t scan_index_collisions(const struct scan_index *ix)

@@ -75,6 +75,9 @@ void scan_index_set_content_budget(struct scan_index *ix, uint64_t bytes);
 
 /* Classes whose hash equalled another class's with different bytes. */
 uint64_t scan_index_collisions(const struct scan_index *ix);
+/* Pages not entered because the first stage was 90% full (the pass then
+ * misses duplicates among them; the owner sizes the next index larger). */
+uint64_t scan_index_overflow(const struct scan_index *ix);
 /* Bytes the index holds now and at its peak (counted allocations). */
 uint64_t scan_index_bytes(const struct scan_index *ix);
 uint64_t scan_index_peak_bytes(const struct scan_index *ix);

@@ -65,7 +65,8 @@
 #include "scanner/scan_index.h"
 #include "scanner/scan_regions.h"
 
-#define CHUNK_PAGES 8192u            /* work unit: 32 MiB of address space */
+#define CHUNK_PAGES 8192u            /* work unit and unit of per-page state:
+                                      * 32 MiB of address space */
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAPPED (1ULL << 62)
 #define PM_EXCLUSIVE (1ULL << 56)
@@ -83,12 +84,22 @@ enum gcount {
 
 struct scan_guest;
 
+/* Per-page state of one chunk (CHUNK_PAGES pages), allocated the first
+ * time the chunk holds a page to read: sparse regions (a large guest that
+ * touched little, reservations) cost 8 bytes per chunk, not per page. */
+struct chunk_state {
+	uint64_t hash[CHUNK_PAGES];        /* the hash at the last read */
+	uint64_t seen[CHUNK_PAGES / 64];   /* bitmap: hash[] is valid */
+	uint64_t ref_pass;                 /* pass in which ref_base is valid */
+	uint32_t ref_base;                 /* ref of its first page in that pass */
+};
+
 struct scan_region {
 	uint64_t start, end;    /* bytes, page aligned */
 	uint64_t npages;
-	uint64_t *hash;         /* npages: the hash at the last read */
-	uint64_t *seen;         /* bitmap, npages: hash[] is valid */
-	uint32_t ref_base;      /* this pass: ref of the first page */
+	uint64_t nchunks;
+	struct chunk_state **chunk;  /* nchunks, NULL until needed */
+	uint64_t chunks_allocated;
 	struct scan_guest *g;
 };
 
@@ -118,6 +129,7 @@ struct scanner {
 	uint64_t zero_pfn;      /* 0: unknown (not root) */
 	bool incremental;
 
+	uint64_t pass_seq;      /* passes started (only the pass thread) */
 	pthread_mutex_t lock;   /* guests list, in_pass, bg state */
 	struct scan_guest *guests;
 	bool in_pass;
@@ -143,12 +155,21 @@ struct work_item {
 	uint64_t first, count;  /* pages */
 };
 
+/* A block of CHUNK_PAGES refs: which chunk of which region they name. */
+struct ref_block {
+	struct scan_region *r;
+	struct chunk_state *c;
+	uint64_t first;            /* page index of the chunk in r */
+};
+
 struct scan_pass {
 	struct scanner *s;
+	uint64_t id;               /* pass number, for chunk_state.ref_pass */
 	struct scan_guest **g;
 	unsigned ng;
-	struct scan_region **reg;  /* by ref_base */
-	size_t nreg;
+	struct ref_block *blocks;  /* ref / CHUNK_PAGES -> chunk */
+	size_t n_blocks;
+	_Atomic size_t next_block;
 	struct work_item *work;
 	size_t nwork;
 	_Atomic size_t next;
@@ -304,9 +325,12 @@ struct scanner *scanner_new(const struct scanner_conf *conf)
 
 static void region_free(struct scan_region *r)
 {
-	free(r->hash);
-	free(r->seen);
-	r->hash = r->seen = NULL;
+	if (r->chunk)
+		for (uint64_t i = 0; i < r->nchunks; i++)
+			free(r->chunk[i]);
+	free(r->chunk);
+	r->chunk = NULL;
+	r->chunks_allocated = 0;
 }
 
 static void guest_drop_regions(struct scan_guest *g)
@@ -406,20 +430,21 @@ static int guest_refresh_regions(struct scan_guest *g)
 		x->start = rv[i].start;
 		x->end = rv[i].end;
 		x->npages = (x->end - x->start) / PAGE_SIZE_4K;
+		x->nchunks = (x->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
 		x->g = g;
 		for (size_t j = 0; j < g->n_regions; j++) {
 			struct scan_region *o = &g->regions[j];
-			if (o->hash && o->start == x->start && o->end == x->end) {
-				x->hash = o->hash;
-				x->seen = o->seen;
-				o->hash = o->seen = NULL;
+			if (o->chunk && o->start == x->start && o->end == x->end) {
+				x->chunk = o->chunk;
+				x->chunks_allocated = o->chunks_allocated;
+				o->chunk = NULL;
+				o->chunks_allocated = 0;
 				break;
 			}
 		}
-		if (!x->hash) {
-			x->hash = calloc(x->npages, sizeof(uint64_t));
-			x->seen = calloc((x->npages + 63) / 64, sizeof(uint64_t));
-			if (!x->hash || !x->seen) {
+		if (!x->chunk) {
+			x->chunk = calloc(x->nchunks ? x->nchunks : 1, sizeof(*x->chunk));
+			if (!x->chunk) {
 				for (size_t k = 0; k <= i; k++)
 					region_free(&nr[k]);
 				free(nr);
@@ -491,35 +516,27 @@ static int pace(struct scan_pass *p, struct thread_pace *tp, uint64_t pages)
 
 /* ---- index callbacks -------------------------------------------------------- */
 
-static struct scan_region *ref_region(struct scan_pass *p, uint32_t ref)
+static struct ref_block *ref_block(struct scan_pass *p, uint32_t ref)
 {
-	size_t lo = 0, hi = p->nreg;
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-		if (p->reg[mid]->ref_base <= ref)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return p->reg[lo];
+	return &p->blocks[ref / CHUNK_PAGES];
 }
 
 static uint64_t cb_ref_hash(void *ctx, uint32_t ref)
 {
-	struct scan_region *r = ref_region(ctx, ref);
-	return __atomic_load_n(&r->hash[ref - r->ref_base], __ATOMIC_ACQUIRE);
+	struct ref_block *b = ref_block(ctx, ref);
+	return __atomic_load_n(&b->c->hash[ref % CHUNK_PAGES], __ATOMIC_ACQUIRE);
 }
 
 static unsigned cb_ref_guest(void *ctx, uint32_t ref)
 {
-	return ref_region(ctx, ref)->g->idx;
+	return ref_block(ctx, ref)->r->g->idx;
 }
 
 static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 {
-	struct scan_region *r = ref_region(ctx, ref);
-	off_t addr = (off_t)(r->start + (uint64_t)(ref - r->ref_base) * PAGE_SIZE_4K);
-	ssize_t n = pread_full(r->g->mem_fd, buf, PAGE_SIZE_4K, addr);
+	struct ref_block *b = ref_block(ctx, ref);
+	off_t addr = (off_t)(b->r->start + (b->first + ref % CHUNK_PAGES) * PAGE_SIZE_4K);
+	ssize_t n = pread_full(b->r->g->mem_fd, buf, PAGE_SIZE_4K, addr);
 	if (n < 0)
 		return (int)n;
 	return n == (ssize_t)PAGE_SIZE_4K ? 0 : -EIO;
@@ -586,16 +603,16 @@ static void note_ksm_pfn(struct worker *w, uint64_t pfn)
 	w->ksm[w->n_ksm++] = pfn;
 }
 
-/* Classify and index one page whose hash is h. */
-static void account_page(struct worker *w, struct scan_region *r, uint64_t idx,
-			 const unsigned char *page, uint64_t h)
+/* Classify and index one page (page i of chunk c) whose hash is h. */
+static void account_page(struct worker *w, struct scan_region *r, struct chunk_state *c,
+			 unsigned i, const unsigned char *page, uint64_t h)
 {
 	struct scanner *s = w->p->s;
-	uint64_t bit = 1ULL << (idx % 64);
-	bool seen = r->seen[idx / 64] & bit;
-	uint64_t old = r->hash[idx];
-	__atomic_store_n(&r->hash[idx], h, __ATOMIC_RELEASE);
-	r->seen[idx / 64] |= bit;
+	uint64_t bit = 1ULL << (i % 64);
+	bool seen = c->seen[i / 64] & bit;
+	uint64_t old = c->hash[i];
+	__atomic_store_n(&c->hash[i], h, __ATOMIC_RELEASE);
+	c->seen[i / 64] |= bit;
 	w->scanned++;
 	if (h == s->zero_hash && page_is_zero(page)) {
 		w->c[GC_ZERO_FILLED]++;
@@ -606,12 +623,14 @@ static void account_page(struct worker *w, struct scan_region *r, uint64_t idx,
 		return;
 	}
 	w->c[GC_HASHED]++;
-	(void)scan_index_add(w->p->ix, r->ref_base + (uint32_t)idx, r->g->idx, h, page);
+	if (c->ref_pass == w->p->id)
+		(void)scan_index_add(w->p->ix, c->ref_base + i, r->g->idx, h, page);
 }
 
-/* Hash a batch of pages, prefetch their index slots, then account them. */
-static void hash_pages(struct worker *w, struct scan_region *r, uint64_t idx,
-		       const unsigned char *buf, uint64_t pages)
+/* Hash a batch of pages (from page idx of region r, all in chunk c),
+ * prefetch their index slots, then account them. */
+static void hash_pages(struct worker *w, struct scan_region *r, struct chunk_state *c,
+		       uint64_t idx, const unsigned char *buf, uint64_t pages)
 {
 	struct scanner *s = w->p->s;
 	for (uint64_t i = 0; i < pages; i++) {
@@ -619,12 +638,38 @@ static void hash_pages(struct worker *w, struct scan_region *r, uint64_t idx,
 		scan_index_prefetch(w->p->ix, w->hs[i]);
 	}
 	for (uint64_t i = 0; i < pages; i++)
-		account_page(w, r, idx + i, buf + i * PAGE_SIZE_4K, w->hs[i]);
+		account_page(w, r, c, (unsigned)((idx + i) % CHUNK_PAGES),
+			     buf + i * PAGE_SIZE_4K, w->hs[i]);
+}
+
+/* The chunk state of a work item, allocated on first need, with a ref
+ * block for this pass. NULL on ENOMEM. */
+static struct chunk_state *chunk_get(struct scan_pass *p, struct scan_region *r, uint64_t first)
+{
+	uint64_t ci = first / CHUNK_PAGES;
+	struct chunk_state *c = r->chunk[ci];
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return NULL;
+		r->chunk[ci] = c;
+		atomic_fetch_add((_Atomic uint64_t *)&r->chunks_allocated, 1);
+	}
+	if (c->ref_pass != p->id) {
+		size_t b = atomic_fetch_add(&p->next_block, 1);
+		if (b < p->n_blocks) {
+			p->blocks[b] = (struct ref_block){ r, c, first };
+			c->ref_base = (uint32_t)(b * CHUNK_PAGES);
+			c->ref_pass = p->id;
+		}
+	}
+	return c;
 }
 
 /* Read and hash pages [idx, idx+n) of r. Returns 0, -ECANCELED, or the
  * negative errno that ends this guest's pass. */
-static int read_run(struct worker *w, struct scan_region *r, uint64_t idx, uint64_t n)
+static int read_run(struct worker *w, struct scan_region *r, struct chunk_state *c,
+		    uint64_t idx, uint64_t n)
 {
 	struct scan_guest *g = r->g;
 	uint64_t batch = w->p->s->conf.read_batch_bytes / PAGE_SIZE_4K;
@@ -640,7 +685,7 @@ static int read_run(struct worker *w, struct scan_region *r, uint64_t idx, uint6
 		if (got == 0)
 			return -ESRCH;            /* the mm is gone */
 		uint64_t pages = got > 0 ? (uint64_t)got / PAGE_SIZE_4K : 0;
-		hash_pages(w, r, idx, w->buf, pages);
+		hash_pages(w, r, c, idx, w->buf, pages);
 		if (pages < m) {
 			/* stopped at a page that is gone since the pagemap read */
 			w->c[GC_UNREAD]++;
@@ -665,6 +710,7 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 		return got < 0 ? (int)got : -ESRCH;
 	uint64_t n = (uint64_t)got / 8;
 	uint64_t run_start = 0, run_len = 0;
+	struct chunk_state *c = NULL;
 	for (uint64_t i = 0; i <= n; i++) {
 		bool readable = false;
 		if (i < n) {
@@ -703,7 +749,9 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 			continue;
 		}
 		if (run_len) {
-			int e = read_run(w, r, run_start, run_len);
+			if (!c && !(c = chunk_get(w->p, r, it->first)))
+				return -ENOMEM;
+			int e = read_run(w, r, c, run_start, run_len);
 			if (e < 0)
 				return e;
 			run_len = 0;
@@ -813,8 +861,10 @@ static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
 		struct scan_guest *g = p->g[i];
 		bytes += sizeof(*g) + g->n_regions * sizeof(struct scan_region);
 		for (size_t j = 0; j < g->n_regions; j++) {
-			*tracked += g->regions[j].npages;
-			bytes += g->regions[j].npages * 8 + (g->regions[j].npages + 63) / 64 * 8;
+			struct scan_region *r = &g->regions[j];
+			*tracked += MIN(r->npages, r->chunks_allocated * CHUNK_PAGES);
+			bytes += r->nchunks * sizeof(struct chunk_state *) +
+				 r->chunks_allocated * sizeof(struct chunk_state);
 		}
 	}
 	return bytes;
@@ -933,11 +983,17 @@ out:
 
 /* ---- a pass -------------------------------------------------------------- */
 
-static int cmp_region_base(const void *a, const void *b)
+/* Resident pages of a process (/proc/PID/statm), or fallback. */
+static uint64_t guest_resident_pages(pid_t pid, uint64_t fallback)
 {
-	const struct scan_region *x = *(struct scan_region *const *)a;
-	const struct scan_region *y = *(struct scan_region *const *)b;
-	return x->ref_base < y->ref_base ? -1 : x->ref_base > y->ref_base;
+	char path[64], *text;
+	unsigned long long size, res;
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if (read_file(path, &text, NULL) < 0)
+		return fallback;
+	int n = sscanf(text, "%llu %llu", &size, &res);
+	free(text);
+	return n == 2 ? res * (uint64_t)(sysconf(_SC_PAGESIZE) / PAGE_SIZE_4K) : fallback;
 }
 
 static int open_proc(pid_t pid, const char *what)
@@ -990,7 +1046,7 @@ static void pass_open_guest(struct scan_guest *g)
  * thread registered with RCU. Returns 0, -ECANCELED or -ENOMEM. */
 static int run_pass(struct scanner *s)
 {
-	struct scan_pass p = { .s = s };
+	struct scan_pass p = { .s = s, .id = ++s->pass_seq };
 	struct scan_guest **prev;
 	int ret = -ENOMEM;
 	usec_t start = now_usec();
@@ -1019,28 +1075,27 @@ static int run_pass(struct scanner *s)
 	}
 	pthread_mutex_unlock(&s->lock);
 
-	uint64_t total = 0;
-	size_t nreg = 0, nwork = 0;
+	/* Work items are chunks; the index is sized by what can be read at
+	 * most: the guests' resident pages (statm), not their address space. */
+	uint64_t total = 0, resident = 0;
+	size_t nwork = 0;
 	for (unsigned i = 0; i < p.ng; i++) {
 		struct scan_guest *g = p.g[i];
 		pass_open_guest(g);
+		if (atomic_load(&g->failed))
+			continue;
+		uint64_t gpages = 0;
 		for (size_t j = 0; j < g->n_regions; j++) {
-			struct scan_region *r = &g->regions[j];
-			if (total + r->npages > SCAN_REF_MAX) {
-				log_warn("scanner: more than %u pages tracked, ignoring region %s:%llx",
-					 SCAN_REF_MAX, g->name, (unsigned long long)r->start);
-				r->ref_base = UINT32_MAX;
-				continue;
-			}
-			r->ref_base = (uint32_t)total;
-			total += r->npages;
-			nreg++;
-			nwork += (r->npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+			gpages += g->regions[j].npages;
+			nwork += g->regions[j].nchunks;
 		}
+		total += gpages;
+		resident += MIN(gpages, guest_resident_pages(g->pid, gpages));
 	}
-	p.reg = calloc(nreg + 1, sizeof(*p.reg));
 	p.work = calloc(nwork + 1, sizeof(*p.work));
-	if (!p.reg || !p.work)
+	p.n_blocks = MIN(nwork, (size_t)(SCAN_REF_MAX / CHUNK_PAGES));
+	p.blocks = calloc(p.n_blocks + 1, sizeof(*p.blocks));
+	if (!p.work || !p.blocks)
 		goto out;
 	for (unsigned i = 0; i < p.ng; i++) {
 		struct scan_guest *g = p.g[i];
@@ -1048,15 +1103,11 @@ static int run_pass(struct scanner *s)
 			continue;
 		for (size_t j = 0; j < g->n_regions; j++) {
 			struct scan_region *r = &g->regions[j];
-			if (r->ref_base == UINT32_MAX)
-				continue;
-			p.reg[p.nreg++] = r;
 			for (uint64_t f = 0; f < r->npages; f += CHUNK_PAGES)
 				p.work[p.nwork++] = (struct work_item){ r, f, MIN(CHUNK_PAGES, r->npages - f) };
 		}
 	}
-	qsort(p.reg, p.nreg, sizeof(*p.reg), cmp_region_base);
-	p.ix = scan_index_new(total, s->hash, &index_ops, &p);
+	p.ix = scan_index_new(MIN(total, resident + CHUNK_PAGES), s->hash, &index_ops, &p);
 	if (!p.ix)
 		goto out;
 
@@ -1106,7 +1157,7 @@ out:
 	if (p.g)
 		pass_close_guests(&p);
 	scan_index_free(p.ix);
-	free(p.reg);
+	free(p.blocks);
 	free(p.work);
 	free(p.g);
 	free(p.ksm_pfns);
@@ -1304,8 +1355,10 @@ int scanner_get_results(struct scanner *s, struct scanner_results *out)
 		out->guests = calloc(s->res.n_guests + 1, sizeof(*out->guests));
 		out->pairs = calloc(s->res.n_pairs + 1, sizeof(*out->pairs));
 		if (out->guests && out->pairs) {
-			memcpy(out->guests, s->res.guests, s->res.n_guests * sizeof(*out->guests));
-			memcpy(out->pairs, s->res.pairs, s->res.n_pairs * sizeof(*out->pairs));
+			if (s->res.n_guests)
+				memcpy(out->guests, s->res.guests, s->res.n_guests * sizeof(*out->guests));
+			if (s->res.n_pairs)
+				memcpy(out->pairs, s->res.pairs, s->res.n_pairs * sizeof(*out->pairs));
 		}
 	}
 	pthread_mutex_unlock(&s->res_lock);
