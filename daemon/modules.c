@@ -70,6 +70,8 @@ struct daemon_modules {
 	struct policy_ring ring;
 	struct stats_server *http;
 	usec_t last_tick_usec;
+	uint64_t pages_scanned_total; /* over every pass since start */
+	uint64_t passes_counted;
 };
 
 static struct balloon_config balloon_cfg(const struct ksmd_config *c, const struct guest_conf *gc)
@@ -282,8 +284,12 @@ static void scanner_sync(struct daemon *d, struct guest *g)
 		if (g->info.state == BALLOON_GONE)
 			pid = 0;
 	}
-	if (!m->scanner)
+	if (!m->scanner) {
+		/* the PID is needed without a scanner too: liveness, RSS, ksm_stat */
+		if (pid > 0)
+			g->pid = pid;
 		return;
+	}
 	if (g->in_scanner && pid != g->pid) {
 		scanner_remove_guest(m->scanner, g->conf.name);
 		g->in_scanner = false;
@@ -405,7 +411,8 @@ static void ksm_drive(struct daemon *d, usec_t now)
 	memset(&e, 0, sizeof e);
 	e.when_usec = now;
 	e.dry_run = d->ksm.dry_run;
-	snprintf(e.reason, sizeof e.reason, "ksm run=%u pages_to_scan=%u sleep_millisecs=%u: %s", k->run,
+	snprintf(e.guest, sizeof e.guest, "ksm");
+	snprintf(e.reason, sizeof e.reason, "run=%u pages_to_scan=%u sleep_millisecs=%u: %s", k->run,
 		 k->pages_to_scan, k->sleep_millisecs, d->ksm.last.reason);
 	policy_ring_push(&m->ring, &e);
 }
@@ -498,6 +505,10 @@ void modules_tick(struct daemon *d)
 				scanner_results_free(&m->sres);
 			m->sres = r;
 			m->sres_valid = true;
+			if (r.passes > m->passes_counted) {
+				m->pages_scanned_total += r.pages_scanned;
+				m->passes_counted = r.passes;
+			}
 		}
 	}
 	if (d->cfg.balloon_discover && d->ticks % 10 == 1)
@@ -747,7 +758,7 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		JSET(o, "mem_min_bytes", JU(in->limits.min_bytes));
 		JSET(o, "balloon_target_bytes", JU(in->target_bytes));
 		JSET(o, "balloon_actual_bytes", JU(in->actual_bytes));
-		JSET(o, "override_bytes", g->override ? JU(g->override_bytes) : json_null());
+		JSET(o, "override_bytes", JU(g->override ? g->override_bytes : 0));
 		JSET(o, "stats_age_seconds", s->updated_usec ? json_real((double)(now - MIN(now, s->updated_usec)) / 1e6)
 							    : json_null());
 		if (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE))
@@ -872,6 +883,7 @@ json_t *daemon_snapshot(struct daemon *d)
 		JSET(sc, "last_pass_seconds", json_real((double)r->last_pass_usec / 1e6));
 		JSET(sc, "last_pass_cpu_seconds", json_real(r->last_pass_cpu_sec));
 		JSET(sc, "pages_scanned", JU(r->pages_scanned));
+		JSET(sc, "pages_scanned_total", JU(m->pages_scanned_total));
 		JSET(sc, "pages_skipped", JU(r->pages_skipped));
 		JSET(sc, "pages_scanned_per_sec", json_real(r->pages_scanned_per_sec));
 		JSET(sc, "predicted_mergeable_pages", JU(r->predicted_sharing_pages));
@@ -921,13 +933,13 @@ json_t *daemon_snapshot(struct daemon *d)
 
 	json_t *da = json_array();
 	usec_t rt = now_realtime_usec();
-	for (size_t i = 0; i < m->ring.count; i++) {
+	for (size_t i = m->ring.count; i-- > 0;) { /* oldest first */
 		const struct policy_ring_entry *e = policy_ring_get(&m->ring, i);
 		if (!e)
 			continue;
 		json_t *o = json_object();
 		JSET(o, "time", json_real((double)(rt - (now - MIN(now, e->when_usec))) / 1e6));
-		JSET(o, "target", json_string(e->guest[0] ? e->guest : e->kind ? "" : "host"));
+		JSET(o, "target", json_string(e->guest[0] ? e->guest : "host"));
 		JSET(o, "action", json_string(e->kind == POLICY_ACT_SHRINK ? "shrink"
 					      : e->kind == POLICY_ACT_GROW ? "grow" : "note"));
 		if (e->kind) {

@@ -140,7 +140,7 @@ for i in 0 1 2; do
     v=$(echo "$s" | jq ".guests[] | select(.name==\"g$i\") | .ksm_merging_pages")
     k=$(ksm_stat ${LAB_PID[$i]} ksm_merging_pages)
     within5 $v $k || fail "g$i ksm_merging_pages: /v1/stats $v vs ksm_stat $k"
-    v=$(http /v1/guests/g$i | jq '.balloon_actual_bytes')
+    v=$(http /v1/guests/g$i | jq '.guest.balloon_actual_bytes')
     a=$(lab_balloon_actual $i)
     within5 $(( v / 1048576 )) $a || fail "g$i balloon actual: /v1/guests $v bytes vs QMP $a MiB"
 done

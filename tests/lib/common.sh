@@ -94,4 +94,4 @@ ctl() { "$KSMDCTL" -s "$KSMD_SOCK" "$@"; }
 # snap JQ: evaluate a jq expression on the daemon's current snapshot
 snap() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -r "$1"; }
 # ksm_stat PID FIELD
-ksm_stat() { awk -v f="$2" '$1==f{print $2}' /proc/$1/ksm_stat 2>/dev/null; }
+ksm_stat() { awk -v f="$2" '$1==f || $1==f":" {print $2}' /proc/$1/ksm_stat 2>/dev/null; }
