@@ -175,6 +175,7 @@ struct scan_pass {
 	_Atomic size_t next;
 	struct scan_index *ix;
 	_Atomic uint64_t scanned, skipped;
+	_Atomic uint64_t pagemap_usec;  /* stage-1 time, summed over threads */
 	_Atomic uint64_t cpu_nsec;
 	_Atomic bool cancelled;
 	unsigned nthreads;
@@ -555,6 +556,8 @@ struct worker {
 	uint64_t *pm;              /* CHUNK_PAGES pagemap entries */
 	unsigned char *buf;        /* read_batch_bytes */
 	uint64_t *hs;              /* hashes of one read batch */
+	bool rd[CHUNK_PAGES];      /* stage 1 verdict: read this page */
+	usec_t pagemap_usec;       /* time spent in stage 1 */
 	int kpf_fd;
 	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];
 	struct thread_pace tp;
@@ -705,44 +708,52 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 	if (atomic_load(&g->failed))
 		return 0;
 	uint64_t vpn = r->start / PAGE_SIZE_4K + it->first;
+	usec_t tp = now_usec();
 	ssize_t got = pread_full(g->pagemap_fd, w->pm, it->count * 8, (off_t)(vpn * 8));
+	w->pagemap_usec += now_usec() - tp;
 	if (got <= 0)
 		return got < 0 ? (int)got : -ESRCH;
 	uint64_t n = (uint64_t)got / 8;
 	uint64_t run_start = 0, run_len = 0;
 	struct chunk_state *c = NULL;
-	for (uint64_t i = 0; i <= n; i++) {
+	/* Stage 1: decide every page from pagemap (and kpageflags). */
+	usec_t t0 = now_usec();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t e = w->pm[i];
 		bool readable = false;
-		if (i < n) {
-			uint64_t e = w->pm[i];
-			if (!(e & PM_PRESENT)) {
-				if (e & PM_SWAPPED)
-					w->c[GC_SWAPPED]++;
+		if (!(e & PM_PRESENT)) {
+			if (e & PM_SWAPPED)
+				w->c[GC_SWAPPED]++;
+			w->skipped++;
+		} else {
+			uint64_t pfn = e & PM_PFN_MASK;
+			w->c[GC_PRESENT]++;
+			if (e & PM_EXCLUSIVE || !pfn) {
+				readable = true;
+			} else if (pfn == s->zero_pfn) {
+				w->c[GC_ZERO_PAGE]++;
 				w->skipped++;
 			} else {
-				uint64_t pfn = e & PM_PFN_MASK;
-				w->c[GC_PRESENT]++;
-				if (e & PM_EXCLUSIVE || !pfn) {
-					readable = true;
-				} else if (pfn == s->zero_pfn) {
+				uint64_t f = kpf_get(w, pfn);
+				if (f != ~0ULL && (f & KPF_ZERO_PAGE)) {
 					w->c[GC_ZERO_PAGE]++;
 					w->skipped++;
+				} else if (f != ~0ULL && (f & KPF_KSM)) {
+					w->c[GC_KSM]++;
+					w->skipped++;
+					note_ksm_pfn(w, pfn);
 				} else {
-					uint64_t f = kpf_get(w, pfn);
-					if (f != ~0ULL && (f & KPF_ZERO_PAGE)) {
-						w->c[GC_ZERO_PAGE]++;
-						w->skipped++;
-					} else if (f != ~0ULL && (f & KPF_KSM)) {
-						w->c[GC_KSM]++;
-						w->skipped++;
-						note_ksm_pfn(w, pfn);
-					} else {
-						readable = true;
-					}
+					readable = true;
 				}
 			}
 		}
-		if (readable) {
+		w->rd[i] = readable;
+	}
+	w->pagemap_usec += now_usec() - t0;
+
+	/* Stage 2: read runs of readable pages. */
+	for (uint64_t i = 0; i <= n; i++) {
+		if (i < n && w->rd[i]) {
 			if (!run_len)
 				run_start = it->first + i;
 			run_len++;
@@ -795,6 +806,7 @@ static void *worker_main(void *arg)
 	}
 	atomic_fetch_add(&p->scanned, w->scanned);
 	atomic_fetch_add(&p->skipped, w->skipped);
+	atomic_fetch_add(&p->pagemap_usec, w->pagemap_usec);
 	if (w->n_ksm) {
 		pthread_mutex_lock(&p->ksm_lock);
 		if (p->n_ksm + w->n_ksm > p->cap_ksm) {
@@ -948,7 +960,8 @@ static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 	r.pages_scanned = p->scanned;
 	r.pages_skipped = p->skipped;
 	r.pages_scanned_per_sec = wall ? (double)r.pages_scanned * 1e6 / (double)wall : 0;
-	r.pages_skipped_per_sec = wall ? (double)r.pages_skipped * 1e6 / (double)wall : 0;
+	uint64_t pm_usec = atomic_load(&p->pagemap_usec);
+	r.pages_skipped_per_sec = pm_usec ? (double)r.pages_skipped * 1e6 / (double)pm_usec : 0;
 	r.dup_saveable_pages = t.saveable;
 	r.ksm_saved_pages = ksm_pages > p->n_ksm ? ksm_pages - p->n_ksm : 0;
 	r.predicted_sharing_pages = r.dup_saveable_pages + r.ksm_saved_pages;

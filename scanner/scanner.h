@@ -131,7 +131,9 @@ struct scanner_results {
 	usec_t last_pass_usec;        /* wall duration of the last pass */
 	double last_pass_cpu_sec;     /* CPU time of the last pass, all threads */
 	double pages_scanned_per_sec; /* pages read+hashed / pass wall time */
-	double pages_skipped_per_sec; /* pages decided from pagemap alone / wall */
+	double pages_skipped_per_sec; /* pages decided from pagemap alone per
+	                               * second of the pagemap stage (pagemap
+	                               * and kpageflags reads, summed over threads) */
 	uint64_t pages_scanned;       /* read and hashed in the last pass */
 	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
 	/* Prediction: pages KSM would free among non-zero duplicates not yet
