@@ -89,7 +89,7 @@ static void queue_answer(struct client *cl, json_t *answer)
 	free(s);
 }
 
-static json_t *dispatch(struct control *c, const char *line)
+json_t *control_dispatch(const char *line, control_fn fn, void *data)
 {
 	json_error_t jerr;
 	json_t *req = json_loads(line, 0, &jerr);
@@ -104,7 +104,7 @@ static json_t *dispatch(struct control *c, const char *line)
 		ans = control_error("malformed request: \"args\" must be an array");
 	else {
 		json_t *a = args ? json_incref(args) : json_array();
-		ans = c->fn(json_string_value(cmd), a, c->data);
+		ans = fn(json_string_value(cmd), a, data);
 		json_decref(a);
 		if (!ans)
 			ans = control_error("internal error");
@@ -155,7 +155,7 @@ static void client_io(struct loop *l, int fd, uint32_t events, void *data)
 			if (used - 1 > CONTROL_MAX_LINE)
 				queue_answer(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
 			else if (nl > cl->in)
-				queue_answer(cl, dispatch(cl->c, cl->in));
+				queue_answer(cl, control_dispatch(cl->in, cl->c->fn, cl->c->data));
 			memmove(cl->in, cl->in + used, cl->in_len - used);
 			cl->in_len -= used;
 		}

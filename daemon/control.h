@@ -29,6 +29,10 @@ int control_open(struct loop *l, const char *path, control_fn fn, void *data, st
 /* Close every client and the socket, and remove the socket file. */
 void control_close(struct control *c);
 
+/* Parse one request line and call fn; returns the answer (never NULL).
+ * Malformed requests get an error answer; fn is not called for them. */
+json_t *control_dispatch(const char *line, control_fn fn, void *data);
+
 /* Build answers. */
 json_t *control_ok(json_t *result);   /* steals result (may be NULL) */
 json_t *control_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
