@@ -67,11 +67,11 @@ tests: all $(UNIT_BIN)
 
 # Unit tests only (fast, no root needed for most).
 check-unit: deps-build tests
-	@tests/run.sh $(UNIT_BIN)
+	@KSMD_BUILD=$(B) tests/run.sh $(UNIT_BIN)
 
 # Everything: unit, integration (daemon, real KSM), lab (real QEMU guests), e2e.
 check: deps all tests
-	@tests/run.sh $(UNIT_BIN) $(sort $(wildcard tests/integration/*.sh)) \
+	@KSMD_BUILD=$(B) tests/run.sh $(UNIT_BIN) $(sort $(wildcard tests/integration/*.sh)) \
 	    $(sort $(wildcard tests/lab/*.sh)) $(sort $(wildcard tests/e2e/*.sh))
 
 # Unit and integration tests again, built with AddressSanitizer and UBSan.
