@@ -48,10 +48,22 @@ pass_msg "ksmdctl exits 2 when the daemon is unreachable"
 # ---- start ----
 KSM_BEFORE=""
 if [ -w $KSM/run ]; then ksm_save; cleanup_add ksm_restore; KSM_BEFORE=$(ksm_snapshot); fi
-"$KSMD" -f -c $CONF > $T/log 2>&1 &
+# a systemd-style notification socket records what ksmd says (Type=notify)
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode().replace("\n", " ") + "\n")
+' $T/notify.sock $T/notify.log &
+NPID=$!
+cleanup_add "kill $NPID 2>/dev/null"
+for i in $(seq 50); do [ -S $T/notify.sock ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$T/notify.sock "$KSMD" -f -c $CONF > $T/log 2>&1 &
 PID=$!
 cleanup_add "kill -9 $PID 2>/dev/null"
 wait_for 10 "daemon answers on its control socket" ctl status
+wait_for 5 "sd_notify READY=1 with MAINPID" grep -q "READY=1 .*MAINPID=$PID" $T/notify.log
 
 # ---- a second instance refuses ----
 "$KSMD" -f -c $CONF > $T/log2 2>&1; rc=$?
@@ -122,6 +134,7 @@ pass_msg "SIGHUP and reload with a broken file keep the old configuration"
 # ---- SIGHUP with a good one ----
 write_conf 3000 ""
 kill -HUP $PID
+grep -q "RELOADING=1" $T/notify.log || fail "no RELOADING=1 on reload"
 wait_for 5 "good reload applied" bash -c "[ \"\$('$KSMDCTL' -s '$SOCK' get scanner.pages_per_sec)\" = 'scanner.pages_per_sec = 3000' ]"
 
 # ---- SIGTERM: exit 0, KSM restored ----
@@ -131,6 +144,7 @@ kill -0 $PID 2>/dev/null && fail "daemon still running 5 s after SIGTERM"
 wait $PID; rc=$?
 [ $rc -eq 0 ] || { cat $T/log; fail "exit status $rc after SIGTERM"; }
 pass_msg "SIGTERM: clean exit 0"
+grep -q "STOPPING=1" $T/notify.log || fail "no STOPPING=1 at shutdown"
 [ -e $SOCK ] && fail "control socket left behind"
 if [ -n "$KSM_BEFORE" ]; then
     [ "$(ksm_snapshot)" = "$KSM_BEFORE" ] || fail "KSM settings not restored: before '$KSM_BEFORE' after '$(ksm_snapshot)'"
