@@ -5,7 +5,7 @@
 # KSMD_TEST_FILTER=regex runs only the tests whose path matches.
 cd "$(dirname "$0")/.." || exit 2
 pass=0; fail=0; skip=0; failed=()
-logdir=${KSMD_TEST_LOGS:-build/test-logs}
+logdir=${KSMD_TEST_LOGS:-${KSMD_BUILD:-build}/test-logs}
 mkdir -p "$logdir"
 for t in "$@"; do
     [ -n "${KSMD_TEST_FILTER:-}" ] && ! [[ $t =~ $KSMD_TEST_FILTER ]] && continue
