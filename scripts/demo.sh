@@ -1,0 +1,277 @@
+#!/bin/bash
+# demo.sh — ksmd live on three real QEMU guests (`make demo`).
+#
+# What it shows. Three lab guests (tests/guest/) boot: g0 and g1 from the
+# same "image" seed, g2 from another, together more memory than the budget
+# the demo gives ksmd. ksmd starts with the repository's ksmd.conf plus an
+# overlay (scripts/demo.conf.in: a control socket and state file in a
+# temporary folder, a stats address, a short pass interval, the guests and
+# policy.budget below their total). The guests' agents then play a script:
+#   t = 0        every guest fills memory with duplicate content: g0 and g1
+#                the same pages (seed 7), g2 its own pages plus one page
+#                repeated; ksmd's scanner finds the duplicates and paces KSM,
+#                and the policy balloons the guests down toward the budget;
+#   t = 40% of the run   g2 starts allocating (an agent `hold`, sized from
+#                its MemAvailable so that it runs short but is never OOM):
+#                ksmd sees it in distress and gives it memory back, taking it
+#                from the others;
+#   t = 65%      g2 allocates a second time, same rule.
+# The live view is `ksmdctl top` (full screen on a terminal; on a pipe or a
+# log, one plain frame every DEMO_FRAME seconds) with the demo's last step
+# and the policy's latest decisions under it.
+#
+# The end. After DEMO_SECONDS (default 180) or on Ctrl-C (or 'q'), a
+# summary: memory saved by merging (KSM pages_sharing, beside the scanner's
+# prediction and the guests' own merged pages), by ballooning (sum of max -
+# actual over the guests), guest OOMs (the agents' reports and the guests'
+# kernel logs), host swap-outs (/proc/vmstat pswpout delta), the QEMU PIDs
+# checked gone, /sys/kernel/mm/ksm back as it was. Exit status 0 when OOMs
+# and swap are 0 and nothing was left behind, 1 otherwise, 77 when the lab
+# cannot run here.
+#
+# Settings (environment): DEMO_SECONDS (180), DEMO_GUEST_MIB (320),
+# DEMO_BUDGET_MIB (two thirds of the guests' memory), DEMO_FRAME (seconds
+# between frames when not on a terminal; 10), DEMO_PORT (first stats port
+# tried; 9403), KSMD_BUILD (build folder of ksmd and ksmdctl; build),
+# DEMO_KEEP=1 keeps the temporary folder (config, ksmd log).
+set -uo pipefail
+. "$(dirname "$0")/../tests/lib/common.sh"
+
+DEMO_SECONDS=${DEMO_SECONDS:-180}
+DEMO_GUEST_MIB=${DEMO_GUEST_MIB:-320}
+DEMO_BUDGET_MIB=${DEMO_BUDGET_MIB:-$((DEMO_GUEST_MIB * 3 * 2 / 3))}
+DEMO_FRAME=${DEMO_FRAME:-10}
+NG=3
+
+say() { printf 'demo: %s\n' "$*"; }
+die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (it boots guests and drives /sys/kernel/mm/ksm)"
+[ -w $KSM/run ] || { echo "skip: $KSM is not writable (KSM not built in?)"; exit 77; }
+[ -x "$KSMD" ] && [ -x "$KSMDCTL" ] || die "build $KSMD and $KSMDCTL first (make)"
+command -v jq >/dev/null || die "jq is missing (make deps)"
+[ -r "$ROOT/ksmd.conf" ] || die "$ROOT/ksmd.conf is missing"
+
+TTY=0
+[ -t 1 ] && TTY=1
+
+# ---- the lab: guests die with this shell; lab.sh owns the EXIT trap ----
+source "$ROOT/tests/guest/lab.sh"
+lab_atexit _run_cleanups
+ksm_save
+cleanup_add ksm_restore
+T=$(mktemp -d /tmp/ksmd-demo.XXXXXX)
+cleanup_add '[ "${DEMO_KEEP:-0}" = 1 ] || rm -rf "$T"'
+SWAP0=$(awk '$1=="pswpout"{print $2}' /proc/vmstat)
+
+say "preparing the lab (QEMU, guest image; the first run downloads a Debian kernel)"
+lab_require
+rc=$?
+[ $rc = 77 ] && exit 77
+[ $rc = 0 ] || die "the lab guests cannot run"
+say "booting 3 guests of $DEMO_GUEST_MIB MiB with $LAB_ACCEL: g0 and g1 from image seed 7, g2 from seed 9"
+lab_start 3 "$DEMO_GUEST_MIB" 7 7 9 || die "the guests did not boot"
+PIDS=("${LAB_PID[@]}")
+
+# ---- ksmd: ksmd.conf + the demo's overlay ----
+PORT=${DEMO_PORT:-9403}
+while ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; do PORT=$((PORT + 1)); done
+sed -e "s|@DIR@|$T|g" -e "s|@BUDGET@|${DEMO_BUDGET_MIB}M|" -e "s|@PORT@|$PORT|" \
+    -e "s|@QMP0@|${LAB_QMP[0]}|" -e "s|@QMP1@|${LAB_QMP[1]}|" -e "s|@QMP2@|${LAB_QMP[2]}|" \
+    "$ROOT/scripts/demo.conf.in" >"$T/demo.conf"
+KSMD_SOCK=$T/ksmd.sock
+KSMD_LOG=$T/ksmd.log
+URL=http://127.0.0.1:$PORT
+# its own session: a Ctrl-C on the terminal must not reach it before the summary
+setsid "$KSMD" -f -c "$ROOT/ksmd.conf" -c "$T/demo.conf" >>"$KSMD_LOG" 2>&1 </dev/null &
+KSMD_PID=$!
+cleanup_add ksmd_stop
+for i in $(seq 100); do
+    ctl status >/dev/null 2>&1 && break
+    kill -0 $KSMD_PID 2>/dev/null || { tail -n 20 "$KSMD_LOG"; die "ksmd exited at start"; }
+    sleep 0.1
+done
+ctl status >/dev/null 2>&1 || die "ksmd did not answer on $KSMD_SOCK"
+say "ksmd runs (PID $KSMD_PID): $KSMD -f -c ksmd.conf -c $T/demo.conf"
+say "budget $DEMO_BUDGET_MIB MiB for $((DEMO_GUEST_MIB * NG)) MiB of guests; stats: $URL/v1/stats  $URL/metrics"
+say "control: $KSMDCTL -s $KSMD_SOCK status|top|decisions"
+
+# ---- the script the guests play (a background driver) ----
+EV=$T/events
+: >"$EV"
+T0=$(date +%s)
+event() { printf '%4ds  %s\n' $(($(date +%s) - T0)) "$*" >>"$EV"; }
+# agent I CMD...: run an agent command; stops at once with the driver
+agent() {
+    local out rc
+    lab_agent "$@" >"$T/agent.out" 2>&1 &
+    _child=$!
+    wait $_child
+    rc=$?
+    _child=
+    out=$(head -n 1 "$T/agent.out")
+    [ $rc = 0 ] || event "g$1: '${*:2}' failed ($rc): $out"
+    return $rc
+}
+# hold_short I: make guest I allocate until it runs short (not out) of memory
+hold_short() {
+    local i=$1 avail mib
+    avail=$(lab_agent "$i" meminfo 2>/dev/null | awk '$1=="MemAvailable:"{print int($2/1024)}')
+    [ -n "$avail" ] || { event "g$i: no meminfo"; return 1; }
+    mib=$((avail - 24))
+    [ $mib -ge 8 ] || { event "g$i: only $avail MiB available, no hold"; return 0; }
+    event "g$i starts allocating: hold $mib MiB of $avail MiB available (a working set)"
+    agent "$i" hold "$mib" && event "g$i holds $mib MiB"
+}
+driver() {
+    _child=
+    trap '[ -n "$_child" ] && kill $_child 2>/dev/null; exit 0' TERM
+    event "filling duplicate content: g0 and g1 96 MiB of image 7 each, g2 64 MiB of image 9 + 32 MiB of one page"
+    agent 0 fill 96 image
+    agent 1 fill 96 image
+    agent 2 fill 64 image
+    agent 2 fill 32 same
+    event "filled; the scanner finds the duplicates, KSM merges them, balloons shrink toward the budget"
+    local t
+    for t in $((DEMO_SECONDS * 40 / 100)) $((DEMO_SECONDS * 65 / 100)); do
+        while [ $(($(date +%s) - T0)) -lt $t ]; do sleep 1; done
+        hold_short 2
+    done
+    while :; do sleep 1; done
+}
+driver &
+DRIVER=$!
+cleanup_add "kill $DRIVER 2>/dev/null; wait $DRIVER 2>/dev/null"
+
+# ---- the live view ----
+# From here Ctrl-C ends the demo with a summary. On a terminal the keys are
+# read by the demo itself (no signals from the keyboard: QEMU would quit on
+# SIGINT before it could be measured); elsewhere SIGINT/SIGTERM set STOP.
+STOP=0
+trap 'STOP=1' INT TERM
+KEYS=0
+if [ -t 0 ] && STTY=$(stty -g 2>/dev/null); then
+    KEYS=1
+    cleanup_add "stty '$STTY' 2>/dev/null"
+    stty -isig -icanon -echo min 1 2>/dev/null
+fi
+# pause S: wait S seconds, or less when q or Ctrl-C is pressed
+pause() {
+    local key
+    if [ $KEYS = 1 ]; then
+        if read -rsn1 -t "$1" key; then
+            case $key in q | Q | $'\x03') STOP=1 ;; esac
+        fi
+    else
+        sleep "$1"
+    fi
+}
+COLS=${COLUMNS:-$([ $TTY = 1 ] && tput cols 2>/dev/null || echo 160)}
+frame() {
+    local el=$(($(date +%s) - T0))
+    printf 'ksmd demo  %ds of %ds  budget %d MiB, guests 3 x %d MiB  stats %s/v1/stats  (%s)\n' \
+        "$el" "$DEMO_SECONDS" "$DEMO_BUDGET_MIB" "$DEMO_GUEST_MIB" "$URL" \
+        "$([ $KEYS = 1 ] && echo "q or Ctrl-C ends" || echo "SIGINT ends")"
+    printf 'step %s\n\n' "$(tail -n 1 "$EV" | sed 's/^ *//')"
+    COLUMNS=$COLS ctl top -n 1 2>&1
+    echo
+    echo "latest decisions:"
+    ctl --json decisions 2>/dev/null | jq -r '[.decisions[]?] | sort_by(.time) | .[-4:][]
+        | "\(.time | floor | strflocaltime("%H:%M:%S"))  \(.target)  \(.action)  \(.reason)"' |
+        cut -c1-"$COLS"
+}
+# merged: the guests' own merged pages now (ksm_stat); PEAK_MERGED the most seen
+PEAK_MERGED=0
+merged() {
+    local i v sum=0
+    for i in 0 1 2; do
+        v=$(ksm_stat "${PIDS[$i]}" ksm_merging_pages)
+        sum=$((sum + ${v:-0}))
+    done
+    [ $sum -gt $PEAK_MERGED ] && PEAK_MERGED=$sum
+    echo $sum
+}
+shown=0
+last=-1000
+while [ $STOP = 0 ] && [ $(($(date +%s) - T0)) -lt "$DEMO_SECONDS" ]; do
+    kill -0 $KSMD_PID 2>/dev/null || { tail -n 20 "$KSMD_LOG"; say "ksmd exited"; break; }
+    merged >/dev/null
+    if [ $TTY = 1 ]; then
+        f=$(frame)
+        printf '\033[H\033[2J%s\n' "$f"
+        pause 2
+    else
+        # the driver's steps as they happen, a frame every DEMO_FRAME s
+        n=$(wc -l <"$EV")
+        [ "$n" -gt $shown ] && { sed -n "$((shown + 1)),${n}p" "$EV" | sed 's/^/step /'; shown=$n; }
+        now=$(date +%s)
+        if [ $((now - last)) -ge "$DEMO_FRAME" ]; then
+            echo "---- $(date +%T)"
+            frame
+            last=$now
+        fi
+        pause 1
+    fi
+done
+trap - INT TERM
+[ $KEYS = 1 ] && stty "$STTY" 2>/dev/null
+[ $TTY = 1 ] && echo
+el=$(($(date +%s) - T0))
+kill $DRIVER 2>/dev/null
+wait $DRIVER 2>/dev/null
+
+# ---- the summary: measure before anything stops ----
+say "ending after ${el}s; measuring"
+S=$("$KSMDCTL" -s "$KSMD_SOCK" --json status 2>/dev/null)
+[ -n "$S" ] || S='{}'
+SHARING=$(echo "$S" | jq '.ksm.pages_sharing // 0')
+[ "$SHARING" -gt 0 ] 2>/dev/null || SHARING=$(cat $KSM/pages_sharing)
+PRED=$(echo "$S" | jq '.scanner.predicted_mergeable_pages // 0')
+MERGING=$(merged)
+[ "$MERGING" -gt $PEAK_MERGED ] && PEAK_MERGED=$MERGING
+BAL=$(echo "$S" | jq '[.guests[]? | select(.mem_max_bytes and .balloon_actual_bytes)
+    | .mem_max_bytes - .balloon_actual_bytes] | add // 0')
+BALS=$(echo "$S" | jq -r '[.guests[]? | "\(.name) \(.mem_max_bytes / 1048576 | floor)->\(.balloon_actual_bytes / 1048576 | floor) MiB"] | join(", ")')
+OOMS=0
+for i in 0 1 2; do
+    a=$(lab_agent "$i" list 2>/dev/null | grep -c 'state=oom-killed')
+    k=$(lab_agent "$i" dmesg 2000 2>/dev/null | grep -ci 'out of memory')
+    [ "${k:-0}" -gt "${a:-0}" ] && a=$k
+    OOMS=$((OOMS + ${a:-0}))
+done
+
+# ---- teardown: ksmd (it restores KSM), the safety net, the guests ----
+ksmd_stop
+KRC=$?
+RESTORED=no
+grep -q "KSM: settings restored" "$KSMD_LOG" && RESTORED="yes (by ksmd at exit)"
+ksm_restore
+same=1
+for k in "${!_ksm_saved[@]}"; do [ "$(cat $KSM/$k)" = "${_ksm_saved[$k]}" ] || same=0; done
+[ $same = 1 ] || RESTORED="NO: $(ksm_snapshot)"
+lab_stop 2>/dev/null
+left=()
+for p in "${PIDS[@]}"; do
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
+        [ -z "$(awk '/^State:/ && $2 == "Z"' /proc/$p/status 2>/dev/null)" ] && left+=("$p")
+done
+SWAP=$(($(awk '$1=="pswpout"{print $2}' /proc/vmstat) - SWAP0))
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+echo
+echo "==== ksmd demo summary: ${el}s live, 3 guests of $DEMO_GUEST_MIB MiB, budget $DEMO_BUDGET_MIB MiB ===="
+echo "saved by merging: $(mib $((SHARING * 4096))) (KSM pages_sharing $SHARING, host-wide; scanner predicted $PRED mergeable pages; the guests' merged pages $MERGING now, $PEAK_MERGED at most)"
+echo "saved by ballooning: $(mib "$BAL") (sum of max - actual: $BALS)"
+echo "guest OOMs: $OOMS"
+echo "host swap: $SWAP pages swapped out (/proc/vmstat pswpout delta)"
+echo "QEMU left: ${#left[@]} (PIDs ${PIDS[*]}${left[*]:+; alive: ${left[*]}})"
+echo "KSM settings restored: $RESTORED"
+echo "ksmd exit status: $KRC"
+[ "${DEMO_KEEP:-0}" = 1 ] && echo "kept: $T (demo.conf, ksmd.log)"
+ok=1
+[ "$OOMS" = 0 ] && [ "$SWAP" = 0 ] && [ ${#left[@]} = 0 ] && [ $same = 1 ] || ok=0
+[ $ok = 1 ] && exit 0
+if [ "${DEMO_KEEP:-0}" != 1 ] && cp "$KSMD_LOG" /tmp/ksmd-demo-last.log 2>/dev/null; then
+    echo "ksmd log: /tmp/ksmd-demo-last.log"
+fi
+exit 1
