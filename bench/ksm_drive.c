@@ -195,6 +195,7 @@ int main(int argc, char **argv)
 	if (scanning)
 		pthread_join(th, NULL);
 	r = ksm_driver_restore(&d);
+	printf("foreign_changes %llu\n", (unsigned long long)d.foreign_changes);
 	printf("cpu_sec %.3f\n", own_cpu_sec());
 	return r < 0 ? 1 : 0;
 }

@@ -515,9 +515,23 @@ int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages, int64_t merg
 		},
 		.state = d->state,
 	};
+	if (d->have_expect && memcmp(&in.cur, &d->expect, sizeof in.cur)) {
+		/* Another tuner writes the same files: say so (at powers of two
+		 * of the count, not every tick), then pace from what is there. */
+		d->foreign_changes++;
+		if ((d->foreign_changes & (d->foreign_changes - 1)) == 0)
+			log_warn("ksm: knobs changed behind ksmd's back (%llu times): run=%u "
+				 "pages_to_scan=%u sleep_millisecs=%u, expected %u/%u/%u; is "
+				 "ksmtuned or another ksmd running?",
+				 (unsigned long long)d->foreign_changes, in.cur.run,
+				 in.cur.pages_to_scan, in.cur.sleep_millisecs, d->expect.run,
+				 d->expect.pages_to_scan, d->expect.sleep_millisecs);
+	}
 	ksm_pace(&d->cfg, &in, &d->last);
 	d->state = d->last.state;
 	d->was_running = set->run == 1;
+	d->expect = d->dry_run ? in.cur : d->last.next;
+	d->have_expect = true;
 	if (!d->last.changed)
 		return 0;
 	log_info("ksm: run=%u pages_to_scan=%u sleep_millisecs=%u: %s%s", d->last.next.run,
@@ -526,6 +540,8 @@ int ksm_driver_tick(struct ksm_driver *d, uint64_t predicted_pages, int64_t merg
 	if (d->dry_run)
 		return 1;
 	r = ksm_apply_knobs(d->root, &d->last.next);
+	if (r < 0)
+		d->expect = in.cur;
 	return r < 0 ? r : 1;
 }
 

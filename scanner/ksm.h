@@ -282,6 +282,10 @@ struct ksm_driver {
 	bool have_cpu;
 	double kthread_cpu_percent;     /* over the last interval, < 0 unknown */
 	bool was_running;               /* run was 1 at the last tick (counters fresh) */
+	struct ksm_knobs expect;        /* knobs in force after the last tick */
+	bool have_expect;
+	uint64_t foreign_changes;       /* ticks that found the knobs changed by someone
+	                                 * else (ksmtuned, a second ksmd, an operator) */
 };
 
 /* Save the settings (ksm_save) and prepare to drive. cfg NULL = defaults.

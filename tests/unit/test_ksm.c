@@ -345,6 +345,12 @@ static void test_driver(void)
 	CU_ASSERT_EQUAL(d.state.phase, KSM_PHASE_CONVERGE);
 	/* Settling: no change half a second later. */
 	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 300000, -1, KSM_URGENCY_NORMAL, 1500000), 0);
+	CU_ASSERT_EQUAL(d.foreign_changes, 0);
+	/* Someone else writes the knobs: counted. */
+	put(root, "pages_to_scan", "1250\n");
+	CU_ASSERT(ksm_driver_tick(&d, 300000, -1, KSM_URGENCY_NORMAL, 2000000) >= 0);
+	CU_ASSERT_EQUAL(d.foreign_changes, 1);
+	put(root, "pages_to_scan", "32000\n");
 	/* Dry run decides but never writes. */
 	d.dry_run = true;
 	CU_ASSERT_EQUAL(ksm_driver_tick(&d, 10, -1, KSM_URGENCY_NORMAL, 9000000), 1);
