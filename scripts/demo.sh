@@ -14,7 +14,7 @@
 #   t = 40% of the run   g2 starts allocating (an agent `hold`, sized from
 #                its MemAvailable so that it runs short but is never OOM):
 #                ksmd sees it in distress and gives it memory back, taking it
-#                from the others;
+#                from the others (never below their floor, DEMO_MIN_MIB);
 #   t = 65%      g2 allocates a second time, same rule.
 # The live view is `ksmdctl top` (full screen on a terminal; on a pipe or a
 # log, one plain frame every DEMO_FRAME seconds) with the demo's last step
@@ -30,7 +30,8 @@
 # cannot run here.
 #
 # Settings (environment): DEMO_SECONDS (180), DEMO_GUEST_MIB (320),
-# DEMO_BUDGET_MIB (two thirds of the guests' memory), DEMO_FRAME (seconds
+# DEMO_BUDGET_MIB (two thirds of the guests' memory), DEMO_MIN_MIB (each
+# guest's floor, 5/8 of its memory: room for its fill), DEMO_FRAME (seconds
 # between frames when not on a terminal; 10), DEMO_PORT (first stats port
 # tried; 9403), KSMD_BUILD (build folder of ksmd and ksmdctl; build),
 # DEMO_KEEP=1 keeps the temporary folder (config, ksmd log).
@@ -40,6 +41,7 @@ set -uo pipefail
 DEMO_SECONDS=${DEMO_SECONDS:-180}
 DEMO_GUEST_MIB=${DEMO_GUEST_MIB:-320}
 DEMO_BUDGET_MIB=${DEMO_BUDGET_MIB:-$((DEMO_GUEST_MIB * 3 * 2 / 3))}
+DEMO_MIN_MIB=${DEMO_MIN_MIB:-$((DEMO_GUEST_MIB * 5 / 8))}
 DEMO_FRAME=${DEMO_FRAME:-10}
 NG=3
 
@@ -76,7 +78,7 @@ PIDS=("${LAB_PID[@]}")
 # ---- ksmd: ksmd.conf + the demo's overlay ----
 PORT=${DEMO_PORT:-9403}
 while ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; do PORT=$((PORT + 1)); done
-sed -e "s|@DIR@|$T|g" -e "s|@BUDGET@|${DEMO_BUDGET_MIB}M|" -e "s|@PORT@|$PORT|" \
+sed -e "s|@DIR@|$T|g" -e "s|@BUDGET@|${DEMO_BUDGET_MIB}M|" -e "s|@PORT@|$PORT|" -e "s|@MIN@|${DEMO_MIN_MIB}M|" \
     -e "s|@QMP0@|${LAB_QMP[0]}|" -e "s|@QMP1@|${LAB_QMP[1]}|" -e "s|@QMP2@|${LAB_QMP[2]}|" \
     "$ROOT/scripts/demo.conf.in" >"$T/demo.conf"
 KSMD_SOCK=$T/ksmd.sock
@@ -113,15 +115,28 @@ agent() {
     [ $rc = 0 ] || event "g$1: '${*:2}' failed ($rc): $out"
     return $rc
 }
-# hold_short I: make guest I allocate until it runs short (not out) of memory
+# hold_short I: make guest I allocate until it runs short (not out) of
+# memory, in chunks of at most 48 MiB each sized from a fresh MemAvailable:
+# it stops 20 MiB above nothing (under the overlay's distress level, 10% of
+# 320 MiB), or 36 MiB while the balloon may still take memory before the
+# guest's floor (a shrink can land while the chunk is being allocated).
 hold_short() {
-    local i=$1 avail mib
-    avail=$(lab_agent "$i" meminfo 2>/dev/null | awk '$1=="MemAvailable:"{print int($2/1024)}')
-    [ -n "$avail" ] || { event "g$i: no meminfo"; return 1; }
-    mib=$((avail - 24))
-    [ $mib -ge 8 ] || { event "g$i: only $avail MiB available, no hold"; return 0; }
-    event "g$i starts allocating: hold $mib MiB of $avail MiB available (a working set)"
-    agent "$i" hold "$mib" && event "g$i holds $mib MiB"
+    local i=$1 avail actual mib margin total=0 n
+    event "g$i starts allocating (a working set, in chunks, until it runs short of memory)"
+    for n in 1 2 3 4 5 6; do
+        avail=$(lab_agent "$i" meminfo 2>/dev/null | awk '$1=="MemAvailable:"{print int($2/1024)}')
+        actual=$(lab_balloon_actual "$i")
+        [ -n "$avail" ] && [ -n "$actual" ] || { event "g$i: no meminfo or balloon"; return 1; }
+        margin=20
+        [ "$actual" -gt $((DEMO_MIN_MIB + 8)) ] && margin=36
+        mib=$((avail - margin))
+        [ $mib -gt 48 ] && mib=48
+        [ $mib -ge 4 ] || break
+        agent "$i" hold "$mib" || break
+        total=$((total + mib))
+        event "g$i holds $total MiB (it had $avail MiB available in $actual MiB)"
+        sleep 2
+    done
 }
 driver() {
     _child=
@@ -176,7 +191,7 @@ frame() {
     COLUMNS=$COLS ctl top -n 1 2>&1
     echo
     echo "latest decisions:"
-    ctl --json decisions 2>/dev/null | jq -r '[.decisions[]?] | sort_by(.time) | .[-4:][]
+    ctl --json decisions 2>/dev/null | jq -r '[if type == "array" then .[] else .decisions[]? end] | sort_by(.time) | .[-4:][]
         | "\(.time | floor | strflocaltime("%H:%M:%S"))  \(.target)  \(.action)  \(.reason)"' |
         cut -c1-"$COLS"
 }
@@ -232,12 +247,15 @@ MERGING=$(merged)
 BAL=$(echo "$S" | jq '[.guests[]? | select(.mem_max_bytes and .balloon_actual_bytes)
     | .mem_max_bytes - .balloon_actual_bytes] | add // 0')
 BALS=$(echo "$S" | jq -r '[.guests[]? | "\(.name) \(.mem_max_bytes / 1048576 | floor)->\(.balloon_actual_bytes / 1048576 | floor) MiB"] | join(", ")')
-OOMS=0
+OOMS=0 OOMWHO=
 for i in 0 1 2; do
     a=$(lab_agent "$i" list 2>/dev/null | grep -c 'state=oom-killed')
-    k=$(lab_agent "$i" dmesg 2000 2>/dev/null | grep -ci 'out of memory')
+    k=$(lab_agent "$i" dmesg 2000 2>/dev/null | grep -i 'out of memory')
+    [ -n "$k" ] && echo "g$i kernel: $k"
+    k=$(echo -n "$k" | grep -c .)
     [ "${k:-0}" -gt "${a:-0}" ] && a=$k
     OOMS=$((OOMS + ${a:-0}))
+    [ "${a:-0}" -gt 0 ] && OOMWHO+=" g$i: $a;"
 done
 
 # ---- teardown: ksmd (it restores KSM), the safety net, the guests ----
@@ -246,9 +264,13 @@ KRC=$?
 RESTORED=no
 grep -q "KSM: settings restored" "$KSMD_LOG" && RESTORED="yes (by ksmd at exit)"
 ksm_restore
-same=1
-for k in "${!_ksm_saved[@]}"; do [ "$(cat $KSM/$k)" = "${_ksm_saved[$k]}" ] || same=0; done
-[ $same = 1 ] || RESTORED="NO: $(ksm_snapshot)"
+# the safety net's check: another KSM driver on this host may change them too
+diff=
+for k in "${!_ksm_saved[@]}"; do
+    v=$(cat $KSM/$k)
+    [ "$v" = "${_ksm_saved[$k]}" ] || diff+=" $k=$v (was ${_ksm_saved[$k]})"
+done
+[ -n "$diff" ] && RESTORED+="; now differs:$diff"
 lab_stop 2>/dev/null
 left=()
 for p in "${PIDS[@]}"; do
@@ -262,14 +284,16 @@ echo
 echo "==== ksmd demo summary: ${el}s live, 3 guests of $DEMO_GUEST_MIB MiB, budget $DEMO_BUDGET_MIB MiB ===="
 echo "saved by merging: $(mib $((SHARING * 4096))) (KSM pages_sharing $SHARING, host-wide; scanner predicted $PRED mergeable pages; the guests' merged pages $MERGING now, $PEAK_MERGED at most)"
 echo "saved by ballooning: $(mib "$BAL") (sum of max - actual: $BALS)"
-echo "guest OOMs: $OOMS"
+echo "guest OOMs: $OOMS${OOMWHO:+ (${OOMWHO% ;})}"
 echo "host swap: $SWAP pages swapped out (/proc/vmstat pswpout delta)"
 echo "QEMU left: ${#left[@]} (PIDs ${PIDS[*]}${left[*]:+; alive: ${left[*]}})"
 echo "KSM settings restored: $RESTORED"
 echo "ksmd exit status: $KRC"
+fights=$(grep -c "changed behind ksmd's back" "$KSMD_LOG")
+[ "$fights" -gt 0 ] && echo "note: another program changed /sys/kernel/mm/ksm $fights times during the demo (see the ksmd log): KSM's pacing and host-wide counters were not ksmd's alone"
 [ "${DEMO_KEEP:-0}" = 1 ] && echo "kept: $T (demo.conf, ksmd.log)"
 ok=1
-[ "$OOMS" = 0 ] && [ "$SWAP" = 0 ] && [ ${#left[@]} = 0 ] && [ $same = 1 ] || ok=0
+[ "$OOMS" = 0 ] && [ "$SWAP" = 0 ] && [ ${#left[@]} = 0 ] && [ "${RESTORED#yes}" != "$RESTORED" ] || ok=0
 [ $ok = 1 ] && exit 0
 if [ "${DEMO_KEEP:-0}" != 1 ] && cp "$KSMD_LOG" /tmp/ksmd-demo-last.log 2>/dev/null; then
     echo "ksmd log: /tmp/ksmd-demo-last.log"
