@@ -79,8 +79,10 @@ static __thread struct {
 struct scan_class {
 	struct cds_lfht_node node;
 	uint64_t hash;
-	uint32_t pages;              /* 0: not (yet) in the table */
-	uint16_t n_guests, cap_ext;  /* cap_ext 0: guests are inline */
+	uint32_t pages;              /* pages not merged yet */
+	uint16_t n_guests;
+	uint8_t cap_log2;            /* 0: guests inline, else 1 << cap_log2 */
+	uint8_t merged;              /* a KSM page with this content exists */
 	unsigned char *content;      /* SCAN_PAGE_SIZE bytes or NULL */
 	union {
 		struct scan_class_guest inl[2];
@@ -99,7 +101,7 @@ struct class_slab {
 
 static struct scan_class_guest *class_guests(struct scan_class *c)
 {
-	return c->cap_ext ? c->g.ext : c->g.inl;
+	return c->cap_log2 ? c->g.ext : c->g.inl;
 }
 
 struct scan_index {
@@ -181,7 +183,7 @@ static int class_add_guest(struct scan_index *ix, struct scan_class *c,
 			c->pages++;
 			return 0;
 		}
-	uint32_t cap = c->cap_ext ? c->cap_ext : 2;
+	uint32_t cap = c->cap_log2 ? 1u << c->cap_log2 : 2;
 	if (c->n_guests == cap) {
 		if (cap * 2 > UINT16_MAX)
 			return -E2BIG;
@@ -189,13 +191,13 @@ static int class_add_guest(struct scan_index *ix, struct scan_class *c,
 		if (!n)
 			return -ENOMEM;
 		memcpy(n, g, c->n_guests * sizeof(*n));
-		if (c->cap_ext) {
+		if (c->cap_log2) {
 			free(c->g.ext);
-			account(ix, -(int64_t)(c->cap_ext * sizeof(*n)));
+			account(ix, -(int64_t)(cap * sizeof(*n)));
 		}
 		account(ix, (int64_t)(cap * 2 * sizeof(*n)));
 		c->g.ext = g = n;
-		c->cap_ext = (uint16_t)(cap * 2);
+		c->cap_log2 = (uint8_t)(__builtin_ctz(cap) + 1);
 	}
 	g[c->n_guests++] = (struct scan_class_guest){ guest, 1, ref };
 	c->pages++;
@@ -230,7 +232,7 @@ static bool class_equal(struct scan_index *ix, const struct scan_class *k, const
 {
 	if (k->content)
 		return memcmp(k->content, content, SCAN_PAGE_SIZE) == 0;
-	uint32_t ref = (k->cap_ext ? k->g.ext : k->g.inl)[0].ref;
+	uint32_t ref = (k->cap_log2 ? k->g.ext : k->g.inl)[0].ref;
 	if (last_read.gen != ix->generation || last_read.ref != ref) {
 		last_read.gen = 0;
 		if (ix->ops->read_page(ix->ctx, ref, last_read.buf) < 0)
@@ -244,7 +246,7 @@ static bool class_equal(struct scan_index *ix, const struct scan_class *k, const
 /* Enter one page into the class index: join the class with equal bytes or
  * create one. */
 static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
-			uint64_t h, const void *content)
+			uint64_t h, const void *content, bool merged)
 {
 	pthread_mutex_t *m = &ix->stripe[mix64(h) % N_STRIPES];
 	struct cds_lfht_iter it;
@@ -267,6 +269,15 @@ static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
 	}
 	if (c) {
 		r = class_add_guest(ix, c, guest, ref);
+		if (merged && r == 0) {
+			/* the guest holds the content (merged): no page to count */
+			struct scan_class_guest *g = class_guests(c);
+			for (uint32_t i = 0; i < c->n_guests; i++)
+				if (g[i].guest == guest)
+					g[i].pages--;
+			c->pages--;
+			c->merged = 1;
+		}
 		rcu_read_unlock();
 		pthread_mutex_unlock(m);
 		return r;
@@ -284,6 +295,12 @@ static int class_insert(struct scan_index *ix, uint32_t ref, unsigned guest,
 	}
 	c->hash = h;
 	(void)class_add_guest(ix, c, guest, ref);  /* inline: cannot fail */
+	if (merged) {
+		/* the KSM page: a location for compares, not a page to merge */
+		c->merged = 1;
+		c->g.inl[0].pages = 0;
+		c->pages = 0;
+	}
 	if (same_hash)
 		atomic_fetch_add(&ix->collisions, 1);
 	cds_lfht_node_init(&c->node);
@@ -303,7 +320,7 @@ static void promote_first(struct scan_index *ix, uint32_t first, uint64_t h)
 		return;
 	if (ix->hash(buf, SCAN_PAGE_SIZE) != h)
 		return;  /* changed since it was hashed: leave it unique */
-	(void)class_insert(ix, first, ix->ops->ref_guest(ix->ctx, first), h, buf);
+	(void)class_insert(ix, first, ix->ops->ref_guest(ix->ctx, first), h, buf, false);
 }
 
 static inline uint64_t slot_of(const struct scan_index *ix, uint64_t h)
@@ -316,8 +333,8 @@ void scan_index_prefetch(const struct scan_index *ix, uint64_t h)
 	__builtin_prefetch(&ix->slots[slot_of(ix, h)], 1, 1);
 }
 
-int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
-		   uint64_t h, const void *content)
+static int index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
+		     uint64_t h, const void *content, bool merged)
 {
 	if (ref > SCAN_REF_MAX)
 		return -ERANGE;
@@ -325,6 +342,8 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 	for (uint64_t probes = 0; probes < ix->n_slots; probes++) {
 		_Atomic uint32_t *sp = &ix->slots[slot];
 		uint32_t v = atomic_load_explicit(sp, memory_order_acquire);
+		if (v == 0 && merged)
+			return 0;  /* no page of this content waits to be merged */
 		if (v == 0) {
 			/* keep probing short: past 90% load, count the page as
 			 * unique (a missed duplicate, never a false one) */
@@ -343,13 +362,25 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 			if (!(v & PROMOTED) &&
 			    atomic_compare_exchange_strong(sp, &v, v | PROMOTED))
 				promote_first(ix, other, h);
-			int r = class_insert(ix, ref, guest, h, content);
+			int r = class_insert(ix, ref, guest, h, content, merged);
 			return r < 0 ? r : 1;
 		}
 		if (++slot == ix->n_slots)
 			slot = 0;
 	}
 	return -ENOSPC;
+}
+
+int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
+		   uint64_t h, const void *content)
+{
+	return index_add(ix, ref, guest, h, content, false);
+}
+
+int scan_index_add_merged(struct scan_index *ix, uint32_t ref, unsigned guest,
+			  uint64_t h, const void *content)
+{
+	return index_add(ix, ref, guest, h, content, true);
 }
 
 void scan_index_walk(struct scan_index *ix,
@@ -361,7 +392,7 @@ void scan_index_walk(struct scan_index *ix,
 			if (!c->pages)
 				continue;
 			struct scan_class_info info = {
-				.hash = c->hash, .pages = c->pages,
+				.hash = c->hash, .pages = c->pages, .merged = c->merged,
 				.n_guests = c->n_guests, .guests = class_guests(c),
 			};
 			fn(&info, arg);
@@ -418,15 +449,14 @@ void scan_index_free(struct scan_index *ix)
 	rcu_read_lock();
 	for (struct class_slab *sl = ix->slabs; sl; sl = sl->next)
 		for (unsigned i = 0; i < sl->used; i++)
-			if (sl->c[i].pages)
-				cds_lfht_del(ix->ht, &sl->c[i].node);
+			cds_lfht_del(ix->ht, &sl->c[i].node);
 	rcu_read_unlock();
 	while (ix->slabs) {
 		struct class_slab *sl = ix->slabs;
 		ix->slabs = sl->next;
 		for (unsigned i = 0; i < sl->used; i++) {
 			free(sl->c[i].content);
-			if (sl->c[i].cap_ext)
+			if (sl->c[i].cap_log2)
 				free(sl->c[i].g.ext);
 		}
 		free(sl);

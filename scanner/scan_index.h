@@ -38,7 +38,9 @@ struct scan_class_guest {
 
 struct scan_class_info {
 	uint64_t hash;
-	uint32_t pages;            /* pages with this exact content */
+	uint32_t pages;            /* pages with this exact content, not merged yet */
+	bool merged;               /* a KSM page holds it already: every one of
+	                            * the pages would merge into it */
 	unsigned n_guests;         /* guests holding it */
 	const struct scan_class_guest *guests; /* n_guests, in order of first sight */
 };
@@ -63,6 +65,13 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 /* Hint that a page with hash h will be added soon (prefetches its slot:
  * adding a batch after prefetching all of it hides the cache misses). */
 void scan_index_prefetch(const struct scan_index *ix, uint64_t h);
+
+/* Add a page already merged by KSM (one mapping of a KSM page, read like
+ * any other): it makes the pages of equal content that are not merged yet
+ * all mergeable, and is itself not counted in the class's pages. Call after
+ * the pass's ordinary adds. Returns as scan_index_add(). */
+int scan_index_add_merged(struct scan_index *ix, uint32_t ref, unsigned guest,
+			  uint64_t h, const void *content);
 
 /* Call fn for every class (not thread-safe against concurrent adds). */
 void scan_index_walk(struct scan_index *ix,

@@ -150,6 +150,12 @@ struct scanner {
 	struct scanner_results res;
 };
 
+/* A mapping of a KSM page: its PFN and where (ref) it was seen. */
+struct ksm_seen {
+	uint64_t pfn;
+	uint32_t ref;   /* UINT32_MAX: no ref this pass */
+};
+
 struct work_item {
 	struct scan_region *r;
 	uint64_t first, count;  /* pages */
@@ -180,8 +186,8 @@ struct scan_pass {
 	_Atomic bool cancelled;
 	unsigned nthreads;
 	pthread_mutex_t ksm_lock;
-	uint64_t *ksm_pfns;
-	size_t n_ksm, cap_ksm;
+	struct ksm_seen *ksm_pfns;  /* one entry per KSM mapping met */
+	size_t n_ksm, cap_ksm;      /* after the pass: n_ksm = distinct PFNs */
 };
 
 static uint64_t xxh3_page(const void *data, size_t len)
@@ -563,7 +569,7 @@ struct worker {
 	struct thread_pace tp;
 	uint64_t c[GC_N];
 	uint64_t scanned, skipped;
-	uint64_t *ksm;             /* KSM PFNs seen, deduplicated later */
+	struct ksm_seen *ksm;      /* KSM mappings seen, deduplicated later */
 	size_t n_ksm, cap_ksm;
 };
 
@@ -591,19 +597,19 @@ static uint64_t kpf_get(struct worker *w, uint64_t pfn)
 	return v[0];
 }
 
-static void note_ksm_pfn(struct worker *w, uint64_t pfn)
+static void note_ksm_pfn(struct worker *w, uint64_t pfn, uint32_t ref)
 {
-	if (w->n_ksm && w->ksm[w->n_ksm - 1] == pfn)
+	if (w->n_ksm && w->ksm[w->n_ksm - 1].pfn == pfn)
 		return;
 	if (w->n_ksm == w->cap_ksm) {
 		size_t cap = w->cap_ksm ? w->cap_ksm * 2 : 1024;
-		uint64_t *v = realloc(w->ksm, cap * sizeof(*v));
+		struct ksm_seen *v = realloc(w->ksm, cap * sizeof(*v));
 		if (!v)
 			return;
 		w->ksm = v;
 		w->cap_ksm = cap;
 	}
-	w->ksm[w->n_ksm++] = pfn;
+	w->ksm[w->n_ksm++] = (struct ksm_seen){ pfn, ref };
 }
 
 /* Classify and index one page (page i of chunk c) whose hash is h. */
@@ -741,7 +747,10 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 				} else if (f != ~0ULL && (f & KPF_KSM)) {
 					w->c[GC_KSM]++;
 					w->skipped++;
-					note_ksm_pfn(w, pfn);
+					if (!c)
+						c = chunk_get(w->p, r, it->first);
+					note_ksm_pfn(w, pfn, c && c->ref_pass == w->p->id ?
+						     c->ref_base + (uint32_t)i : UINT32_MAX);
 				} else {
 					readable = true;
 				}
@@ -811,14 +820,14 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&p->ksm_lock);
 		if (p->n_ksm + w->n_ksm > p->cap_ksm) {
 			size_t cap = p->n_ksm + w->n_ksm;
-			uint64_t *v = realloc(p->ksm_pfns, cap * sizeof(*v));
+			struct ksm_seen *v = realloc(p->ksm_pfns, cap * sizeof(*v));
 			if (v) {
 				p->ksm_pfns = v;
 				p->cap_ksm = cap;
 			}
 		}
 		if (p->n_ksm + w->n_ksm <= p->cap_ksm) {
-			memcpy(p->ksm_pfns + p->n_ksm, w->ksm, w->n_ksm * sizeof(uint64_t));
+			memcpy(p->ksm_pfns + p->n_ksm, w->ksm, w->n_ksm * sizeof(*w->ksm));
 			p->n_ksm += w->n_ksm;
 		}
 		pthread_mutex_unlock(&p->ksm_lock);
@@ -840,9 +849,12 @@ struct tally {
 static void tally_class(const struct scan_class_info *c, void *arg)
 {
 	struct tally *t = arg;
-	if (c->pages < 2)
+	/* pages KSM would free: all but one, or all when a KSM page holds the
+	 * content already */
+	uint32_t kept = c->merged ? 0 : 1;
+	if (c->pages < 1 + kept)
 		return;
-	t->saveable += c->pages - 1;
+	t->saveable += c->pages - kept;
 	t->classes++;
 	for (unsigned i = 0; i < c->n_guests; i++) {
 		unsigned gi = c->guests[i].guest;
@@ -850,7 +862,7 @@ static void tally_class(const struct scan_class_info *c, void *arg)
 			t->cross[gi] += c->guests[i].pages;
 		else
 			t->intra[gi] += c->guests[i].pages;
-		t->mergeable[gi] += c->guests[i].pages - (i == 0 ? 1 : 0);
+		t->mergeable[gi] += c->guests[i].pages - (i == 0 ? kept : 0);
 		if (t->pair)
 			for (unsigned j = i + 1; j < c->n_guests; j++) {
 				unsigned a = MIN(gi, c->guests[j].guest), b = MAX(gi, c->guests[j].guest);
@@ -859,11 +871,6 @@ static void tally_class(const struct scan_class_info *c, void *arg)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
 {
@@ -880,6 +887,40 @@ static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
 		}
 	}
 	return bytes;
+}
+
+static int cmp_ksm_seen(const void *a, const void *b)
+{
+	const struct ksm_seen *x = a, *y = b;
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/* KSM pages met in this pass: count the distinct ones, and enter one
+ * mapping of each into the index (read like any page: pread does not
+ * unshare), so that pages not merged yet whose content a KSM page already
+ * holds count as mergeable. One read per distinct KSM page per pass. */
+static void index_ksm_pages(struct scan_pass *p)
+{
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
+	if (!p->n_ksm)
+		return;
+	qsort(p->ksm_pfns, p->n_ksm, sizeof(*p->ksm_pfns), cmp_ksm_seen);
+	size_t distinct = 0;
+	for (size_t i = 0; i < p->n_ksm; i++) {
+		if (i && p->ksm_pfns[i].pfn == p->ksm_pfns[i - 1].pfn)
+			continue;
+		distinct++;
+		uint32_t ref = p->ksm_pfns[i].ref;
+		if (ref == UINT32_MAX || cb_read_page(p, ref, buf) < 0)
+			continue;
+		uint64_t h = p->s->hash(buf, SCAN_PAGE_SIZE);
+		if (h == p->s->zero_hash)
+			continue;  /* zero-filled: reported apart */
+		struct ref_block *b = ref_block(p, ref);
+		__atomic_store_n(&b->c->hash[ref % CHUNK_PAGES], h, __ATOMIC_RELEASE);
+		(void)scan_index_add_merged(p->ix, ref, b->r->g->idx, h, buf);
+	}
+	p->n_ksm = distinct;
 }
 
 /* Build the results of a finished pass and publish them. */
@@ -900,13 +941,6 @@ static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 		goto out;
 	scan_index_walk(p->ix, tally_class, &t);
 
-	if (p->n_ksm) {
-		qsort(p->ksm_pfns, p->n_ksm, sizeof(uint64_t), cmp_u64);
-		size_t distinct = 1;
-		for (size_t i = 1; i < p->n_ksm; i++)
-			distinct += p->ksm_pfns[i] != p->ksm_pfns[i - 1];
-		p->n_ksm = distinct;
-	}
 	uint64_t ksm_pages = 0;
 	r.n_guests = p->ng;
 	for (unsigned i = 0; i < p->ng; i++) {
@@ -1163,6 +1197,7 @@ static int run_pass(struct scanner *s)
 		ret = -ECANCELED;
 		goto out;
 	}
+	index_ksm_pages(&p);
 	ret = publish(&p, start, now_usec() - start);
 	if (ret < 0)
 		log_warn("scanner: publishing results: %s, ignoring", strerror(-ret));

@@ -19,13 +19,15 @@ fi
 declare -A saved
 for f in run pages_to_scan sleep_millisecs; do saved[$f]=$(cat $KSM/$f); done
 hog=
+hog2=
 out=$(mktemp /tmp/ksmd-scan-nounmerge.XXXXXX)
 cleanup() {
     [ -n "$hog" ] && kill "$hog" 2>/dev/null && wait "$hog" 2>/dev/null
+    [ -n "$hog2" ] && kill "$hog2" 2>/dev/null && wait "$hog2" 2>/dev/null
     for f in pages_to_scan sleep_millisecs run; do
         [ "$(cat $KSM/$f)" = "${saved[$f]}" ] || echo "${saved[$f]}" > $KSM/$f
     done
-    rm -f "$out"
+    rm -f "$out" "$out.2"
 }
 trap cleanup EXIT
 
@@ -44,12 +46,20 @@ echo 0 > $KSM/sleep_millisecs
 echo 1 > $KSM/run
 for _ in $(seq 300); do
     [ "$(ksm_kb)" -ge $((5120 * 4 * 9 / 10)) ] && break
+    [ "$(cat $KSM/pages_to_scan)" = 100000 ] && [ "$(cat $KSM/sleep_millisecs)" = 0 ] &&
+        [ "$(cat $KSM/run)" = 1 ] || interfered=1
     sleep 0.1
 done
 echo 0 > $KSM/run
 m0=$(ksm_kb)
 echo "merged before the scanner: $m0 kB"
-[ "$m0" -ge $((5120 * 4 * 9 / 10)) ] || { echo "FAIL: KSM merged only $m0 kB within 30 s"; exit 1; }
+if [ "$m0" -lt $((5120 * 4 * 9 / 10)) ]; then
+    if [ -n "${interfered:-}" ]; then
+        echo "skip: another process drives KSM on this host (settings changed under the test), merged only $m0 kB"
+        exit 77
+    fi
+    echo "FAIL: KSM merged only $m0 kB within 30 s"; exit 1
+fi
 
 probe=$($BUILD/tests/scanner_probe -n 3 -t 2 "hog:$pid:qemu:$size") || { echo "FAIL: scanner_probe"; exit 1; }
 echo "$probe" | grep '^guest='
@@ -68,4 +78,23 @@ scanned=$(sed -n 's/.* scanned=\([0-9]*\).*/\1/p' <<<"$total")
 # has not merged yet are still counted by the scanner's classes).
 pred=$(sed -n 's/.* predicted=\([0-9]*\).*/\1/p' <<<"$total")
 echo "predicted pages_sharing: $pred (known: 4544)"
+[ "$m1" != 20480 ] || [ "$pred" = 4544 ] || { echo "FAIL: predicted $pred, want 4544"; exit 1; }
+
+# A second process with the same 64 x 64 + 512 x 2 duplicate contents, not
+# merged: every one of its 5120 duplicate pages would merge into the KSM
+# pages that already hold its content (the scanner reads one mapping of
+# each KSM page to know). Exact when KSM merged all of the first process.
+$BUILD/tests/scanner_memhog -m 0 0 0 0 64 64 512 4 >"$out.2" &
+hog2=$!
+for _ in $(seq 100); do [ -s "$out.2" ] && break; sleep 0.1; done
+read -r pid2 _ size2 <"$out.2" || { echo "FAIL: second memhog not ready"; exit 1; }
+probe=$($BUILD/tests/scanner_probe -t 2 "hog:$pid:qemu:$size" "hog2:$pid2:qemu:$size2") \
+    || { echo "FAIL: scanner_probe"; exit 1; }
+echo "$probe"
+pred2=$(sed -n 's/^pass=1 .* predicted=\([0-9]*\).*/\1/p' <<<"$probe")
+if [ "$m1" = 20480 ]; then
+    [ "$pred2" = $((4544 + 5120)) ] || { echo "FAIL: predicted $pred2 with the second process, want $((4544 + 5120))"; exit 1; }
+else
+    echo "note: KSM merged $m1 of 20480 kB, prediction $pred2 not checked exactly"
+fi
 echo "PASS: merged stayed $m0 -> $m1 kB over three passes"

@@ -205,6 +205,48 @@ static void test_hash_same_digest(void)
 	}
 }
 
+struct merged_seen { unsigned classes, merged, pages, guests; };
+static void see_merged(const struct scan_class_info *c, void *arg)
+{
+	struct merged_seen *m = arg;
+	m->classes++;
+	m->merged += c->merged;
+	m->pages += c->pages;
+	m->guests += c->n_guests;
+}
+
+/* A KSM page's content, entered after the pass: the 10 unmerged pages of
+ * that content all become mergeable (none is the kept copy), and the
+ * guest holding the KSM page shares the class without adding pages. */
+static void test_merged(void)
+{
+	for (unsigned i = 0; i < 20; i++) {
+		fill(i, i < 10 ? 5 : 6);
+		guest_of[i] = i < 10 ? 1 : 0;
+	}
+	struct scan_index *ix = scan_index_new(64, full_hash, &ops, NULL);
+	rcu_register_thread();
+	for (unsigned i = 0; i < 10; i++) {
+		hashes[i] = full_hash(mem + (size_t)i * SCAN_PAGE_SIZE, SCAN_PAGE_SIZE);
+		scan_index_add(ix, i, guest_of[i], hashes[i], mem + (size_t)i * SCAN_PAGE_SIZE);
+	}
+	/* page 10 (guest 0) stands for a KSM page of content 5; page 11 for
+	 * one of content 6, which no unmerged page has */
+	fill(10, 5);
+	hashes[10] = full_hash(mem + 10 * SCAN_PAGE_SIZE, SCAN_PAGE_SIZE);
+	hashes[11] = full_hash(mem + 11 * SCAN_PAGE_SIZE, SCAN_PAGE_SIZE);
+	CU_ASSERT_EQUAL(scan_index_add_merged(ix, 10, 0, hashes[10], mem + 10 * SCAN_PAGE_SIZE), 1);
+	CU_ASSERT_EQUAL(scan_index_add_merged(ix, 11, 0, hashes[11], mem + 11 * SCAN_PAGE_SIZE), 0);
+	struct merged_seen m = { 0 };
+	scan_index_walk(ix, see_merged, &m);
+	CU_ASSERT_EQUAL(m.classes, 1);
+	CU_ASSERT_EQUAL(m.merged, 1);
+	CU_ASSERT_EQUAL(m.pages, 10);
+	CU_ASSERT_EQUAL(m.guests, 2);
+	scan_index_free(ix);
+	rcu_unregister_thread();
+}
+
 static const char smaps[] =
 "55d0c0000000-55d0c0a00000 r-xp 00000000 08:01 1234 /usr/bin/qemu-system-x86_64\n"
 "Size:              10240 kB\n"
@@ -255,6 +297,7 @@ int main(void)
 		{ "no content copies: read back", test_no_content_budget },
 		{ "unique pages stay out", test_unique_costs_nothing },
 		{ "cross-guest class", test_cross_guest },
+		{ "KSM page joins its class", test_merged },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test region_tests[] = {
