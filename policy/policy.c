@@ -37,7 +37,15 @@
  * pressure counters lag, and acting again too soon acts twice. A guest is
  * never taken below max(min, active + guest_min_free_percent of its
  * memory), nor, for distress_memory_usec after it was in distress, below the
- * level where that happened. Giving is fast: a guest in distress (available
+ * level where that happened. The guest's stats are sampled on their own
+ * clock (every few seconds), so after a shrink they may still describe the
+ * guest as it was before the balloon took its pages: until a sample taken
+ * after the balloon reached its target arrives, the available memory used
+ * for that floor is lowered by what was taken since (a lower bound), or
+ * back-to-back critical steps - which do not wait to settle - would each
+ * count the same free memory and overshoot the floor into distress.
+ * Likewise after a grow: until the stats show it, the guest gets no second
+ * grow (distress or relax) for the same shortage. Giving is fast: a guest in distress (available
  * below guest_distress_free_percent, major faults or swap-in above their
  * thresholds) gets up to max_grow_percent_per_tick back at once, with no
  * settle wait, when the budget allows or other guests can fund it this tick.
@@ -244,6 +252,7 @@ struct gview {
 	uint64_t give;          /* bytes assigned to receive this tick */
 	char distress_why[96];
 	char hold_why[64];      /* why it may not shrink, for the summary */
+	bool stats_behind;      /* grown lately; its stats predate the grow's effect */
 };
 
 static uint64_t pct(uint64_t v, double percent)
@@ -325,8 +334,24 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		v->s->distress_level_bytes = 0;
 	}
 
+	/* Stats that may predate the last shrinks: count their memory as gone. */
+	struct policy_guest_state *s = v->s;
+	uint64_t db = pct(g->max_bytes, c->deadband_percent);
+	if (!s->reached_usec && ((s->last_sign < 0 && v->cur <= s->last_target_bytes + db) ||
+				 (s->last_sign > 0 && v->cur + db >= s->last_target_bytes)))
+		s->reached_usec = snap->now_usec ? snap->now_usec : 1;
+	bool current = v->fresh && (!s->last_sign || (s->reached_usec &&
+			snap->now_usec - MIN(snap->now_usec, g->stats_age_usec) >= s->reached_usec));
+	if (s->unseen_from_bytes && current)
+		s->unseen_from_bytes = 0;
+	/* After a grow, stats that do not show it yet must not earn a second one. */
+	v->stats_behind = s->last_sign > 0 && !current;
+	uint64_t floor_active = v->active;
+	if (s->unseen_from_bytes > v->cur)
+		floor_active = MIN(v->cur, v->active + (s->unseen_from_bytes - v->cur));
+
 	/* Lowest allowed target. */
-	uint64_t lo = MAX(g->min_bytes, v->active + pct(v->cur, c->guest_min_free_percent));
+	uint64_t lo = MAX(g->min_bytes, floor_active + pct(v->cur, c->guest_min_free_percent));
 	if (v->s->distress_usec)
 		lo = MAX(lo, v->s->distress_level_bytes);
 	v->lo = MIN(lo, g->max_bytes);
@@ -419,6 +444,12 @@ static void remember(const struct policy_snapshot *snap, struct gview *v, uint64
 	struct policy_guest_state *s = v->s;
 	if (s->last_sign && s->last_sign != sign)
 		s->sign_changes++;
+	/* the stats catch up once a sample follows this step's effect */
+	s->reached_usec = 0;
+	if (sign < 0 && !s->unseen_from_bytes)
+		s->unseen_from_bytes = v->cur;
+	else if (sign > 0)
+		s->unseen_from_bytes = 0;
 	s->last_sign = sign;
 	s->last_target_bytes = target;
 	if (sign < 0)
@@ -581,7 +612,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	uint64_t growth = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct gview *v = &views[i];
-		if (!v->eligible || !v->distress || v->cur >= v->g->max_bytes)
+		if (!v->eligible || !v->distress || v->cur >= v->g->max_bytes || v->stats_behind)
 			continue;
 		uint64_t need = pct(v->cur, c->guest_min_free_percent);
 		if (v->avail < need)
@@ -639,7 +670,8 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 				struct gview *v = &views[i];
 				uint64_t top = MIN(v->g->max_bytes,
 						   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
-				if (!v->eligible || !v->fresh || v->distress || v->cur + v->give >= top)
+				if (!v->eligible || !v->fresh || v->distress || v->stats_behind ||
+				    v->cur + v->give >= top)
 					continue;
 				/* Only guests that would use it: available below twice the min. */
 				if (v->avail + v->give >= pct(v->cur + v->give, 2 * c->guest_min_free_percent))

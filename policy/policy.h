@@ -233,6 +233,8 @@ struct policy_guest_state {
 	usec_t distress_usec;               /* last time distress was seen (0 = never) */
 	uint64_t distress_level_bytes;      /* actual when distress was seen: a learned floor */
 	uint32_t distress_episodes;         /* times distress began; each doubles how long the floor holds */
+	usec_t reached_usec;                /* tick that first saw actual at the last shrink's target (0 = not yet) */
+	uint64_t unseen_from_bytes;         /* actual before the first shrink the guest's stats may not show yet (0 = none) */
 };
 
 struct policy_state {
