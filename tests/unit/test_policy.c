@@ -295,6 +295,65 @@ static void test_stale_stats_not_shrunk(void)
 	CU_ASSERT_PTR_NOT_NULL(find(&p, "g1"));
 }
 
+/* Critical steps do not wait to settle; stats come every few seconds. Steps
+ * taken on one old sample must not each count the same free memory. */
+static void test_steps_on_one_sample(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.budget_bytes = 512 * MIB;        /* far over: critical */
+	s.conf.tick_usec = 1 * USEC_PER_SEC;
+	s.guests[0].stat_available_bytes = 1 * GIB;   /* active 1 GiB */
+	policy_state_init(&st);
+	uint64_t cur = 2 * GIB;
+	for (int t = 0; t < 12; t++) {
+		policy_decide(&s, &st, &p);
+		CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+		check_invariants(&s, &p);
+		if (t == 0)
+			CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+		if (p.n_actions)
+			cur = p.actions[0].target_bytes;
+		/* the balloon gets there by the next tick; the stats do not move */
+		s.now_usec += USEC_PER_SEC;
+		s.guests[0].stats_age_usec += USEC_PER_SEC;
+		s.guests[0].balloon_actual_bytes = s.guests[0].rss_bytes = cur;
+	}
+	CU_ASSERT(cur < 2 * GIB);
+	/* never below the true working set + 10% of what is left */
+	CU_ASSERT(cur >= 1 * GIB + cur / 10);
+	/* a sample taken after the balloon got there counts again */
+	s.guests[0].stats_age_usec = 0;
+	s.guests[0].stat_available_bytes = cur - 1 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT(p.n_actions == 0 || p.actions[0].target_bytes >= 1 * GIB + cur / 10 - 4 * MIB);
+}
+
+/* A grow the guest's stats do not show yet earns no second grow. */
+static void test_grow_waits_for_stats(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.guests[0].stat_available_bytes = 50 * MIB;   /* distress */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_GUEST_DISTRESS);
+	uint64_t t1 = p.actions[0].target_bytes;
+	/* the balloon got there, the stats are from before */
+	s.now_usec += 1 * USEC_PER_SEC;
+	s.guests[0].balloon_actual_bytes = t1;
+	s.guests[0].stats_age_usec = 2 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	/* a newer sample still in distress: grown again */
+	s.now_usec += 1 * USEC_PER_SEC;
+	s.guests[0].stats_age_usec = 0;
+	s.guests[0].stat_available_bytes = 60 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT(p.actions[0].target_bytes > t1);
+}
+
 static void test_deadband(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
@@ -633,6 +692,8 @@ int main(void)
 		{ "distress funded by idle guests", test_distress_funded_by_others },
 		{ "learned floor after distress", test_learned_floor },
 		{ "stale stats: not shrunk", test_stale_stats_not_shrunk },
+		{ "critical steps on one stats sample keep the floor", test_steps_on_one_sample },
+		{ "a grow waits for stats that show it", test_grow_waits_for_stats },
 		{ "deadband", test_deadband },
 		{ "merge first", test_merge_first },
 		{ "host levels", test_host_levels },
