@@ -450,7 +450,7 @@ int view_top_loop(view_fetch_fn fetch, void *ctx, int interval_ms, int iteration
 		if (tty_out)
 			fputs("\033[H\033[2J", stdout);
 		if (snap)
-			view_top_frame(snap, stdout, tty_out ? term_width() : 80);
+			view_top_frame(snap, stdout, term_width()); /* a pipe: $COLUMNS, else 80 */
 		else
 			printf("ksmdctl top: no snapshot from the daemon, retrying every %d ms\n", interval_ms);
 		json_decref(snap);

@@ -168,15 +168,18 @@ KEYS=0
 if [ -t 0 ] && STTY=$(stty -g 2>/dev/null); then
     KEYS=1
     cleanup_add "stty '$STTY' 2>/dev/null"
-    stty -isig -icanon -echo min 1 2>/dev/null
+    # no signals from the keyboard, and a read returns after 1 s without a key
+    stty -isig -icanon -echo min 0 time 10 2>/dev/null || KEYS=0
 fi
-# pause S: wait S seconds, or less when q or Ctrl-C is pressed
+# pause S: wait S seconds, or less when q or Ctrl-C is pressed. (Not bash's
+# `read -n`: it puts the terminal back into a mode where Ctrl-C signals.)
 pause() {
-    local key
+    local key n
     if [ $KEYS = 1 ]; then
-        if read -rsn1 -t "$1" key; then
-            case $key in q | Q | $'\x03') STOP=1 ;; esac
-        fi
+        for ((n = 0; n < $1; n++)); do
+            key=$(dd bs=1 count=1 2>/dev/null)
+            case $key in q | Q | $'\x03') STOP=1; return ;; esac
+        done
     else
         sleep "$1"
     fi
@@ -188,7 +191,7 @@ frame() {
         "$el" "$DEMO_SECONDS" "$DEMO_BUDGET_MIB" "$DEMO_GUEST_MIB" "$URL" \
         "$([ $KEYS = 1 ] && echo "q or Ctrl-C ends" || echo "SIGINT ends")"
     printf 'step %s\n\n' "$(tail -n 1 "$EV" | sed 's/^ *//')"
-    COLUMNS=$COLS ctl top -n 1 2>&1
+    COLUMNS=$COLS ctl top -n 1 </dev/null 2>&1
     echo
     echo "latest decisions:"
     ctl --json decisions 2>/dev/null | jq -r '[if type == "array" then .[] else .decisions[]? end] | sort_by(.time) | .[-4:][]
