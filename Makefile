@@ -75,10 +75,11 @@ check: deps all tests
 	    $(sort $(wildcard tests/lab/*.sh)) $(sort $(wildcard tests/e2e/*.sh))
 
 # Unit and integration tests again, built with AddressSanitizer and UBSan.
+ASAN_OPT := -O1 -g -fno-omit-frame-pointer
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 check-asan: deps-build
-	$(MAKE) B=build/asan OPT="-O1 -g -fno-omit-frame-pointer" \
-	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" tests
-	KSMD_BUILD=build/asan ASAN_OPTIONS=detect_leaks=1 \
+	$(MAKE) B=build/asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" tests
+	KSMD_BUILD=build/asan OPT="$(ASAN_OPT)" SAN="$(ASAN_SAN)" ASAN_OPTIONS=detect_leaks=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh \
 	    $(patsubst $(B)/%,build/asan/%,$(UNIT_BIN)) \
 	    $(sort $(wildcard tests/integration/*.sh))
