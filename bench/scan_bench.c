@@ -182,7 +182,8 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 
 /* The kernel's KSM thread at full speed over whatever is mergeable now
  * (our child): pages_scanned per ksmd CPU-second, median of windows. */
-static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *per_wall_sec)
+static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *per_wall_sec,
+		      int *n_valid, int *disturbed)
 {
 	struct ksm_settings fast;
 	ksm_settings_clear(&fast);
@@ -192,7 +193,10 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 	if (ksm_apply(NULL, &fast) < 0)
 		return -1;
 	double cpu[MAX_RUNS], wall[MAX_RUNS];
-	for (int i = 0; i < runs; i++) {
+	int valid = 0;
+	/* Another process may drive KSM on a shared host: a window in which
+	 * the settings changed is discarded (and the settings applied again). */
+	for (int tries = 0; valid < runs && tries < 3 * runs; tries++) {
 		struct ksm_sysfs a, b;
 		usec_t c0, c1, t0, t1;
 		if (ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
@@ -202,16 +206,24 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
 			return -1;
 		t1 = now_usec();
+		if (b.set.pages_to_scan != 100000 || b.set.sleep_millisecs != 0 || b.set.run != 1 ||
+		    a.set.pages_to_scan != 100000 || a.set.sleep_millisecs != 0 || a.set.run != 1) {
+			(*disturbed)++;
+			ksm_apply(NULL, &fast);
+			continue;
+		}
 		double dp = (double)(b.cnt.pages_scanned - a.cnt.pages_scanned);
-		cpu[i] = c1 > c0 ? dp * 1e6 / (double)(c1 - c0) : 0;
-		wall[i] = dp * 1e6 / (double)(t1 - t0);
+		cpu[valid] = c1 > c0 ? dp * 1e6 / (double)(c1 - c0) : 0;
+		wall[valid] = dp * 1e6 / (double)(t1 - t0);
+		valid++;
 	}
+	*n_valid = valid;
 	struct ksm_settings stop;
 	ksm_settings_clear(&stop);
 	stop.run = 0;
 	ksm_apply(NULL, &stop);
-	*per_cpu_sec = median(cpu, runs);
-	*per_wall_sec = median(wall, runs);
+	*per_cpu_sec = median(cpu, valid);
+	*per_wall_sec = median(wall, valid);
 	return 0;
 }
 
@@ -219,6 +231,7 @@ struct kind_result {
 	const char *name;
 	struct ours o;
 	double kernel_cpu, kernel_wall;
+	int kernel_windows, kernel_disturbed;
 	double skip_merged;
 };
 
@@ -274,7 +287,8 @@ int main(int argc, char **argv)
 			return 1;
 		if (have_ksm) {
 			fprintf(stderr, "%s: kernel KSM thread...\n", kr[k].name);
-			if (run_kernel(runs, window, &kr[k].kernel_cpu, &kr[k].kernel_wall) < 0)
+			if (run_kernel(runs, window, &kr[k].kernel_cpu, &kr[k].kernel_wall,
+				       &kr[k].kernel_windows, &kr[k].kernel_disturbed) < 0)
 				fprintf(stderr, "kernel measurement failed\n");
 			if (k == 1) {
 				struct ours m = { 0 };
@@ -297,19 +311,27 @@ int main(int argc, char **argv)
 	reap(pid);
 	cleanup();
 
+	char *load = NULL;
+	if (read_file("/proc/loadavg", &load, NULL) < 0)
+		load = NULL;
+	double load1 = load ? atof(load) : -1;
+	free(load);
+
 	FILE *out = json ? fopen(json, "w") : stdout;
 	if (!out)
 		return 1;
-	fprintf(out, "{\n  \"memory_mib\": %u, \"runs\": %d, \"kernel_window_sec\": %.1f,\n", mib, runs, window);
+	fprintf(out, "{\n  \"memory_mib\": %u, \"runs\": %d, \"kernel_window_sec\": %.1f, \"loadavg_1min_at_end\": %.2f,\n",
+		mib, runs, window, load1);
 	for (int k = 0; k < 2; k++) {
 		struct kind_result *x = &kr[k];
 		fprintf(out, "  \"%s\": {\"ours_hashed_per_cpu_sec\": %.0f, \"ours_wall_pages_per_sec_1t\": %.0f, "
 			"\"ours_wall_pages_per_sec_2t\": %.0f, \"kernel_pages_per_cpu_sec\": %.0f, "
 			"\"kernel_pages_per_wall_sec\": %.0f, \"ratio_per_cpu_sec\": %.2f, "
+			"\"kernel_windows\": %d, \"kernel_windows_disturbed\": %d, "
 			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f},\n",
 			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t, x->kernel_cpu,
 			x->kernel_wall, x->kernel_cpu > 0 ? x->o.hashed_per_cpu_sec / x->kernel_cpu : 0,
-			(unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
+			x->kernel_windows, x->kernel_disturbed, (unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
 			x->skip_merged);
 	}
 	fprintf(out, "  \"skipped_absent_per_sec\": %.0f,\n", abs.skipped_per_sec);
@@ -324,15 +346,19 @@ int main(int argc, char **argv)
 	if (!out)
 		return 1;
 	fprintf(out, "# Scanner benchmark\n\n%u MiB per kind of memory, medians of %d runs "
-		"(kernel: %d windows of %.1f s at pages_to_scan=100000 sleep_millisecs=0).\n\n",
-		mib, runs, runs, window);
+		"(kernel: %d windows of %.1f s at pages_to_scan=100000 sleep_millisecs=0). "
+		"1-minute load average at the end: %.2f on %ld CPUs (a shared machine: the kernel "
+		"thread also scans other processes' mergeable memory, and both sides lose CPU to "
+		"other work).\n\n", mib, runs, runs, window, load1, sysconf(_SC_NPROCESSORS_ONLN));
 	fprintf(out, "| memory | ours pages/CPU-s (1 thr) | ours pages/s wall 1 thr | ours pages/s wall 2 thr "
-		"| kernel ksmd pages/CPU-s | ratio per CPU-s |\n|---|---:|---:|---:|---:|---:|\n");
+		"| kernel ksmd pages/CPU-s | ratio per CPU-s | kernel windows valid / disturbed |\n"
+		"|---|---:|---:|---:|---:|---:|---|\n");
 	for (int k = 0; k < 2; k++)
-		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx |\n", kr[k].name,
+		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n", kr[k].name,
 			kr[k].o.hashed_per_cpu_sec / 1e6, kr[k].o.wall_1t / 1e6, kr[k].o.wall_2t / 1e6,
 			kr[k].kernel_cpu / 1e6,
-			kr[k].kernel_cpu > 0 ? kr[k].o.hashed_per_cpu_sec / kr[k].kernel_cpu : 0);
+			kr[k].kernel_cpu > 0 ? kr[k].o.hashed_per_cpu_sec / kr[k].kernel_cpu : 0,
+			kr[k].kernel_windows, kr[k].kernel_disturbed);
 	fprintf(out, "\n| pages skipped through pagemap | pages/s wall |\n|---|---:|\n"
 		"| absent (never touched) | %.1f M |\n| already merged by KSM | %.1f M |\n",
 		abs.skipped_per_sec / 1e6, kr[1].skip_merged / 1e6);
