@@ -116,7 +116,9 @@ struct scanner_guest_stats {
 	uint64_t unread_pages;        /* present but not read (error, vanished) */
 	uint64_t mergeable_pages;     /* this guest's share of the pages KSM would
 	                               * free: its duplicate pages minus one per
-	                               * class whose kept copy is attributed to it */
+	                               * class whose kept copy is attributed to it
+	                               * (none when a KSM page already holds the
+	                               * content: then every such page merges) */
 };
 
 /* Cross-guest sharing of one pair of guests (indexes into guests[]). */
@@ -137,8 +139,9 @@ struct scanner_results {
 	uint64_t pages_scanned;       /* read and hashed in the last pass */
 	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
 	/* Prediction: pages KSM would free among non-zero duplicates not yet
-	 * merged (sum over duplicate classes of pages - 1, volatile and
-	 * zero-filled pages excluded) ... */
+	 * merged (sum over duplicate classes of pages - 1, or of pages when a
+	 * KSM page already holds the content; volatile and zero-filled pages
+	 * excluded) ... */
 	uint64_t dup_saveable_pages;
 	/* ... plus pages KSM already saves (merged mappings minus the distinct
 	 * KSM pages backing them) ... */
