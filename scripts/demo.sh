@@ -29,6 +29,7 @@
 # and swap are 0 and nothing was left behind, 1 otherwise, 77 when the lab
 # cannot run here.
 #
+# Packages: deps/*.txt (`make deps`; jq and iproute2 from deps/demo.txt).
 # Settings (environment): DEMO_SECONDS (180), DEMO_GUEST_MIB (320),
 # DEMO_BUDGET_MIB (two thirds of the guests' memory), DEMO_MIN_MIB (each
 # guest's floor, 5/8 of its memory: room for its fill), DEMO_FRAME (seconds
@@ -77,7 +78,7 @@ PIDS=("${LAB_PID[@]}")
 
 # ---- ksmd: ksmd.conf + the demo's overlay ----
 PORT=${DEMO_PORT:-9403}
-while ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; do PORT=$((PORT + 1)); done
+while command -v ss >/dev/null && ss -Hltn "sport = :$PORT" | grep -q .; do PORT=$((PORT + 1)); done
 sed -e "s|@DIR@|$T|g" -e "s|@BUDGET@|${DEMO_BUDGET_MIB}M|" -e "s|@PORT@|$PORT|" -e "s|@MIN@|${DEMO_MIN_MIB}M|" \
     -e "s|@QMP0@|${LAB_QMP[0]}|" -e "s|@QMP1@|${LAB_QMP[1]}|" -e "s|@QMP2@|${LAB_QMP[2]}|" \
     "$ROOT/scripts/demo.conf.in" >"$T/demo.conf"
@@ -285,7 +286,12 @@ SWAP=$(($(awk '$1=="pswpout"{print $2}' /proc/vmstat) - SWAP0))
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo
 echo "==== ksmd demo summary: ${el}s live, 3 guests of $DEMO_GUEST_MIB MiB, budget $DEMO_BUDGET_MIB MiB ===="
-echo "saved by merging: $(mib $((SHARING * 4096))) (KSM pages_sharing $SHARING, host-wide; scanner predicted $PRED mergeable pages; the guests' merged pages $MERGING now, $PEAK_MERGED at most)"
+# the guests' share of KSM's savings: pages_sharing counts other KSM users
+# too, the guests' merged pages count each shared page's first copy as well;
+# neither is below the share, so the smaller of the two
+SAVED=$SHARING
+[ "$MERGING" -lt "$SAVED" ] && SAVED=$MERGING
+echo "saved by merging: $(mib $((SAVED * 4096))) (the smaller of KSM pages_sharing $SHARING, host-wide, and the guests' merged pages $MERGING, $PEAK_MERGED at most; the scanner predicted $PRED pages)"
 echo "saved by ballooning: $(mib "$BAL") (sum of max - actual: $BALS)"
 echo "guest OOMs: $OOMS${OOMWHO:+ (${OOMWHO% ;})}"
 echo "host swap: $SWAP pages swapped out (/proc/vmstat pswpout delta)"
