@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Collect every benchmark's results into one report, beside its anchor.
+
+  bench/report.py RESULTS_DIR
+
+Reads RESULTS_DIR/{scanner,converge,policy,stats}.json (each written by its
+own `make bench-*` target; a missing one is reported as not run), writes
+RESULTS_DIR/latest.json (everything, plus a "summary" of ratios against the
+anchors with each target and whether it was met) and RESULTS_DIR/latest.md
+(the summary table, then each benchmark's own table), and renders PNG plots
+with gnuplot when it is installed:
+  converge.png        savings over time per KSM strategy (converge-*.csv)
+  stats-latency.png   latency percentiles of the stats endpoint under load
+  policy.png          over-budget and distress seconds per policy
+  scanner.png         pages per CPU-second, ksmd's scanner vs the kernel thread
+Ratios, not absolute numbers, are what carry from machine to machine: the
+anchor always ran on the same machine in the same run.
+"""
+import datetime
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+
+def load(d, name):
+    try:
+        with open(os.path.join(d, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def row(name, ours, anchor, ratio, target, met, unit=""):
+    return {"benchmark": name, "ours": ours, "anchor": anchor, "ratio": ratio,
+            "target": target, "met": met, "unit": unit}
+
+
+def fmt(v, digits=2):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def summarize(res):
+    s = []
+    sc = res.get("scanner")
+    if sc:
+        for kind, want in (("unique", 6.0), ("duplicate", 2.0)):
+            k = sc.get(kind) or {}
+            ours, kern = k.get("ours_hashed_per_cpu_sec"), k.get("kernel_pages_per_cpu_sec")
+            ratio = ours / kern if ours and kern else None
+            s.append(row(f"scan rate, {kind} memory (pages per CPU-second)", ours,
+                         f"kernel ksmd thread: {fmt(kern)}" if kern else "kernel: not measured (disturbed)",
+                         ratio, f">= {want}x", ratio is not None and ratio >= want))
+        k = sc.get("unique") or {}
+        s.append(row("pages hashed per CPU-second (1 thread)", k.get("ours_hashed_per_cpu_sec"),
+                     "XXH3 alone: 4.3 M", None, ">= 1.5 M",
+                     (k.get("ours_hashed_per_cpu_sec") or 0) >= 1.5e6))
+        s.append(row("pages per second of wall time (2 threads)", k.get("ours_wall_pages_per_sec_2t"),
+                     "", None, ">= 2.5 M", (k.get("ours_wall_pages_per_sec_2t") or 0) >= 2.5e6))
+        skip = sc.get("skipped_absent_per_sec")
+        s.append(row("pages skipped through pagemap (absent) per second", skip, "", None,
+                     ">= 20 M", (skip or 0) >= 20e6))
+        merged = (sc.get("duplicate") or {}).get("skipped_merged_per_sec")
+        s.append(row("pages skipped through pagemap (already merged) per second", merged, "", None,
+                     ">= 20 M", (merged or 0) >= 20e6))
+        b = (sc.get("bytes_per_tracked_page") or {}).get("counted_steady")
+        s.append(row("daemon bytes per tracked page", b, "kernel KSM 64, ESX 16",
+                     b / 64 if b else None, "<= 16", b is not None and b <= 16))
+    cv = res.get("converge")
+    if cv:
+        by = {r.get("strategy"): r for r in cv.get("results", [])}
+        a, b, e = by.get("a"), by.get("b"), by.get("e")
+        if a and e and a.get("time_to_90_sec") and e.get("time_to_90_sec"):
+            ratio = a["time_to_90_sec"] / e["time_to_90_sec"]
+            s.append(row("time to 90% merged (s)", a["time_to_90_sec"],
+                         f"KSM full speed: {fmt(e['time_to_90_sec'])}", ratio, "<= 2x full speed",
+                         ratio <= 2.0))
+        if a and b:
+            ours, anchor = a.get("cpu_first_300_sec", a.get("cpu_span_sec")), \
+                b.get("cpu_first_300_sec", b.get("cpu_span_sec"))
+            ratio = ours / anchor if ours and anchor else None
+            s.append(row("CPU-seconds over the run (scanner + kernel thread)", ours,
+                         f"KSM defaults: {fmt(anchor)}", ratio, "<= 1x defaults",
+                         ratio is not None and ratio <= 1.0))
+        for k, label in (("b", "KSM defaults"), ("c", "advisor scan-time"), ("d", "ksmtuned")):
+            r = by.get(k)
+            if r and a:
+                t_a, t_k = a.get("time_to_90_sec"), r.get("time_to_90_sec")
+                s.append(row(f"time to 90% vs {label} (s)", t_a,
+                             f"{label}: {fmt(t_k) if t_k else 'not reached, ' + fmt(100 * (r.get('fraction_at_end') or 0), 0) + '% at ' + fmt(r.get('span_sec'), 0) + ' s'}",
+                             t_k / t_a if t_a and t_k else None, "faster", bool(t_a and (not t_k or t_a < t_k))))
+    po = res.get("policy")
+    if po:
+        tot = {}
+        for r in po.get("results", []):
+            t = tot.setdefault(r["policy"], {"over_budget_s": 0, "distress_s": 0, "reclaimed_gib": 0.0, "n": 0})
+            t["over_budget_s"] += r.get("over_budget_s", 0)
+            t["distress_s"] += r.get("distress_s", 0)
+            t["reclaimed_gib"] += r.get("reclaimed_gib", 0.0)
+            t["n"] += 1
+        k = tot.get("ksmd")
+        for anchor in ("mom", "squeezed"):
+            m = tot.get(anchor)
+            if not (k and m):
+                continue
+            for field, better in (("over_budget_s", "lower"), ("distress_s", "lower"), ("reclaimed_gib", "higher")):
+                ours, theirs = k[field], m[field]
+                if field == "reclaimed_gib":
+                    ours, theirs = ours / k["n"], theirs / m["n"]
+                met = ours >= theirs if better == "higher" else ours <= theirs
+                s.append(row(f"policy simulator: {field} (all scenarios)", round(ours, 3),
+                             f"{anchor}: {round(theirs, 3)}", None, f"{better} than {anchor}", met))
+    st = res.get("stats")
+    if st:
+        for p in (st.get("load") or {}).get("paths", []):
+            p99 = (p.get("latency_ms") or {}).get("p99")
+            s.append(row(f"stats endpoint {p['path']} p99 latency (ms) at {st.get('rate_per_path')}/s",
+                         p99, f"errors: {p.get('errors')}", None, "<= 2 ms, 0 errors",
+                         p99 is not None and p99 <= 2.0 and p.get("errors") == 0))
+        sc2 = st.get("scanner") or {}
+        if sc2.get("change_percent") is not None:
+            s.append(row("scanner throughput under HTTP load (change, %)", sc2.get("change_percent"),
+                         "scanner without load", None, "within 5%", abs(sc2["change_percent"]) <= 5))
+    return s
+
+
+def markdown(res, summary, d):
+    out = ["# ksmd benchmark report", "",
+           f"Generated {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M')} UTC on "
+           f"{os.uname().release}, {os.cpu_count()} CPUs (load average now: {os.getloadavg()[0]:.2f}). "
+           "Every figure stands beside its anchor, measured on the same machine in the same run; "
+           "how each is made: docs/PERFORMANCE.md.", "",
+           "| benchmark | ksmd | anchor | ratio | target | met |", "|---|---:|---|---:|---|---|"]
+    for r in summary:
+        out.append(f"| {r['benchmark']} | {fmt(r['ours'])} | {r['anchor']} | {fmt(r['ratio'])} | "
+                   f"{r['target']} | {'yes' if r['met'] else '**no**'} |")
+    missing = [k for k in ("scanner", "converge", "policy", "stats") if not res.get(k)]
+    if missing:
+        out += ["", "Not run: " + ", ".join(missing) + "."]
+    for name in ("scanner", "converge", "policy", "stats"):
+        p = os.path.join(d, name + ".md")
+        if os.path.exists(p):
+            with open(p) as f:
+                body = f.read().strip()
+            out += ["", "---", "", body.replace("\n# ", "\n## ", 1) if body.startswith("#") else body]
+    plots = [p for p in ("converge.png", "stats-latency.png", "policy.png", "scanner.png")
+             if os.path.exists(os.path.join(d, p))]
+    if plots:
+        out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(out) + "\n"
+
+
+def gnuplot(script):
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True, capture_output=True)
+        return True
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report: gnuplot failed: {getattr(e, 'stderr', e)}", file=sys.stderr)
+        return False
+
+
+def plots(res, d):
+    if not shutil.which("gnuplot"):
+        print("report: gnuplot not installed, no plots", file=sys.stderr)
+        return
+    head = "set terminal pngcairo size 900,540 noenhanced font 'sans,10'\n" \
+        if "pngcairo" in subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True,
+                                         text=True).stderr + subprocess.run(
+            ["gnuplot", "-e", "set terminal"], capture_output=True, text=True).stdout \
+        else "set terminal png size 900,540 noenhanced\n"
+    cv = res.get("converge") or {}
+    goal = (cv.get("workload") or {}).get("saveable_pages") or 327168
+    labels = {r.get("strategy"): r.get("label", r.get("strategy")) for r in cv.get("results", [])}
+    csvs = sorted(glob.glob(os.path.join(d, "converge-*.csv")))
+    if csvs:
+        lines = []
+        for c in csvs:
+            k = os.path.basename(c)[len("converge-"):-len(".csv")]
+            lines.append(f"'{c}' using 1:(100*$3/{goal}) with lines lw 2 title '({k}) {labels.get(k, k)}'")
+        gnuplot(head + f"set output '{d}/converge.png'\nset datafile separator ','\n"
+                "set key bottom right\nset xlabel 'seconds'\nset ylabel '% of saveable pages merged'\n"
+                "set yrange [0:110]\nset grid\nset title 'KSM convergence: 4 x 512 MiB'\n"
+                "plot " + ", ".join(lines) + "\n")
+    st = res.get("stats") or {}
+    paths = (st.get("load") or {}).get("paths", [])
+    if paths:
+        dat = os.path.join(d, "stats-latency.dat")
+        keys = ("p50", "p90", "p99", "p999", "max")
+        with open(dat, "w") as f:
+            f.write("pct " + " ".join(p["path"] for p in paths) + "\n")
+            for k in keys:
+                f.write(k + " " + " ".join(str((p.get("latency_ms") or {}).get(k, 0)) for p in paths) + "\n")
+        cols = ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{p['path']}'" for i, p in enumerate(paths))
+        gnuplot(head + f"set output '{d}/stats-latency.png'\nset style data histogram\n"
+                "set style fill solid 0.8\nset logscale y\nset ylabel 'latency (ms)'\nset grid ytics\n"
+                f"set title 'stats endpoint at {st.get('rate_per_path')} requests/s per path'\n"
+                "set arrow from graph 0, first 2 to graph 1, first 2 nohead dt 2\n"
+                f"plot {cols}\n")
+        os.unlink(dat)
+    po = res.get("policy") or {}
+    if po.get("results"):
+        tot = {}
+        for r in po["results"]:
+            t = tot.setdefault(r["policy"], [0, 0])
+            t[0] += r.get("over_budget_s", 0)
+            t[1] += r.get("distress_s", 0)
+        dat = os.path.join(d, "policy.dat")
+        with open(dat, "w") as f:
+            f.write("policy over_budget_s distress_s\n")
+            for k, (a, b) in tot.items():
+                f.write(f"{k} {a} {b}\n")
+        gnuplot(head + f"set output '{d}/policy.png'\nset style data histogram\nset style fill solid 0.8\n"
+                "set ylabel 'seconds, all scenarios'\nset grid ytics\n"
+                "set title 'policy simulator: seconds over budget and in distress'\n"
+                f"plot '{dat}' using 2:xtic(1) title 'over budget', '' using 3 title 'guest distress'\n")
+        os.unlink(dat)
+    sc = res.get("scanner") or {}
+    if sc.get("unique"):
+        dat = os.path.join(d, "scanner.dat")
+        with open(dat, "w") as f:
+            f.write("memory ksmd kernel\n")
+            for kind in ("unique", "duplicate"):
+                k = sc.get(kind) or {}
+                f.write(f"{kind} {k.get('ours_hashed_per_cpu_sec', 0)} {k.get('kernel_pages_per_cpu_sec', 0)}\n")
+        gnuplot(head + f"set output '{d}/scanner.png'\nset style data histogram\nset style fill solid 0.8\n"
+                "set ylabel 'pages per CPU-second'\nset grid ytics\nset format y '%.1s%c'\n"
+                "set title 'scan rate: ksmd scanner vs kernel ksmd thread'\n"
+                f"plot '{dat}' using 2:xtic(1) title 'ksmd scanner', '' using 3 title 'kernel ksmd thread'\n")
+        os.unlink(dat)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    d = sys.argv[1]
+    res = {k: load(d, k) for k in ("scanner", "converge", "policy", "stats")}
+    summary = summarize(res)
+    plots(res, d)
+    latest = {"generated": datetime.datetime.utcnow().isoformat() + "Z", "kernel": os.uname().release,
+              "cpus": os.cpu_count(), "summary": summary, "results": res}
+    with open(os.path.join(d, "latest.json"), "w") as f:
+        json.dump(latest, f, indent=1)
+    with open(os.path.join(d, "latest.md"), "w") as f:
+        f.write(markdown(res, summary, d))
+    met = sum(1 for r in summary if r["met"])
+    print(f"bench: {met} of {len(summary)} targets met; report in {d}/latest.md and latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
