@@ -602,7 +602,8 @@ struct worker {
 	bool rd[CHUNK_PAGES];      /* stage 1 verdict: read this page */
 	usec_t pagemap_usec;       /* time spent in stage 1 */
 	int kpf_fd;
-	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];
+	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];  /* pfn + 1, flags */
+	uint64_t kpf_last_pfn, kpf_last;                    /* the last lookup */
 	struct thread_pace tp;
 	uint64_t c[GC_N];
 	uint64_t scanned, skipped;
@@ -619,9 +620,13 @@ static bool page_is_zero(const unsigned char *p)
 /* kpageflags of pfn (cached); all ones when unknown. */
 static uint64_t kpf_get(struct worker *w, uint64_t pfn)
 {
+	if (pfn + 1 == w->kpf_last_pfn)
+		return w->kpf_last;  /* runs of mappings of one KSM page */
 	unsigned slot = (unsigned)(pfn % KPF_CACHE);
-	if (w->kpf_pfn[slot] == pfn + 1)
-		return w->kpf_flags[slot];
+	if (w->kpf_pfn[slot] == pfn + 1) {
+		w->kpf_last_pfn = pfn + 1;
+		return w->kpf_last = w->kpf_flags[slot];
+	}
 	uint64_t v[KPF_READ];
 	ssize_t n = w->kpf_fd >= 0 ? pread_full(w->kpf_fd, v, sizeof(v), (off_t)(pfn * 8)) : -EBADF;
 	if (n < 8)
@@ -631,7 +636,8 @@ static uint64_t kpf_get(struct worker *w, uint64_t pfn)
 		w->kpf_pfn[sl] = pfn + (uint64_t)i + 1;
 		w->kpf_flags[sl] = v[i];
 	}
-	return v[0];
+	w->kpf_last_pfn = pfn + 1;
+	return w->kpf_last = v[0];
 }
 
 static void note_ksm_pfn(struct worker *w, uint64_t pfn, uint32_t ref)
