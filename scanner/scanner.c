@@ -31,8 +31,17 @@
  *    every duplicate it reports.
  *
  * Per tracked page the scanner keeps 8 bytes of hash and 1 bit "hashed
- * before" between passes; the index adds about 5.2 bytes per page during
- * a pass and a class per duplicated content.
+ * before" between passes, in chunks of 32 MiB of address space allocated
+ * when a chunk first holds a page to read (a sparse guest costs 8 bytes
+ * per untouched chunk); the index adds about 5.2 bytes per page during a
+ * pass and a 64-byte class per duplicated content.
+ *
+ * 4. After the pass, one mapping of each distinct KSM page met is read
+ *    (pread: no unsharing) and entered into the index as "merged", so that
+ *    pages not merged yet whose content a KSM page already holds count as
+ *    mergeable (KSM merges each of them into that page). The prediction
+ *    of pages_sharing is then: per class, pages - 1 (or pages when merged),
+ *    plus the KSM mappings met minus the distinct KSM pages.
  *
  * Pacing: before each read batch a thread waits while the scanner is
  * paused, takes its share from a token bucket (pages_per_sec over all
