@@ -372,6 +372,26 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 
 /* ---- KSM pacing: the executor, from the scanner's prediction ---- */
 
+/* What KSM merged for our guests, or -1 when unknown. The global
+ * pages_sharing counts other KSM users too; the guests' ksm_merging_pages
+ * count each KSM page's first mapping as well. Neither is below our share:
+ * take the smaller. */
+static int64_t guests_merged_pages(const struct daemon *d)
+{
+	const struct daemon_modules *m = d->mod;
+	int64_t global = d->ksm_now.cnt.pages_sharing;
+	uint64_t ours = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->g[i]->ksm_valid && m->g[i]->ksm.merging_pages >= 0)
+			ours += (uint64_t)m->g[i]->ksm.merging_pages;
+		else if (m->g[i]->alive)
+			return global; /* a guest we cannot read: the global count is all we have */
+	}
+	if (global < 0 || ours < (uint64_t)global)
+		return (int64_t)ours;
+	return global;
+}
+
 static void ksm_drive(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
@@ -384,20 +404,7 @@ static void ksm_drive(struct daemon *d, usec_t now)
 		: m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
 		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
 		: KSM_URGENCY_NORMAL;
-	/* What KSM merged for our guests: the global pages_sharing counts other
-	 * KSM users too; the guests' ksm_merging_pages count each KSM page's
-	 * first mapping as well. Neither is below our share: take the smaller. */
-	int64_t merged = -1;
-	uint64_t ours = 0;
-	bool all = m->n > 0;
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->g[i]->ksm_valid && m->g[i]->ksm.merging_pages >= 0)
-			ours += (uint64_t)m->g[i]->ksm.merging_pages;
-		else if (m->g[i]->alive)
-			all = false;
-	}
-	if (all && d->ksm_now.cnt.pages_sharing >= 0 && ours < (uint64_t)d->ksm_now.cnt.pages_sharing)
-		merged = (int64_t)ours;
+	int64_t merged = guests_merged_pages(d);
 	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, merged, urgency, now);
 	if (r < 0) {
 		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
@@ -432,7 +439,8 @@ static void policy_run(struct daemon *d, usec_t now)
 		snap.merge.available = true;
 		snap.merge.potential_pages = m->sres.predicted_sharing_pages;
 	}
-	snap.merge.merged_pages = d->ksm_now.cnt.pages_sharing > 0 ? (uint64_t)d->ksm_now.cnt.pages_sharing : 0;
+	int64_t merged = guests_merged_pages(d);
+	snap.merge.merged_pages = merged > 0 ? (uint64_t)merged : 0;
 	snap.merge.ksmd_cpu_percent = d->ksm_driving ? d->ksm.kthread_cpu_percent : -1;
 	size_t idx[POLICY_MAX_GUESTS];
 	for (size_t i = 0; i < m->n && snap.n_guests < POLICY_MAX_GUESTS; i++) {
