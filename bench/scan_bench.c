@@ -125,6 +125,7 @@ struct ours {
 	double hashed_per_cpu_sec;    /* 1 thread */
 	double wall_1t, wall_2t;      /* pages per second */
 	double skipped_per_sec;
+	double decided_per_cpu_sec;   /* (read + skipped) pages per CPU-second */
 	double bytes_per_page, peak_bytes_per_page;
 	double rss_bytes_per_page, hwm_bytes_per_page;
 	uint64_t pages_scanned, pages_skipped, saveable;
@@ -157,13 +158,15 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 		o->hwm_bytes_per_page = (double)(hwm - MIN(hwm_base, rss0)) * 1024 / (double)r.tracked_pages;
 	}
 	scanner_results_free(&r);
-	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS];
+	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS], dec[MAX_RUNS];
 	for (int i = 0; i < runs; i++) {
 		if (scanner_scan_once(s) < 0 || scanner_get_results(s, &r) < 0)
 			return -1;
 		cpu[i] = r.last_pass_cpu_sec > 0 ? (double)r.pages_scanned / r.last_pass_cpu_sec : 0;
 		wall[i] = r.pages_scanned_per_sec;
 		skip[i] = r.pages_skipped_per_sec;
+		dec[i] = r.last_pass_cpu_sec > 0 ?
+			(double)(r.pages_scanned + r.pages_skipped) / r.last_pass_cpu_sec : 0;
 		o->pages_scanned = r.pages_scanned;
 		o->pages_skipped = r.pages_skipped;
 		o->saveable = r.dup_saveable_pages;
@@ -176,6 +179,7 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 		o->wall_2t = median(wall, runs);
 	}
 	o->skipped_per_sec = median(skip, runs);
+	o->decided_per_cpu_sec = median(dec, runs);
 	scanner_free(s);
 	return 0;
 }
@@ -233,6 +237,7 @@ struct kind_result {
 	double kernel_cpu, kernel_wall;
 	int kernel_windows, kernel_disturbed;
 	double skip_merged;
+	double merged_decided_per_cpu_sec;
 };
 
 int main(int argc, char **argv)
@@ -293,8 +298,10 @@ int main(int argc, char **argv)
 			if (k == 1) {
 				struct ours m = { 0 };
 				fprintf(stderr, "%s: ours over merged memory...\n", kr[k].name);
-				if (run_ours(pid, size, 1, runs, &m, false) == 0)
+				if (run_ours(pid, size, 1, runs, &m, false) == 0) {
 					kr[k].skip_merged = m.skipped_per_sec;
+					kr[k].merged_decided_per_cpu_sec = m.decided_per_cpu_sec;
+				}
 				fprintf(stderr, "%s: %llu pages skipped (merged), %llu read\n", kr[k].name,
 					(unsigned long long)m.pages_skipped,
 					(unsigned long long)m.pages_scanned);
@@ -328,11 +335,12 @@ int main(int argc, char **argv)
 			"\"ours_wall_pages_per_sec_2t\": %.0f, \"kernel_pages_per_cpu_sec\": %.0f, "
 			"\"kernel_pages_per_wall_sec\": %.0f, \"ratio_per_cpu_sec\": %.2f, "
 			"\"kernel_windows\": %d, \"kernel_windows_disturbed\": %d, "
-			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f},\n",
+			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f, "
+			"\"ours_merged_pages_per_cpu_sec\": %.0f},\n",
 			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t, x->kernel_cpu,
 			x->kernel_wall, x->kernel_cpu > 0 ? x->o.hashed_per_cpu_sec / x->kernel_cpu : 0,
 			x->kernel_windows, x->kernel_disturbed, (unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
-			x->skip_merged);
+			x->skip_merged, x->merged_decided_per_cpu_sec);
 	}
 	fprintf(out, "  \"skipped_absent_per_sec\": %.0f,\n", abs.skipped_per_sec);
 	fprintf(out, "  \"bytes_per_tracked_page\": {\"counted_steady\": %.2f, \"counted_peak\": %.2f, "
@@ -359,7 +367,11 @@ int main(int argc, char **argv)
 			kr[k].kernel_cpu / 1e6,
 			kr[k].kernel_cpu > 0 ? kr[k].o.hashed_per_cpu_sec / kr[k].kernel_cpu : 0,
 			kr[k].kernel_windows, kr[k].kernel_disturbed);
-	fprintf(out, "\n| pages skipped through pagemap | pages/s wall |\n|---|---:|\n"
+	if (kr[1].merged_decided_per_cpu_sec > 0)
+		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages) | %.2f M | | | %.2f M | %.1fx | |\n",
+			kr[1].merged_decided_per_cpu_sec / 1e6, kr[1].kernel_cpu / 1e6,
+			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0);
+	fprintf(out, "\n| pages skipped through pagemap | pages/s (pagemap stage) |\n|---|---:|\n"
 		"| absent (never touched) | %.1f M |\n| already merged by KSM | %.1f M |\n",
 		abs.skipped_per_sec / 1e6, kr[1].skip_merged / 1e6);
 	fprintf(out, "\n| daemon bytes per tracked page | steady | peak (during a pass) |\n|---|---:|---:|\n"
