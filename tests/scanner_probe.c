@@ -2,7 +2,8 @@
  * found, one "key=value" line per guest and pass, for integration tests.
  *
  * usage: scanner_probe [-t THREADS] [-r PAGES_PER_SEC] [-c CPU_PERCENT]
- *                      [-n PASSES] NAME:PID:qemu|process[:SIZE_BYTES]...
+ *                      [-n PASSES] [-b READ_BATCH_BYTES]
+ *                      NAME:PID:qemu|process[:SIZE_BYTES]...
  * Exit status 0 when every pass completed. */
 #include "scanner/scanner.h"
 
@@ -48,12 +49,13 @@ int main(int argc, char **argv)
 	unsigned passes = 1;
 	int o;
 	scanner_conf_defaults(&conf);
-	while ((o = getopt(argc, argv, "t:r:c:n:")) != -1) {
+	while ((o = getopt(argc, argv, "t:r:c:n:b:")) != -1) {
 		switch (o) {
 		case 't': conf.threads = (unsigned)atoi(optarg); break;
 		case 'r': conf.pages_per_sec = strtoull(optarg, NULL, 0); break;
 		case 'c': conf.cpu_percent = (unsigned)atoi(optarg); break;
 		case 'n': passes = (unsigned)atoi(optarg); break;
+		case 'b': conf.read_batch_bytes = strtoull(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
