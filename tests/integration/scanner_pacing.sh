@@ -1,0 +1,33 @@
+#!/bin/bash
+# The scanner's rate limit and CPU budget hold on real memory: 65,536
+# unique pages at 100,000 pages/s take at least 0.6 s; at a 25% CPU budget
+# the pass uses at most about a third of a core (the machine may be busy:
+# only upper bounds on the scanner's own speed are asserted).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+BUILD=${KSMD_BUILD:-build}
+if [ "$(id -u)" != 0 ]; then echo "skip: needs root (pagemap PFNs, reading other processes)"; exit 77; fi
+if [ ! -x $BUILD/tests/scanner_memhog ] || [ ! -x $BUILD/tests/scanner_probe ]; then
+    make -s B="$BUILD" scanner-tools >/dev/null || { echo "cannot build scanner-tools"; exit 1; }
+fi
+out=$(mktemp /tmp/ksmd-scan-pacing.XXXXXX)
+hog=
+trap '[ -n "$hog" ] && kill $hog 2>/dev/null; wait 2>/dev/null; rm -f "$out"' EXIT
+$BUILD/tests/scanner_memhog -m 0 0 0 65536 0 0 0 5 >"$out" &
+hog=$!
+for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.1; done
+read -r pid _ size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
+field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+l=$($BUILD/tests/scanner_probe -r 100000 "g:$pid:qemu:$size" | grep '^pass=1') || { echo "FAIL: probe"; exit 1; }
+echo "rate 100000: $l"
+wall=$(field "$l" wall_usec)
+[ "$(field "$l" scanned)" = 65536 ] || { echo "FAIL: scanned $(field "$l" scanned), want 65536"; exit 1; }
+[ "$wall" -ge 600000 ] || { echo "FAIL: 65536 pages in $wall us at 100000 pages/s"; exit 1; }
+
+l=$($BUILD/tests/scanner_probe -c 25 "g:$pid:qemu:$size" | grep '^pass=1') || { echo "FAIL: probe"; exit 1; }
+echo "cpu 25%: $l"
+ratio=$(awk -v c="$(field "$l" cpu_sec)" -v w="$(field "$l" wall_usec)" 'BEGIN { printf "%d", c * 1e6 * 100 / w }')
+echo "CPU used: $ratio% of a core"
+[ "$ratio" -le 35 ] || { echo "FAIL: the pass used $ratio% of a core with a 25% budget"; exit 1; }
+echo PASS
