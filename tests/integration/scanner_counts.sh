@@ -14,11 +14,8 @@
 #   that the pass lasts) is reading it.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${KSMD_BUILD:-build}
-if [ "$(id -u)" != 0 ]; then echo "skip: needs root (pagemap PFNs, reading other processes)"; exit 77; fi
-if [ ! -x $BUILD/tests/scanner_memhog ] || [ ! -x $BUILD/tests/scanner_probe ]; then
-    make -s B="$BUILD" scanner-tools >/dev/null || { echo "cannot build scanner-tools"; exit 1; }
-fi
+. tests/scanner_lib.bash
+scanner_test_init
 tmp=$(mktemp -d /tmp/ksmd-scan-counts.XXXXXX)
 hogs=()
 cleanup() {
@@ -35,7 +32,6 @@ start() {  # name args...
     for _ in $(seq 200); do [ -s "$tmp/$name" ] && break; sleep 0.1; done
     [ -s "$tmp/$name" ] || { echo "FAIL: memhog $name not ready"; exit 1; }
 }
-field() { sed -n "s/.* $2=\([0-9-]*\).*/\1/p" <<<"$1"; }
 fail=0
 expect() {  # what actual wanted
     if [ "$2" != "$3" ]; then echo "FAIL: $1 = $2, want $3"; fail=1; else echo "ok: $1 = $2"; fi

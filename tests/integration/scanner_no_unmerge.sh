@@ -8,13 +8,10 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 KSM=/sys/kernel/mm/ksm
-BUILD=${KSMD_BUILD:-build}
-if [ "$(id -u)" != 0 ]; then echo "skip: needs root (KSM sysfs, pagemap PFNs)"; exit 77; fi
+. tests/scanner_lib.bash
+scanner_test_init
 if [ ! -w $KSM/run ]; then echo "skip: $KSM absent or read-only (kernel without KSM)"; exit 77; fi
 if ! grep -q '^KSM:' /proc/self/smaps; then echo "skip: smaps has no KSM: field on this kernel"; exit 77; fi
-if [ ! -x $BUILD/tests/scanner_memhog ] || [ ! -x $BUILD/tests/scanner_probe ]; then
-    make -s B="$BUILD" scanner-tools >/dev/null || { echo "cannot build scanner-tools"; exit 1; }
-fi
 
 declare -A saved
 for f in run pages_to_scan sleep_millisecs; do saved[$f]=$(cat $KSM/$f); done

@@ -5,11 +5,8 @@
 # only upper bounds on the scanner's own speed are asserted).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${KSMD_BUILD:-build}
-if [ "$(id -u)" != 0 ]; then echo "skip: needs root (pagemap PFNs, reading other processes)"; exit 77; fi
-if [ ! -x $BUILD/tests/scanner_memhog ] || [ ! -x $BUILD/tests/scanner_probe ]; then
-    make -s B="$BUILD" scanner-tools >/dev/null || { echo "cannot build scanner-tools"; exit 1; }
-fi
+. tests/scanner_lib.bash
+scanner_test_init
 out=$(mktemp /tmp/ksmd-scan-pacing.XXXXXX)
 hog=
 trap '[ -n "$hog" ] && kill $hog 2>/dev/null; wait 2>/dev/null; rm -f "$out"' EXIT
@@ -17,7 +14,6 @@ $BUILD/tests/scanner_memhog -m 0 0 0 65536 0 0 0 5 >"$out" &
 hog=$!
 for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.1; done
 read -r pid _ size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
-field() { sed -n "s/.* $2=\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 l=$($BUILD/tests/scanner_probe -r 100000 "g:$pid:qemu:$size" | grep '^pass=1') || { echo "FAIL: probe"; exit 1; }
 echo "rate 100000: $l"
