@@ -52,6 +52,7 @@ struct guest {
 	uint64_t prev_major, prev_swap_in, prev_swap_out;
 	double major_per_sec, swap_in_per_sec, swap_out_per_sec;
 	char gone_reason[128];
+	bool warned_unmergeable;     /* the fix was logged once */
 };
 
 struct daemon_modules {
@@ -366,6 +367,14 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 	if (was_alive && !g->alive)
 		log_warn("guest %s: its process is gone; ksmd keeps watching for it", g->conf.name);
 	g->ksm_valid = g->alive && ksm_proc_stat(g->pid, &g->ksm) == 0;
+	bool mergeable = !g->ksm_valid || g->ksm.mergeable != 0 || g->ksm.merge_any == 1;
+	if (!mergeable && !g->warned_unmergeable) {
+		char fix[256] = "";
+		bool mg = true;
+		if (ksm_proc_check_mergeable(g->pid, &mg, fix, sizeof fix) == 0 && !mg)
+			log_warn("guest %s: its memory is not mergeable, KSM cannot merge it: %s", g->conf.name, fix);
+	}
+	g->warned_unmergeable = !mergeable;
 	read_rss(g);
 	(void)now;
 }
