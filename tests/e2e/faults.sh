@@ -100,4 +100,14 @@ ksmd_stop || fail "ksmd exit status"
 [ "$(ksm_snapshot)" = "$KSM_BEFORE" ] || fail "KSM not restored to the settings before the first ksmd: '$KSM_BEFORE' vs '$(ksm_snapshot)' (the crashed ksmd paced '$KSM_PACED')"
 pass_msg "at exit KSM is as the operator had it ($KSM_BEFORE), not as the crashed ksmd paced it"
 [ -e $T/ksmd.state ] && fail "state file left after a clean exit"
+sleep 2
+[ "$(lab_balloon_actual 0)" = 200 ] || fail "balloon.on_exit = keep, but g0 moved to $(lab_balloon_actual 0) MiB at exit"
+pass_msg "balloon.on_exit = keep: g0 left at 200 MiB"
+
+# ---- balloon.on_exit = restore: every guest back to its maximum ----
+printf '[balloon]\non_exit = restore\n' > $T/restore.conf
+KSMD_EXTRA_CONF=$T/restore.conf ksmd_start $T/ksmd.conf
+wait_for 30 "both guests managed again" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '[.guests[].state] | join(\" \")')\" = 'ok ok' ]"
+ksmd_stop || fail "ksmd exit status"
+wait_for 15 "balloon.on_exit = restore: g0 back to 256 MiB" bash -c "[ \"\$(source $ROOT/tests/guest/lab.sh; LAB_QMP_OBS[0]=${LAB_QMP_OBS[0]}; lab_balloon_actual 0)\" = 256 ]"
 echo "e2e faults: all checks passed"
