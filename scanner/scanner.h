@@ -3,11 +3,13 @@
  * The scanner reads the RAM of registered guests (QEMU processes or plain
  * processes) through pread() on /proc/PID/mem, after consulting
  * /proc/PID/pagemap and /proc/kpageflags so that it never reads pages that
- * are absent, mapped to the kernel's zero page, or already merged by KSM.
+ * are absent, mapped to the kernel's zero page, or already merged by KSM;
+ * runs of pages that pagemap shows exclusively mapped (never KSM pages)
+ * are read with process_vm_readv, which is cheaper (see scanner.c).
  * It hashes every page it reads (XXH3-64), finds identical content within
  * and across guests (a byte compare confirms every duplicate), and reports
- * per guest what KSM would merge. It never writes guest memory and never
- * pins it (so it never undoes a KSM merge).
+ * per guest what KSM would merge. It never writes guest memory and pins
+ * only pages that are exclusively mapped (so it does not undo KSM merges).
  *
  * Threading: every function here is called from one control thread (the
  * daemon's event loop); the scanner's own threads run the passes.
@@ -45,7 +47,11 @@ struct scanner_conf {
 	                            * core (1..100*threads), 0 = unlimited */
 	usec_t pass_interval_usec; /* background mode: pause between the end of
 	                            * one pass and the start of the next */
-	size_t read_batch_bytes;   /* largest single pread, default 1 MiB */
+	size_t read_batch_bytes;   /* largest single read, default 1 MiB */
+	bool pread_only;           /* read every page with pread on
+	                            * /proc/PID/mem; false (default): runs of
+	                            * exclusively mapped pages are read with
+	                            * process_vm_readv (see scanner.c) */
 	scanner_hash_fn hash;      /* NULL = XXH3-64 */
 };
 
@@ -138,6 +144,11 @@ struct scanner_results {
 	                               * and kpageflags reads, summed over threads) */
 	uint64_t pages_scanned;       /* read and hashed in the last pass */
 	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
+	uint64_t pages_vm_readv;      /* of pages_scanned: read with
+	                               * process_vm_readv (exclusive pages) */
+	uint64_t vm_readv_changed;    /* of those: pages whose pagemap entry
+	                               * changed during the read (PFN or
+	                               * exclusivity; expected 0) */
 	/* Prediction: pages KSM would free among non-zero duplicates not yet
 	 * merged (sum over duplicate classes of pages - 1, or of pages when a
 	 * KSM page already holds the content; volatile and zero-filled pages

@@ -2,8 +2,9 @@
  * found, one "key=value" line per guest and pass, for integration tests.
  *
  * usage: scanner_probe [-t THREADS] [-r PAGES_PER_SEC] [-c CPU_PERCENT]
- *                      [-n PASSES] [-b READ_BATCH_BYTES]
+ *                      [-n PASSES] [-b READ_BATCH_BYTES] [-P]
  *                      NAME:PID:qemu|process[:SIZE_BYTES]...
+ * -P: pread only (no process_vm_readv for exclusive pages).
  * Exit status 0 when every pass completed. */
 #include "scanner/scanner.h"
 
@@ -16,14 +17,16 @@ static void print_results(const struct scanner_results *r)
 {
 	printf("pass=%llu scanned=%llu skipped=%llu saveable=%llu predicted=%llu "
 	       "ksm_saved=%llu classes=%llu collisions=%llu zero_filled=%llu "
-	       "bytes_per_page=%.2f peak_bytes_per_page=%.2f cpu_sec=%.3f wall_usec=%llu\n",
+	       "bytes_per_page=%.2f peak_bytes_per_page=%.2f cpu_sec=%.3f wall_usec=%llu "
+	       "vm_readv=%llu vm_readv_changed=%llu\n",
 	       (unsigned long long)r->passes, (unsigned long long)r->pages_scanned,
 	       (unsigned long long)r->pages_skipped, (unsigned long long)r->dup_saveable_pages,
 	       (unsigned long long)r->predicted_sharing_pages,
 	       (unsigned long long)r->ksm_saved_pages, (unsigned long long)r->dup_classes,
 	       (unsigned long long)r->hash_collisions, (unsigned long long)r->zero_filled_pages,
 	       r->bytes_per_tracked_page, r->peak_bytes_per_tracked_page,
-	       r->last_pass_cpu_sec, (unsigned long long)r->last_pass_usec);
+	       r->last_pass_cpu_sec, (unsigned long long)r->last_pass_usec,
+	       (unsigned long long)r->pages_vm_readv, (unsigned long long)r->vm_readv_changed);
 	for (unsigned i = 0; i < r->n_guests; i++) {
 		const struct scanner_guest_stats *g = &r->guests[i];
 		printf("guest=%s alive=%d error=%d regions=%llu region_pages=%llu present=%llu "
@@ -49,13 +52,14 @@ int main(int argc, char **argv)
 	unsigned passes = 1;
 	int o;
 	scanner_conf_defaults(&conf);
-	while ((o = getopt(argc, argv, "t:r:c:n:b:")) != -1) {
+	while ((o = getopt(argc, argv, "t:r:c:n:b:P")) != -1) {
 		switch (o) {
 		case 't': conf.threads = (unsigned)atoi(optarg); break;
 		case 'r': conf.pages_per_sec = strtoull(optarg, NULL, 0); break;
 		case 'c': conf.cpu_percent = (unsigned)atoi(optarg); break;
 		case 'n': passes = (unsigned)atoi(optarg); break;
 		case 'b': conf.read_batch_bytes = strtoull(optarg, NULL, 0); break;
+		case 'P': conf.pread_only = true; break;
 		default: return 2;
 		}
 	}

@@ -4,7 +4,9 @@
 # stops (run=0: merges persist); three full scanner passes follow; the
 # merged amount (smaps `KSM:` of the process, computed live by the kernel)
 # must not drop, and the scanner must see the merged pages as merged
-# (pagemap + kpageflags), without reading them. KSM settings are restored.
+# (pagemap + kpageflags), without reading them. Unmerged pages of the same
+# mapping are read with process_vm_readv (exclusive pages only); a
+# pread-only pass must agree. KSM settings are restored.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 KSM=/sys/kernel/mm/ksm
@@ -63,6 +65,21 @@ echo "$probe" | grep '^guest='
 m1=$(ksm_kb)
 echo "merged after three passes: $m1 kB"
 [ "$m1" -ge "$m0" ] || { echo "FAIL: merged amount dropped from $m0 to $m1 kB"; exit 1; }
+
+# The unmerged pages of the same mapping (unique, and duplicates KSM had not
+# reached) are exclusively mapped: they were read with process_vm_readv,
+# next to the merged ones, and none changed under the read.
+vmr=$(echo "$probe" | grep '^pass=3' | sed -n 's/.* vm_readv=\([0-9]*\).*/\1/p')
+vmrc=$(echo "$probe" | grep '^pass=' | sed -n 's/.* vm_readv_changed=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+echo "pages read with process_vm_readv in pass 3: $vmr (changed under the read, 3 passes: $vmrc)"
+[ "${vmr:-0}" -ge 2048 ] || { echo "FAIL: the exclusive pages were not read with process_vm_readv"; exit 1; }
+[ "${vmrc:-1}" -eq 0 ] || { echo "FAIL: $vmrc pages changed while read with KSM stopped"; exit 1; }
+# And with pread only, the same counts.
+probe_p=$($BUILD/tests/scanner_probe -n 1 -P "hog:$pid:qemu:$size") || { echo "FAIL: scanner_probe -P"; exit 1; }
+[ "$(echo "$probe_p" | grep '^guest=hog' | sed 's/ unread=.*//')" = "$(echo "$probe" | grep '^guest=hog' | tail -1 | sed 's/ unread=.*//')" ] ||
+    { echo "FAIL: pread-only pass counts differ"; echo "$probe_p"; exit 1; }
+m1p=$(ksm_kb)
+[ "$m1p" -ge "$m0" ] || { echo "FAIL: merged amount dropped from $m0 to $m1p kB"; exit 1; }
 
 # The scanner saw the merged pages as merged and did not read them.
 last=$(echo "$probe" | grep '^guest=hog' | tail -1)
