@@ -57,6 +57,41 @@ MERGING_WANT=$((MERGING_ALL * 9 / 10))
 OUT=bench/results
 mkdir -p "$OUT"
 
+report() {
+    {
+        echo "{"
+        echo "  \"workload\": {\"processes\": $N, \"mib_each\": $MIB, \"saveable_pages\": $TARGET, \"mergeable_pages\": $MERGING_ALL, \"goal_merging_pages\": $MERGING_WANT},"
+        echo "  \"timeout_sec\": $TIMEOUT, \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc),"
+        echo "  \"date\": \"$(date -u +%FT%TZ)\","
+        echo "  \"results\": ["
+        local rows=("$OUT"/converge-?.row.json) i sep
+        for i in "${!rows[@]}"; do
+            [ -e "${rows[$i]}" ] || continue
+            sep=,; [ "$i" = $((${#rows[@]} - 1)) ] && sep=
+            # bc writes ".5": JSON wants "0.5"
+            echo "    $(sed -E 's/":(-?)\./":\10./g' "${rows[$i]}")$sep"
+        done
+        echo "  ]"
+        echo "}"
+    } > "$OUT/converge.json"
+    {
+        echo "# KSM convergence: $N x $MIB MiB, $TARGET pages saveable"
+        echo
+        echo "Kernel $(uname -r), $(nproc) CPUs (shared with other work: load average given), $(date -u +%F)."
+        echo "CPU = kernel ksmd thread + the strategy's own processes. Timeout ${TIMEOUT}s."
+        echo "Goal: 90% merged, measured on the four processes' own ksm_merging_pages ($MERGING_WANT of"
+        echo "$MERGING_ALL), because other KSM users on this shared host inflate the global pages_sharing."
+        echo "The kernel's ksmd thread is host-wide: while other work drives KSM or has mergeable"
+        echo "memory, its CPU is not this workload's alone (rows marked \"not valid\")."
+        echo
+        echo "| | strategy | s to 90% | CPU-s to 90% | merged at end | run s | CPU-s over run | load | note |"
+        echo "|---|---|---|---|---|---|---|---|---|"
+        cat "$OUT"/converge-?.row.md 2>/dev/null
+    } > "$OUT/converge.md"
+    cat "$OUT/converge.md"
+}
+if [ -n "${CONVERGE_REPORT_ONLY:-}" ]; then report; exit 0; fi
+
 if [ "$(id -u)" != 0 ]; then echo "skip: needs root to drive KSM"; exit 77; fi
 if [ ! -w $KSM/run ]; then echo "skip: no writable $KSM"; exit 77; fi
 for t in ksm_fill ksm_drive; do
@@ -148,7 +183,8 @@ busy() {
 wait_quiet() {
     local f w=0
     while f=$(busy) && [ -n "$f" ] && [ $w -lt "$QUIET_WAIT" ]; do
-        [ $w = 0 ] && echo "  waiting for another KSM driver to end: $(tr '\0' ' ' < /proc/$f/cmdline 2>/dev/null | cut -c1-80)"
+        f=${f%%$'\n'*}
+        [ $w = 0 ] && echo "  waiting for other KSM work to end: $(tr '\0' ' ' < "/proc/$f/cmdline" 2>/dev/null | cut -c1-80)"
         sleep 5; w=$((w + 5))
     done
 }
@@ -273,30 +309,4 @@ for s in $ONLY; do
     done
 done
 
-{
-    echo "{"
-    echo "  \"workload\": {\"processes\": $N, \"mib_each\": $MIB, \"saveable_pages\": $TARGET, \"mergeable_pages\": $MERGING_ALL, \"goal_merging_pages\": $MERGING_WANT},"
-    echo "  \"timeout_sec\": $TIMEOUT, \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc),"
-    echo "  \"date\": \"$(date -u +%FT%TZ)\","
-    echo "  \"results\": ["
-    rows=("$OUT"/converge-?.row.json)
-    for i in "${!rows[@]}"; do
-        sep=,; [ "$i" = $((${#rows[@]} - 1)) ] && sep=
-        echo "    $(cat "${rows[$i]}")$sep"
-    done
-    echo "  ]"
-    echo "}"
-} > "$OUT/converge.json"
-{
-    echo "# KSM convergence: $N x $MIB MiB, $TARGET pages saveable"
-    echo
-    echo "Kernel $(uname -r), $(nproc) CPUs (shared with other work: load average given), $(date -u +%F)."
-    echo "CPU = kernel ksmd thread + the strategy's own processes. Timeout ${TIMEOUT}s."
-    echo "Goal: 90% merged, measured on the four processes' own ksm_merging_pages ($MERGING_WANT of"
-    echo "$MERGING_ALL), because other KSM users on this shared host inflate the global pages_sharing."
-    echo
-    echo "| | strategy | s to 90% | CPU-s to 90% | merged at end | run s | CPU-s over run | load | note |"
-    echo "|---|---|---|---|---|---|---|---|---|"
-    cat "$OUT"/converge-?.row.md
-} > "$OUT/converge.md"
-cat "$OUT/converge.md"
+report

@@ -9,7 +9,9 @@
 #                        90% merged under ksmd and the anchors; results in
 #                        bench/results/converge.json and converge.md.
 #                        CONVERGE_TIMEOUT (s, default 300) caps each strategy,
-#                        CONVERGE_ONLY="a b" runs only some.
+#                        CONVERGE_ONLY="a b" runs only some (the others keep
+#                        their last rows), CONVERGE_REPORT_ONLY=1 only
+#                        rebuilds converge.json/md from the rows.
 #
 # The KSM unit tests link only the objects they need, so that they build
 # while other modules are under construction.
