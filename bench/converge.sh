@@ -225,7 +225,7 @@ run_one() {
             echo 20 > $KSM/sleep_millisecs; echo 1 > $KSM/run ;;
         c)  echo scan-time > $KSM/advisor_mode; echo 1 > $KSM/run ;;
         d)  PIDFILE=$tmp/ksmtuned.pid KSM_THRES_COEF=100 KSM_MONITOR_INTERVAL=$KSMTUNED_INTERVAL \
-                /usr/sbin/ksmtuned
+                "${KSMTUNED:-/usr/sbin/ksmtuned}"
             own=$(cat "$tmp/ksmtuned.pid"); tree=1 ;;
         e)  echo none > $KSM/advisor_mode; echo 100000 > $KSM/pages_to_scan
             echo 0 > $KSM/sleep_millisecs; echo 1 > $KSM/run ;;

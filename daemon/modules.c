@@ -404,8 +404,11 @@ static int64_t guests_merged_pages(const struct daemon *d)
 static void ksm_drive(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
-	if (!d->ksm_driving || !d->cfg.ksm_manage || !m->sres_valid || m->sres.passes == 0)
+	if (!d->ksm_driving || !d->cfg.ksm_manage || !m->scanner || m->n == 0)
 		return;
+	/* Before the scanner's first pass, KSM starts within its CPU budget. */
+	uint64_t predicted = m->sres_valid && m->sres.passes > 0 ? m->sres.predicted_sharing_pages
+								 : KSM_PREDICTION_PENDING;
 	d->ksm.cfg.min_savings_pages = d->cfg.ksm_min_savings_bytes / 4096;
 	d->ksm.cfg.cpu_budget_percent = d->cfg.ksm_cpu_percent;
 	d->ksm.dry_run = d->cfg.policy.dry_run;
@@ -414,7 +417,7 @@ static void ksm_drive(struct daemon *d, usec_t now)
 		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
 		: KSM_URGENCY_NORMAL;
 	int64_t merged = guests_merged_pages(d);
-	int r = ksm_driver_tick(&d->ksm, m->sres.predicted_sharing_pages, merged, urgency, now);
+	int r = ksm_driver_tick(&d->ksm, predicted, merged, urgency, now);
 	if (r < 0) {
 		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
 		return;

@@ -42,8 +42,14 @@ ksm-tools: $(KSM_TOOLS)
 check-ksm: $(KSM_UNIT) $(KSM_TOOLS)
 	KSMD_BUILD=$(B) tests/run.sh $(KSM_UNIT) $(sort $(wildcard tests/integration/ksm*.sh))
 
-bench-converge: $(KSM_TOOLS)
-	KSMD_BUILD=$(B) CONVERGE_TIMEOUT=$(CONVERGE_TIMEOUT) CONVERGE_ONLY="$(CONVERGE_ONLY)" \
+# Debian's ksmtuned, the anchor (d): fetched and extracted, never installed
+# (an installed ksmtuned service would drive KSM against ksmd).
+$(B)/tools/ksmtuned:
+	@mkdir -p $(B)/tools/ksmtuned.d && cd $(B)/tools/ksmtuned.d && apt-get download ksmtuned
+	dpkg -x $(B)/tools/ksmtuned.d/ksmtuned_*.deb $(B)/tools/ksmtuned.d/x
+	cp $(B)/tools/ksmtuned.d/x/usr/sbin/ksmtuned $@ && rm -rf $(B)/tools/ksmtuned.d
+
+bench-converge: $(KSM_TOOLS) $(B)/tools/ksmtuned
+	KSMTUNED=$(B)/tools/ksmtuned KSMD_BUILD=$(B) CONVERGE_TIMEOUT=$(CONVERGE_TIMEOUT) CONVERGE_ONLY="$(CONVERGE_ONLY)" \
 	    bench/converge.sh
 
-bench: bench-converge

@@ -32,4 +32,3 @@ scanner-tools: $(SCANNER_TOOLS)
 bench-scanner: scanner-tools
 	B=$(B) bench/scan_bench.sh
 
-bench: bench-scanner
