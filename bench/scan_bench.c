@@ -1,13 +1,16 @@
 /* scan_bench — the page scanner against the kernel's KSM thread, on the
  * same memory in one run.
  *
- * For two kinds of memory of MIB each (unique: every page different;
- * duplicate-heavy: 1024 contents repeated), held by a child process whose
+ * For three kinds of memory of MIB each (unique: every page different;
+ * duplicate-heavy: 1024 contents repeated; unique on transparent huge
+ * pages, as QEMU guest RAM usually is), held by a child process whose
  * mapping is MADV_MERGEABLE (like QEMU guest RAM):
  *
  *   ours    pages hashed per CPU-second (1 thread: pages_scanned over the
  *           pass's CPU time) and pages per wall-second (1 and 2 threads),
- *           median of RUNS passes after one warm-up pass;
+ *           median of RUNS passes after one warm-up pass; the same with
+ *           pread only (conf.pread_only: no process_vm_readv for
+ *           exclusive pages), for the comparison within one run;
  *   kernel  the KSM thread at pages_to_scan=100000 sleep_millisecs=0:
  *           pages_scanned delta over the ksmd kthread's utime+stime delta,
  *           median of RUNS windows of WINDOW seconds (sysfs saved and
@@ -33,6 +36,7 @@
 #include <unistd.h>
 
 #define MAX_RUNS 32
+#define NKINDS 3   /* unique, duplicate, unique on THP */
 
 static struct ksm_settings saved;
 static bool saved_valid;
@@ -124,6 +128,8 @@ static long status_kib(const char *key)
 struct ours {
 	double hashed_per_cpu_sec;    /* 1 thread */
 	double wall_1t, wall_2t;      /* pages per second */
+	double pread_per_cpu_sec;     /* pread only, 1 thread */
+	double pread_wall_2t;         /* pread only, 2 threads */
 	double skipped_per_sec;
 	double decided_per_cpu_sec;   /* (read + skipped) pages per CPU-second */
 	double bytes_per_page, peak_bytes_per_page;
@@ -134,11 +140,12 @@ struct ours {
 /* Passes of a fresh scanner with `threads` over pid; medians of runs after
  * one warm-up pass. */
 static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct ours *o,
-		    bool memory)
+		    bool memory, bool pread_only)
 {
 	struct scanner_conf c;
 	scanner_conf_defaults(&c);
 	c.threads = threads;
+	c.pread_only = pread_only;
 	struct scanner *s = scanner_new(&c);
 	if (!s || scanner_add_guest(s, "bench", pid, SCANNER_GUEST_QEMU, size) < 0)
 		return -1;
@@ -171,6 +178,14 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 		o->pages_skipped = r.pages_skipped;
 		o->saveable = r.dup_saveable_pages;
 		scanner_results_free(&r);
+	}
+	if (pread_only) {
+		if (threads == 1)
+			o->pread_per_cpu_sec = median(cpu, runs);
+		else
+			o->pread_wall_2t = median(wall, runs);
+		scanner_free(s);
+		return 0;
 	}
 	if (threads == 1) {
 		o->hashed_per_cpu_sec = median(cpu, runs);
@@ -269,10 +284,11 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 
 	unsigned pages = mib * 256;
-	struct kind_result kr[2] = { { .name = "unique" }, { .name = "duplicate" } };
-	for (int k = 0; k < 2; k++) {
-		struct memhog_layout l = { .seed = 7, .mergeable = true };
-		if (k == 0) {
+	struct kind_result kr[NKINDS] = { { .name = "unique" }, { .name = "duplicate" },
+					  { .name = "unique_thp" } };
+	for (int k = 0; k < NKINDS; k++) {
+		struct memhog_layout l = { .seed = 7, .mergeable = true, .thp = k == 2 };
+		if (k != 1) {
 			l.unique = pages;
 		} else {
 			l.classes = 1024;
@@ -285,10 +301,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fprintf(stderr, "%s: ours, 1 thread...\n", kr[k].name);
-		if (run_ours(pid, size, 1, runs, &kr[k].o, k == 0) < 0)
+		if (run_ours(pid, size, 1, runs, &kr[k].o, k == 0, false) < 0)
 			return 1;
 		fprintf(stderr, "%s: ours, 2 threads...\n", kr[k].name);
-		if (run_ours(pid, size, 2, runs, &kr[k].o, false) < 0)
+		if (run_ours(pid, size, 2, runs, &kr[k].o, false, false) < 0)
+			return 1;
+		fprintf(stderr, "%s: ours, pread only, 1 and 2 threads...\n", kr[k].name);
+		if (run_ours(pid, size, 1, runs, &kr[k].o, false, true) < 0 ||
+		    run_ours(pid, size, 2, runs, &kr[k].o, false, true) < 0)
 			return 1;
 		if (have_ksm) {
 			fprintf(stderr, "%s: kernel KSM thread...\n", kr[k].name);
@@ -298,7 +318,7 @@ int main(int argc, char **argv)
 			if (k == 1) {
 				struct ours m = { 0 };
 				fprintf(stderr, "%s: ours over merged memory...\n", kr[k].name);
-				if (run_ours(pid, size, 1, runs, &m, false) == 0) {
+				if (run_ours(pid, size, 1, runs, &m, false, false) == 0) {
 					kr[k].skip_merged = m.skipped_per_sec;
 					kr[k].merged_decided_per_cpu_sec = m.decided_per_cpu_sec;
 				}
@@ -313,7 +333,7 @@ int main(int argc, char **argv)
 	struct memhog_layout la = { .absent = pages * 4, .unique = 1, .mergeable = true };
 	pid_t pid = spawn(&la);
 	struct ours abs = { 0 };
-	if (pid < 0 || run_ours(pid, memhog_pages(&la) * 4096, 1, runs, &abs, false) < 0)
+	if (pid < 0 || run_ours(pid, memhog_pages(&la) * 4096, 1, runs, &abs, false, false) < 0)
 		return 1;
 	reap(pid);
 	cleanup();
@@ -329,15 +349,17 @@ int main(int argc, char **argv)
 		return 1;
 	fprintf(out, "{\n  \"memory_mib\": %u, \"runs\": %d, \"kernel_window_sec\": %.1f, \"loadavg_1min_at_end\": %.2f,\n",
 		mib, runs, window, load1);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < NKINDS; k++) {
 		struct kind_result *x = &kr[k];
 		fprintf(out, "  \"%s\": {\"ours_hashed_per_cpu_sec\": %.0f, \"ours_wall_pages_per_sec_1t\": %.0f, "
-			"\"ours_wall_pages_per_sec_2t\": %.0f, \"kernel_pages_per_cpu_sec\": %.0f, "
+			"\"ours_wall_pages_per_sec_2t\": %.0f, \"ours_pread_only_per_cpu_sec\": %.0f, "
+			"\"ours_pread_only_wall_pages_per_sec_2t\": %.0f, \"kernel_pages_per_cpu_sec\": %.0f, "
 			"\"kernel_pages_per_wall_sec\": %.0f, \"ratio_per_cpu_sec\": %.2f, "
 			"\"kernel_windows\": %d, \"kernel_windows_disturbed\": %d, "
 			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f, "
 			"\"ours_merged_pages_per_cpu_sec\": %.0f},\n",
-			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t, x->kernel_cpu,
+			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t,
+			x->o.pread_per_cpu_sec, x->o.pread_wall_2t, x->kernel_cpu,
 			x->kernel_wall, x->kernel_cpu > 0 ? x->o.hashed_per_cpu_sec / x->kernel_cpu : 0,
 			x->kernel_windows, x->kernel_disturbed, (unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
 			x->skip_merged, x->merged_decided_per_cpu_sec);
@@ -359,16 +381,19 @@ int main(int argc, char **argv)
 		"thread also scans other processes' mergeable memory, and both sides lose CPU to "
 		"other work).\n\n", mib, runs, runs, window, load1, sysconf(_SC_NPROCESSORS_ONLN));
 	fprintf(out, "| memory | ours pages/CPU-s (1 thr) | ours pages/s wall 1 thr | ours pages/s wall 2 thr "
+		"| pread only: pages/CPU-s (1 thr) | pread only: pages/s wall 2 thr "
 		"| kernel ksmd pages/CPU-s | ratio per CPU-s | kernel windows valid / disturbed |\n"
-		"|---|---:|---:|---:|---:|---:|---|\n");
-	for (int k = 0; k < 2; k++)
-		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n", kr[k].name,
+		"|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	for (int k = 0; k < NKINDS; k++)
+		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n",
+			k == 2 ? "unique, transparent huge pages" : kr[k].name,
 			kr[k].o.hashed_per_cpu_sec / 1e6, kr[k].o.wall_1t / 1e6, kr[k].o.wall_2t / 1e6,
+			kr[k].o.pread_per_cpu_sec / 1e6, kr[k].o.pread_wall_2t / 1e6,
 			kr[k].kernel_cpu / 1e6,
 			kr[k].kernel_cpu > 0 ? kr[k].o.hashed_per_cpu_sec / kr[k].kernel_cpu : 0,
 			kr[k].kernel_windows, kr[k].kernel_disturbed);
 	if (kr[1].merged_decided_per_cpu_sec > 0)
-		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages) | %.2f M | | | %.2f M | %.1fx | |\n",
+		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages) | %.2f M | | | | | %.2f M | %.1fx | |\n",
 			kr[1].merged_decided_per_cpu_sec / 1e6, kr[1].kernel_cpu / 1e6,
 			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0);
 	fprintf(out, "\n| pages skipped through pagemap | pages/s (pagemap stage) |\n|---|---:|\n"

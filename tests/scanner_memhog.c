@@ -1,9 +1,10 @@
 /* scanner_memhog — a process holding memory of known content, for the
  * scanner's integration tests and benchmarks.
  *
- * usage: scanner_memhog [-m] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES PER_CLASS PAIRS SEED
+ * usage: scanner_memhog [-m] [-H] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES PER_CLASS PAIRS SEED
  * (page counts; see tests/scanner_memhog.h for the layout; -m marks the
- * mapping MADV_MERGEABLE like QEMU guest RAM). Prints "PID ADDR BYTES" on
+ * mapping MADV_MERGEABLE like QEMU guest RAM, -H backs it with transparent
+ * huge pages like QEMU guest RAM usually is). Prints "PID ADDR BYTES" on
  * one line once the memory is filled, then sleeps until killed. */
 #include "tests/scanner_memhog.h"
 
@@ -20,8 +21,12 @@ int main(int argc, char **argv)
 		l.mergeable = true;
 		a++;
 	}
+	if (a < argc && strcmp(argv[a], "-H") == 0) {
+		l.thp = true;
+		a++;
+	}
 	if (argc - a != 8) {
-		fprintf(stderr, "usage: %s [-m] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES "
+		fprintf(stderr, "usage: %s [-m] [-H] ABSENT ZERO_MAPPED ZERO_FILLED UNIQUE CLASSES "
 			"PER_CLASS PAIRS SEED\n", argv[0]);
 		return 2;
 	}

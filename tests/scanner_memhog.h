@@ -9,7 +9,8 @@
  *   classes      `classes` contents, `per_class` pages each (content
  *                independent of the seed: shared across processes)
  *   pairs        `pairs` contents, 2 pages each (seed independent too)
- * THP is disabled on it so that a touched page does not bring 511 others.
+ * THP is disabled on it so that a touched page does not bring 511 others,
+ * unless thp is set (MADV_HUGEPAGE: backed like QEMU guest RAM usually is).
  * With mergeable set it is MADV_MERGEABLE (smaps VmFlags `mg`), like QEMU
  * guest RAM. */
 #ifndef KSMD_TEST_SCANNER_MEMHOG_H
@@ -24,6 +25,7 @@ struct memhog_layout {
 	unsigned absent, zero_mapped, zero_filled, unique, classes, per_class, pairs;
 	unsigned seed;
 	bool mergeable;
+	bool thp;
 };
 
 static inline size_t memhog_pages(const struct memhog_layout *l)
@@ -56,7 +58,7 @@ static inline unsigned char *memhog_build(const struct memhog_layout *l)
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	madvise(m, n * 4096, MADV_NOHUGEPAGE);
+	madvise(m, n * 4096, l->thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	if (l->mergeable)
 		madvise(m, n * 4096, MADV_MERGEABLE);
 	size_t p = l->absent;
