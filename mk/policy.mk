@@ -15,6 +15,10 @@ $(B)/tests/test_policy: $(B)/obj/tests/unit/test_policy.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcunit -lm
 
+$(B)/tests/test_policy_wss: $(B)/obj/tests/unit/test_policy_wss.o $(POLICY_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcunit -lm
+
 $(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
@@ -30,5 +34,6 @@ bench-policy: $(B)/tests/policy_sim
 	@mkdir -p bench/results
 	$(B)/tests/policy_sim --md bench/results/policy.md --json bench/results/policy.json
 
-check-policy: $(B)/tests/test_policy $(B)/tests/policy_sim
-	tests/run.sh $(B)/tests/test_policy tests/integration/policy_sim.sh
+check-policy: $(B)/tests/test_policy $(B)/tests/test_policy_wss $(B)/tests/policy_sim $(B)/tests/wss_touch
+	KSMD_BUILD=$(B) tests/run.sh $(B)/tests/test_policy $(B)/tests/test_policy_wss \
+		tests/integration/policy_sim.sh tests/integration/wss.sh

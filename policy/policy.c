@@ -27,6 +27,14 @@
  * from the guest's own stats: total - available; a guest whose stats are
  * missing or too old is taken as fully active (nothing is taken from a guest
  * we cannot see), and a guest with major faults is taken as fully active too.
+ * The guest's stats can be wrong about its activity (a guest that reports
+ * memory available that it is in fact using), so the host adds its own
+ * view when it has one (policy.host_wss, policy/wss.c): the bytes of the
+ * guest's RAM the host saw touched over the last host_wss_interval. While
+ * that sample is fresh (younger than twice the interval) the active
+ * estimate is max(stats-based active, host-side active): the host's figure
+ * is a lower bound (it lags by one interval and under KVM it sees only
+ * QEMU's own accesses), never a reason to count less.
  * The reclaim is handed out in small chunks, each to the guest with the
  * lowest rho at that moment, so it spreads like water-filling.
  *
@@ -36,8 +44,10 @@
  * previous one took effect (actual reached target) and settle_usec passed:
  * pressure counters lag, and acting again too soon acts twice. A guest is
  * never taken below max(min, active + guest_min_free_percent of its
- * memory), nor, for distress_memory_usec after it was in distress, below the
- * level where that happened. The guest's stats are sampled on their own
+ * memory) - active including the host-side working set, so no shrink goes
+ * below what the host saw the guest touch plus that margin - nor, for
+ * distress_memory_usec after it was in distress, below the level where that
+ * happened. The guest's stats are sampled on their own
  * clock (every few seconds), so after a shrink they may still describe the
  * guest as it was before the balloon took its pages: until a sample taken
  * after the balloon reached its target arrives, the available memory used
@@ -108,6 +118,8 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->merge_grace_usec = 20 * USEC_PER_SEC;
 	c->idle_trim_percent = 30;
 	c->lookahead_usec = 4 * USEC_PER_SEC;
+	c->host_wss = true;
+	c->host_wss_interval_usec = 10 * USEC_PER_SEC;
 }
 
 #define K(n, t, f, u, lo, hi, d, h) \
@@ -160,6 +172,12 @@ const struct policy_knob policy_knobs[] = {
 	  "without pressure, trim a guest with more than this percent available, at the slow rate; 0 = off"),
 	K("lookahead", DURATION, lookahead_usec, "usec", 0, 6e7, "4s",
 	  "reclaim when the guest cost, growing as in the last tick, would pass the budget this soon"),
+	K("host_wss", BOOL, host_wss, "bool", 0, 1, "yes",
+	  "estimate each guest's working set from the host (clear_refs + smaps Referenced) and never "
+	  "count less than it as active; clearing makes the guest's pages look idle to host reclaim"),
+	K("host_wss_interval", DURATION, host_wss_interval_usec, "usec", 1e6, 6e8, "10s",
+	  "interval of the host-side working-set sample (clear, wait, read); a sample older than twice "
+	  "this is not used"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 
@@ -244,6 +262,9 @@ struct gview {
 	uint64_t cur;           /* actual bytes */
 	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
 	uint64_t active;        /* estimated active bytes */
+	uint64_t idle;          /* bytes neither the stats nor the host saw in use: cur - active, at most avail */
+	bool host_fresh;        /* host-side working set present and fresh */
+	bool host_bound;        /* it raised the active estimate above the stats' */
 	uint64_t lo;            /* lowest target allowed by every rule */
 	uint64_t cap_down;      /* bytes it may give this tick */
 	bool may_shrink;
@@ -310,6 +331,19 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 	bool swapping = v->fresh && g->swap_in_pages_per_sec > c->guest_distress_swap_in_pages_per_sec;
 	bool short_free = v->fresh && v->avail < pct(v->cur, c->guest_distress_free_percent);
 	v->active = (v->fresh && !faulting && !swapping) ? v->cur - v->avail : v->cur;
+	uint64_t stats_active = v->active;
+	/* The host's view: what the guest touched over the last interval. */
+	uint64_t host_active = 0;
+	v->host_fresh = c->host_wss && g->host_active_valid &&
+			g->host_active_age_usec <= 2 * c->host_wss_interval_usec;
+	if (v->host_fresh) {
+		host_active = MIN(g->host_active_bytes, v->cur);
+		if (host_active > v->active) {
+			v->active = host_active;
+			v->host_bound = true;
+		}
+	}
+	v->idle = MIN(v->avail, v->cur - v->active);
 	if (faulting)
 		say(v->distress_why, sizeof v->distress_why, "major faults %.0f/s > %.0f/s",
 			 g->major_faults_per_sec, c->guest_distress_major_faults_per_sec);
@@ -346,9 +380,10 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		s->unseen_from_bytes = 0;
 	/* After a grow, stats that do not show it yet must not earn a second one. */
 	v->stats_behind = s->last_sign > 0 && !current;
-	uint64_t floor_active = v->active;
+	uint64_t floor_active = stats_active;
 	if (s->unseen_from_bytes > v->cur)
-		floor_active = MIN(v->cur, v->active + (s->unseen_from_bytes - v->cur));
+		floor_active = MIN(v->cur, stats_active + (s->unseen_from_bytes - v->cur));
+	floor_active = MAX(floor_active, host_active);
 
 	/* Lowest allowed target. */
 	uint64_t lo = MAX(g->min_bytes, floor_active + pct(v->cur, c->guest_min_free_percent));
@@ -643,16 +678,17 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	uint64_t got = distribute_reclaim(views, n, (uint64_t)balloon_want + funded_by_others, c->idle_tax_percent);
 
 	/* Idle trim (senpai-like probing): no pressure, take idle memory
-	 * slowly from guests that hold much more than they use. */
+	 * slowly from guests that hold much more than they use. Idle is
+	 * what the stats call available and the host did not see touched. */
 	if (lvl == POLICY_HOST_OK && got == 0 && c->idle_trim_percent > 0) {
 		double idle = c->idle_trim_percent / 100.0;
 		for (size_t i = 0; i < n; i++) {
 			struct gview *v = &views[i];
 			/* A guest seen in distress lately is not probed again. */
 			if (!v->may_shrink || v->give || v->s->distress_usec ||
-			    (double)v->avail <= idle * (double)v->cur)
+			    (double)v->idle <= idle * (double)v->cur)
 				continue;
-			double x = ((double)v->avail - idle * (double)v->cur) / (1 - idle);
+			double x = ((double)v->idle - idle * (double)v->cur) / (1 - idle);
 			v->take = MIN(v->cap_down, (uint64_t)x);
 			v->trim = true;
 		}
@@ -761,9 +797,16 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 				 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
 			break;
 		case POLICY_WHY_IDLE_TRIM:
-			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
-			    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
+			if (v->host_fresh)
+				say(a->reason, sizeof a->reason,
+				    "%s -%s to %s: idle memory, %s idle %.0f%% > %.0f%% (available %.0f%%, "
+				    "host saw %.0f%% touched); host ok (%s of budget %s)",
+				    g->name, ds, ts, g->name, pc(v->idle, v->cur), c->idle_trim_percent,
+				    pc(v->avail, v->cur), pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
+			else
+				say(a->reason, sizeof a->reason,
+				    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
+				    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
 			break;
 		case POLICY_WHY_LIMIT:
 			say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",

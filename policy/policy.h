@@ -77,6 +77,8 @@ struct policy_conf {
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
+	bool host_wss;                      /* use the host-side working set (policy/wss.c) as a lower bound of active */
+	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than twice this = stale */
 };
 
 /* Fill c with every default. */
@@ -149,6 +151,9 @@ struct policy_guest {
 	usec_t stats_age_usec;              /* how old the stats are */
 	uint64_t rss_bytes;                 /* host-side RSS of its process, 0 = unknown */
 	uint64_t ksm_merging_pages;         /* /proc/PID/ksm_stat */
+	bool host_active_valid;             /* host_active_bytes holds a sample (wss_tracker_fill) */
+	uint64_t host_active_bytes;         /* guest RAM the host saw touched over the last interval */
+	usec_t host_active_age_usec;        /* time since that sample was read */
 };
 
 struct policy_merge {

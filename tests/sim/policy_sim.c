@@ -29,6 +29,18 @@
  * every 10 s with sleep 10 ms. Squeezed has no KSM control: kernel
  * defaults (5 k pages/s) always on.
  *
+ * The host-side working set (policy/wss.c, ksmd only). The daemon clears
+ * the accessed bits of a guest's RAM and reads back, host_wss_interval
+ * (10 s) later, how much of it was touched. The model gives ksmd exactly
+ * that, with its lag: over each interval it records the most of the
+ * guest's working set resident at once (min(working set, actual)) plus the
+ * page cache filled during the interval (filling touches it), capped at
+ * actual; at the end of the interval that figure becomes the guest's
+ * host_active_bytes, ageing until the next one. The lying guest cannot lie
+ * to it: its lie is in its stats, not in its page tables. MOM and
+ * squeezed have no such signal (MOM reads only the guest's stats,
+ * squeezed nothing of the guest), so they run as before.
+ *
  * The policies. ksmd: policy_decide() every 2 s with the default knobs.
  * MOM: balloon.rules every 10 s (its default interval): host pressure when
  * free < 20% of MemTotal, critical at 5%; under pressure each guest is
@@ -90,6 +102,11 @@ struct sguest {
 	int last_sign, reversals;
 	double distress_seen_t;          /* when its stats first showed distress, <0 none */
 	int oom;
+	/* host-side working set (ksmd): one clear/read cycle */
+	double hw_cleared_t;             /* <0: not cleared yet */
+	double hw_ws, hw_fill;           /* touched since the clear: resident working set, cache filled */
+	double hw_bytes, hw_t;           /* last sample and when it was read */
+	bool hw_valid;
 };
 
 struct sim {
@@ -182,6 +199,7 @@ static void setup(struct sim *s, enum pol p, enum scen sc)
 		g->last_actual = g->actual;
 		g->distress_seen_t = -1;
 		g->st_t = -100;
+		g->hw_cleared_t = -1;
 	}
 	policy_state_init(&s->st);
 	if (sc == S_BOOT) {
@@ -264,8 +282,14 @@ static void step_model(struct sim *s)
 		}
 		if (fabs(g->ws_goal - g->ws) > 0)
 			g->ws += clampd(g->ws_goal - g->ws, -g->ws_rate * DT, g->ws_rate * DT);
+		double cache_was = g->cache;
 		g->cache += g->fill_rate * DT;
 		g->cache = fmax(0, fmin(g->cache, g->actual - g->ws));
+		/* what the host's accessed bits see being touched */
+		if (g->hw_cleared_t >= 0) {
+			g->hw_ws = fmax(g->hw_ws, fmin(g->ws, g->actual));
+			g->hw_fill += fmax(0, g->cache - cache_was);
+		}
 		double short_b = fmax(0, g->ws - g->actual);
 		if (short_b > 512 * MB) {
 			g->oom++;
@@ -421,6 +445,21 @@ static void run_ksmd(struct sim *s)
 	snap.merge.potential_pages = (uint64_t)(potential(s) / PAGE);
 	snap.merge.merged_pages = (uint64_t)(s->merged / PAGE);
 	snap.n_guests = NG;
+	double hw_interval = (double)snap.conf.host_wss_interval_usec / USEC_PER_SEC;
+	for (int i = 0; i < NG; i++) {
+		struct sguest *g = &s->g[i];
+		/* the daemon's wss_tracker_tick(): clear, read after the interval, clear */
+		if (g->hw_cleared_t >= 0 && s->t - g->hw_cleared_t >= hw_interval) {
+			g->hw_bytes = fmin(g->actual, g->hw_ws + g->hw_fill);
+			g->hw_t = s->t;
+			g->hw_valid = true;
+			g->hw_cleared_t = -1;
+		}
+		if (g->hw_cleared_t < 0) {
+			g->hw_cleared_t = s->t;
+			g->hw_ws = g->hw_fill = 0;
+		}
+	}
 	for (int i = 0; i < NG; i++) {
 		struct sguest *g = &s->g[i];
 		struct policy_guest *pg = &snap.guests[i];
@@ -441,6 +480,9 @@ static void run_ksmd(struct sim *s)
 		pg->swap_in_pages_per_sec = g->st_faults;
 		pg->stats_age_usec = (usec_t)((s->t - g->st_t) * USEC_PER_SEC);
 		pg->rss_bytes = (uint64_t)rss_of(g);
+		pg->host_active_valid = g->hw_valid;
+		pg->host_active_bytes = (uint64_t)g->hw_bytes;
+		pg->host_active_age_usec = (usec_t)((s->t - g->hw_t) * USEC_PER_SEC);
 	}
 	policy_decide(&snap, &s->st, &s->plan);
 	s->urgency = s->plan.merge_urgency;

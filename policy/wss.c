@@ -1,0 +1,220 @@
+/* wss.c — a host-side working-set estimate of a guest.
+ *
+ * The guest's own stats say how much memory it has available; a guest can
+ * be wrong about that (or lie), and then the idle trim probes below what it
+ * really uses. The host has its own view: the page tables of the QEMU
+ * process that holds the guest's RAM. The classic working-set-size method
+ * (Brendan Gregg's wss tool, built on the kernel's clear_refs) is:
+ *
+ *   1. write "1" to /proc/PID/clear_refs: for every present page of the
+ *      process the kernel test-and-clears the PTE's accessed ("young") bit
+ *      and clears the page's referenced flag (fs/proc/task_mmu.c,
+ *      clear_refs_pte_range(); a PMD-mapped huge page has its PMD's young
+ *      bit cleared as a whole);
+ *   2. wait an interval;
+ *   3. read `Referenced:` of the guest RAM mapping in /proc/PID/smaps: the
+ *      bytes of pages whose accessed bit or referenced flag is set again,
+ *      that is, pages touched during the interval.
+ *
+ * That figure is the guest's working set over the interval as the host saw
+ * it, and it lags: it describes the interval that ended when it was read.
+ * The daemon runs one cycle per guest (struct wss_tracker): clear, read
+ * after host_wss_interval (10 s by default), clear again at once.
+ *
+ * What it counts and what it misses.
+ * - Transparent huge pages: Referenced counts a PMD-mapped huge page whole
+ *   (2 MiB) when any of its bytes was touched, so with THP the estimate is
+ *   rounded up to 2 MiB per touched huge page: an overestimate, never an
+ *   underestimate.
+ * - Everything the guest touches counts, its page cache included: the
+ *   figure is "memory touched", which is what an idle trim must not take.
+ * - Under hardware virtualization (KVM with EPT/NPT) the guest's own
+ *   accesses set the accessed bits of KVM's page tables, not of QEMU's.
+ *   clear_refs uses ptep_test_and_clear_young(), not the mmu-notifier
+ *   variant, and smaps reads the PTE's young bit, so there the signal sees
+ *   only what QEMU itself touches (device emulation) and under-reports.
+ *   Under TCG (the lab of this project: no /dev/kvm) the guest's accesses
+ *   are QEMU's own and are all seen. The policy uses the signal only as a
+ *   lower bound (max with the stats-based estimate), so an under-report
+ *   leaves the policy where it was without the signal, never worse. Idle
+ *   page tracking (/sys/kernel/mm/page_idle) does consult KVM's bits but
+ *   needs CONFIG_IDLE_PAGE_TRACKING (absent from this host's kernel) and a
+ *   pagemap walk.
+ * - clear_refs has no range: it clears the whole process; only the reading
+ *   is limited to the RAM mapping.
+ *
+ * Side effects (why it is a knob, policy.host_wss).
+ * - Reclaim: the host's page reclaim ages pages by the same accessed bits.
+ *   Cleared bits make the guest's pages look idle until touched again, so
+ *   under host memory pressure the guest's memory looks colder than it is
+ *   for up to one interval. Hot pages get their bit back at their next
+ *   touch; the pages that lose are those touched less often than the
+ *   interval, which are the ones reclaim would pick anyway.
+ * - Cost: the clear walks every page table of the process under its mmap
+ *   lock and flushes its TLB; the read walks them again (smaps). For a
+ *   4 GiB guest that is about a million PTEs twice per interval, a few
+ *   milliseconds; the guest's vCPUs see a TLB refill.
+ * - Another user of clear_refs/Referenced on the same process (a wss tool,
+ *   a profiler) sees our clears, and we see theirs.
+ * - KSM: clearing the accessed bit does not unshare a merged page. The
+ *   walk only test-and-clears the young bit and the referenced flag of the
+ *   folio vm_normal_folio() returns; it neither writes to the page nor
+ *   changes the PTE's write permission or PFN, so a KSM page stays mapped
+ *   read-only to the same stable page and no copy-on-write happens (a
+ *   break_ksm()-style unshare needs a write fault or an unmerge). Only
+ *   clear_refs "4" (soft-dirty) write-protects PTEs, and even that breaks
+ *   nothing until the guest writes; this collector never writes "4".
+ *   tests/integration/wss.sh checks it on a merged process.
+ *
+ * The parser is pure (smaps text in, bytes out) for unit tests; wss_clear()
+ * and wss_sample() are the only functions here that touch files. */
+#include "policy/wss.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+#define DEFAULT_INTERVAL_USEC (10 * USEC_PER_SEC)
+
+/* A smaps mapping header: "start-end perms ..." in lowercase hex. */
+static bool header(const char *p, uint64_t *start, uint64_t *end)
+{
+	char *e;
+	if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+		return false;
+	unsigned long long s = strtoull(p, &e, 16);
+	if (*e != '-')
+		return false;
+	const char *q = e + 1;
+	unsigned long long t = strtoull(q, &e, 16);
+	if (e == q || *e != ' ')
+		return false;
+	*start = s;
+	*end = t;
+	return true;
+}
+
+/* "Key:   123 kB" at p -> bytes; false if p is not that key. */
+static bool kb_field(const char *p, const char *key, uint64_t *bytes)
+{
+	size_t kl = strlen(key);
+	if (strncmp(p, key, kl) || p[kl] != ':')
+		return false;
+	char *e;
+	unsigned long long v = strtoull(p + kl + 1, &e, 10);
+	if (e == p + kl + 1)
+		return false;
+	*bytes = v * 1024ULL;
+	return true;
+}
+
+int wss_parse_smaps(const char *text, uint64_t start, uint64_t end,
+		    uint64_t *referenced_bytes, uint64_t *rss_bytes)
+{
+	uint64_t ref = 0, rss = 0;
+	int counted = 0;
+	bool in = false, seen_ref = true;
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		uint64_t s, e, v;
+		if (header(p, &s, &e)) {
+			if (in && !seen_ref)
+				return -EINVAL;
+			in = e > start && (end == 0 || s < end);
+			seen_ref = !in;
+			counted += in;
+			continue;
+		}
+		if (!in)
+			continue;
+		if (kb_field(p, "Referenced", &v)) {
+			ref += v;
+			seen_ref = true;
+		} else if (kb_field(p, "Rss", &v)) {
+			rss += v;
+		}
+	}
+	if (in && !seen_ref)
+		return -EINVAL;
+	if (referenced_bytes)
+		*referenced_bytes = ref;
+	if (rss_bytes)
+		*rss_bytes = rss;
+	return counted;
+}
+
+int wss_clear(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
+	return write_file(path, "1");
+}
+
+int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes)
+{
+	char path[64], *text = NULL;
+	snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
+	int r = read_file(path, &text, NULL);
+	if (r < 0)
+		return r;
+	r = wss_parse_smaps(text, start, end, referenced_bytes, NULL);
+	free(text);
+	if (r == 0)
+		return -ENOENT;
+	return r < 0 ? r : 0;
+}
+
+void wss_tracker_init(struct wss_tracker *t, pid_t pid, uint64_t start, uint64_t end,
+		      usec_t interval_usec)
+{
+	memset(t, 0, sizeof *t);
+	t->pid = pid;
+	t->start = start;
+	t->end = end;
+	wss_tracker_set_interval(t, interval_usec);
+}
+
+void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec)
+{
+	t->interval_usec = interval_usec ? interval_usec : DEFAULT_INTERVAL_USEC;
+}
+
+int wss_tracker_tick(struct wss_tracker *t, usec_t now)
+{
+	int r;
+	if (!t->cleared_usec) {
+		r = wss_clear(t->pid);
+		t->last_error = r;
+		if (r < 0)
+			return r;
+		t->cleared_usec = now ? now : 1;
+		return 0;
+	}
+	if (now < t->cleared_usec || now - t->cleared_usec < t->interval_usec)
+		return 0;
+	uint64_t ref = 0;
+	r = wss_sample(t->pid, t->start, t->end, &ref);
+	t->last_error = r;
+	if (r < 0) {
+		t->cleared_usec = 0;
+		return r;
+	}
+	t->host_active_bytes = ref;
+	t->sampled_usec = now;
+	t->sample_interval_usec = now - t->cleared_usec;
+	t->valid = true;
+	t->samples++;
+	r = wss_clear(t->pid);
+	t->last_error = r;
+	t->cleared_usec = r < 0 ? 0 : now;
+	return 1;
+}
+
+void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g)
+{
+	g->host_active_valid = t->valid;
+	g->host_active_bytes = t->valid ? t->host_active_bytes : 0;
+	g->host_active_age_usec = t->valid && now > t->sampled_usec ? now - t->sampled_usec : 0;
+}

@@ -1,0 +1,80 @@
+/* wss.h — a host-side working-set estimate of a guest: which of its RAM
+ * pages did it touch in the last interval? (the essay is in policy/wss.c)
+ *
+ * Use from the daemon, per guest with a known process and RAM range:
+ *   start:    wss_tracker_init(&t, pid, ram_start, ram_end, conf.host_wss_interval_usec)
+ *             when conf.host_wss is on (nothing otherwise);
+ *   each tick: wss_tracker_tick(&t, now_usec()); then
+ *             wss_tracker_fill(&t, now_usec(), &snap.guests[i]);
+ *   reload:   wss_tracker_set_interval(&t, conf.host_wss_interval_usec);
+ *             host_wss turned off: stop calling tick, fill leaves the guest
+ *             without the signal (host_active_valid = false).
+ *   guest restarted (new PID or RAM range): wss_tracker_init() again. */
+#ifndef KSMD_POLICY_WSS_H
+#define KSMD_POLICY_WSS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/util.h"
+
+struct policy_guest;
+
+/* Sum `Referenced:` (and `Rss:`) over the mappings of /proc/PID/smaps text
+ * that overlap [start, end) (end 0 = no upper bound). A mapping that only
+ * partly overlaps counts whole: smaps has no finer grain. Either output may
+ * be NULL. Returns the number of mappings counted (0 if none overlap), or
+ * -EINVAL if the text has a mapping header in the range without a
+ * Referenced line. Pure. */
+int wss_parse_smaps(const char *text, uint64_t start, uint64_t end,
+		    uint64_t *referenced_bytes, uint64_t *rss_bytes);
+
+/* Clear the referenced/accessed bits of every page of process pid:
+ * write "1" to /proc/PID/clear_refs. Needs the right to ptrace it (root).
+ * Does not unshare KSM pages and does not write-protect anything; it does
+ * make the pages look idle to the host's reclaim (see the essay).
+ * Returns 0 or -errno (-ESRCH when the process is gone). */
+int wss_clear(pid_t pid);
+
+/* Read /proc/PID/smaps and give the referenced bytes of the mappings in
+ * [start, end): the pages touched since the last wss_clear(). Returns 0,
+ * -ENOENT if no mapping overlaps the range, or -errno. */
+int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes);
+
+/* One guest's clear/read cycle. */
+struct wss_tracker {
+	pid_t pid;
+	uint64_t start, end;                /* guest RAM mapping, [start, end) */
+	usec_t interval_usec;               /* clear -> read */
+	usec_t cleared_usec;                /* when the bits were last cleared, 0 = not yet */
+	bool valid;                         /* host_active_bytes holds a sample */
+	uint64_t host_active_bytes;         /* referenced bytes over the last full interval */
+	usec_t sampled_usec;                /* when that sample was read */
+	usec_t sample_interval_usec;        /* the interval it covered (clear to read) */
+	int last_error;                     /* 0 or -errno of the last clear/read */
+	uint64_t samples;                   /* samples taken */
+};
+
+/* Set up t for one guest (no I/O). interval_usec 0 = 10 s. */
+void wss_tracker_init(struct wss_tracker *t, pid_t pid, uint64_t start, uint64_t end,
+		      usec_t interval_usec);
+
+/* Change the interval; takes effect at the next read. */
+void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
+
+/* Advance the cycle at time now: clear the bits if they were never
+ * cleared; once interval_usec has passed since the clear, read the
+ * referenced bytes (a new sample) and clear again. At most one clear and
+ * one read per call; between those it does nothing. Returns 1 when a new
+ * sample was taken, 0 when nothing was due or only a clear happened, or
+ * -errno (the cycle restarts with a clear at the next call; the last good
+ * sample stays, ageing). */
+int wss_tracker_tick(struct wss_tracker *t, usec_t now);
+
+/* Put the signal into the policy's view of the guest: host_active_valid,
+ * host_active_bytes, host_active_age_usec (now - sampled_usec). No
+ * sample yet: host_active_valid = false. Pure. */
+void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g);
+
+#endif

@@ -1,0 +1,291 @@
+/* Unit tests of the host-side working set: its use by the policy (made-up
+ * snapshots), the smaps parser (made-up text), and the tracker's cycle on
+ * this test's own process. */
+#include "policy/policy.h"
+#include "policy/wss.h"
+#include "tests/unit/harness.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* A host with room: 16 GiB, 12 GiB budget, n guests of up to 4 GiB holding
+ * 2 GiB each and reporting half of it available. */
+static void mk(struct policy_snapshot *s, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	policy_conf_defaults(&s->conf);
+	s->conf.budget_bytes = 12 * GIB;
+	s->now_usec = 1000 * USEC_PER_SEC;
+	s->host.mem_total_bytes = 16 * GIB;
+	s->host.mem_available_bytes = 8 * GIB;
+	s->n_guests = n;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_guest *g = &s->guests[i];
+		snprintf(g->name, sizeof g->name, "g%zu", i);
+		g->id = i + 1;
+		g->has_balloon = true;
+		g->min_bytes = 512 * MIB;
+		g->max_bytes = 4 * GIB;
+		g->shares = 1000;
+		g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+		g->stats_valid = true;
+		g->stat_total_bytes = 2 * GIB;
+		g->stat_available_bytes = 1 * GIB;
+		g->stat_free_bytes = 512 * MIB;
+		g->rss_bytes = 2 * GIB;
+	}
+}
+
+static void host_active(struct policy_guest *g, uint64_t bytes, usec_t age)
+{
+	g->host_active_valid = true;
+	g->host_active_bytes = bytes;
+	g->host_active_age_usec = age;
+}
+
+static const struct policy_action *find(const struct policy_plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (!strcmp(p->actions[i].guest, name))
+			return &p->actions[i];
+	return NULL;
+}
+
+/* The lying guest: its stats say 50% available, the host saw 90% touched.
+ * No idle trim while the signal is fresh; without it (off, stale, absent)
+ * the trim goes on as before. */
+static void test_trim_respects_host_active(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	host_active(&s.guests[0], 1843 * MIB, 3 * USEC_PER_SEC);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+
+	s.conf.host_wss = false;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+
+	s.conf.host_wss = true;
+	s.guests[0].host_active_age_usec = 2 * s.conf.host_wss_interval_usec + 1;  /* stale */
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+
+	s.guests[0].host_active_valid = false;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+
+	/* A host figure below the stats' changes nothing; the reason says both. */
+	host_active(&s.guests[0], 300 * MIB, 0);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	CU_ASSERT(strstr(p.actions[0].reason, "host saw 15% touched") != NULL);
+}
+
+/* The trim takes only what lies above host active + the min-free margin. */
+static void test_trim_floor_is_host_active(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.guests[0].stat_available_bytes = 1600 * MIB;  /* 78% available */
+	s.conf.max_shrink_percent_per_tick = 50;        /* a big step, so the floor binds */
+	uint64_t ha = 1000 * MIB;                       /* 49% touched: idle 51% > 30% */
+	host_active(&s.guests[0], ha, 0);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	uint64_t floor = ha + 2 * GIB / 10;
+	CU_ASSERT(p.actions[0].target_bytes >= floor);
+	/* without the signal the same step goes lower */
+	s.conf.host_wss = false;
+	struct policy_plan q;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &q), 1);
+	CU_ASSERT(q.actions[0].target_bytes < p.actions[0].target_bytes);
+}
+
+/* Host pressure: never below host active + margin either. */
+static void test_pressure_floor_is_host_active(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	s.conf.budget_bytes = 1 * GIB;                  /* far over: critical */
+	host_active(&s.guests[0], 1750 * MIB, 0);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_HOST_PRESSURE);
+	CU_ASSERT(p.actions[0].target_bytes >= 1750 * MIB + 2 * GIB / 10);
+	CU_ASSERT(strstr(p.actions[0].reason, "active 85%") != NULL);
+	/* touched almost all: nothing can be taken */
+	host_active(&s.guests[0], 1900 * MIB, 0);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
+}
+
+/* Shares per active page use the host figure: of two guests alike in their
+ * stats, the one the host saw busy keeps its memory. */
+static void test_rho_uses_host_active(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.idle_trim_percent = 0;
+	s.conf.budget_bytes = 4 * GIB - 50 * MIB;       /* a little over */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 2);                /* alike: both give */
+	host_active(&s.guests[1], 1900 * MIB, 0);
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NOT_NULL(find(&p, "g0"));
+	CU_ASSERT_PTR_NULL(find(&p, "g1"));
+}
+
+static void test_knobs(void)
+{
+	struct policy_conf c;
+	char err[256];
+	policy_conf_defaults(&c);
+	CU_ASSERT_TRUE(c.host_wss);
+	CU_ASSERT_EQUAL(c.host_wss_interval_usec, 10 * USEC_PER_SEC);
+	bool found = false;
+	for (size_t i = 0; i < policy_n_knobs; i++)
+		if (!strcmp(policy_knobs[i].name, "host_wss_interval")) {
+			found = true;
+			CU_ASSERT_STRING_EQUAL(policy_knobs[i].def, "10s");
+			CU_ASSERT_TRUE(policy_knobs[i].live);
+		}
+	CU_ASSERT_TRUE(found);
+	c.host_wss_interval_usec = USEC_PER_SEC / 2;
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), -EINVAL);
+	CU_ASSERT(strstr(err, "host_wss_interval") != NULL);
+	c.host_wss_interval_usec = 600 * USEC_PER_SEC;
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), 0);
+}
+
+static const char SMAPS[] =
+	"55d0c0000000-55d0c0021000 r-xp 00000000 08:01 1234    /usr/bin/qemu\n"
+	"Size:                132 kB\n"
+	"Rss:                 100 kB\n"
+	"Referenced:          100 kB\n"
+	"AnonHugePages:         0 kB\n"
+	"VmFlags: rd ex mr mw me\n"
+	"7f0000000000-7f0100000000 rw-p 00000000 00:00 0 \n"
+	"Size:            4194304 kB\n"
+	"KernelPageSize:        4 kB\n"
+	"Rss:             2097152 kB\n"
+	"Pss:             2097152 kB\n"
+	"Referenced:       524288 kB\n"
+	"Anonymous:       2097152 kB\n"
+	"FilePmdMapped:         0 kB\n"
+	"VmFlags: rd wr mr mw me ac sd mg\n"
+	"7f0100000000-7f0100200000 rw-p 00000000 00:00 0 \n"
+	"Rss:                2048 kB\n"
+	"Referenced:         2048 kB\n"
+	"VmFlags: rd wr mr mw me ac\n";
+
+static void test_parse_smaps(void)
+{
+	uint64_t ref = 1, rss = 1;
+	/* the guest RAM mapping alone */
+	CU_ASSERT_EQUAL(wss_parse_smaps(SMAPS, 0x7f0000000000ULL, 0x7f0100000000ULL, &ref, &rss), 1);
+	CU_ASSERT_EQUAL(ref, 512 * MIB);
+	CU_ASSERT_EQUAL(rss, 2 * GIB);
+	/* a range over two mappings sums them */
+	CU_ASSERT_EQUAL(wss_parse_smaps(SMAPS, 0x7f0000000000ULL, 0x7f0100100000ULL, &ref, NULL), 2);
+	CU_ASSERT_EQUAL(ref, 514 * MIB);
+	/* end 0 = everything from start on */
+	CU_ASSERT_EQUAL(wss_parse_smaps(SMAPS, 0, 0, &ref, NULL), 3);
+	CU_ASSERT_EQUAL(ref, 514 * MIB + 100 * 1024);
+	/* no mapping there */
+	CU_ASSERT_EQUAL(wss_parse_smaps(SMAPS, 0x1000, 0x2000, &ref, NULL), 0);
+	CU_ASSERT_EQUAL(ref, 0);
+	/* a mapping in range without Referenced is junk */
+	CU_ASSERT_EQUAL(wss_parse_smaps("1000-2000 rw-p 0 00:00 0\nRss: 4 kB\n", 0, 0, &ref, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(wss_parse_smaps("", 0, 0, &ref, NULL), 0);
+}
+
+static void test_fill(void)
+{
+	struct wss_tracker t;
+	struct policy_guest g;
+	memset(&g, 0, sizeof g);
+	wss_tracker_init(&t, 1, 0x1000, 0x2000, 0);
+	CU_ASSERT_EQUAL(t.interval_usec, 10 * USEC_PER_SEC);
+	wss_tracker_fill(&t, 5 * USEC_PER_SEC, &g);
+	CU_ASSERT_FALSE(g.host_active_valid);
+	t.valid = true;
+	t.host_active_bytes = 64 * MIB;
+	t.sampled_usec = 2 * USEC_PER_SEC;
+	wss_tracker_fill(&t, 5 * USEC_PER_SEC, &g);
+	CU_ASSERT_TRUE(g.host_active_valid);
+	CU_ASSERT_EQUAL(g.host_active_bytes, 64 * MIB);
+	CU_ASSERT_EQUAL(g.host_active_age_usec, 3 * USEC_PER_SEC);
+}
+
+/* The real cycle on this process: clear, touch 8 of 32 MiB, read. */
+static void test_tracker_self(void)
+{
+	size_t len = 32 * MIB, hot = 8 * MIB;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(m != MAP_FAILED);
+	memset(m, 1, len);
+	struct wss_tracker t;
+	uint64_t start = (uint64_t)(uintptr_t)m, end = start + len;
+	wss_tracker_init(&t, getpid(), start, end, 20 * 1000);
+	usec_t now = now_usec();
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now), 0);      /* cleared */
+	CU_ASSERT_EQUAL_FATAL(t.last_error, 0);
+	/* clear_refs "1" flushes no TLB: translations this CPU still caches
+	 * would set no accessed bit. A QEMU guest's RAM turns its TLB over
+	 * within an interval; this test forces it (mprotect flushes). */
+	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ), 0);
+	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
+	for (size_t i = 0; i < hot; i += 4096)
+		((volatile char *)m)[i]++;
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 1000), 0);  /* not due */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 20 * 1000), 1);
+	CU_ASSERT_TRUE(t.valid);
+	CU_ASSERT(t.host_active_bytes >= hot && t.host_active_bytes <= hot + 4 * MIB);
+	/* nothing touched since the re-clear */
+	uint64_t ref = 1;
+	CU_ASSERT_EQUAL(wss_sample(getpid(), start, end, &ref), 0);
+	CU_ASSERT(ref <= 4 * MIB);
+	munmap(m, len);
+	/* a range with no mapping, a process that is gone */
+	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref), -ENOENT);
+	CU_ASSERT(wss_clear(0x3fffffff) < 0);
+	wss_tracker_init(&t, 0x3fffffff, 0, 0, 0);
+	CU_ASSERT(wss_tracker_tick(&t, now) < 0);
+	CU_ASSERT_FALSE(t.valid);
+}
+
+int main(void)
+{
+	KSMD_TEST_INIT();
+	static const struct ksmd_test rules[] = {
+		{ "no idle trim below what the host saw touched", test_trim_respects_host_active },
+		{ "idle trim floor is host active + margin", test_trim_floor_is_host_active },
+		{ "pressure floor is host active + margin", test_pressure_floor_is_host_active },
+		{ "shares per active page use host active", test_rho_uses_host_active },
+		{ "knobs host_wss, host_wss_interval", test_knobs },
+		{ NULL, NULL },
+	};
+	static const struct ksmd_test collector[] = {
+		{ "parse smaps Referenced over a range", test_parse_smaps },
+		{ "tracker fills the policy's guest", test_fill },
+		{ "clear/read cycle on this process", test_tracker_self },
+		{ NULL, NULL },
+	};
+	ksmd_add_suite("policy host wss", rules);
+	ksmd_add_suite("wss collector", collector);
+	return ksmd_run_tests();
+}
