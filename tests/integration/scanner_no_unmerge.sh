@@ -122,6 +122,7 @@ $BUILD/tests/scanner_memhog -m -H 0 0 0 4096 64 64 512 5 >"$out" &
 hog=$!
 for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
 read -r pid _ size <"$out" || { echo "FAIL: THP memhog not ready"; exit 1; }
+[ "$pid" = "$hog" ] && kill -0 "$hog" 2>/dev/null || { echo "FAIL: THP memhog not running"; exit 1; }
 echo 1 > $KSM/run
 for _ in $(seq 300); do
     [ "$(ksm_kb)" -ge $((5120 * 4 * 9 / 10)) ] && break
@@ -135,7 +136,12 @@ if [ "$t0" -lt $((5120 * 4 * 9 / 10)) ]; then
     echo "skip: KSM merged only $t0 kB of the THP-backed memory within 30 s (the 4 KiB part passed)"; exit 77
 fi
 probe=$($BUILD/tests/scanner_probe -n 3 -t 2 "thp:$pid:qemu:$size") || { echo "FAIL: scanner_probe (THP)"; exit 1; }
+kill -0 "$hog" 2>/dev/null || { echo "FAIL: THP memhog exited during the passes"; exit 1; }
 t1=$(ksm_kb)
+if [ "$t1" -lt "$t0" ] && [ "$(cat $KSM/run)" != 0 ]; then
+    echo "skip: another process restarted KSM during the THP-backed passes (run=$(cat $KSM/run)), merged $t0 -> $t1 kB not attributable"
+    exit 77
+fi
 vmr=$(echo "$probe" | grep '^pass=3' | sed -n 's/.* vm_readv=\([0-9]*\).*/\1/p')
 echo "THP-backed: merged after three passes $t1 kB, pages read with process_vm_readv in pass 3: $vmr"
 [ "$t1" -ge "$t0" ] || { echo "FAIL: THP-backed: merged amount dropped from $t0 to $t1 kB"; exit 1; }
