@@ -26,7 +26,7 @@ cleanup() {
     for f in pages_to_scan sleep_millisecs run; do
         [ "$(cat $KSM/$f)" = "${saved[$f]}" ] || echo "${saved[$f]}" > $KSM/$f
     done
-    rm -f "$out" "$out.2"
+    rm -f "$out" "$out.2" "$out.3"
 }
 trap cleanup EXIT
 
@@ -118,10 +118,10 @@ fi
 # undo a single merge.
 kill "$hog2" 2>/dev/null; wait "$hog2" 2>/dev/null; hog2=
 kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; hog=
-$BUILD/tests/scanner_memhog -m -H 0 0 0 4096 64 64 512 5 >"$out" &
+$BUILD/tests/scanner_memhog -m -H 0 0 0 4096 64 64 512 5 >"$out.3" &
 hog=$!
-for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-read -r pid _ size <"$out" || { echo "FAIL: THP memhog not ready"; exit 1; }
+for _ in $(seq 100); do [ -s "$out.3" ] && break; sleep 0.1; done
+read -r pid _ size <"$out.3" || { echo "FAIL: THP memhog not ready"; exit 1; }
 [ "$pid" = "$hog" ] && kill -0 "$hog" 2>/dev/null || { echo "FAIL: THP memhog not running"; exit 1; }
 echo 1 > $KSM/run
 for _ in $(seq 300); do
