@@ -19,6 +19,12 @@ $(B)/tests/test_policy_wss: $(B)/obj/tests/unit/test_policy_wss.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ -lcunit -lm
 
+# Helper of tests/integration/wss.sh: a process with a known working set,
+# and the collector's clear/read cycle run against it.
+$(B)/tests/wss_touch: $(B)/obj/tests/wss_touch.o $(POLICY_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
 $(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
@@ -28,7 +34,7 @@ policy-sim: $(B)/tests/policy_sim
 
 # Built with the unit tests (same flags, so check-asan gets a sanitized one);
 # tests/integration/policy_sim.sh runs it.
-tests: $(B)/tests/policy_sim
+tests: $(B)/tests/policy_sim $(B)/tests/wss_touch
 
 bench-policy: $(B)/tests/policy_sim
 	@mkdir -p bench/results

@@ -1,0 +1,85 @@
+/* wss_touch — helper of tests/integration/wss.sh: a process with a known
+ * working set, and the collector's clear/read cycle run against it.
+ *
+ *   wss_touch touch TOTAL_MIB HOT_MIB [--mergeable]
+ *       maps TOTAL_MIB of anonymous memory, writes all of it once (every
+ *       page the same content with --mergeable, which also madvises it
+ *       MADV_MERGEABLE for KSM; distinct pages otherwise), prints
+ *       "START END" (hex, the mapping) on stdout, then reads one byte of
+ *       every page of the first HOT_MIB every 50 ms until killed. Reads,
+ *       not writes: a read sets the accessed bit without unsharing a KSM
+ *       page. HOT_MIB 0 = touch nothing after the fill.
+ *   wss_touch sample PID START END SECONDS
+ *       wss_clear(PID), sleep SECONDS, wss_sample(PID, START, END) and
+ *       print the referenced bytes. Exit 1 on error. */
+#include "policy/wss.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static int touch(size_t total_mib, size_t hot_mib, bool mergeable)
+{
+	size_t len = total_mib << 20, hot = hot_mib << 20;
+	if (hot > len)
+		return 2;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	if (mergeable && madvise(m, len, MADV_MERGEABLE) < 0) {
+		perror("madvise(MADV_MERGEABLE)");
+		return 1;
+	}
+	for (size_t i = 0; i < len; i += 4096) {
+		memset(m + i, 0x5a, 4096);
+		if (!mergeable)
+			memcpy(m + i, &i, sizeof i);
+	}
+	printf("%" PRIx64 " %" PRIx64 "\n", (uint64_t)(uintptr_t)m, (uint64_t)(uintptr_t)m + len);
+	fflush(stdout);
+	volatile unsigned long sink = 0;
+	struct timespec pause = { 0, 50 * 1000 * 1000 };
+	for (;;) {
+		for (size_t i = 0; i < hot; i += 4096)
+			sink += ((volatile char *)m)[i];
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int sample(pid_t pid, uint64_t start, uint64_t end, double secs)
+{
+	int r = wss_clear(pid);
+	if (r < 0) {
+		fprintf(stderr, "wss_clear(%d): %s\n", (int)pid, strerror(-r));
+		return 1;
+	}
+	usleep((useconds_t)(secs * 1e6));
+	uint64_t ref = 0;
+	r = wss_sample(pid, start, end, &ref);
+	if (r < 0) {
+		fprintf(stderr, "wss_sample(%d): %s\n", (int)pid, strerror(-r));
+		return 1;
+	}
+	printf("%" PRIu64 "\n", ref);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "touch"))
+		return touch(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10),
+			     argc > 4 && !strcmp(argv[4], "--mergeable"));
+	if (argc == 6 && !strcmp(argv[1], "sample"))
+		return sample((pid_t)atoi(argv[2]), strtoull(argv[3], NULL, 16),
+			      strtoull(argv[4], NULL, 16), atof(argv[5]));
+	fprintf(stderr, "usage: wss_touch touch TOTAL_MIB HOT_MIB [--mergeable] | "
+		"sample PID START END SECONDS\n");
+	return 2;
+}
