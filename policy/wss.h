@@ -2,8 +2,10 @@
  * pages did it touch in the last interval? (the essay is in policy/wss.c)
  *
  * Use from the daemon, per guest with a known process and RAM range:
- *   start:    wss_tracker_init(&t, pid, ram_start, ram_end, conf.host_wss_interval_usec)
- *             when conf.host_wss is on (nothing otherwise);
+ *   start:    when conf.host_wss is on (nothing otherwise):
+ *             wss_qemu_ram_range(pid, guest memory size, &ram_start, &ram_end)
+ *             (a plain process: its range, or 0, 0 for all of it), then
+ *             wss_tracker_init(&t, pid, ram_start, ram_end, conf.host_wss_interval_usec);
  *   each tick: wss_tracker_tick(&t, now_usec()); then
  *             wss_tracker_fill(&t, now_usec(), &snap.guests[i]);
  *   reload:   wss_tracker_set_interval(&t, conf.host_wss_interval_usec);
@@ -29,6 +31,17 @@ struct policy_guest;
  * Referenced line. Pure. */
 int wss_parse_smaps(const char *text, uint64_t start, uint64_t end,
 		    uint64_t *referenced_bytes, uint64_t *rss_bytes);
+
+/* Find a QEMU guest's RAM in /proc/PID/smaps text: the first mapping with
+ * `mg` (MADV_MERGEABLE, which QEMU sets on guest RAM) in its VmFlags and
+ * exactly ram_bytes long (the guest's memory size, as the scanner looks for
+ * it); ram_bytes 0 = the largest such mapping. Returns 0 with [*start,
+ * *end), or -ENOENT. Pure. */
+int wss_find_qemu_ram(const char *text, uint64_t ram_bytes, uint64_t *start, uint64_t *end);
+
+/* The same on /proc/PID/smaps. Returns 0, -ENOENT (no such mapping) or
+ * -errno of reading (-ESRCH/-ENOENT: the process is gone). */
+int wss_qemu_ram_range(pid_t pid, uint64_t ram_bytes, uint64_t *start, uint64_t *end);
 
 /* Clear the referenced/accessed bits of every page of process pid:
  * write "1" to /proc/PID/clear_refs. Needs the right to ptrace it (root).

@@ -213,6 +213,19 @@ static void test_parse_smaps(void)
 	CU_ASSERT_EQUAL(wss_parse_smaps("", 0, 0, &ref, NULL), 0);
 }
 
+static void test_find_qemu_ram(void)
+{
+	uint64_t a = 0, e = 0;
+	CU_ASSERT_EQUAL(wss_find_qemu_ram(SMAPS, 4 * GIB, &a, &e), 0);
+	CU_ASSERT_EQUAL(a, 0x7f0000000000ULL);
+	CU_ASSERT_EQUAL(e, 0x7f0100000000ULL);
+	CU_ASSERT_EQUAL(wss_find_qemu_ram(SMAPS, 0, &a, &e), 0);       /* the largest */
+	CU_ASSERT_EQUAL(e - a, 4 * GIB);
+	CU_ASSERT_EQUAL(wss_find_qemu_ram(SMAPS, 2 * MIB, &a, &e), -ENOENT);  /* not mergeable */
+	CU_ASSERT_EQUAL(wss_find_qemu_ram("1000-2000 rw-p 0 00:00 0\nVmFlags: rd wr mgx\n", 0, &a, &e),
+			-ENOENT);
+}
+
 static void test_fill(void)
 {
 	struct wss_tracker t;
@@ -281,6 +294,7 @@ int main(void)
 	};
 	static const struct ksmd_test collector[] = {
 		{ "parse smaps Referenced over a range", test_parse_smaps },
+		{ "find the QEMU RAM mapping (mg, size)", test_find_qemu_ram },
 		{ "tracker fills the policy's guest", test_fill },
 		{ "clear/read cycle on this process", test_tracker_self },
 		{ NULL, NULL },
