@@ -11,7 +11,10 @@
  *       page. HOT_MIB 0 = touch nothing after the fill.
  *   wss_touch sample PID START END SECONDS
  *       wss_clear(PID), sleep SECONDS, wss_sample(PID, START, END) and
- *       print the referenced bytes. Exit 1 on error. */
+ *       print the referenced bytes. Exit 1 on error.
+ *   wss_touch ram PID SIZE_MIB
+ *       print "START END" (hex) of the QEMU guest RAM mapping of PID as
+ *       wss_qemu_ram_range() finds it (`mg` in VmFlags, SIZE_MIB long). */
 #include "policy/wss.h"
 
 #include <errno.h>
@@ -71,8 +74,22 @@ static int sample(pid_t pid, uint64_t start, uint64_t end, double secs)
 	return 0;
 }
 
+static int ram(pid_t pid, uint64_t size_mib)
+{
+	uint64_t start, end;
+	int r = wss_qemu_ram_range(pid, size_mib << 20, &start, &end);
+	if (r < 0) {
+		fprintf(stderr, "wss_qemu_ram_range(%d): %s\n", (int)pid, strerror(-r));
+		return 1;
+	}
+	printf("%" PRIx64 " %" PRIx64 "\n", start, end);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "ram"))
+		return ram((pid_t)atoi(argv[2]), strtoull(argv[3], NULL, 10));
 	if (argc >= 4 && !strcmp(argv[1], "touch"))
 		return touch(strtoul(argv[2], NULL, 10), strtoul(argv[3], NULL, 10),
 			     argc > 4 && !strcmp(argv[4], "--mergeable"));
@@ -80,6 +97,6 @@ int main(int argc, char **argv)
 		return sample((pid_t)atoi(argv[2]), strtoull(argv[3], NULL, 16),
 			      strtoull(argv[4], NULL, 16), atof(argv[5]));
 	fprintf(stderr, "usage: wss_touch touch TOTAL_MIB HOT_MIB [--mergeable] | "
-		"sample PID START END SECONDS\n");
+		"sample PID START END SECONDS | ram PID SIZE_MIB\n");
 	return 2;
 }
