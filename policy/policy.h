@@ -28,6 +28,8 @@
  *             snap.guests[] from the balloon module (actual, target, stats,
  *             stuck, min/max/shares from the config, RSS of the process);
  *             snap.merge from the scanner (potential) and KSM (pages_sharing);
+ *             when conf.host_wss: wss_tracker_tick() then wss_tracker_fill()
+ *             per guest (policy/wss.h) for host_active_*;
  *             policy_decide(&snap, &st, &plan);
  *             unless plan.dry_run: set each plan.actions[i].target_bytes on
  *             guest plan.actions[i].guest_index / guest_id;
