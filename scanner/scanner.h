@@ -4,8 +4,9 @@
  * processes) through pread() on /proc/PID/mem, after consulting
  * /proc/PID/pagemap and /proc/kpageflags so that it never reads pages that
  * are absent, mapped to the kernel's zero page, or already merged by KSM;
- * runs of pages that pagemap shows exclusively mapped (never KSM pages)
- * are read with process_vm_readv, which is cheaper (see scanner.c).
+ * runs of pages that pagemap shows exclusively mapped and kpageflags shows
+ * are not KSM pages are read with process_vm_readv, which is cheaper on
+ * transparent huge pages (see scanner.c).
  * It hashes every page it reads (XXH3-64), finds identical content within
  * and across guests (a byte compare confirms every duplicate), and reports
  * per guest what KSM would merge. It never writes guest memory and pins
@@ -50,8 +51,8 @@ struct scanner_conf {
 	size_t read_batch_bytes;   /* largest single read, default 1 MiB */
 	bool pread_only;           /* read every page with pread on
 	                            * /proc/PID/mem; false (default): runs of
-	                            * exclusively mapped pages are read with
-	                            * process_vm_readv (see scanner.c) */
+	                            * exclusively mapped, non-KSM pages are read
+	                            * with process_vm_readv (see scanner.c) */
 	scanner_hash_fn hash;      /* NULL = XXH3-64 */
 };
 
@@ -145,7 +146,7 @@ struct scanner_results {
 	uint64_t pages_scanned;       /* read and hashed in the last pass */
 	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
 	uint64_t pages_vm_readv;      /* of pages_scanned: read with
-	                               * process_vm_readv (exclusive pages) */
+	                               * process_vm_readv (exclusive, not KSM) */
 	uint64_t vm_readv_changed;    /* of those: pages whose pagemap entry
 	                               * changed during the read (PFN or
 	                               * exclusivity; expected 0) */
