@@ -25,6 +25,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "policy/policy.h"
+#include "policy/wss.h"
 #include "scanner/scanner.h"
 #include "stats/stats.h"
 
@@ -53,6 +54,10 @@ struct guest {
 	double major_per_sec, swap_in_per_sec, swap_out_per_sec;
 	char gone_reason[128];
 	bool warned_unmergeable;     /* the fix was logged once */
+	struct wss_tracker wss;      /* host-side working set of its RAM (policy/wss.h) */
+	bool wss_on;                 /* tracker set up for the current pid */
+	pid_t wss_pid;
+	bool wss_warned;
 };
 
 struct daemon_modules {
@@ -309,6 +314,32 @@ static void scanner_sync(struct daemon *d, struct guest *g)
 	}
 }
 
+/* The host-side working set: set up a tracker for the guest's current pid
+ * and RAM range, then advance its clear/read cycle each tick. */
+static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
+{
+	if (!d->cfg.policy.host_wss || g->pid <= 0 || (g->b && g->info.state != BALLOON_READY))
+		return;
+	if (!g->wss_on || g->wss_pid != g->pid) {
+		uint64_t start = 0, end = 0;
+		if (g->conf.qmp[0] &&
+		    wss_qemu_ram_range(g->pid, g->info.limits.max_bytes, &start, &end) < 0)
+			return; /* RAM not mapped yet (booting): try again next tick */
+		wss_tracker_init(&g->wss, g->pid, start, end, d->cfg.policy.host_wss_interval_usec);
+		g->wss_on = true;
+		g->wss_pid = g->pid;
+		g->wss_warned = false;
+	}
+	wss_tracker_set_interval(&g->wss, d->cfg.policy.host_wss_interval_usec);
+	int r = wss_tracker_tick(&g->wss, now);
+	if (r < 0 && !g->wss_warned && g->alive) {
+		log_warn("guest %s: host-side working set: %s, ignoring", g->conf.name, strerror(-r));
+		g->wss_warned = true;
+	} else if (r > 0) {
+		g->wss_warned = false;
+	}
+}
+
 static void read_rss(struct guest *g)
 {
 	char path[64], *buf;
@@ -360,6 +391,7 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 		}
 	}
 	scanner_sync(d, g);
+	wss_collect(d, g, now);
 	bool was_alive = g->alive;
 	g->alive = g->pid > 0 && kill(g->pid, 0) == 0;
 	if (g->b && g->info.state == BALLOON_GONE)
@@ -481,6 +513,8 @@ static void policy_run(struct daemon *d, usec_t now)
 					: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
 		pg->rss_bytes = g->rss_bytes;
 		pg->ksm_merging_pages = g->ksm_valid && g->ksm.merging_pages > 0 ? (uint64_t)g->ksm.merging_pages : 0;
+		if (g->wss_on && d->cfg.policy.host_wss)
+			wss_tracker_fill(&g->wss, now, pg);
 		idx[snap.n_guests++] = i;
 	}
 	policy_decide(&snap, &m->pstate, &m->plan);
@@ -795,6 +829,15 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		JSET(o, "uncooperative", json_boolean(in->progress.uncooperative));
 	}
 	JSET(o, "rss_bytes", JU(g->rss_bytes));
+	if (g->wss_on && d->cfg.policy.host_wss) {
+		struct policy_guest pg;
+		memset(&pg, 0, sizeof pg);
+		wss_tracker_fill(&g->wss, now, &pg);
+		if (pg.host_active_valid) {
+			JSET(o, "host_active_bytes", JU(pg.host_active_bytes));
+			JSET(o, "host_active_age_seconds", json_real((double)pg.host_active_age_usec / 1e6));
+		}
+	}
 	if (g->ksm_valid) {
 		JSET(o, "ksm_mergeable", json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
 		JSET(o, "ksm_merging_pages", JU(g->ksm.merging_pages));
