@@ -59,6 +59,18 @@ def summarize(res):
             s.append(row(f"scan rate, {kind} memory (pages per CPU-second)", ours,
                          f"kernel ksmd thread: {fmt(kern)}" if kern else "kernel: not measured (disturbed)",
                          ratio, f">= {want}x", ratio is not None and ratio >= want))
+        thp = sc.get("unique_thp") or {}
+        if thp:
+            ours, kern = thp.get("ours_hashed_per_cpu_sec"), thp.get("kernel_pages_per_cpu_sec")
+            ratio = ours / kern if ours and kern else None
+            s.append(row("scan rate, unique memory on huge pages (pages per CPU-second)", ours,
+                         f"kernel ksmd thread: {fmt(kern)}" if kern else "kernel: not measured",
+                         ratio, ">= 6.0x", ratio is not None and ratio >= 6.0))
+            s.append(row("pages hashed per CPU-second, huge pages (1 thread)", ours, "", None, ">= 1.5 M",
+                         (ours or 0) >= 1.5e6))
+            s.append(row("pages per second of wall time, huge pages (2 threads)",
+                         thp.get("ours_wall_pages_per_sec_2t"), "", None, ">= 2.5 M",
+                         (thp.get("ours_wall_pages_per_sec_2t") or 0) >= 2.5e6))
         k = sc.get("unique") or {}
         s.append(row("pages hashed per CPU-second (1 thread)", k.get("ours_hashed_per_cpu_sec"),
                      "XXH3 alone: 4.3 M", None, ">= 1.5 M",

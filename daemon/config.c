@@ -40,6 +40,10 @@ static const struct conf_key base_keys[] = {
 	  "CPU budget of the scanner, all threads together", NULL },
 	{ "scanner", "pass_interval", CONF_DURATION, C(scanner_pass_interval_usec), 0, 86400e6, "30s", true, "duration",
 	  "pause between two full passes", NULL },
+	{ "scanner", "vm_readv", CONF_BOOL, C(scanner_vm_readv), 0, 1, "yes", false, "",
+	  "read runs of pages that are exclusively mapped and not KSM pages (checked in pagemap and "
+	  "kpageflags right before the read) with process_vm_readv, which is faster; every other page, "
+	  "and everything when no, with pread on /proc/PID/mem, which never unshares a merged page", NULL },
 
 	{ "ksm", "manage", CONF_BOOL, C(ksm_manage), 0, 1, "yes", true, "",
 	  "drive /sys/kernel/mm/ksm from the scanner's findings", NULL },

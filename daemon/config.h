@@ -58,6 +58,7 @@ struct ksmd_config {
 	uint64_t scanner_pages_per_sec;
 	double scanner_cpu_percent;
 	usec_t scanner_pass_interval_usec;
+	bool scanner_vm_readv;
 	/* [ksm] */
 	bool ksm_manage;
 	uint64_t ksm_min_savings_bytes;

@@ -560,6 +560,10 @@ void modules_tick(struct daemon *d)
 			m->sres = r;
 			m->sres_valid = true;
 			if (r.passes > m->passes_counted) {
+				if (r.vm_readv_changed)
+					log_warn("scanner: %" PRIu64 " pages changed while read with process_vm_readv in the "
+						 "last pass (a merge may have been undone; scanner.vm_readv = no avoids it)",
+						 r.vm_readv_changed);
 				m->pages_scanned_total += r.pages_scanned;
 				m->passes_counted = r.passes;
 			}
@@ -637,6 +641,7 @@ int modules_init(struct daemon *d)
 		sc.pages_per_sec = d->cfg.scanner_pages_per_sec;
 		sc.cpu_percent = (unsigned)d->cfg.scanner_cpu_percent;
 		sc.pass_interval_usec = d->cfg.scanner_pass_interval_usec;
+		sc.pread_only = !d->cfg.scanner_vm_readv;
 		m->scanner = scanner_new(&sc);
 		if (!m->scanner) {
 			log_err("scanner: cannot start: %s", strerror(errno));
@@ -958,6 +963,8 @@ json_t *daemon_snapshot(struct daemon *d)
 		JSET(sc, "tracked_pages", JU(r->tracked_pages));
 		JSET(sc, "bytes_per_tracked_page", json_real(r->bytes_per_tracked_page));
 		JSET(sc, "incremental", json_boolean(r->incremental));
+		JSET(sc, "pages_vm_readv", JU(r->pages_vm_readv));
+		JSET(sc, "vm_readv_changed", JU(r->vm_readv_changed));
 	}
 	JSET(s, "scanner", sc);
 
