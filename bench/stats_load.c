@@ -6,9 +6,13 @@
  * keep-alive connection of that path (or queues it until one is free), and
  * measures latency from the scheduled time to the last byte of the
  * response. Any non-200 status, short read or connection failure is an
- * error. One thread, epoll, HTTP/1.1 with Content-Length responses.
+ * error. One thread, epoll, HTTP/1.1 with Content-Length responses. It
+ * sleeps until the next scheduled request with a nanosecond timeout
+ * (epoll_pwait2) rather than spinning, so that it takes little of the CPU
+ * the server under test and the scanner share with it.
  *
  * usage: stats_load HOST PORT RATE_PER_PATH SECONDS CONNS_PER_PATH PATH...
+ *        stats_load --jitter SECONDS   (wake-up lateness of a 1 ms sleep)
  * Prints one JSON object with per-path counts and latency percentiles. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,7 +79,10 @@ static int open_conn(struct conn *c)
 		c->fd = -1;
 		return -1;
 	}
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = c };
+	/* EPOLLOUT only while a request is partly sent (want_out): an idle
+	 * socket is always writable, and asking for it would make every
+	 * epoll_wait return at once — a busy loop. */
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 	c->busy = false;
 	c->len = 0;
@@ -99,6 +108,12 @@ static void record(struct path_stats *p, double lat)
 	p->lat[p->nlat++] = lat;
 }
 
+static void want_out(struct conn *c, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
 static void send_req(struct conn *c, struct path_stats *p, double sched)
 {
 	if (c->fd < 0 && open_conn(c) < 0) {
@@ -118,6 +133,8 @@ static void send_req(struct conn *c, struct path_stats *p, double sched)
 		close_conn(c);
 		return;
 	}
+	if (c->sent < c->reqlen)
+		want_out(c, true);
 	p->sent++;
 }
 
@@ -154,8 +171,35 @@ static double pct(const double *v, size_t n, double p)
 	return v[i ? i - 1 : 0];
 }
 
+/* --jitter SECONDS: how late a 1 ms sleep wakes up on this machine, the
+ * floor under any latency measured here (a response needs at least one
+ * wake-up of the server and one of this generator). */
+static int jitter(double secs)
+{
+	size_t n = (size_t)(secs * 1000), m = 0;
+	double *v = malloc(n * sizeof *v);
+	if (!v)
+		return 1;
+	prctl(PR_SET_TIMERSLACK, 1000UL);
+	double end = now() + secs;
+	while (m < n && now() < end) {
+		double t = now();
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+		v[m++] = now() - t - 0.001;
+	}
+	qsort(v, m, sizeof *v, cmp_double);
+	printf("{\"sleep_1ms_late_ms\":{\"samples\":%zu,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+	       "\"p999\":%.3f,\"max\":%.3f}}\n", m, pct(v, m, 50) * 1e3, pct(v, m, 90) * 1e3,
+	       pct(v, m, 99) * 1e3, pct(v, m, 99.9) * 1e3, m ? v[m - 1] * 1e3 : NAN);
+	free(v);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--jitter") == 0)
+		return jitter(atof(argv[2]));
 	if (argc < 7) {
 		fprintf(stderr, "usage: %s HOST PORT RATE_PER_PATH SECONDS CONNS_PER_PATH PATH...\n", argv[0]);
 		return 2;
@@ -175,6 +219,7 @@ int main(int argc, char **argv)
 	}
 	static struct path_stats ps[MAX_PATHS];
 	static struct conn conns[MAX_CONNS];
+	prctl(PR_SET_TIMERSLACK, 1000UL); /* wake within ~1 us of the schedule, not 50 */
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < np; i++) {
 		ps[i].path = argv[6 + i];
@@ -228,9 +273,14 @@ int main(int argc, char **argv)
 		for (int i = 0; i < np; i++)
 			if (ps[i].next < total_per_path)
 				next_t = fmin(next_t, start + ps[i].next / rate);
-		int timeout_ms = next_t > 1e17 ? 10 : (int)fmax(0, (next_t - now()) * 1000);
+		/* A nanosecond timeout (epoll_pwait2): with epoll_wait's
+		 * milliseconds the wait to a request less than 1 ms away rounds
+		 * to 0 and the generator spins, burning a core the server and
+		 * the scanner under test need. */
+		double wait_s = next_t > 1e17 ? 0.01 : fmax(0, next_t - now());
+		struct timespec to = { (time_t)wait_s, (long)((wait_s - floor(wait_s)) * 1e9) };
 		struct epoll_event evs[MAX_CONNS];
-		int n = epoll_wait(ep, evs, MAX_CONNS, timeout_ms);
+		int n = epoll_pwait2(ep, evs, MAX_CONNS, &to, NULL);
 		for (int e = 0; e < n; e++) {
 			struct conn *c = evs[e].data.ptr;
 			struct path_stats *p = &ps[c->path];
@@ -248,6 +298,8 @@ int main(int argc, char **argv)
 				ssize_t w = send(c->fd, p->req + c->sent, c->reqlen - c->sent, MSG_NOSIGNAL);
 				if (w > 0)
 					c->sent += (size_t)w;
+				if (c->sent == c->reqlen)
+					want_out(c, false);
 			}
 			if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 				for (;;) {
@@ -286,8 +338,12 @@ int main(int argc, char **argv)
 		}
 	}
 	double elapsed = now() - start;
-	printf("{\"rate_per_path\":%.0f,\"seconds\":%.0f,\"connections_per_path\":%d,\"elapsed_seconds\":%.2f,\"paths\":[",
-	       rate, secs, cpp, elapsed);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("{\"rate_per_path\":%.0f,\"seconds\":%.0f,\"connections_per_path\":%d,\"elapsed_seconds\":%.2f,"
+	       "\"generator_cpu_seconds\":%.3f,\"paths\":[",
+	       rate, secs, cpp, elapsed, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 	int rc = 0;
 	for (int i = 0; i < np; i++) {
 		struct path_stats *p = &ps[i];

@@ -2,8 +2,9 @@
  *
  * libmicrohttpd runs its own polling threads (epoll, a pool of two), so the
  * daemon loop never sees a connection. A request is answered by
- * stats_route(): a copy of a body rendered at publish time, so the work per
- * request is bounded and independent of what the client sends. Hostile
+ * stats_route_view(): a reference to a body rendered at publish time, sent
+ * as is (no copy), so the work per request is bounded and independent of
+ * what the client sends. Hostile
  * clients are bounded by MHD's limits: request line + headers must fit in
  * the per-connection memory pool (oversized: 414/431 and close), a cap on
  * connections in total and per IP, and an idle timeout that ends
@@ -53,6 +54,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("stats http: %s", buf);
 }
 
+static void release_body(void *cls)
+{
+	stats_body_release(cls);
+}
+
 /* MHD calls this at least twice per request: once when the headers are
  * in, then for each piece of body, then once more with no data. A response
  * queued on the first call makes MHD close the connection (it cannot know
@@ -74,21 +80,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_size = 0; /* a body on GET: ignore it */
 		return MHD_YES;
 	}
-	struct stats_reply r;
+	struct stats_view v;
 	/* The query string is already split off url by MHD, and ignored. */
-	if (stats_route(method, url, &r) < 0)
-		return MHD_NO;
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(r.body_len, r.body, MHD_RESPMEM_MUST_FREE);
+	stats_route_view(method, url, &v);
+	/* The body is sent from the published buffer itself, no copy: the
+	 * response holds a reference to it, dropped by MHD when the last
+	 * byte is sent or the connection goes away. Static texts need none. */
+	struct MHD_Response *resp = v.ref ?
+		MHD_create_response_from_buffer_with_free_callback_cls(
+			v.body_len, (void *)v.body, release_body, v.ref) :
+		MHD_create_response_from_buffer(v.body_len, (void *)v.body, MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
-		free(r.body);
+		stats_body_release(v.ref);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, v.content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (r.allow)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r.allow);
-	enum MHD_Result ret = MHD_queue_response(conn, r.status, resp);
+	if (v.allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, v.allow);
+	enum MHD_Result ret = MHD_queue_response(conn, v.status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }

@@ -15,8 +15,14 @@
  * at all is left out entirely (no orphan HELP/TYPE). Label values are
  * escaped as the format requires (backslash, double quote, newline).
  * Numbers: JSON integers print as integers, reals with the fewest of 15
- * or 17 significant digits that read back exactly, booleans as 0/1. */
+ * or 17 significant digits that read back exactly, booleans as 0/1.
+ *
+ * Cost. The text is rendered once per published snapshot, on the loop's
+ * thread, so it is written into a plain growable buffer (stats/sbuf.h)
+ * rather than a stdio stream, and integers (nearly every sample) are
+ * formatted by hand; only non-integral reals go through snprintf. */
 #include "stats/stats.h"
+#include "stats/sbuf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -105,12 +111,31 @@ static const char *const guest_states[] = {
 	"ok", "distress", "stuck", "uncooperative", "gone", "no-balloon", "connecting",
 };
 
+/* Decimal digits of v into buf (at least 21 bytes), NUL-terminated, as
+ * printf's %lld would write them. */
+static void put_int(char *buf, long long v)
+{
+	char tmp[24];
+	size_t n = 0;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	char *p = buf;
+	if (v < 0)
+		*p++ = '-';
+	while (n)
+		*p++ = tmp[--n];
+	*p = '\0';
+}
+
 /* Write a JSON number (or boolean) scaled by scale. Returns false when the
  * value is not numeric, so no sample is written. */
 static bool value_str(const json_t *v, double scale, char *buf, size_t len)
 {
 	if (json_is_integer(v) && (scale == 0 || scale == 1)) {
-		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+		put_int(buf, (long long)json_integer_value(v));
 		return true;
 	}
 	double d;
@@ -126,9 +151,12 @@ static bool value_str(const json_t *v, double scale, char *buf, size_t len)
 		snprintf(buf, len, "NaN");
 	else if (isinf(d))
 		snprintf(buf, len, d > 0 ? "+Inf" : "-Inf");
-	else if (d == floor(d) && fabs(d) < 1e15)
-		snprintf(buf, len, "%.0f", d);
-	else {
+	else if (d == floor(d) && fabs(d) < 1e15) {
+		if (d == 0 && signbit(d))
+			snprintf(buf, len, "-0"); /* as %.0f writes it */
+		else
+			put_int(buf, (long long)d);
+	} else {
 		/* Shortest of 15 or 17 digits that reads back exactly. */
 		snprintf(buf, len, "%.15g", d);
 		if (strtod(buf, NULL) != d)
@@ -137,29 +165,54 @@ static bool value_str(const json_t *v, double scale, char *buf, size_t len)
 	return true;
 }
 
-/* Label value escaping of the exposition format. */
-static void put_label(FILE *f, const char *s)
+/* Label value escaping of the exposition format: runs of plain bytes are
+ * copied at once. */
+static void put_label(struct sbuf *f, const char *s)
 {
-	for (; *s; s++) {
+	for (;;) {
+		size_t n = strcspn(s, "\\\"\n");
+		sbuf_add(f, s, n);
+		s += n;
 		switch (*s) {
-		case '\\': fputs("\\\\", f); break;
-		case '"': fputs("\\\"", f); break;
-		case '\n': fputs("\\n", f); break;
-		default: fputc(*s, f);
+		case '\\': sbuf_add(f, "\\\\", 2); break;
+		case '"': sbuf_add(f, "\\\"", 2); break;
+		case '\n': sbuf_add(f, "\\n", 2); break;
+		default: return; /* NUL */
 		}
+		s++;
 	}
 }
 
 /* HELP text escaping: backslash and newline. */
-static void header(FILE *f, const char *name, enum mtype type, const char *help)
+static void header(struct sbuf *f, const char *name, enum mtype type, const char *help)
 {
-	fprintf(f, "# HELP %s ", name);
-	for (const char *s = help; *s; s++) {
-		if (*s == '\\') fputs("\\\\", f);
-		else if (*s == '\n') fputs("\\n", f);
-		else fputc(*s, f);
+	sbuf_puts(f, "# HELP ");
+	sbuf_puts(f, name);
+	sbuf_putc(f, ' ');
+	for (;;) {
+		size_t n = strcspn(help, "\\\n");
+		sbuf_add(f, help, n);
+		help += n;
+		if (*help == '\\')
+			sbuf_add(f, "\\\\", 2);
+		else if (*help == '\n')
+			sbuf_add(f, "\\n", 2);
+		else
+			break;
+		help++;
 	}
-	fprintf(f, "\n# TYPE %s %s\n", name, type == COUNTER ? "counter" : "gauge");
+	sbuf_puts(f, "\n# TYPE ");
+	sbuf_puts(f, name);
+	sbuf_puts(f, type == COUNTER ? " counter\n" : " gauge\n");
+}
+
+/* "NAME VALUE\n" */
+static void sample(struct sbuf *f, const char *name, const char *val)
+{
+	sbuf_puts(f, name);
+	sbuf_putc(f, ' ');
+	sbuf_puts(f, val);
+	sbuf_putc(f, '\n');
 }
 
 static const char *str_field(const json_t *o, const char *key)
@@ -173,7 +226,7 @@ static const char *guest_name(const json_t *g)
 	return json_is_object(g) ? str_field(g, "name") : NULL;
 }
 
-static void render_scalars(const json_t *snap, FILE *f)
+static void render_scalars(const json_t *snap, struct sbuf *f)
 {
 	char val[64];
 	for (size_t i = 0; i < sizeof scalar_families / sizeof scalar_families[0]; i++) {
@@ -182,26 +235,26 @@ static void render_scalars(const json_t *snap, FILE *f)
 		if (!json_is_object(o) || !value_str(json_object_get(o, fa->key), fa->scale, val, sizeof val))
 			continue;
 		header(f, fa->name, fa->type, fa->help);
-		fprintf(f, "%s %s\n", fa->name, val);
+		sample(f, fa->name, val);
 	}
 }
 
-static void render_info(const json_t *snap, FILE *f)
+static void render_info(const json_t *snap, struct sbuf *f)
 {
 	const char *ver = str_field(snap, "ksmd_version");
 	if (ver) {
 		header(f, "ksmd_build_info", GAUGE, "Always 1; the version label names the ksmd release.");
-		fputs("ksmd_build_info{version=\"", f);
+		sbuf_puts(f, "ksmd_build_info{version=\"");
 		put_label(f, ver);
-		fputs("\"} 1\n", f);
+		sbuf_puts(f, "\"} 1\n");
 	}
 	const json_t *ksm = json_object_get(snap, "ksm");
 	const char *reason = json_is_object(ksm) ? str_field(ksm, "pacing_reason") : NULL;
 	if (reason) {
 		header(f, "ksmd_ksm_pacing_info", GAUGE, "Always 1; the reason label says why KSM is paced as it is.");
-		fputs("ksmd_ksm_pacing_info{reason=\"", f);
+		sbuf_puts(f, "ksmd_ksm_pacing_info{reason=\"");
 		put_label(f, reason);
-		fputs("\"} 1\n", f);
+		sbuf_puts(f, "\"} 1\n");
 	}
 	static const char *const sections[] = { "scanner", "policy" };
 	static const char *const names[] = { "ksmd_scanner_running", "ksmd_policy_running" };
@@ -213,18 +266,20 @@ static void render_info(const json_t *snap, FILE *f)
 		if (!st)
 			continue;
 		header(f, names[i], GAUGE, helps[i]);
-		fprintf(f, "%s %d\n", names[i], strcmp(st, "running") == 0);
+		sample(f, names[i], strcmp(st, "running") == 0 ? "1" : "0");
 	}
 	const json_t *pol = json_object_get(snap, "policy");
 	const json_t *dry = json_is_object(pol) ? json_object_get(pol, "dry_run") : NULL;
 	if (json_is_boolean(dry)) {
 		header(f, "ksmd_policy_dry_run", GAUGE, "1 if the policy decides without acting.");
-		fprintf(f, "ksmd_policy_dry_run %d\n", json_is_true(dry));
+		sample(f, "ksmd_policy_dry_run", json_is_true(dry) ? "1" : "0");
 	}
 	const json_t *dec = json_object_get(snap, "decisions");
 	if (json_is_array(dec)) {
 		header(f, "ksmd_policy_recent_decisions", GAUGE, "Decisions listed in the current snapshot.");
-		fprintf(f, "ksmd_policy_recent_decisions %zu\n", json_array_size(dec));
+		char val[24];
+		put_int(val, (long long)json_array_size(dec));
+		sample(f, "ksmd_policy_recent_decisions", val);
 	}
 }
 
@@ -269,7 +324,7 @@ static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
 	return skip;
 }
 
-static void render_guests(const json_t *snap, FILE *f)
+static void render_guests(const json_t *snap, struct sbuf *f)
 {
 	const json_t *guests = json_object_get(snap, "guests");
 	if (!json_is_array(guests))
@@ -278,11 +333,14 @@ static void render_guests(const json_t *snap, FILE *f)
 	const json_t *g;
 	char val[64];
 	bool *skip = mark_duplicates(guests, "name", NULL);
-	if (!skip)
+	if (!skip) {
+		f->failed = true; /* ENOMEM: fail the render, not a partial text */
 		return;
+	}
 
 	header(f, "ksmd_guests", GAUGE, "Guests known to ksmd.");
-	fprintf(f, "ksmd_guests %zu\n", n);
+	put_int(val, (long long)n);
+	sample(f, "ksmd_guests", val);
 
 	/* Info: backend and state as labels. */
 	bool any = false;
@@ -293,14 +351,14 @@ static void render_guests(const json_t *snap, FILE *f)
 		if (!any)
 			header(f, "ksmd_guest_info", GAUGE, "Always 1; labels name the guest's backend and state.");
 		any = true;
-		fputs("ksmd_guest_info{guest=\"", f);
+		sbuf_puts(f, "ksmd_guest_info{guest=\"");
 		put_label(f, name);
 		const char *b = str_field(g, "backend"), *st = str_field(g, "state");
-		fputs("\",backend=\"", f);
+		sbuf_puts(f, "\",backend=\"");
 		put_label(f, b ? b : "");
-		fputs("\",state=\"", f);
+		sbuf_puts(f, "\",state=\"");
 		put_label(f, st ? st : "");
-		fputs("\"} 1\n", f);
+		sbuf_puts(f, "\"} 1\n");
 	}
 	/* State as a set of 0/1 samples, the enum idiom of Prometheus. */
 	any = false;
@@ -312,9 +370,11 @@ static void render_guests(const json_t *snap, FILE *f)
 			header(f, "ksmd_guest_state", GAUGE, "1 for the state the guest is in, 0 for the others.");
 		any = true;
 		for (size_t s = 0; s < sizeof guest_states / sizeof guest_states[0]; s++) {
-			fputs("ksmd_guest_state{guest=\"", f);
+			sbuf_puts(f, "ksmd_guest_state{guest=\"");
 			put_label(f, name);
-			fprintf(f, "\",state=\"%s\"} %d\n", guest_states[s], strcmp(st, guest_states[s]) == 0);
+			sbuf_puts(f, "\",state=\"");
+			sbuf_puts(f, guest_states[s]);
+			sbuf_puts(f, strcmp(st, guest_states[s]) == 0 ? "\"} 1\n" : "\"} 0\n");
 		}
 	}
 	for (size_t k = 0; k < sizeof guest_families / sizeof guest_families[0]; k++) {
@@ -327,10 +387,12 @@ static void render_guests(const json_t *snap, FILE *f)
 			if (!any)
 				header(f, fa->name, fa->type, fa->help);
 			any = true;
-			fputs(fa->name, f);
-			fputs("{guest=\"", f);
+			sbuf_puts(f, fa->name);
+			sbuf_puts(f, "{guest=\"");
 			put_label(f, name);
-			fprintf(f, "\"} %s\n", val);
+			sbuf_puts(f, "\"} ");
+			sbuf_puts(f, val);
+			sbuf_putc(f, '\n');
 		}
 	}
 	any = false;
@@ -346,15 +408,19 @@ static void render_guests(const json_t *snap, FILE *f)
 				header(f, "ksmd_guest_scan_pages", GAUGE,
 				       "Guest pages by what the scanner found in them (kind).");
 			any = true;
-			fputs("ksmd_guest_scan_pages{guest=\"", f);
+			sbuf_puts(f, "ksmd_guest_scan_pages{guest=\"");
 			put_label(f, name);
-			fprintf(f, "\",kind=\"%s\"} %s\n", scan_kinds[k].kind, val);
+			sbuf_puts(f, "\",kind=\"");
+			sbuf_puts(f, scan_kinds[k].kind);
+			sbuf_puts(f, "\"} ");
+			sbuf_puts(f, val);
+			sbuf_putc(f, '\n');
 		}
 	}
 	free(skip);
 }
 
-static void render_sharing(const json_t *snap, FILE *f)
+static void render_sharing(const json_t *snap, struct sbuf *f)
 {
 	const json_t *sh = json_object_get(snap, "sharing"), *p;
 	size_t i;
@@ -363,8 +429,10 @@ static void render_sharing(const json_t *snap, FILE *f)
 	if (!json_is_array(sh))
 		return;
 	bool *skip = mark_duplicates(sh, "a", "b");
-	if (!skip)
+	if (!skip) {
+		f->failed = true; /* ENOMEM: fail the render, not a partial text */
 		return;
+	}
 	json_array_foreach(sh, i, p) {
 		const char *a = json_is_object(p) && !skip[i] ? str_field(p, "a") : NULL;
 		const char *b = json_is_object(p) ? str_field(p, "b") : NULL;
@@ -374,11 +442,13 @@ static void render_sharing(const json_t *snap, FILE *f)
 			header(f, "ksmd_sharing_pages", GAUGE,
 			       "Duplicate pages the scanner found between guests a and b.");
 		any = true;
-		fputs("ksmd_sharing_pages{a=\"", f);
+		sbuf_puts(f, "ksmd_sharing_pages{a=\"");
 		put_label(f, a);
-		fputs("\",b=\"", f);
+		sbuf_puts(f, "\",b=\"");
 		put_label(f, b);
-		fprintf(f, "\"} %s\n", val);
+		sbuf_puts(f, "\"} ");
+		sbuf_puts(f, val);
+		sbuf_putc(f, '\n');
 	}
 	free(skip);
 }
@@ -387,20 +457,14 @@ int stats_render_prometheus(const json_t *snap, char **out, size_t *len)
 {
 	if (!json_is_object(snap))
 		return -EINVAL;
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&buf, &n);
-	if (!f)
+	struct sbuf f = { 0 };
+	render_info(snap, &f);
+	render_scalars(snap, &f);
+	render_guests(snap, &f);
+	render_sharing(snap, &f);
+	if (sbuf_finish(&f) < 0)
 		return -ENOMEM;
-	render_info(snap, f);
-	render_scalars(snap, f);
-	render_guests(snap, f);
-	render_sharing(snap, f);
-	if (fclose(f) != 0 || !buf) {
-		free(buf);
-		return -ENOMEM;
-	}
-	*out = buf;
-	*len = n;
+	*out = f.s;
+	*len = f.len;
 	return 0;
 }

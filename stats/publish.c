@@ -24,20 +24,31 @@
 #include <string.h>
 #include <urcu/urcu-memb.h>
 
-struct body {
-	char *s;
+#include "stats/sbuf.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define STATS_SCHEMA_VERSION_STR STR(STATS_SCHEMA_VERSION)
+
+/* A rendered body, shared by reference: the entry holds one reference,
+ * and each HTTP response being sent holds one more, so a response never
+ * copies the body and a slow client never keeps an entry (or the
+ * snapshot) alive, only the bytes it is sending. */
+struct stats_body {
+	unsigned long refs; /* atomic */
 	size_t len;
+	char *s;            /* NUL-terminated, len bytes */
 };
 
 struct guest_body {
 	const char *name; /* points into the snapshot */
-	struct body b;
+	struct stats_body *b;
 };
 
 struct stats_entry {
 	struct rcu_head rcu;
 	json_t *snap;
-	struct body all, guests, decisions, metrics;
+	struct stats_body *all, *guests, *decisions, *metrics;
 	size_t n_guests;
 	struct guest_body *guest; /* sorted by name */
 };
@@ -74,18 +85,49 @@ void stats_rcu_register_thread(void)
 	pthread_setspecific(reg_key, (void *)1);
 }
 
+/* ---- bodies ----------------------------------------------------------- */
+
+/* A body owning the finished buffer sb (one reference), or NULL. */
+static struct stats_body *body_new(struct sbuf *sb)
+{
+	struct stats_body *b = NULL;
+	if (sbuf_finish(sb) == 0 && (b = malloc(sizeof *b))) {
+		b->refs = 1;
+		b->len = sb->len;
+		b->s = sb->s;
+		*sb = (struct sbuf){ 0 };
+	}
+	free(sb->s);
+	*sb = (struct sbuf){ 0 };
+	return b;
+}
+
+static struct stats_body *body_ref(struct stats_body *b)
+{
+	__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+	return b;
+}
+
+void stats_body_release(struct stats_body *b)
+{
+	if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(b->s);
+		free(b);
+	}
+}
+
 /* ---- entries --------------------------------------------------------- */
 
 static void entry_free(struct stats_entry *e)
 {
 	if (!e)
 		return;
-	free(e->all.s);
-	free(e->guests.s);
-	free(e->decisions.s);
-	free(e->metrics.s);
+	stats_body_release(e->all);
+	stats_body_release(e->guests);
+	stats_body_release(e->decisions);
+	stats_body_release(e->metrics);
 	for (size_t i = 0; i < e->n_guests; i++)
-		free(e->guest[i].b.s);
+		stats_body_release(e->guest[i].b);
 	free(e->guest);
 	json_decref(e->snap);
 	free(e);
@@ -96,52 +138,142 @@ static void entry_free_rcu(struct rcu_head *head)
 	entry_free(caa_container_of(head, struct stats_entry, rcu));
 }
 
-/* Serialize obj (compact, newline-terminated) into b. */
-static int dump(const json_t *obj, struct body *b)
+/* ---- rendering ---------------------------------------------------------
+ *
+ * Every body is compact JSON as json_dumps(JSON_COMPACT) writes it, plus a
+ * newline. Rather than serializing the snapshot once per body (the whole
+ * document, then the guest list, then each guest: every guest three
+ * times), each top-level value and each guest is serialized once, by
+ * jansson, into one scratch buffer, and the bodies are assembled from
+ * those pieces. Keys are written in the document's order, as json_dumps
+ * does, so the bytes are the same (the unit tests compare them). */
+
+/* A piece of the scratch buffer: an offset, not a pointer (it moves). */
+struct span {
+	size_t off, len;
+	bool set;
+};
+
+static int sbuf_dump_cb(const char *buf, size_t size, void *data)
 {
-	char *s = json_dumps(obj, JSON_COMPACT);
-	if (!s)
-		return -ENOMEM;
-	size_t n = strlen(s);
-	char *t = realloc(s, n + 2);
-	if (!t) {
-		free(s);
-		return -ENOMEM;
-	}
-	t[n] = '\n';
-	t[n + 1] = '\0';
-	b->s = t;
-	b->len = n + 1;
+	struct sbuf *sb = data;
+	sbuf_add(sb, buf, size);
+	return sb->failed ? -1 : 0;
+}
+
+/* Append the compact serialization of v; its span in *sp. */
+static int dump_into(const json_t *v, struct sbuf *sb, struct span *sp)
+{
+	size_t off = sb->len;
+	if (json_dump_callback(v, sbuf_dump_cb, sb, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+		return sb->failed ? -ENOMEM : -EINVAL;
+	if (sp)
+		*sp = (struct span){ off, sb->len - off, true };
 	return 0;
 }
 
-/* {"version":V,"time":T} — the envelope of the partial bodies. */
-static json_t *envelope(const json_t *snap)
+static void add_span(struct sbuf *dst, const struct sbuf *src, const struct span *sp)
 {
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	json_t *v = json_object_get(snap, "version"), *t = json_object_get(snap, "time");
-	json_object_set_new(o, "version", v ? json_incref(v) : json_integer(STATS_SCHEMA_VERSION));
-	if (t)
-		json_object_set(o, "time", t);
-	return o;
+	sbuf_add(dst, src->s + sp->off, sp->len);
 }
 
-/* The envelope plus key: value (value may be NULL), serialized into b. */
-static int dump_part(const json_t *snap, const char *key, json_t *value,
-		     const char *key2, json_t *value2, struct body *b)
+/* The pieces the bodies are made of. */
+struct pieces {
+	struct sbuf scratch;      /* guests, version, time, policy, decisions */
+	struct span version, time, policy, decisions;
+	struct span *guest;       /* per element of "guests" */
+	size_t n_guest;
+	bool guests_is_array, policy_is_object, decisions_is_array;
+};
+
+/* "[g0,g1,...]" from the guest pieces ("[]" when there are none). */
+static void add_guest_list(struct sbuf *dst, const struct pieces *pc)
 {
-	json_t *o = envelope(snap);
-	if (!o)
-		return -ENOMEM;
-	if (value)
-		json_object_set(o, key, value);
-	if (value2)
-		json_object_set(o, key2, value2);
-	int r = dump(o, b);
-	json_decref(o);
-	return r;
+	sbuf_putc(dst, '[');
+	for (size_t i = 0; i < pc->n_guest; i++) {
+		if (i)
+			sbuf_putc(dst, ',');
+		add_span(dst, &pc->scratch, &pc->guest[i]);
+	}
+	sbuf_putc(dst, ']');
+}
+
+/* The whole snapshot: {"key":value,...} in document order; every value
+ * but the guest list goes through the scratch buffer, so that the
+ * envelope of the partial bodies can reuse version, time, policy and
+ * decisions. */
+static int render_all(const json_t *snap, struct pieces *pc, struct sbuf *all)
+{
+	const char *key;
+	json_t *v;
+	int r;
+	bool first = true;
+	sbuf_putc(all, '{');
+	for (void *it = json_object_iter((json_t *)snap); it;
+	     it = json_object_iter_next((json_t *)snap, it)) {
+		key = json_object_iter_key(it);
+		v = json_object_iter_value(it);
+		size_t klen = json_object_iter_key_len(it);
+		if (!first)
+			sbuf_putc(all, ',');
+		first = false;
+		json_t *k = json_stringn_nocheck(key, klen);
+		if (!k)
+			return -ENOMEM;
+		r = json_dump_callback(k, sbuf_dump_cb, all, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(k);
+		if (r < 0)
+			return -ENOMEM;
+		sbuf_putc(all, ':');
+		struct span *sp = NULL, tmp;
+		if (klen == 6 && !memcmp(key, "guests", 6) && json_is_array(v)) {
+			size_t n = json_array_size(v), i;
+			json_t *g;
+			pc->guests_is_array = true;
+			pc->guest = calloc(n ? n : 1, sizeof *pc->guest);
+			if (!pc->guest)
+				return -ENOMEM;
+			json_array_foreach(v, i, g) {
+				if ((r = dump_into(g, &pc->scratch, &pc->guest[i])) < 0)
+					return r;
+				pc->n_guest++;
+			}
+			add_guest_list(all, pc);
+			continue;
+		}
+		if (klen == 7 && !memcmp(key, "version", 7))
+			sp = &pc->version;
+		else if (klen == 4 && !memcmp(key, "time", 4))
+			sp = &pc->time;
+		else if (klen == 6 && !memcmp(key, "policy", 6) && json_is_object(v))
+			sp = &pc->policy, pc->policy_is_object = true;
+		else if (klen == 9 && !memcmp(key, "decisions", 9) && json_is_array(v))
+			sp = &pc->decisions, pc->decisions_is_array = true;
+		if (sp) {
+			if ((r = dump_into(v, &pc->scratch, sp)) < 0)
+				return r;
+			add_span(all, &pc->scratch, sp);
+		} else if ((r = dump_into(v, all, &tmp)) < 0) {
+			return r;
+		}
+	}
+	sbuf_puts(all, "}\n");
+	return all->failed ? -ENOMEM : 0;
+}
+
+/* {"version":V,"time":T, — the envelope of the partial bodies (version 1
+ * when the snapshot has none, no time when it has none). */
+static void add_envelope(struct sbuf *dst, const struct pieces *pc)
+{
+	sbuf_puts(dst, "{\"version\":");
+	if (pc->version.set)
+		add_span(dst, &pc->scratch, &pc->version);
+	else
+		sbuf_puts(dst, STATS_SCHEMA_VERSION_STR);
+	if (pc->time.set) {
+		sbuf_puts(dst, ",\"time\":");
+		add_span(dst, &pc->scratch, &pc->time);
+	}
 }
 
 static int cmp_guest(const void *a, const void *b)
@@ -152,43 +284,77 @@ static int cmp_guest(const void *a, const void *b)
 static int entry_render(struct stats_entry *e)
 {
 	const json_t *snap = e->snap;
-	int r;
-	if ((r = dump(snap, &e->all)) < 0)
-		return r;
-	json_t *guests = json_object_get(snap, "guests");
-	json_t *empty = json_array();
-	if (!empty)
-		return -ENOMEM;
-	json_t *dec = json_object_get(snap, "decisions");
-	json_t *pol = json_object_get(snap, "policy");
-	r = dump_part(snap, "guests", json_is_array(guests) ? guests : empty, NULL, NULL, &e->guests);
-	if (r == 0)
-		r = dump_part(snap, "policy", json_is_object(pol) ? pol : NULL,
-			      "decisions", json_is_array(dec) ? dec : empty, &e->decisions);
-	json_decref(empty);
+	struct pieces pc = { 0 };
+	struct sbuf sb = { 0 };
+	int r = render_all(snap, &pc, &sb);
 	if (r < 0)
-		return r;
-	if ((r = stats_render_prometheus(snap, &e->metrics.s, &e->metrics.len)) < 0)
-		return r;
-	if (!json_is_array(guests))
-		return 0;
-	size_t n = json_array_size(guests), i;
-	json_t *g;
-	e->guest = calloc(n ? n : 1, sizeof *e->guest);
-	if (!e->guest)
-		return -ENOMEM;
+		goto out;
+	r = -ENOMEM;
+	if (!(e->all = body_new(&sb)))
+		goto out;
+
+	add_envelope(&sb, &pc);
+	sbuf_puts(&sb, ",\"guests\":");
+	add_guest_list(&sb, &pc);
+	sbuf_puts(&sb, "}\n");
+	if (!(e->guests = body_new(&sb)))
+		goto out;
+
+	add_envelope(&sb, &pc);
+	if (pc.policy_is_object) {
+		sbuf_puts(&sb, ",\"policy\":");
+		add_span(&sb, &pc.scratch, &pc.policy);
+	}
+	sbuf_puts(&sb, ",\"decisions\":");
+	if (pc.decisions_is_array)
+		add_span(&sb, &pc.scratch, &pc.decisions);
+	else
+		sbuf_puts(&sb, "[]");
+	sbuf_puts(&sb, "}\n");
+	if (!(e->decisions = body_new(&sb)))
+		goto out;
+
+	char *text;
+	size_t len;
+	if ((r = stats_render_prometheus(snap, &text, &len)) < 0)
+		goto out;
+	sb = (struct sbuf){ .s = text, .len = len, .cap = len + 1 };
+	r = -ENOMEM;
+	if (!(e->metrics = body_new(&sb)))
+		goto out;
+
+	r = 0;
+	if (!pc.guests_is_array)
+		goto out;
+	json_t *guests = json_object_get(snap, "guests"), *g;
+	size_t i;
+	e->guest = calloc(pc.n_guest ? pc.n_guest : 1, sizeof *e->guest);
+	if (!e->guest) {
+		r = -ENOMEM;
+		goto out;
+	}
 	json_array_foreach(guests, i, g) {
 		const char *name = json_is_object(g) ? json_string_value(json_object_get(g, "name")) : NULL;
 		if (!name)
 			continue;
+		add_envelope(&sb, &pc);
+		sbuf_puts(&sb, ",\"guest\":");
+		add_span(&sb, &pc.scratch, &pc.guest[i]);
+		sbuf_puts(&sb, "}\n");
 		struct guest_body *gb = &e->guest[e->n_guests];
+		if (!(gb->b = body_new(&sb))) {
+			r = -ENOMEM;
+			goto out;
+		}
 		gb->name = name;
-		if ((r = dump_part(snap, "guest", g, NULL, NULL, &gb->b)) < 0)
-			return r;
 		e->n_guests++;
 	}
 	qsort(e->guest, e->n_guests, sizeof *e->guest, cmp_guest);
-	return 0;
+out:
+	free(sb.s);
+	free(pc.scratch.s);
+	free(pc.guest);
+	return r;
 }
 
 int stats_publish(json_t *snap)
@@ -225,15 +391,16 @@ json_t *stats_current(void)
 	return snap;
 }
 
-static int copy_body(const struct body *b, char **out, size_t *len)
+static int copy_bytes(const char *s, size_t n, char **out, size_t *len)
 {
-	char *s = malloc(b->len + 1);
-	if (!s)
+	char *t = malloc(n + 1);
+	if (!t)
 		return -ENOMEM;
-	memcpy(s, b->s, b->len + 1);
-	*out = s;
+	memcpy(t, s, n);
+	t[n] = '\0';
+	*out = t;
 	if (len)
-		*len = b->len;
+		*len = n;
 	return 0;
 }
 
@@ -242,8 +409,12 @@ int stats_current_json(char **out, size_t *len)
 	stats_rcu_register_thread();
 	urcu_memb_read_lock();
 	struct stats_entry *e = rcu_dereference(current);
-	int r = e ? copy_body(&e->all, out, len) : -ENOENT;
+	struct stats_body *b = e ? body_ref(e->all) : NULL;
 	urcu_memb_read_unlock();
+	if (!b)
+		return -ENOENT;
+	int r = copy_bytes(b->s, b->len, out, len);
+	stats_body_release(b);
 	return r;
 }
 
@@ -262,23 +433,22 @@ static const char CT_JSON[] = "application/json";
 static const char CT_TEXT[] = "text/plain; charset=utf-8";
 static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
 
-static int reply_text(struct stats_reply *r, unsigned status, const char *text)
+static void view_text(struct stats_view *v, unsigned status, const char *text)
 {
-	r->status = status;
-	r->content_type = CT_TEXT;
-	r->body = strdup(text);
-	r->body_len = r->body ? strlen(text) : 0;
-	return r->body ? 0 : -ENOMEM;
+	v->status = status;
+	v->content_type = CT_TEXT;
+	v->body = text;
+	v->body_len = strlen(text);
 }
 
-static const struct body *find_guest(const struct stats_entry *e, const char *name)
+static struct stats_body *find_guest(const struct stats_entry *e, const char *name)
 {
 	size_t lo = 0, hi = e->n_guests;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(name, e->guest[mid].name);
 		if (c == 0)
-			return &e->guest[mid].b;
+			return e->guest[mid].b;
 		if (c < 0)
 			hi = mid;
 		else
@@ -306,46 +476,62 @@ static enum route match(const char *path, const char **arg)
 	return R_NONE;
 }
 
-int stats_route(const char *method, const char *path, struct stats_reply *r)
+void stats_route_view(const char *method, const char *path, struct stats_view *v)
 {
-	memset(r, 0, sizeof *r);
+	memset(v, 0, sizeof *v);
 	const char *arg = NULL;
 	enum route rt = path ? match(path, &arg) : R_NONE;
-	if (rt == R_NONE)
-		return reply_text(r, 404, "not found\n");
+	if (rt == R_NONE) {
+		view_text(v, 404, "not found\n");
+		return;
+	}
 	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
-		r->allow = "GET, HEAD";
-		return reply_text(r, 405, "method not allowed\n");
+		v->allow = "GET, HEAD";
+		view_text(v, 405, "method not allowed\n");
+		return;
 	}
 	stats_rcu_register_thread();
 	urcu_memb_read_lock();
 	const struct stats_entry *e = rcu_dereference(current);
-	const struct body *b = NULL;
-	int ret = 0;
+	struct stats_body *b = NULL;
 	if (rt == R_HEALTH) {
-		ret = e ? reply_text(r, 200, "ok\n") : reply_text(r, 503, "no snapshot yet\n");
+		view_text(v, e ? 200 : 503, e ? "ok\n" : "no snapshot yet\n");
 		goto out;
 	}
 	if (!e) {
-		ret = reply_text(r, 503, "no snapshot yet\n");
+		view_text(v, 503, "no snapshot yet\n");
 		goto out;
 	}
 	switch (rt) {
-	case R_STATS: b = &e->all; break;
-	case R_GUESTS: b = &e->guests; break;
-	case R_DECISIONS: b = &e->decisions; break;
-	case R_METRICS: b = &e->metrics; break;
+	case R_STATS: b = e->all; break;
+	case R_GUESTS: b = e->guests; break;
+	case R_DECISIONS: b = e->decisions; break;
+	case R_METRICS: b = e->metrics; break;
 	case R_GUEST: b = find_guest(e, arg); break;
 	default: break;
 	}
 	if (!b) {
-		ret = reply_text(r, 404, "no such guest\n");
+		view_text(v, 404, "no such guest\n");
 		goto out;
 	}
-	r->status = 200;
-	r->content_type = rt == R_METRICS ? CT_PROM : CT_JSON;
-	ret = copy_body(b, &r->body, &r->body_len);
+	v->status = 200;
+	v->content_type = rt == R_METRICS ? CT_PROM : CT_JSON;
+	v->ref = body_ref(b);
+	v->body = b->s;
+	v->body_len = b->len;
 out:
 	urcu_memb_read_unlock();
+}
+
+int stats_route(const char *method, const char *path, struct stats_reply *r)
+{
+	struct stats_view v;
+	stats_route_view(method, path, &v);
+	memset(r, 0, sizeof *r);
+	r->status = v.status;
+	r->content_type = v.content_type;
+	r->allow = v.allow;
+	int ret = copy_bytes(v.body, v.body_len, &r->body, &r->body_len);
+	stats_body_release(v.ref);
 	return ret;
 }

@@ -5,8 +5,9 @@
  * the strict exposition checker of the unit tests (any snapshot, however
  * odd, renders valid text), then published. The request line is routed
  * against the current snapshot, as the HTTP server would: the reply must
- * be one of the statuses the endpoint documents and carry a body. Without
- * a NUL byte the whole input is the path of a GET. Crashes, leaks (ASan)
+ * be one of the statuses the endpoint documents and carry a body, and the
+ * served snapshot must be byte for byte what json_dumps writes. Without a
+ * NUL byte the whole input is the path of a GET. Crashes, leaks (ASan)
  * and undefined behaviour (UBSan) are findings; so is an abort() below. */
 #include "stats/stats.h"
 #include "tests/unit/test_stats_expo.h"
@@ -56,8 +57,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				free(text);
 			}
 		}
-		if (snap)
-			stats_publish(snap); /* takes the reference, also on -EINVAL */
+		/* The whole-snapshot body is assembled from pieces at publish
+		 * time; it must be the bytes json_dumps writes, plus "\n". */
+		char *want = json_is_object(snap) ? json_dumps(snap, JSON_COMPACT) : NULL;
+		if (snap && stats_publish(snap) == 0 && want) {
+			char *got;
+			size_t len;
+			if (stats_current_json(&got, &len) == 0) {
+				if (len != strlen(want) + 1 || memcmp(got, want, len - 1) || got[len - 1] != '\n') {
+					fprintf(stderr, "body differs from json_dumps\n");
+					abort();
+				}
+				free(got);
+			}
+		}
+		free(want);
 	}
 	char *sp = nul ? strchr(line, ' ') : NULL;
 	if (sp) {

@@ -561,6 +561,84 @@ static void test_listen_strings(void)
 	stats_server_stop(NULL);
 }
 
+/* The bodies are assembled from pieces at publish time; each must be the
+ * very bytes json_dumps(JSON_COMPACT) writes for the document it stands
+ * for, plus a newline. */
+static void expect_body(const char *path, const json_t *doc)
+{
+	struct stats_reply r;
+	char *want = json_dumps(doc, JSON_COMPACT);
+	CU_ASSERT_EQUAL_FATAL(stats_route("GET", path, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+	CU_ASSERT_EQUAL(r.body_len, strlen(want) + 1);
+	if (r.body_len == strlen(want) + 1) {
+		CU_ASSERT_EQUAL(memcmp(r.body, want, r.body_len - 1), 0);
+		CU_ASSERT_EQUAL(r.body[r.body_len - 1], '\n');
+	}
+	free(want);
+	free(r.body);
+}
+
+static void check_bodies(json_t *snap)
+{
+	json_t *copy = json_deep_copy(snap);
+	CU_ASSERT_EQUAL_FATAL(stats_publish(snap), 0);
+	expect_body("/v1/stats", copy);
+	json_t *v = json_object_get(copy, "version"), *t = json_object_get(copy, "time");
+	json_t *env = json_pack("{s:O}", "version", v ? v : json_integer(STATS_SCHEMA_VERSION));
+	if (!v)
+		json_decref(json_object_get(env, "version"));
+	if (t)
+		json_object_set(env, "time", t);
+	json_t *g = json_deep_copy(env), *gs = json_object_get(copy, "guests");
+	json_object_set_new(g, "guests", json_is_array(gs) ? json_incref(gs) : json_array());
+	expect_body("/v1/guests", g);
+	json_decref(g);
+	json_t *d = json_deep_copy(env), *pol = json_object_get(copy, "policy"),
+	       *dec = json_object_get(copy, "decisions");
+	if (json_is_object(pol))
+		json_object_set(d, "policy", pol);
+	json_object_set_new(d, "decisions", json_is_array(dec) ? json_incref(dec) : json_array());
+	expect_body("/v1/decisions", d);
+	json_decref(d);
+	size_t i;
+	json_t *one;
+	json_array_foreach(json_is_array(gs) ? gs : NULL, i, one) {
+		const char *name = json_string_value(json_object_get(one, "name"));
+		if (!name || strchr(name, '/') || strchr(name, '?') || strchr(name, '%'))
+			continue;
+		char path[300];
+		snprintf(path, sizeof path, "/v1/guests/%s", name);
+		json_t *x = json_deep_copy(env);
+		json_object_set(x, "guest", one);
+		expect_body(path, x);
+		json_decref(x);
+	}
+	json_decref(env);
+	json_decref(copy);
+}
+
+static void test_bodies_bytes(void)
+{
+	check_bodies(stats_fixture(50, true));
+	check_bodies(stats_fixture(0, false));
+	json_t *s = stats_fixture(3, false);
+	json_object_del(s, "version");
+	json_object_del(s, "time");
+	json_object_set_new(s, "policy", json_string("odd"));
+	json_object_set_new(s, "guests", json_object());
+	json_object_set_new(s, "k\"e\\y/\xc3\xa9\x01", json_real(-1.5e-300));
+	check_bodies(s);
+	s = stats_fixture(4, false);
+	json_t *gs = json_object_get(s, "guests");
+	json_array_append_new(gs, json_integer(7));
+	json_array_append_new(gs, json_pack("{s:s,s:f,s:n,s:[]}", "name", "t\u00e9\"st\n", "x", 0.1,
+					    "nil", "arr"));
+	json_object_del(s, "decisions");
+	check_bodies(s);
+}
+
 int main(void)
 {
 	static const struct ksmd_test prom[] = {
@@ -571,6 +649,7 @@ int main(void)
 	};
 	static const struct ksmd_test pub[] = {
 		{ "routes", test_routes },
+		{ "bodies are json_dumps bytes", test_bodies_bytes },
 		{ "concurrent readers", test_concurrent },
 		{ NULL, NULL },
 	};
