@@ -5,11 +5,14 @@
  * at publish time: the whole snapshot, the guest list, each guest (sorted
  * by name for a binary search), the decisions, and the Prometheus text.
  * Nothing in an entry changes after it is published, so a reader needs no
- * lock: inside rcu_read_lock() it dereferences the pointer and copies the
- * body it wants. The publisher swaps the pointer (rcu_xchg_pointer) and
- * hands the old entry to call_rcu(), which frees it once every reader that
- * could have seen it has left its read-side section. A slow client holds a
- * copy, never the entry, so it can delay nothing.
+ * lock: inside rcu_read_lock() it dereferences the pointer and takes a
+ * reference to the body it wants (one atomic increment; bodies are
+ * reference counted). The publisher swaps the pointer (rcu_xchg_pointer)
+ * and hands the old entry to call_rcu(), which frees it once every reader
+ * that could have seen it has left its read-side section; the entry drops
+ * its references then, and a body goes when its last response is sent. A
+ * slow client holds one body, never the entry, so it can delay nothing,
+ * and no request copies a body.
  *
  * Flavour: urcu-memb (liburcu's default; readers are a per-thread counter
  * and a compiler barrier, writers use membarrier). Each thread that enters

@@ -36,7 +36,7 @@ struct stats_server;
 
 /* Publish a new snapshot. Takes ownership of snap (one reference) in every
  * case, also on failure. The document must not be modified afterwards by
- * anyone. Renders the bodies (about 0.3 ms for 50 guests, see
+ * anyone. Renders the bodies (0.3-0.6 ms for 50 guests, see
  * bench/results/stats.md),
  * swaps the pointer, and schedules the previous snapshot for freeing after
  * a grace period. Call from one thread at a time (the loop).
@@ -103,8 +103,9 @@ struct stats_reply {
 };
 
 /* Answer one request (method, path without query string) from the current
- * snapshot. Pure routing + a copy of a pre-rendered body; this is what the
- * HTTP server calls. Returns 0 with *reply filled (any status), or -ENOMEM. */
+ * snapshot. Pure routing + a copy of a pre-rendered body (the HTTP server
+ * uses stats_route_view(), which does not copy). Returns 0 with *reply
+ * filled (any status), or -ENOMEM. */
 int stats_route(const char *method, const char *path, struct stats_reply *reply);
 
 /* ---- zero-copy serving (the HTTP server) ------------------------------ */
