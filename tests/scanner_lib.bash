@@ -15,21 +15,15 @@ scanner_test_init() {
 field() { sed -n "s/.* $2=\([0-9.-]*\).*/\1/p" <<<"$1"; }
 
 # KSM tests: scanner_ksm_init skips (exit 77) without a writable KSM or
-# smaps `KSM:` and remembers run, pages_to_scan and sleep_millisecs;
+# smaps `KSM:` and saves KSM's settings (tests/lib/common.sh ksm_save);
 # scanner_ksm_restore (call it from the EXIT trap) puts them back.
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+trap - EXIT   # the scanner tests install their own cleanup trap
 scanner_ksm_init() {
     if [ ! -w /sys/kernel/mm/ksm/run ]; then echo "skip: /sys/kernel/mm/ksm absent or read-only (kernel without KSM)"; exit 77; fi
     if ! grep -q '^KSM:' /proc/self/smaps; then echo "skip: smaps has no KSM: field on this kernel"; exit 77; fi
-    declare -gA SCANNER_KSM_SAVED
-    local f
-    for f in run pages_to_scan sleep_millisecs; do SCANNER_KSM_SAVED[$f]=$(cat /sys/kernel/mm/ksm/$f); done
+    ksm_save
 }
-scanner_ksm_restore() {
-    local f
-    for f in pages_to_scan sleep_millisecs run; do
-        [ "$(cat /sys/kernel/mm/ksm/$f)" = "${SCANNER_KSM_SAVED[$f]}" ] ||
-            echo "${SCANNER_KSM_SAVED[$f]}" > /sys/kernel/mm/ksm/$f
-    done
-}
+scanner_ksm_restore() { ksm_restore; }
 # scanner_ksm_kb PID: kB of PID's memory mapped to KSM pages (smaps, live).
 scanner_ksm_kb() { awk '/^KSM:/ { s += $2 } END { print s + 0 }' /proc/$1/smaps; }

@@ -15,7 +15,7 @@
 # 36864 pages when all are merged.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-KSM=/sys/kernel/mm/ksm
+. tests/lib/common.sh
 BUILD=${KSMD_BUILD:-build}
 if [ "$(id -u)" != 0 ]; then echo "skip: needs root to drive KSM"; exit 77; fi
 if [ ! -w $KSM/run ]; then echo "skip: $KSM absent or read-only (kernel without KSM)"; exit 77; fi
@@ -23,26 +23,19 @@ if [ ! -x $BUILD/bench/ksm_fill ] || [ ! -x $BUILD/bench/ksm_drive ]; then
     make -s B="$BUILD" ksm-tools >/dev/null || { echo "cannot build ksm-tools"; exit 1; }
 fi
 
-FILES="run pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan advisor_mode"
-declare -A saved
-for f in $FILES; do [ -e $KSM/$f ] && saved[$f]=$(cat $KSM/$f); done
-word() { sed -n 's/.*\[\(.*\)\].*/\1/p; /\[/!p' <<<"$1"; }   # "[none] scan-time" -> none
+ksm_save
 pids=()
 driver=
 cleanup() {
     [ -n "$driver" ] && kill "$driver" 2>/dev/null && wait "$driver" 2>/dev/null
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
-    for f in advisor_mode pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan run; do
-        [ -n "${saved[$f]:-}" ] || continue
-        v=${saved[$f]}; [ $f = advisor_mode ] && v=$(word "$v")
-        [ "$(cat $KSM/$f)" = "${saved[$f]}" ] || echo "$v" > $KSM/$f 2>/dev/null
-    done
+    ksm_restore
 }
 trap cleanup EXIT
 
-if [ "${saved[max_page_sharing]:-256}" != 256 ]; then
-    echo "skip: max_page_sharing is ${saved[max_page_sharing]}, the known count assumes 256"; exit 77
+if [ "${_ksm_saved[max_page_sharing]:-256}" != 256 ]; then
+    echo "skip: max_page_sharing is ${_ksm_saved[max_page_sharing]}, the known count assumes 256"; exit 77
 fi
 KNOWN=28624
 fifo=$(mktemp -u /tmp/ksmd-ksmtest.XXXXXX)
@@ -90,10 +83,10 @@ kill "$driver"; wait "$driver"; rc=$?; driver=
 echo "driver log:"; sed 's/^/  /' "$log"; rm -f "$log"
 [ $rc = 0 ] || { echo "FAIL: ksm_drive exited $rc"; exit 1; }
 bad=0
-for f in $FILES; do
-    [ -n "${saved[$f]:-}" ] || continue
+for f in $KSM_KEYS; do
+    [ -n "${_ksm_saved[$f]:-}" ] || continue
     now=$(cat $KSM/$f)
-    if [ "$now" != "${saved[$f]}" ]; then echo "FAIL: $f is '$now', was '${saved[$f]}'"; bad=1; fi
+    if [ "$now" != "${_ksm_saved[$f]}" ]; then echo "FAIL: $f is '$now', was '${_ksm_saved[$f]}'"; bad=1; fi
 done
 [ $bad = 0 ] || exit 1
 echo "settings restored exactly"

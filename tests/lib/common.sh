@@ -41,11 +41,16 @@ _run_cleanups() {
 }
 trap _run_cleanups EXIT
 
-KSM_KEYS="run pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan advisor_mode merge_across_nodes"
+# Settings of /sys/kernel/mm/ksm a test may change; restored in this order
+# (advisor first, run last, so nothing runs with half-restored knobs).
+KSM_KEYS="advisor_mode pages_to_scan sleep_millisecs use_zero_pages max_page_sharing smart_scan merge_across_nodes run"
 declare -A _ksm_saved
+# ksm_value TEXT: "[none] scan-time" -> none; a plain number stays as it is
+ksm_value() { sed -n 's/.*\[\(.*\)\].*/\1/p; /\[/!p' <<<"$1"; }
 ksm_save() {
     local k
     for k in $KSM_KEYS; do [ -r $KSM/$k ] && _ksm_saved[$k]=$(cat $KSM/$k); done
+    return 0
 }
 ksm_snapshot() {
     local k
@@ -55,8 +60,10 @@ ksm_snapshot() {
 }
 ksm_restore() {
     local k
-    for k in "${!_ksm_saved[@]}"; do
-        [ "$(cat $KSM/$k)" = "${_ksm_saved[$k]}" ] || echo "${_ksm_saved[$k]}" > $KSM/$k 2>/dev/null || true
+    for k in $KSM_KEYS; do
+        [ -n "${_ksm_saved[$k]:-}" ] || continue
+        [ "$(cat $KSM/$k)" = "${_ksm_saved[$k]}" ] ||
+            ksm_value "${_ksm_saved[$k]}" > $KSM/$k 2>/dev/null || true
     done
 }
 
