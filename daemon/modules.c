@@ -53,7 +53,7 @@ struct guest {
 	uint64_t prev_major, prev_swap_in, prev_swap_out;
 	double major_per_sec, swap_in_per_sec, swap_out_per_sec;
 	char gone_reason[128];
-	bool warned_unmergeable;     /* the fix was logged once */
+	char ksm_fix[256];           /* how to make it mergeable, "" when it is */
 	struct wss_tracker wss;      /* host-side working set of its RAM (policy/wss.h) */
 	bool wss_on;                 /* tracker set up for the current pid */
 	pid_t wss_pid;
@@ -400,13 +400,16 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 		log_warn("guest %s: its process is gone; ksmd keeps watching for it", g->conf.name);
 	g->ksm_valid = g->alive && ksm_proc_stat(g->pid, &g->ksm) == 0;
 	bool mergeable = !g->ksm_valid || g->ksm.mergeable != 0 || g->ksm.merge_any == 1;
-	if (!mergeable && !g->warned_unmergeable) {
-		char fix[256] = "";
+	if (mergeable) {
+		g->ksm_fix[0] = 0;
+	} else if (!g->ksm_fix[0]) { /* found once, logged once, shown in every snapshot */
 		bool mg = true;
-		if (ksm_proc_check_mergeable(g->pid, &mg, fix, sizeof fix) == 0 && !mg)
-			log_warn("guest %s: its memory is not mergeable, KSM cannot merge it: %s", g->conf.name, fix);
+		if (ksm_proc_check_mergeable(g->pid, &mg, g->ksm_fix, sizeof g->ksm_fix) == 0 && !mg)
+			log_warn("guest %s: its memory is not mergeable, KSM cannot merge it: %s",
+				 g->conf.name, g->ksm_fix);
+		else
+			g->ksm_fix[0] = 0;
 	}
-	g->warned_unmergeable = !mergeable;
 	read_rss(g);
 	(void)now;
 }
@@ -847,12 +850,8 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		JSET(o, "ksm_mergeable", json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
 		JSET(o, "ksm_merging_pages", JU(g->ksm.merging_pages));
 		JSET(o, "ksm_zero_pages", JU(g->ksm.zero_pages));
-		if (g->ksm.mergeable == 0 && g->ksm.merge_any != 1) {
-			char fix[256];
-			bool mg;
-			if (ksm_proc_check_mergeable(g->pid, &mg, fix, sizeof fix) == 0 && !mg)
-				JSET(o, "ksm_fix", json_string(fix));
-		}
+		if (g->ksm_fix[0])
+			JSET(o, "ksm_fix", json_string(g->ksm_fix));
 	}
 	if (m->sres_valid) {
 		for (unsigned i = 0; i < m->sres.n_guests; i++) {
