@@ -91,7 +91,7 @@ at_target() {
 }
 
 wait_for 30 "all three guests connected with fresh stats" \
-    bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq '[.guests[] | select(.state==\"ok\" and .available_bytes != null)] | length')\" = 3 ]"
+    snap_is '[.guests[] | select(.state=="ok" and .available_bytes != null)] | length' 3
 for i in 0 1 2; do
     m=$(status | jq -r --arg n g$i '.guests[] | select(.name==$n) | .mem_min_bytes')
     [ "$m" = $(( MIN_MIB[i] * MiB )) ] || fail "g$i: mem_min_bytes $m, configured ${MIN_MIB[$i]} MiB"
@@ -277,7 +277,7 @@ awk -v e="$T_GROW" 'BEGIN { exit !(e <= 5) }' || fail "g$G: actual rose ${T_GROW
 pass_msg "g$G given memory back ${T_GROW}s after its distress was visible (limit 5 s; stats poll every 2 s)"
 ctl decisions | grep -m1 "g$G +.*distress" || fail "no distress decision for g$G in the decision log"
 wait_for 30 "g$G's balloon reached its new target" \
-    bash -c "'$KSMDCTL' -s $KSMD_SOCK --json status | jq -e '.guests[] | select(.name==\"g$G\") | (.balloon_actual_bytes - .balloon_target_bytes) | fabs <= 1048576'"
+    snap_true ".guests[] | select(.name==\"g$G\") | (.balloon_actual_bytes - .balloon_target_bytes) | fabs <= 1048576"
 GROWN=$(status | gfield $G balloon_actual_bytes)
 echo "  g$G: actual ${CUR} -> ${GROWN} MiB"
 R2=$(lab_agent $G hold $STEP2) || fail "g$G: second hold of $STEP2 MiB failed: $R2"
@@ -322,7 +322,7 @@ while :; do
 done
 pass_msg "budget raised: guests short of memory (g${want[*]}) deflating ${T_REL}s after the change"
 wait_for 30 "every balloon reached its target after the release" \
-    bash -c "'$KSMDCTL' -s $KSMD_SOCK --json status | jq -e '[.guests[] | (.balloon_actual_bytes - .balloon_target_bytes) | fabs > 1048576] | any | not'"
+    snap_true '[.guests[] | (.balloon_actual_bytes - .balloon_target_bytes) | fabs > 1048576] | any | not'
 S=$(status)
 for i in 0 1 2; do
     echo "  g$i: actual ${A2[$i]} -> $(echo "$S" | gfield $i balloon_actual_bytes) MiB, available $(echo "$S" | gfield $i available_bytes) MiB"

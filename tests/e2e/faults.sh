@@ -44,29 +44,30 @@ min = 128M
 EOF
 ksmd_start $T/ksmd.conf
 gstate() { snap ".guests[] | select(.name==\"$1\") | .state"; }
+g0_actual_is() { [ "$(lab_balloon_actual 0)" = "$1" ]; }
 gfield() { snap ".guests[] | select(.name==\"$1\") | .$2"; }
-wait_for 30 "both guests managed" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '[.guests[].state] | join(\" \")')\" = 'ok ok' ]"
+wait_for 30 "both guests managed" snap_is '[.guests[].state] | join(" ")' "ok ok"
 lab_agent 0 fill 32 image >/dev/null && lab_agent 1 fill 32 image >/dev/null || fail "fills"
-wait_for 30 "ksmd drives KSM (run=1)" bash -c "[ \$(cat $KSM/run) = 1 ]"
+wait_for 30 "ksmd drives KSM (run=1)" grep -qx 1 $KSM/run
 
 ctl balloon g0 192M >/dev/null || fail "override g0"
-wait_for 30 "g0 balloon at 192 MiB" bash -c "[ \"\$(source $ROOT/tests/guest/lab.sh; LAB_QMP_OBS[0]=${LAB_QMP_OBS[0]}; lab_balloon_actual 0)\" = 192 ]"
+wait_for 30 "g0 balloon at 192 MiB" g0_actual_is 192
 
 # ---- kill -9 one QEMU ----
 old_pid=${LAB_PID[1]}
 lab_kill 1
-wait_for 10 "g1 marked gone" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '.guests[] | select(.name==\"g1\") | .state')\" = gone ]"
+wait_for 10 "g1 marked gone" snap_is '.guests[] | select(.name=="g1") | .state' gone
 kill -0 $KSMD_PID || fail "ksmd died with a guest"
 grep -q "guest g1" $KSMD_LOG || fail "ksmd did not log g1's loss"
 pass_msg "ksmd logged: $(grep 'guest g1' $KSMD_LOG | tail -1 | cut -c1-120)"
 [ "$(gstate g0)" = ok ] || fail "g0 state $(gstate g0) after g1 died"
 ctl balloon g0 200M >/dev/null || fail "g0 not managed any more"
-wait_for 30 "g0 still managed (balloon to 200 MiB)" bash -c "[ \"\$(source $ROOT/tests/guest/lab.sh; LAB_QMP_OBS[0]=${LAB_QMP_OBS[0]}; lab_balloon_actual 0)\" = 200 ]"
+wait_for 30 "g0 still managed (balloon to 200 MiB)" g0_actual_is 200
 
 # ---- restart it ----
 lab_restart 1 || fail "restart g1"
-wait_for 30 "g1 rediscovered" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '.guests[] | select(.name==\"g1\") | .state')\" = ok ]"
-wait_for 10 "g1's new pid known" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '.guests[] | select(.name==\"g1\") | .pid')\" = ${LAB_PID[1]} ]"
+wait_for 30 "g1 rediscovered" snap_is '.guests[] | select(.name=="g1") | .state' ok
+wait_for 10 "g1's new pid known" snap_is '.guests[] | select(.name=="g1") | .pid' "${LAB_PID[1]}"
 [ "${LAB_PID[1]}" != "$old_pid" ] || fail "restart kept the pid?"
 
 # ---- SIGHUP with a broken file ----
@@ -87,7 +88,7 @@ kill -9 $KSMD_PID; wait $KSMD_PID 2>/dev/null; KSMD_PID=
 a1_before=$(lab_balloon_actual 1)
 ksmd_start $T/ksmd.conf
 grep -q "the previous ksmd did not exit cleanly" $KSMD_LOG || fail "restart did not notice the crash"
-wait_for 30 "both guests managed after the restart" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '[.guests[].state] | join(\" \")')\" = 'ok ok' ]"
+wait_for 30 "both guests managed after the restart" snap_is '[.guests[].state] | join(" ")' "ok ok"
 sleep 3
 [ "$(lab_balloon_actual 0)" = 200 ] || fail "g0 balloon reset to $(lab_balloon_actual 0) MiB after the restart"
 [ "$(gfield g0 override_bytes)" = $((200 * 1048576)) ] || fail "g0 override lost: $(gfield g0 override_bytes)"
@@ -107,7 +108,7 @@ pass_msg "balloon.on_exit = keep: g0 left at 200 MiB"
 # ---- balloon.on_exit = restore: every guest back to its maximum ----
 printf '[balloon]\non_exit = restore\n' > $T/restore.conf
 KSMD_EXTRA_CONF=$T/restore.conf ksmd_start $T/ksmd.conf
-wait_for 30 "both guests managed again" bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq -r '[.guests[].state] | join(\" \")')\" = 'ok ok' ]"
+wait_for 30 "both guests managed again" snap_is '[.guests[].state] | join(" ")' "ok ok"
 ksmd_stop || fail "ksmd exit status"
-wait_for 15 "balloon.on_exit = restore: g0 back to 256 MiB" bash -c "[ \"\$(source $ROOT/tests/guest/lab.sh; LAB_QMP_OBS[0]=${LAB_QMP_OBS[0]}; lab_balloon_actual 0)\" = 256 ]"
+wait_for 15 "balloon.on_exit = restore: g0 back to 256 MiB" g0_actual_is 256
 echo "e2e faults: all checks passed"

@@ -49,7 +49,7 @@ ksmd_start $T/ksmd.conf
 http() { curl -sf --unix-socket $T/stats.sock "http://ksmd$1"; }
 
 wait_for 30 "all three guests connected and scanned" \
-    bash -c "[ \"\$('$KSMDCTL' -s $KSMD_SOCK --json status | jq '[.guests[] | select(.state==\"ok\" and .scan.present_pages > 0)] | length')\" = 3 ]"
+    snap_is '[.guests[] | select(.state=="ok" and .scan.present_pages > 0)] | length' 3
 passes() { snap '.scanner.passes'; }
 # wait until the scanner completed N more passes
 wait_passes() {
@@ -114,7 +114,7 @@ done
 ctl set scanner.pages_per_sec 1000 >/dev/null || fail "set scanner.pages_per_sec"
 [ "$(ctl get scanner.pages_per_sec)" = "scanner.pages_per_sec = 1000" ] || fail "get after set"
 wait_for 5 "the new scan rate is in /v1/stats" \
-    bash -c "curl -sf --unix-socket $T/stats.sock http://ksmd/v1/stats | jq -e '.scanner.pages_per_sec_limit == 1000'"
+    eval "http /v1/stats | jq -e '.scanner.pages_per_sec_limit == 1000' >/dev/null"
 ctl set scanner.pages_per_sec 2000000 >/dev/null
 
 # KSM pacing as published equals sysfs (retry: both move between reads)

@@ -100,5 +100,9 @@ ksmd_stop() {
 ctl() { "$KSMDCTL" -s "$KSMD_SOCK" "$@"; }
 # snap JQ: evaluate a jq expression on the daemon's current snapshot
 snap() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -r "$1"; }
+# snap_is JQ VALUE: the snapshot's JQ is VALUE; snap_true JQ: jq -e JQ holds
+# (both for wait_for, which runs its command in the test's own shell)
+snap_is() { [ "$(snap "$1")" = "$2" ]; }
+snap_true() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -e "$1" >/dev/null; }
 # ksm_stat PID FIELD
 ksm_stat() { awk -v f="$2" '$1==f || $1==f":" {print $2}' /proc/$1/ksm_stat 2>/dev/null; }
