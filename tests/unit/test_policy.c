@@ -2,6 +2,7 @@
  * made-up /proc text, the knob table and the decision ring. */
 #include "policy/policy.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/policy_fixture.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,42 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A host of 16 GiB with a 12 GiB budget and n guests of 4 GiB each, every
- * guest half available, RSS = actual. */
 static void mk(struct policy_snapshot *s, size_t n)
 {
-	memset(s, 0, sizeof(*s));
-	policy_conf_defaults(&s->conf);
-	s->conf.budget_bytes = 12 * GIB;
+	policy_fixture(s, n);
 	s->conf.idle_trim_percent = 0;   /* its own test below */
-	s->now_usec = 1000 * USEC_PER_SEC;
-	s->host.mem_total_bytes = 16 * GIB;
-	s->host.mem_available_bytes = 8 * GIB;
-	s->n_guests = n;
-	for (size_t i = 0; i < n; i++) {
-		struct policy_guest *g = &s->guests[i];
-		snprintf(g->name, sizeof g->name, "g%zu", i);
-		g->id = i + 1;
-		g->has_balloon = true;
-		g->min_bytes = 512 * MIB;
-		g->max_bytes = 4 * GIB;
-		g->shares = 1000;
-		g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
-		g->stats_valid = true;
-		g->stat_total_bytes = 2 * GIB;
-		g->stat_available_bytes = 1 * GIB;
-		g->stat_free_bytes = 512 * MIB;
-		g->rss_bytes = 2 * GIB;
-	}
 }
 
-static const struct policy_action *find(const struct policy_plan *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_actions; i++)
-		if (!strcmp(p->actions[i].guest, name))
-			return &p->actions[i];
-	return NULL;
-}
 
 static void check_invariants(const struct policy_snapshot *s, const struct policy_plan *p)
 {
@@ -88,7 +59,7 @@ static void test_over_budget_idle_first(void)
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
-	const struct policy_action *a = find(&p, "g1");
+	const struct policy_action *a = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
@@ -111,7 +82,7 @@ static void test_shares_order(void)
 	s.guests[1].shares = 500;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	const struct policy_action *a0 = policy_find_action(&p, "g0"), *a1 = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
 	CU_ASSERT(!a0 || a0->delta_bytes > a1->delta_bytes);
 }
@@ -128,14 +99,14 @@ static void test_idle_tax(void)
 	s.guests[1].stat_available_bytes = 300 * MIB;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	const struct policy_action *a0 = policy_find_action(&p, "g0"), *a1 = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
 	CU_ASSERT(!a1 || a1->delta_bytes > a0->delta_bytes);
 
 	s.conf.idle_tax_percent = 0;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	a0 = find(&p, "g0"); a1 = find(&p, "g1");
+	a0 = policy_find_action(&p, "g0"); a1 = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
 	CU_ASSERT(!a0 || a0->delta_bytes > a1->delta_bytes);
 }
@@ -211,9 +182,9 @@ static void test_stuck_and_no_balloon(void)
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.n_actions, 1);
-	CU_ASSERT_PTR_NOT_NULL(find(&p, "g2"));
-	CU_ASSERT_PTR_NULL(find(&p, "g0"));
-	CU_ASSERT_PTR_NULL(find(&p, "g1"));
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g2"));
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g1"));
 	check_invariants(&s, &p);
 }
 
@@ -226,7 +197,7 @@ static void test_distress_grows_fast(void)
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
-	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	const struct policy_action *a0 = policy_find_action(&p, "g0"), *a1 = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
 	CU_ASSERT_EQUAL(a0->why, POLICY_WHY_GUEST_DISTRESS);
@@ -238,7 +209,7 @@ static void test_distress_grows_fast(void)
 	s.guests[0].balloon_actual_bytes = a0->target_bytes;
 	s.guests[0].stat_available_bytes = 60 * MIB;
 	policy_decide(&s, &st, &p);
-	CU_ASSERT_PTR_NOT_NULL(find(&p, "g0"));
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g0"));
 	check_invariants(&s, &p);
 }
 
@@ -252,7 +223,7 @@ static void test_distress_funded_by_others(void)
 	s.guests[1].stat_available_bytes = 1900 * MIB; /* idle */
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	const struct policy_action *a0 = find(&p, "g0"), *a1 = find(&p, "g1");
+	const struct policy_action *a0 = policy_find_action(&p, "g0"), *a1 = policy_find_action(&p, "g1");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
 	CU_ASSERT(a0->delta_bytes > 0);
@@ -291,8 +262,8 @@ static void test_stale_stats_not_shrunk(void)
 	s.guests[0].stat_available_bytes = 1900 * MIB;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	CU_ASSERT_PTR_NULL(find(&p, "g0"));
-	CU_ASSERT_PTR_NOT_NULL(find(&p, "g1"));
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g1"));
 }
 
 /* Critical steps do not wait to settle; stats come every few seconds. Steps
@@ -443,7 +414,7 @@ static void test_idle_trim(void)
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
 	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
-	const struct policy_action *a = find(&p, "g0");
+	const struct policy_action *a = policy_find_action(&p, "g0");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_IDLE_TRIM);
 	CU_ASSERT(-a->delta_bytes <= (int64_t)(4 * GIB / 100) + 1);  /* slow */

@@ -4,6 +4,7 @@
 #include "policy/policy.h"
 #include "policy/wss.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/policy_fixture.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,34 +13,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* A host with room: 16 GiB, 12 GiB budget, n guests of up to 4 GiB holding
- * 2 GiB each and reporting half of it available. */
-static void mk(struct policy_snapshot *s, size_t n)
-{
-	memset(s, 0, sizeof(*s));
-	policy_conf_defaults(&s->conf);
-	s->conf.budget_bytes = 12 * GIB;
-	s->now_usec = 1000 * USEC_PER_SEC;
-	s->host.mem_total_bytes = 16 * GIB;
-	s->host.mem_available_bytes = 8 * GIB;
-	s->n_guests = n;
-	for (size_t i = 0; i < n; i++) {
-		struct policy_guest *g = &s->guests[i];
-		snprintf(g->name, sizeof g->name, "g%zu", i);
-		g->id = i + 1;
-		g->has_balloon = true;
-		g->min_bytes = 512 * MIB;
-		g->max_bytes = 4 * GIB;
-		g->shares = 1000;
-		g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
-		g->stats_valid = true;
-		g->stat_total_bytes = 2 * GIB;
-		g->stat_available_bytes = 1 * GIB;
-		g->stat_free_bytes = 512 * MIB;
-		g->rss_bytes = 2 * GIB;
-	}
-}
-
 static void host_active(struct policy_guest *g, uint64_t bytes, usec_t age)
 {
 	g->host_active_valid = true;
@@ -47,13 +20,6 @@ static void host_active(struct policy_guest *g, uint64_t bytes, usec_t age)
 	g->host_active_age_usec = age;
 }
 
-static const struct policy_action *find(const struct policy_plan *p, const char *name)
-{
-	for (size_t i = 0; i < p->n_actions; i++)
-		if (!strcmp(p->actions[i].guest, name))
-			return &p->actions[i];
-	return NULL;
-}
 
 /* The lying guest: its stats say 50% available, the host saw 90% touched.
  * No idle trim while the signal is fresh; without it (off, stale, absent)
@@ -61,7 +27,7 @@ static const struct policy_action *find(const struct policy_plan *p, const char 
 static void test_trim_respects_host_active(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	mk(&s, 1);
+	policy_fixture(&s, 1);
 	host_active(&s.guests[0], 1843 * MIB, 3 * USEC_PER_SEC);
 	policy_state_init(&st);
 	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);
@@ -94,7 +60,7 @@ static void test_trim_respects_host_active(void)
 static void test_trim_floor_is_host_active(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	mk(&s, 1);
+	policy_fixture(&s, 1);
 	s.guests[0].stat_available_bytes = 1600 * MIB;  /* 78% available */
 	s.conf.max_shrink_percent_per_tick = 50;        /* a big step, so the floor binds */
 	uint64_t ha = 1000 * MIB;                       /* 49% touched: idle 51% > 30% */
@@ -116,7 +82,7 @@ static void test_trim_floor_is_host_active(void)
 static void test_pressure_floor_is_host_active(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	mk(&s, 1);
+	policy_fixture(&s, 1);
 	s.conf.budget_bytes = 1 * GIB;                  /* far over: critical */
 	host_active(&s.guests[0], 1750 * MIB, 0);
 	policy_state_init(&st);
@@ -136,7 +102,7 @@ static void test_pressure_floor_is_host_active(void)
 static void test_rho_uses_host_active(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	mk(&s, 2);
+	policy_fixture(&s, 2);
 	s.conf.idle_trim_percent = 0;
 	s.conf.budget_bytes = 4 * GIB - 50 * MIB;       /* a little over */
 	policy_state_init(&st);
@@ -145,8 +111,8 @@ static void test_rho_uses_host_active(void)
 	host_active(&s.guests[1], 1900 * MIB, 0);
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	CU_ASSERT_PTR_NOT_NULL(find(&p, "g0"));
-	CU_ASSERT_PTR_NULL(find(&p, "g1"));
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g0"));
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g1"));
 }
 
 static void test_knobs(void)

@@ -1,0 +1,48 @@
+/* policy_fixture.h — the made-up snapshot the policy unit tests start from. */
+#ifndef KSMD_TEST_POLICY_FIXTURE_H
+#define KSMD_TEST_POLICY_FIXTURE_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+/* A host of 16 GiB with a 12 GiB budget and n guests of up to 4 GiB, each
+ * holding 2 GiB (RSS = actual) and reporting half of it available. */
+static inline void policy_fixture(struct policy_snapshot *s, size_t n)
+{
+	memset(s, 0, sizeof(*s));
+	policy_conf_defaults(&s->conf);
+	s->conf.budget_bytes = 12 * GIB;
+	s->now_usec = 1000 * USEC_PER_SEC;
+	s->host.mem_total_bytes = 16 * GIB;
+	s->host.mem_available_bytes = 8 * GIB;
+	s->n_guests = n;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_guest *g = &s->guests[i];
+		snprintf(g->name, sizeof g->name, "g%zu", i);
+		g->id = i + 1;
+		g->has_balloon = true;
+		g->min_bytes = 512 * MIB;
+		g->max_bytes = 4 * GIB;
+		g->shares = 1000;
+		g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+		g->stats_valid = true;
+		g->stat_total_bytes = 2 * GIB;
+		g->stat_available_bytes = 1 * GIB;
+		g->stat_free_bytes = 512 * MIB;
+		g->rss_bytes = 2 * GIB;
+	}
+}
+
+/* The plan's action for guest name, or NULL. */
+static inline const struct policy_action *policy_find_action(const struct policy_plan *p,
+							     const char *name)
+{
+	for (size_t i = 0; i < p->n_actions; i++)
+		if (!strcmp(p->actions[i].guest, name))
+			return &p->actions[i];
+	return NULL;
+}
+
+#endif
