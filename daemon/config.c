@@ -41,8 +41,9 @@ static const struct conf_key base_keys[] = {
 	{ "scanner", "pass_interval", CONF_DURATION, C(scanner_pass_interval_usec), 0, 86400e6, "30s", true, "duration",
 	  "pause between two full passes", NULL },
 	{ "scanner", "vm_readv", CONF_BOOL, C(scanner_vm_readv), 0, 1, "yes", false, "",
-	  "read runs of pages that are exclusively mapped and not KSM pages (checked in pagemap and "
-	  "kpageflags right before the read) with process_vm_readv, which is faster; every other page, "
+	  "read runs of pages that are exclusively mapped and cannot be KSM pages (checked right before "
+	  "the read: the guest maps no KSM page at all in /proc/PID/ksm_stat, or each page in pagemap and "
+	  "kpageflags) with process_vm_readv, which is faster; every other page, "
 	  "and everything when no, with pread on /proc/PID/mem, which never unshares a merged page", NULL },
 
 	{ "ksm", "manage", CONF_BOOL, C(ksm_manage), 0, 1, "yes", true, "",
