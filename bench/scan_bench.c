@@ -14,7 +14,10 @@
  *   kernel  the KSM thread at pages_to_scan=100000 sleep_millisecs=0:
  *           pages_scanned delta over the ksmd kthread's utime+stime delta,
  *           median of RUNS windows of WINDOW seconds (sysfs saved and
- *           restored, also on SIGINT/SIGTERM);
+ *           restored, also on SIGINT/SIGTERM); on the duplicate-heavy
+ *           memory first from the start until it has merged it all (the
+ *           same work as our pass: finding the duplicates), then, merged,
+ *           in windows (beside our pass over the merged memory);
  *   skip    pages decided from pagemap alone per wall-second: on a region
  *           never touched (absent) and on the duplicate-heavy memory once
  *           the kernel merged it (already merged);
@@ -246,6 +249,63 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 	return 0;
 }
 
+/* The kernel's KSM thread at full speed on memory nothing of which is
+ * merged yet, until it has merged what it will: until a full scan, from
+ * the third on (a page enters KSM's unstable tree only once its checksum
+ * held over a scan), ends with pages_sharing where the previous one left
+ * it. pages_scanned per ksmd CPU-second over that span is the kernel's
+ * rate while it does the work our pass does, finding the duplicates, to be
+ * set beside ours on the same unmerged memory. The last, idle full scan is
+ * counted too, which flatters the kernel. Returns -1 when another process
+ * changed the settings meanwhile or limit_sec passed. */
+static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
+			    int64_t *sharing, int64_t *full_scans)
+{
+	struct ksm_settings fast;
+	ksm_settings_clear(&fast);
+	fast.pages_to_scan = 100000;
+	fast.sleep_millisecs = 0;
+	struct ksm_sysfs a, b;
+	usec_t c0, c1, t0;
+	if (ksm_apply(NULL, &fast) < 0 || ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
+		return -1;
+	fast.run = 1;
+	t0 = now_usec();
+	if (ksm_apply(NULL, &fast) < 0)
+		return -1;
+	int64_t f_last = a.cnt.full_scans, sharing_last = a.cnt.pages_sharing;
+	int rc = -1;
+	while ((double)(now_usec() - t0) < limit_sec * 1e6) {
+		usleep(10000);
+		if (ksm_read(NULL, &b) < 0)
+			break;
+		if (b.set.pages_to_scan != 100000 || b.set.sleep_millisecs != 0 || b.set.run != 1)
+			break;  /* disturbed */
+		if (b.cnt.full_scans == f_last)
+			continue;
+		if (b.cnt.full_scans >= a.cnt.full_scans + 3 && b.cnt.pages_sharing == sharing_last) {
+			rc = 0;
+			break;
+		}
+		f_last = b.cnt.full_scans;
+		sharing_last = b.cnt.pages_sharing;
+	}
+	if (ksm_kthread_cpu_usec(&c1) < 0)
+		rc = -1;
+	struct ksm_settings stop;
+	ksm_settings_clear(&stop);
+	stop.run = 0;
+	ksm_apply(NULL, &stop);
+	if (rc == 0) {
+		*per_cpu_sec = c1 > c0 ? (double)(b.cnt.pages_scanned - a.cnt.pages_scanned) * 1e6 /
+					 (double)(c1 - c0) : 0;
+		*secs = (double)(now_usec() - t0) / 1e6;
+		*sharing = b.cnt.pages_sharing - a.cnt.pages_sharing;
+		*full_scans = b.cnt.full_scans - a.cnt.full_scans;
+	}
+	return rc;
+}
+
 struct kind_result {
 	const char *name;
 	struct ours o;
@@ -253,6 +313,8 @@ struct kind_result {
 	int kernel_windows, kernel_disturbed;
 	double skip_merged;
 	double merged_decided_per_cpu_sec;
+	double kernel_merge_cpu, kernel_merge_sec;   /* while merging (duplicate) */
+	int64_t kernel_merge_sharing, kernel_merge_scans;
 };
 
 int main(int argc, char **argv)
@@ -311,6 +373,12 @@ int main(int argc, char **argv)
 		    run_ours(pid, size, 2, runs, &kr[k].o, false, true) < 0)
 			return 1;
 		if (have_ksm) {
+			if (k == 1) {
+				fprintf(stderr, "%s: kernel KSM thread while it merges...\n", kr[k].name);
+				if (run_kernel_merge(300, &kr[k].kernel_merge_cpu, &kr[k].kernel_merge_sec,
+						     &kr[k].kernel_merge_sharing, &kr[k].kernel_merge_scans) < 0)
+					fprintf(stderr, "kernel merge measurement failed (disturbed or too slow)\n");
+			}
 			fprintf(stderr, "%s: kernel KSM thread...\n", kr[k].name);
 			if (run_kernel(runs, window, &kr[k].kernel_cpu, &kr[k].kernel_wall,
 				       &kr[k].kernel_windows, &kr[k].kernel_disturbed) < 0)
@@ -357,12 +425,16 @@ int main(int argc, char **argv)
 			"\"kernel_pages_per_wall_sec\": %.0f, \"ratio_per_cpu_sec\": %.2f, "
 			"\"kernel_windows\": %d, \"kernel_windows_disturbed\": %d, "
 			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f, "
-			"\"ours_merged_pages_per_cpu_sec\": %.0f},\n",
+			"\"ours_merged_pages_per_cpu_sec\": %.0f, \"kernel_merging_pages_per_cpu_sec\": %.0f, "
+			"\"kernel_merging_sec\": %.1f, \"kernel_merging_pages_sharing\": %lld, "
+			"\"kernel_merging_full_scans\": %lld},\n",
 			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t,
 			x->o.pread_per_cpu_sec, x->o.pread_wall_2t, x->kernel_cpu,
 			x->kernel_wall, x->kernel_cpu > 0 ? x->o.hashed_per_cpu_sec / x->kernel_cpu : 0,
 			x->kernel_windows, x->kernel_disturbed, (unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
-			x->skip_merged, x->merged_decided_per_cpu_sec);
+			x->skip_merged, x->merged_decided_per_cpu_sec, x->kernel_merge_cpu,
+			x->kernel_merge_sec, (long long)x->kernel_merge_sharing,
+			(long long)x->kernel_merge_scans);
 	}
 	fprintf(out, "  \"skipped_absent_per_sec\": %.0f,\n", abs.skipped_per_sec);
 	fprintf(out, "  \"bytes_per_tracked_page\": {\"counted_steady\": %.2f, \"counted_peak\": %.2f, "
@@ -384,18 +456,29 @@ int main(int argc, char **argv)
 		"| pread only: pages/CPU-s (1 thr) | pread only: pages/s wall 2 thr "
 		"| kernel ksmd pages/CPU-s | ratio per CPU-s | kernel windows valid / disturbed |\n"
 		"|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
-	for (int k = 0; k < NKINDS; k++)
+	for (int k = 0; k < NKINDS; k++) {
+		/* duplicate: beside the kernel while it merges the same memory */
+		double kern = k == 1 ? kr[k].kernel_merge_cpu : kr[k].kernel_cpu;
 		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n",
-			k == 2 ? "unique, transparent huge pages" : kr[k].name,
+			k == 2 ? "unique, transparent huge pages" :
+			k == 1 ? "duplicate, not merged yet (kernel: from the start until it merged it all)" :
+			kr[k].name,
 			kr[k].o.hashed_per_cpu_sec / 1e6, kr[k].o.wall_1t / 1e6, kr[k].o.wall_2t / 1e6,
 			kr[k].o.pread_per_cpu_sec / 1e6, kr[k].o.pread_wall_2t / 1e6,
-			kr[k].kernel_cpu / 1e6,
-			kr[k].kernel_cpu > 0 ? kr[k].o.hashed_per_cpu_sec / kr[k].kernel_cpu : 0,
-			kr[k].kernel_windows, kr[k].kernel_disturbed);
+			kern / 1e6, kern > 0 ? kr[k].o.hashed_per_cpu_sec / kern : 0,
+			k == 1 ? (kern > 0) : kr[k].kernel_windows, k == 1 ? 0 : kr[k].kernel_disturbed);
+	}
 	if (kr[1].merged_decided_per_cpu_sec > 0)
-		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages) | %.2f M | | | | | %.2f M | %.1fx | |\n",
+		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages, the kernel "
+			"scans them again) | %.2f M | | | | | %.2f M | %.1fx | %d / %d |\n",
 			kr[1].merged_decided_per_cpu_sec / 1e6, kr[1].kernel_cpu / 1e6,
-			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0);
+			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0,
+			kr[1].kernel_windows, kr[1].kernel_disturbed);
+	if (kr[1].kernel_merge_cpu > 0)
+		fprintf(out, "\nThe kernel merged the duplicate memory in %.1f s and %lld full scans "
+			"(pages_sharing +%lld); the last row is after that.\n",
+			kr[1].kernel_merge_sec, (long long)kr[1].kernel_merge_scans,
+			(long long)kr[1].kernel_merge_sharing);
 	fprintf(out, "\n| pages skipped through pagemap | pages/s (pagemap stage) |\n|---|---:|\n"
 		"| absent (never touched) | %.1f M |\n| already merged by KSM | %.1f M |\n",
 		abs.skipped_per_sec / 1e6, kr[1].skip_merged / 1e6);
