@@ -331,7 +331,10 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 		g->wss_warned = false;
 	}
 	wss_tracker_set_interval(&g->wss, d->cfg.policy.host_wss_interval_usec);
-	int r = wss_tracker_tick(&g->wss, now);
+	usec_t scanned = 0;  /* the scanner's reads mark pages accessed too */
+	if (d->mod->scanner && g->in_scanner)
+		(void)scanner_guest_last_read(d->mod->scanner, g->conf.name, &scanned);
+	int r = wss_tracker_tick(&g->wss, now, scanned);
 	if (r < 0 && !g->wss_warned && g->alive) {
 		log_warn("guest %s: host-side working set: %s, ignoring", g->conf.name, strerror(-r));
 		g->wss_warned = true;

@@ -177,7 +177,8 @@ const struct policy_knob policy_knobs[] = {
 	  "count less than it as active; clearing makes the guest's pages look idle to host reclaim"),
 	K("host_wss_interval", DURATION, host_wss_interval_usec, "usec", 1e6, 6e8, "10s",
 	  "interval of the host-side working-set sample (clear, wait, read); a sample older than twice "
-	  "this is not used"),
+	  "this is not used, and an interval in which the scanner read the guest (its reads mark pages "
+	  "accessed) is started again, so keep it shorter than scanner.pass_interval"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 

@@ -6,7 +6,7 @@
  *             wss_qemu_ram_range(pid, guest memory size, &ram_start, &ram_end)
  *             (a plain process: its range, or 0, 0 for all of it), then
  *             wss_tracker_init(&t, pid, ram_start, ram_end, conf.host_wss_interval_usec);
- *   each tick: wss_tracker_tick(&t, now_usec()); then
+ *   each tick: wss_tracker_tick(&t, now_usec(), scanner's last read); then
  *             wss_tracker_fill(&t, now_usec(), &snap.guests[i]);
  *   reload:   wss_tracker_set_interval(&t, conf.host_wss_interval_usec);
  *             host_wss turned off: stop calling tick, fill leaves the guest
@@ -67,6 +67,7 @@ struct wss_tracker {
 	usec_t sample_interval_usec;        /* the interval it covered (clear to read) */
 	int last_error;                     /* 0 or -errno of the last clear/read */
 	uint64_t samples;                   /* samples taken */
+	uint64_t discarded;                 /* intervals dropped: ksmd read the pages */
 };
 
 /* Set up t for one guest (no I/O). interval_usec 0 = 10 s. */
@@ -79,11 +80,15 @@ void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
 /* Advance the cycle at time now: clear the bits if they were never
  * cleared; once interval_usec has passed since the clear, read the
  * referenced bytes (a new sample) and clear again. At most one clear and
- * one read per call; between those it does nothing. Returns 1 when a new
- * sample was taken, 0 when nothing was due or only a clear happened, or
- * -errno (the cycle restarts with a clear at the next call; the last good
- * sample stays, ageing). */
-int wss_tracker_tick(struct wss_tracker *t, usec_t now);
+ * one read per call; between those it does nothing. others_read_usec: when
+ * ksmd itself last read the guest's pages (scanner_guest_last_read(); 0 =
+ * never): reading marks pages accessed, so once it falls after the clear
+ * the interval measures that reader, not the guest; the cycle restarts
+ * with a clear at this call (counted in t->discarded) and the last good
+ * sample stays, ageing. Returns 1 when a new sample was taken, 0 when
+ * nothing was due or only a clear happened, or -errno (the cycle restarts
+ * with a clear at the next call; the last good sample stays, ageing). */
+int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec);
 
 /* Put the signal into the policy's view of the guest: host_active_valid,
  * host_active_bytes, host_active_age_usec (now - sampled_usec). No

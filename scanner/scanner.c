@@ -197,6 +197,7 @@ struct scan_guest {
 	_Atomic bool no_vmr;    /* process_vm_readv refused this pass (EPERM &
 	                         * co): pread only for the rest of it */
 	_Atomic int failed;     /* negative errno that ended its pass */
+	_Atomic usec_t last_read_usec;  /* pages last read (marks them accessed) */
 	uint64_t maps_hash;     /* XXH3 of /proc/PID/maps when regions were read */
 	bool maps_valid;        /* regions match maps_hash */
 	_Atomic uint64_t c[GC_N];
@@ -505,6 +506,20 @@ int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
 	return 0;
 }
 
+int scanner_guest_last_read(struct scanner *s, const char *name, usec_t *last_read_usec)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	for (struct scan_guest *g = s->guests; g; g = g->next)
+		if (!g->removed && strcmp(g->name, name) == 0) {
+			*last_read_usec = atomic_load(&g->last_read_usec);
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 int scanner_remove_guest(struct scanner *s, const char *name)
 {
 	int r = -ENOENT;
@@ -662,6 +677,7 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 {
 	struct ref_block *b = ref_block(ctx, ref);
 	off_t addr = (off_t)(b->r->start + (b->first + ref % CHUNK_PAGES) * PAGE_SIZE_4K);
+	atomic_store_explicit(&b->r->g->last_read_usec, now_usec(), memory_order_relaxed);
 	ssize_t n = pread_full(b->r->g->mem_fd, buf, PAGE_SIZE_4K, addr);
 	if (n < 0)
 		return (int)n;
@@ -967,6 +983,7 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 			return e;
 		off_t addr = (off_t)(r->start + idx * PAGE_SIZE_4K);
 		ssize_t got = 0;
+		atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 		if (excl) {
 			bool scattered = false;
 			got = read_exclusive(w, g, (uint64_t)addr, m, w->pm + idx % CHUNK_PAGES,

@@ -221,7 +221,7 @@ static void test_tracker_self(void)
 	uint64_t start = (uint64_t)(uintptr_t)m, end = start + len;
 	wss_tracker_init(&t, getpid(), start, end, 20 * 1000);
 	usec_t now = now_usec();
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now), 0);      /* cleared */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now, 0), 0);      /* cleared */
 	CU_ASSERT_EQUAL_FATAL(t.last_error, 0);
 	/* clear_refs "1" flushes no TLB: translations this CPU still caches
 	 * would set no accessed bit. A QEMU guest's RAM turns its TLB over
@@ -230,20 +230,38 @@ static void test_tracker_self(void)
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
 	for (size_t i = 0; i < hot; i += 4096)
 		((volatile char *)m)[i]++;
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 1000), 0);  /* not due */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 20 * 1000), 1);
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 1000, 0), 0);  /* not due */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 20 * 1000, 0), 1);
 	CU_ASSERT_TRUE(t.valid);
 	CU_ASSERT(t.host_active_bytes >= hot && t.host_active_bytes <= hot + 4 * MIB);
 	/* nothing touched since the re-clear */
 	uint64_t ref = 1;
 	CU_ASSERT_EQUAL(wss_sample(getpid(), start, end, &ref), 0);
 	CU_ASSERT(ref <= 4 * MIB);
+	/* ksmd's scanner read the pages after the clear (it marks them all
+	 * accessed): that interval is dropped and starts again; the last
+	 * sample stays */
+	uint64_t kept = t.host_active_bytes;
+	for (size_t i = 0; i < len; i += 4096)
+		((volatile char *)m)[i]++;  /* stands for the scanner's reads */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 40 * 1000, now + 30 * 1000), 0);
+	CU_ASSERT_EQUAL(t.discarded, 1);
+	CU_ASSERT_EQUAL(t.cleared_usec, now + 40 * 1000);
+	CU_ASSERT_TRUE(t.valid);
+	CU_ASSERT_EQUAL(t.host_active_bytes, kept);
+	CU_ASSERT_EQUAL(t.samples, 1);
+	/* a read before the clear does not count; the next sample is clean */
+	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ), 0);
+	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 60 * 1000, now + 30 * 1000), 1);
+	CU_ASSERT_EQUAL(t.discarded, 1);
+	CU_ASSERT(t.host_active_bytes <= 4 * MIB);
 	munmap(m, len);
 	/* a range with no mapping, a process that is gone */
 	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref), -ENOENT);
 	CU_ASSERT(wss_clear(0x3fffffff) < 0);
 	wss_tracker_init(&t, 0x3fffffff, 0, 0, 0);
-	CU_ASSERT(wss_tracker_tick(&t, now) < 0);
+	CU_ASSERT(wss_tracker_tick(&t, now, 0) < 0);
 	CU_ASSERT_FALSE(t.valid);
 }
 
