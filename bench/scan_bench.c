@@ -250,14 +250,15 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 }
 
 /* The kernel's KSM thread at full speed on memory nothing of which is
- * merged yet, until it has merged what it will: until a full scan, from
- * the third on (a page enters KSM's unstable tree only once its checksum
- * held over a scan), ends with pages_sharing where the previous one left
- * it. pages_scanned per ksmd CPU-second over that span is the kernel's
- * rate while it does the work our pass does, finding the duplicates, to be
- * set beside ours on the same unmerged memory. The last, idle full scan is
- * counted too, which flatters the kernel. Returns -1 when another process
- * changed the settings meanwhile or limit_sec passed. */
+ * merged yet, until it has merged what it will: pages_scanned per ksmd
+ * CPU-second from the start until pages_sharing last grew. That is the
+ * kernel's rate while it does the work our pass does, finding the
+ * duplicates (its first full scan, which only takes checksums, included),
+ * to be set beside ours on the same unmerged memory; the scans after it,
+ * over memory already merged, are measured apart (run_kernel). It is over
+ * once a full scan, from the third on, ends with pages_sharing where the
+ * previous one left it. Returns -1 when another process changed the
+ * settings meanwhile or limit_sec passed. */
 static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 			    int64_t *sharing, int64_t *full_scans)
 {
@@ -265,22 +266,29 @@ static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 	ksm_settings_clear(&fast);
 	fast.pages_to_scan = 100000;
 	fast.sleep_millisecs = 0;
-	struct ksm_sysfs a, b;
-	usec_t c0, c1, t0;
+	struct ksm_sysfs a, b, grew;
+	usec_t c0, c, c_grew, t0, t_grew;
 	if (ksm_apply(NULL, &fast) < 0 || ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
 		return -1;
 	fast.run = 1;
-	t0 = now_usec();
+	t0 = t_grew = now_usec();
 	if (ksm_apply(NULL, &fast) < 0)
 		return -1;
+	grew = a;
+	c_grew = c0;
 	int64_t f_last = a.cnt.full_scans, sharing_last = a.cnt.pages_sharing;
 	int rc = -1;
 	while ((double)(now_usec() - t0) < limit_sec * 1e6) {
 		usleep(10000);
-		if (ksm_read(NULL, &b) < 0)
+		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c) < 0)
 			break;
 		if (b.set.pages_to_scan != 100000 || b.set.sleep_millisecs != 0 || b.set.run != 1)
 			break;  /* disturbed */
+		if (b.cnt.pages_sharing > grew.cnt.pages_sharing) {
+			grew = b;
+			c_grew = c;
+			t_grew = now_usec();
+		}
 		if (b.cnt.full_scans == f_last)
 			continue;
 		if (b.cnt.full_scans >= a.cnt.full_scans + 3 && b.cnt.pages_sharing == sharing_last) {
@@ -290,18 +298,18 @@ static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 		f_last = b.cnt.full_scans;
 		sharing_last = b.cnt.pages_sharing;
 	}
-	if (ksm_kthread_cpu_usec(&c1) < 0)
-		rc = -1;
 	struct ksm_settings stop;
 	ksm_settings_clear(&stop);
 	stop.run = 0;
 	ksm_apply(NULL, &stop);
-	if (rc == 0) {
-		*per_cpu_sec = c1 > c0 ? (double)(b.cnt.pages_scanned - a.cnt.pages_scanned) * 1e6 /
-					 (double)(c1 - c0) : 0;
-		*secs = (double)(now_usec() - t0) / 1e6;
-		*sharing = b.cnt.pages_sharing - a.cnt.pages_sharing;
-		*full_scans = b.cnt.full_scans - a.cnt.full_scans;
+	if (rc == 0 && c_grew > c0) {
+		*per_cpu_sec = (double)(grew.cnt.pages_scanned - a.cnt.pages_scanned) * 1e6 /
+			       (double)(c_grew - c0);
+		*secs = (double)(t_grew - t0) / 1e6;
+		*sharing = grew.cnt.pages_sharing - a.cnt.pages_sharing;
+		*full_scans = grew.cnt.full_scans - a.cnt.full_scans;
+	} else {
+		rc = -1;
 	}
 	return rc;
 }
@@ -461,7 +469,7 @@ int main(int argc, char **argv)
 		double kern = k == 1 ? kr[k].kernel_merge_cpu : kr[k].kernel_cpu;
 		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n",
 			k == 2 ? "unique, transparent huge pages" :
-			k == 1 ? "duplicate, not merged yet (kernel: from the start until it merged it all)" :
+			k == 1 ? "duplicate, not merged yet (kernel: from the start until it has merged it)" :
 			kr[k].name,
 			kr[k].o.hashed_per_cpu_sec / 1e6, kr[k].o.wall_1t / 1e6, kr[k].o.wall_2t / 1e6,
 			kr[k].o.pread_per_cpu_sec / 1e6, kr[k].o.pread_wall_2t / 1e6,
@@ -475,10 +483,10 @@ int main(int argc, char **argv)
 			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0,
 			kr[1].kernel_windows, kr[1].kernel_disturbed);
 	if (kr[1].kernel_merge_cpu > 0)
-		fprintf(out, "\nThe kernel merged the duplicate memory in %.1f s and %lld full scans "
-			"(pages_sharing +%lld); the last row is after that.\n",
-			kr[1].kernel_merge_sec, (long long)kr[1].kernel_merge_scans,
-			(long long)kr[1].kernel_merge_sharing);
+		fprintf(out, "\nThe kernel merged the duplicate memory (pages_sharing +%lld) in %.1f s, "
+			"%lld full scans done by then; its rate is taken over that span; the last row is after it.\n",
+			(long long)kr[1].kernel_merge_sharing, kr[1].kernel_merge_sec,
+			(long long)kr[1].kernel_merge_scans);
 	fprintf(out, "\n| pages skipped through pagemap | pages/s (pagemap stage) |\n|---|---:|\n"
 		"| absent (never touched) | %.1f M |\n| already merged by KSM | %.1f M |\n",
 		abs.skipped_per_sec / 1e6, kr[1].skip_merged / 1e6);
