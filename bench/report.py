@@ -245,7 +245,7 @@ def plots(res, d):
     if sc.get("unique"):
         dat = os.path.join(d, "scanner.dat")
         with open(dat, "w") as f:
-            f.write("memory ksmd kernel\n")
+            f.write("# memory ksmd kernel\n")
             for label, kind, ours_key, kern_key in (
                     ("unique", "unique", "ours_hashed_per_cpu_sec", "kernel_pages_per_cpu_sec"),
                     ("duplicate", "duplicate", "ours_hashed_per_cpu_sec", "kernel_merging_pages_per_cpu_sec"),
@@ -253,7 +253,8 @@ def plots(res, d):
                 k = sc.get(kind) or {}
                 f.write(f"{label} {k.get(ours_key, 0)} {k.get(kern_key, 0)}\n")
         gnuplot(head + f"set output '{d}/scanner.png'\nset style data histogram\nset style fill solid 0.8\n"
-                "set ylabel 'pages per CPU-second'\nset grid ytics\nset format y '%.1s%c'\n"
+                "set ylabel 'pages per CPU-second (log scale)'\nset logscale y\nset grid ytics\n"
+                "set format y '%.1s%c'\n"
                 "set title 'scan rate: ksmd scanner vs kernel ksmd thread'\n"
                 f"plot '{dat}' using 2:xtic(1) title 'ksmd scanner', '' using 3 title 'kernel ksmd thread'\n")
         os.unlink(dat)
