@@ -31,7 +31,7 @@
  * memory available that it is in fact using), so the host adds its own
  * view when it has one (policy.host_wss, policy/wss.c): the bytes of the
  * guest's RAM the host saw touched over the last host_wss_interval. While
- * that sample is fresh (younger than twice the interval) the active
+ * that sample is fresh (younger than three intervals) the active
  * estimate is max(stats-based active, host-side active): the host's figure
  * is a lower bound (it lags by one interval and under KVM it sees only
  * QEMU's own accesses), never a reason to count less.
@@ -176,9 +176,10 @@ const struct policy_knob policy_knobs[] = {
 	  "estimate each guest's working set from the host (clear_refs + smaps Referenced) and never "
 	  "count less than it as active; clearing makes the guest's pages look idle to host reclaim"),
 	K("host_wss_interval", DURATION, host_wss_interval_usec, "usec", 1e6, 6e8, "10s",
-	  "interval of the host-side working-set sample (clear, wait, read); a sample older than twice "
-	  "this is not used, and an interval in which the scanner read the guest (its reads mark pages "
-	  "accessed) is started again, so keep it shorter than scanner.pass_interval"),
+	  "interval of the host-side working-set sample (clear, wait, read); a sample older than three "
+	  "times this is not used, and an interval in which the scanner read the guest (its reads mark "
+	  "pages accessed) is dropped and started again after the scanner is done with it, so keep it "
+	  "shorter than scanner.pass_interval"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 
@@ -335,8 +336,11 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 	uint64_t stats_active = v->active;
 	/* The host's view: what the guest touched over the last interval. */
 	uint64_t host_active = 0;
+	/* a sample is fresh for three intervals: one to the next due sample,
+	 * one more when the interval in between was dropped because ksmd's
+	 * scanner read the guest (policy/wss.c), and the pass itself */
 	v->host_fresh = c->host_wss && g->host_active_valid &&
-			g->host_active_age_usec <= 2 * c->host_wss_interval_usec;
+			g->host_active_age_usec <= 3 * c->host_wss_interval_usec;
 	if (v->host_fresh) {
 		host_active = MIN(g->host_active_bytes, v->cur);
 		if (host_active > v->active) {

@@ -80,7 +80,7 @@ struct policy_conf {
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
 	bool host_wss;                      /* use the host-side working set (policy/wss.c) as a lower bound of active */
-	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than twice this = stale */
+	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than 3x this = stale */
 };
 
 /* Fill c with every default. */

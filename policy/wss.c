@@ -270,6 +270,11 @@ int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 		t->discarded++;
 		t->cleared_usec = 0;
 	}
+	/* while ksmd is still reading them, clearing would only be undone:
+	 * clear once it has been quiet for a while */
+	if (!t->cleared_usec && others_read_usec &&
+	    now < others_read_usec + WSS_READ_QUIET_USEC)
+		return 0;
 	if (!t->cleared_usec) {
 		r = wss_clear(t->pid);
 		t->last_error = r;

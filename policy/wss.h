@@ -55,6 +55,11 @@ int wss_clear(pid_t pid);
  * -ENOENT if no mapping overlaps the range, or -errno. */
 int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes);
 
+/* After ksmd's own reads of a guest, how long they must have stopped
+ * before its interval starts again (a pass reads a guest in batches some
+ * milliseconds apart). */
+#define WSS_READ_QUIET_USEC (500 * 1000)
+
 /* One guest's clear/read cycle. */
 struct wss_tracker {
 	pid_t pid;
@@ -83,9 +88,10 @@ void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
  * one read per call; between those it does nothing. others_read_usec: when
  * ksmd itself last read the guest's pages (scanner_guest_last_read(); 0 =
  * never): reading marks pages accessed, so once it falls after the clear
- * the interval measures that reader, not the guest; the cycle restarts
- * with a clear at this call (counted in t->discarded) and the last good
- * sample stays, ageing. Returns 1 when a new sample was taken, 0 when
+ * the interval measures that reader, not the guest; the interval is
+ * dropped (counted in t->discarded), the next clear waits until ksmd has
+ * not read the guest for WSS_READ_QUIET_USEC, and the last good sample
+ * stays, ageing. Returns 1 when a new sample was taken, 0 when
  * nothing was due or only a clear happened, or -errno (the cycle restarts
  * with a clear at the next call; the last good sample stays, ageing). */
 int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec);

@@ -36,30 +36,33 @@
  *    nothing (it is already the process's own). Bit 56 alone is not
  *    enough: a KSM page whose other mappings went away (written to,
  *    unmapped) is mapped once and so shows as exclusive, and pinning it
- *    would unshare it too. So right before each call one of two checks:
+ *    would unshare it too.
  *
- *    - The guest maps no KSM page at all: /proc/PID/ksm_stat, read right
- *      before the call, shows ksm_merging_pages 0 (KSM counts there every
- *      mapping of a KSM page it made in the process, and uncounts it only
- *      when its own scan finds the mapping gone). Then no pin can unshare
- *      a merge, and the run that stage 1 found present and exclusive is
- *      read in one call; ksm_stat is read again after it, and only if KSM
- *      merged a page of the guest meanwhile are the pagemap entries
- *      compared with fresh ones (below). This is the usual case on a guest
- *      that KSM has not reached yet, and it makes 4 KiB memory as cheap to
- *      read as huge pages: on 1 GiB of unique 4 KiB pages (make
- *      bench-scanner) 1.8 M pages per CPU-second against 1.5 M with pread.
- *      The one case it misses: a process forked from one with KSM pages
- *      maps them without KSM having counted them yet (until its next scan
- *      of the child); if the parent then unmapped them they are mapped
- *      once, and a pin unshares them, which frees the KSM page and costs
- *      no memory (a page mapped once saved none). QEMU never forks with
- *      guest RAM mapped (it is MADV_DONTFORK).
+ *    Right before each call the batch's pagemap entries are read again,
+ *    and only the prefix that is still present and exclusive is read this
+ *    way (the rest falls back to pread); then one of two checks:
  *
- *    - Otherwise the batch's pagemap entries are read again, and
- *      /proc/kpageflags for their PFNs (one read per run of consecutive
- *      PFNs), and only the prefix that is still present, exclusive and not
- *      a KSM page is read this way (the rest falls back to pread). When the
+ *    - The guest has no KSM mapping KSM knows of: /proc/PID/ksm_stat, read
+ *      right before the call, shows ksm_merging_pages 0 (KSM counts there
+ *      each mapping of a KSM page it made in the process). Then the prefix
+ *      is read in one call. This is the usual case on a guest that KSM has
+ *      not reached yet, and it makes 4 KiB memory as cheap to read as huge
+ *      pages: on 1 GiB of unique 4 KiB pages (make bench-scanner) 1.64 M
+ *      pages per CPU-second against 1.45 M with pread. What it can miss is
+ *      a KSM page the process maps without KSM's count: KSM uncounts a
+ *      mapping when its scan finds the page absent (swapped out, or under
+ *      migration) and counts it again only at its next visit, so a page
+ *      swapped back in from the swap cache or migrated meanwhile is
+ *      uncounted until then; a process forked from one with KSM pages maps
+ *      them uncounted too. Pinning such a page unshares it only if it is
+ *      mapped once (exclusive, as required above), and a KSM page mapped
+ *      once saves no memory: the copy replaces it, the KSM page is freed.
+ *      A page KSM merges into a shared page in the window before the pin
+ *      is counted (below).
+ *
+ *    - Otherwise /proc/kpageflags is read for their PFNs (one read per
+ *      run of consecutive PFNs), and only the prefix that is not a KSM page
+ *      is read this way (the rest falls back to pread). When the
  *      PFNs are scattered (more than 8 runs in a batch: 4 KiB pages of a
  *      fragmented guest) the check would cost more than pread saves, and
  *      the rest of the run is read with pread; transparent huge pages give
@@ -74,8 +77,9 @@
  *    it again on its next visit). The entries are read again after the
  *    call and any page whose PFN or exclusivity changed is counted
  *    (results.vm_readv_changed): 0 so far in every measurement, including
- *    passes run while KSM merged the same memory at full speed. process_vm_readv names the process by pid, so
- *    a pidfd taken at the start of the pass is polled after every call: if
+ *    passes run while KSM started merging the same memory at full speed
+ *    (6 runs, KSM started 0.05 to 0.5 s into the passes).
+ *    process_vm_readv names the process by pid, so a pidfd taken at the start of the pass is polled after every call: if
  *    the guest exited (its pid may now name another process) the data is
  *    dropped and the guest's pass ends. If the call is refused (EPERM,
  *    ENOSYS) the guest is read with pread for the rest of the pass; an
@@ -756,6 +760,7 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 			n++;
 		if (n > 1) {
 			got = pread_full(g->mem_fd, w->ra, n * PAGE_SIZE_4K, addr);
+			atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 			if (got >= (ssize_t)PAGE_SIZE_4K) {
 				w->ra_blk = b;
 				w->ra_ref = ref;
@@ -767,6 +772,7 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 		}
 	}
 	ssize_t n = pread_full(g->mem_fd, buf, PAGE_SIZE_4K, addr);
+	atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 	if (n < 0)
 		return (int)n;
 	return n == (ssize_t)PAGE_SIZE_4K ? 0 : -EIO;
@@ -976,32 +982,22 @@ static int count_changed(struct worker *w, struct scan_guest *g, off_t pmoff,
 }
 
 /* Read up to m exclusively mapped pages at addr with process_vm_readv into
- * w->buf; pm1: their stage-1 pagemap entries (see the essay). When the
- * guest maps no KSM page at all (ksm_stat, read now), a pin can unshare
- * nothing and the stage-1 entries stand: one call, and ksm_stat is read
- * again after it; only if KSM merged some page of the guest meanwhile are
- * the entries compared with fresh ones. Otherwise pagemap is read again
- * just before, so only pages still exclusive and (kpageflags) not KSM are
- * pinned, and just after, to count any that changed.
- * Returns bytes read (a page multiple, possibly 0: then the caller falls
- * back to pread for this batch; *scattered set: for the rest of the run)
- * or a negative errno that ends the guest's pass. */
+ * w->buf (see the essay): pagemap is read again just before, so only pages
+ * still present and exclusive are pinned, and checked in kpageflags unless
+ * the guest maps no KSM page (ksm_stat, read now); and again just after,
+ * to count any that changed. Returns bytes read (a page multiple, possibly
+ * 0: then the caller falls back to pread for this batch; *scattered set:
+ * for the rest of the run) or a negative errno that ends the guest's pass. */
 static ssize_t read_exclusive(struct worker *w, struct scan_guest *g, uint64_t addr, uint64_t m,
-			      const uint64_t *pm1, bool *scattered)
+			      bool *scattered)
 {
 	off_t pmoff = (off_t)(addr / PAGE_SIZE_4K * 8);
-	bool no_ksm = guest_maps_no_ksm_page(g);
-	const uint64_t *pm = pm1;
-	uint64_t k = m;
-	if (!no_ksm) {
-		ssize_t got = pread_full(g->pagemap_fd, w->pm2, m * 8, pmoff);
-		if (got <= 0)
-			return got < 0 ? got : -ESRCH;
-		pm = w->pm2;
-		k = exclusive_prefix(pm, (uint64_t)got / 8);
-		if (k)
-			k = not_ksm_prefix(w, pm, k, scattered);
-	}
+	ssize_t got = pread_full(g->pagemap_fd, w->pm2, m * 8, pmoff);
+	if (got <= 0)
+		return got < 0 ? got : -ESRCH;
+	uint64_t k = exclusive_prefix(w->pm2, (uint64_t)got / 8);
+	if (k && !guest_maps_no_ksm_page(g))
+		k = not_ksm_prefix(w, w->pm2, k, scattered);
 	if (!k)
 		return 0;
 	struct iovec local = { w->buf, k * PAGE_SIZE_4K };
@@ -1019,11 +1015,9 @@ static ssize_t read_exclusive(struct worker *w, struct scan_guest *g, uint64_t a
 	uint64_t pages = (uint64_t)n / PAGE_SIZE_4K;
 	if (!pages)
 		return 0;
-	if (!no_ksm || !guest_maps_no_ksm_page(g)) {
-		int e = count_changed(w, g, pmoff, pm, pages);
-		if (e < 0)
-			return e;
-	}
+	int e = count_changed(w, g, pmoff, w->pm2, pages);
+	if (e < 0)
+		return e;
 	w->vmr += pages;
 	return (ssize_t)(pages * PAGE_SIZE_4K);
 }
@@ -1047,8 +1041,7 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 		atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 		if (excl) {
 			bool scattered = false;
-			got = read_exclusive(w, g, (uint64_t)addr, m, w->pm + idx % CHUNK_PAGES,
-					     &scattered);
+			got = read_exclusive(w, g, (uint64_t)addr, m, &scattered);
 			if (got < 0)
 				return (int)got;
 			if (scattered)
@@ -1063,6 +1056,7 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 		} else {
 			m = (uint64_t)got / PAGE_SIZE_4K;  /* the exclusive prefix */
 		}
+		atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 		uint64_t pages = got > 0 ? (uint64_t)got / PAGE_SIZE_4K : 0;
 		hash_pages(w, r, c, idx, w->buf, pages);
 		if (pages < m) {
@@ -1305,6 +1299,11 @@ static void index_ksm_pages(struct scan_pass *p)
 		(void)scan_index_add_merged(p->ix, ref, b->r->g->idx, h, buf);
 	}
 	p->n_ksm = distinct;
+	/* a KSM page read through one guest is marked accessed for every guest
+	 * that maps it */
+	usec_t t = now_usec();
+	for (unsigned i = 0; i < p->ng; i++)
+		atomic_store_explicit(&p->g[i]->last_read_usec, t, memory_order_relaxed);
 }
 
 /* Build the results of a finished pass and publish them. */

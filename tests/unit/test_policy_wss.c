@@ -39,7 +39,7 @@ static void test_trim_respects_host_active(void)
 	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
 
 	s.conf.host_wss = true;
-	s.guests[0].host_active_age_usec = 2 * s.conf.host_wss_interval_usec + 1;  /* stale */
+	s.guests[0].host_active_age_usec = 3 * s.conf.host_wss_interval_usec + 1;  /* stale */
 	policy_state_init(&st);
 	CU_ASSERT_EQUAL_FATAL(policy_decide(&s, &st, &p), 1);
 	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
@@ -244,18 +244,29 @@ static void test_tracker_self(void)
 	uint64_t kept = t.host_active_bytes;
 	for (size_t i = 0; i < len; i += 4096)
 		((volatile char *)m)[i]++;  /* stands for the scanner's reads */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 40 * 1000, now + 30 * 1000), 0);
+	usec_t read = now + 30 * 1000, quiet = read + WSS_READ_QUIET_USEC;
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 40 * 1000, read), 0);
 	CU_ASSERT_EQUAL(t.discarded, 1);
-	CU_ASSERT_EQUAL(t.cleared_usec, now + 40 * 1000);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);  /* no clear while ksmd still reads */
 	CU_ASSERT_TRUE(t.valid);
 	CU_ASSERT_EQUAL(t.host_active_bytes, kept);
 	CU_ASSERT_EQUAL(t.samples, 1);
-	/* a read before the clear does not count; the next sample is clean */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet - 1, read), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	/* quiet long enough: the interval starts again; reads before the
+	 * clear do not count, and the next sample is clean */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet, read), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, quiet);
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ), 0);
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 60 * 1000, now + 30 * 1000), 1);
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 10 * 1000, read), 0);  /* not due */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 20 * 1000, read), 1);
 	CU_ASSERT_EQUAL(t.discarded, 1);
+	CU_ASSERT_EQUAL(t.samples, 2);
 	CU_ASSERT(t.host_active_bytes <= 4 * MIB);
+	/* a read at the very time of the clear counts as after it */
+	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 21 * 1000, quiet + 20 * 1000), 0);
+	CU_ASSERT_EQUAL(t.discarded, 2);
 	munmap(m, len);
 	/* a range with no mapping, a process that is gone */
 	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref), -ENOENT);

@@ -1,0 +1,62 @@
+#!/bin/bash
+# ksmd's own scanner does not show up in a guest's host-side working set.
+# The scanner's reads mark every page they read accessed (get_user_pages
+# with FOLL_TOUCH), which is what the working-set sample counts (smaps
+# Referenced after clear_refs). A plain-process guest holds 64 MiB and
+# touches none of it; ksmd samples its working set every second and scans
+# it every 3 s. Every sample published over 15 s (five passes) must stay
+# far below the 64 MiB the scanner reads, and samples must keep coming.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+. tests/lib/common.sh
+BUILD=${KSMD_BUILD:-build}
+if [ "$(id -u)" != 0 ]; then echo "skip: needs root (clear_refs and smaps of another process)"; exit 77; fi
+[ -x "$BUILD/tests/scanner_memhog" ] || make -s B="$BUILD" scanner-tools >/dev/null ||
+    fail "cannot build scanner-tools"
+
+T=$(mktemp -d /tmp/ksmd-wss-scan.XXXXXX)
+cleanup_add "rm -rf $T"
+"$BUILD/tests/scanner_memhog" 0 0 0 16384 0 0 0 4 >"$T/hog" &
+hog=$!
+cleanup_add "kill $hog"
+for _ in $(seq 100); do [ -s "$T/hog" ] && break; sleep 0.1; done
+read -r pid _ _ <"$T/hog" || fail "memhog not ready"
+
+cat > "$T/ksmd.conf" <<EOF
+[daemon]
+control_socket = $T/ksmd.sock
+tick = 250ms
+[scanner]
+pass_interval = 3s
+[ksm]
+manage = no
+[policy]
+host_wss_interval = 1s
+[guest idle]
+pid = $pid
+EOF
+cleanup_add ksmd_stop
+ksmd_start "$T/ksmd.conf"
+g='.guests[] | select(.name=="idle")'
+passes() { snap '.scanner.passes'; }
+wait_for 20 "a first working-set sample and scanner pass" \
+    snap_true "($g | .host_active_bytes != null) and (.scanner.passes // 0) >= 1"
+
+p0=$(passes)
+max=0 n=0 ages=0
+end=$((SECONDS + 15))
+while [ $SECONDS -lt $end ]; do
+    b=$(snap "$g | .host_active_bytes // 0")
+    a=$(snap "$g | .host_active_age_seconds // 99")
+    [ "$b" -gt "$max" ] && max=$b
+    awk -v a="$a" 'BEGIN { exit !(a > 3.5) }' && ages=$((ages + 1))
+    n=$((n + 1))
+    sleep 0.25
+done
+p1=$(passes)
+echo "scanner passes: $((p1 - p0)) in 15 s; $n looks at the guest's working set: largest $((max / 1024)) KiB, $ages older than 3.5 s"
+[ $((p1 - p0)) -ge 3 ] || fail "the scanner made only $((p1 - p0)) passes in 15 s"
+[ "$max" -lt $((8 * 1024 * 1024)) ] ||
+    fail "the idle guest's working set reached $((max / 1024)) KiB: the scanner's reads counted as the guest's"
+[ "$ages" -eq 0 ] || fail "the working-set sample went stale ($ages looks older than 3.5 s with a 1 s interval)"
+echo "PASS: the scanner's reads stay out of the working set, samples keep coming"
