@@ -42,8 +42,8 @@ static const struct conf_key base_keys[] = {
 	  "pause between two full passes", NULL },
 	{ "scanner", "vm_readv", CONF_BOOL, C(scanner_vm_readv), 0, 1, "yes", false, "",
 	  "read runs of pages that are exclusively mapped and cannot be KSM pages (checked right before "
-	  "the read: the guest maps no KSM page at all in /proc/PID/ksm_stat, or each page in pagemap and "
-	  "kpageflags) with process_vm_readv, which is faster; every other page, "
+	  "the read: pagemap, and either KSM counts no merged page in the guest in /proc/PID/ksm_stat or "
+	  "kpageflags shows each page is not one) with process_vm_readv, which is faster; every other page, "
 	  "and everything when no, with pread on /proc/PID/mem, which never unshares a merged page", NULL },
 
 	{ "ksm", "manage", CONF_BOOL, C(ksm_manage), 0, 1, "yes", true, "",

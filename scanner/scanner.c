@@ -930,14 +930,12 @@ static uint64_t not_ksm_prefix(struct worker *w, const uint64_t *pm, uint64_t k,
 	return i;
 }
 
-/* Does the guest map no KSM page at all, by /proc/PID/ksm_stat read now?
- * ksm_merging_pages counts the process's mappings of KSM pages (KSM adds
- * one when it maps a KSM page into the process and takes it away only when
- * its own scan finds the mapping gone), so 0 means that no page of the
- * process is a KSM page and a pin can unshare nothing; checking per page
- * in /proc/kpageflags is then not needed. Any doubt (no file, no field,
- * a short read) answers no. */
-static bool guest_maps_no_ksm_page(struct scan_guest *g)
+/* Does KSM count no mapping of a KSM page in the guest, by
+ * /proc/PID/ksm_stat read now (ksm_merging_pages 0)? Then the kpageflags
+ * check is skipped; what the count can miss, and why that is safe, is in
+ * the essay at the top. Any doubt (no file, no field, a short read)
+ * answers no. */
+static bool ksm_counts_no_mapping(struct scan_guest *g)
 {
 	char buf[512];
 	if (g->ksm_stat_fd < 0)
@@ -996,7 +994,7 @@ static ssize_t read_exclusive(struct worker *w, struct scan_guest *g, uint64_t a
 	if (got <= 0)
 		return got < 0 ? got : -ESRCH;
 	uint64_t k = exclusive_prefix(w->pm2, (uint64_t)got / 8);
-	if (k && !guest_maps_no_ksm_page(g))
+	if (k && !ksm_counts_no_mapping(g))
 		k = not_ksm_prefix(w, w->pm2, k, scattered);
 	if (!k)
 		return 0;
