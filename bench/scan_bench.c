@@ -202,17 +202,39 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 	return 0;
 }
 
-/* The kernel's KSM thread at full speed over whatever is mergeable now
- * (our child): pages_scanned per ksmd CPU-second, median of windows. */
-static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *per_wall_sec,
-		      int *n_valid, int *disturbed)
+/* KSM at full speed (pages_to_scan=100000, sleep_millisecs=0); run as
+ * given, -1 = leave it. */
+static int ksm_full_speed(int run)
 {
 	struct ksm_settings fast;
 	ksm_settings_clear(&fast);
 	fast.pages_to_scan = 100000;
 	fast.sleep_millisecs = 0;
-	fast.run = 1;
-	if (ksm_apply(NULL, &fast) < 0)
+	fast.run = run;
+	return ksm_apply(NULL, &fast);
+}
+
+/* Are those settings still in force (nobody else drives KSM meanwhile)? */
+static bool ksm_full_speed_held(const struct ksm_sysfs *s)
+{
+	return s->set.pages_to_scan == 100000 && s->set.sleep_millisecs == 0 && s->set.run == 1;
+}
+
+/* Stop KSM's thread; what it merged stays merged (run=0). */
+static void ksm_stop(void)
+{
+	struct ksm_settings stop;
+	ksm_settings_clear(&stop);
+	stop.run = 0;
+	ksm_apply(NULL, &stop);
+}
+
+/* The kernel's KSM thread at full speed over whatever is mergeable now
+ * (our child): pages_scanned per ksmd CPU-second, median of windows. */
+static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *per_wall_sec,
+		      int *n_valid, int *disturbed)
+{
+	if (ksm_full_speed(1) < 0)
 		return -1;
 	double cpu[MAX_RUNS], wall[MAX_RUNS];
 	int valid = 0;
@@ -228,10 +250,9 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
 			return -1;
 		t1 = now_usec();
-		if (b.set.pages_to_scan != 100000 || b.set.sleep_millisecs != 0 || b.set.run != 1 ||
-		    a.set.pages_to_scan != 100000 || a.set.sleep_millisecs != 0 || a.set.run != 1) {
+		if (!ksm_full_speed_held(&a) || !ksm_full_speed_held(&b)) {
 			(*disturbed)++;
-			ksm_apply(NULL, &fast);
+			ksm_full_speed(1);
 			continue;
 		}
 		double dp = (double)(b.cnt.pages_scanned - a.cnt.pages_scanned);
@@ -240,10 +261,7 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 		valid++;
 	}
 	*n_valid = valid;
-	struct ksm_settings stop;
-	ksm_settings_clear(&stop);
-	stop.run = 0;
-	ksm_apply(NULL, &stop);
+	ksm_stop();
 	*per_cpu_sec = median(cpu, valid);
 	*per_wall_sec = median(wall, valid);
 	return 0;
@@ -262,17 +280,12 @@ static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *
 static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 			    int64_t *sharing, int64_t *full_scans)
 {
-	struct ksm_settings fast;
-	ksm_settings_clear(&fast);
-	fast.pages_to_scan = 100000;
-	fast.sleep_millisecs = 0;
 	struct ksm_sysfs a, b, grew;
 	usec_t c0, c, c_grew, t0, t_grew;
-	if (ksm_apply(NULL, &fast) < 0 || ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
+	if (ksm_full_speed(-1) < 0 || ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
 		return -1;
-	fast.run = 1;
 	t0 = t_grew = now_usec();
-	if (ksm_apply(NULL, &fast) < 0)
+	if (ksm_full_speed(1) < 0)
 		return -1;
 	grew = a;
 	c_grew = c0;
@@ -282,7 +295,7 @@ static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 		usleep(10000);
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c) < 0)
 			break;
-		if (b.set.pages_to_scan != 100000 || b.set.sleep_millisecs != 0 || b.set.run != 1)
+		if (!ksm_full_speed_held(&b))
 			break;  /* disturbed */
 		if (b.cnt.pages_sharing > grew.cnt.pages_sharing) {
 			grew = b;
@@ -298,10 +311,7 @@ static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 		f_last = b.cnt.full_scans;
 		sharing_last = b.cnt.pages_sharing;
 	}
-	struct ksm_settings stop;
-	ksm_settings_clear(&stop);
-	stop.run = 0;
-	ksm_apply(NULL, &stop);
+	ksm_stop();
 	if (rc == 0 && c_grew > c0) {
 		*per_cpu_sec = (double)(grew.cnt.pages_scanned - a.cnt.pages_scanned) * 1e6 /
 			       (double)(c_grew - c0);

@@ -723,6 +723,13 @@ struct worker {
 	uint64_t ra_reads, ra_hits;
 };
 
+/* Note that pages of g were just read: the read marked them accessed
+ * (scanner_guest_last_read). Called after every read, whatever it returned. */
+static void mark_read(struct scan_guest *g)
+{
+	atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
+}
+
 /* The worker running on this thread (NULL outside a pass's workers). */
 static __thread struct worker *tls_worker;
 
@@ -741,7 +748,6 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 	struct scan_guest *g = b->r->g;
 	uint64_t page = b->first + ref % CHUNK_PAGES;  /* in the region */
 	off_t addr = (off_t)(b->r->start + page * PAGE_SIZE_4K);
-	atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 	struct worker *w = tls_worker;
 	if (w && w->ra) {
 		if (w->ra_blk == b && ref >= w->ra_ref && ref - w->ra_ref < w->ra_n) {
@@ -760,7 +766,7 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 			n++;
 		if (n > 1) {
 			got = pread_full(g->mem_fd, w->ra, n * PAGE_SIZE_4K, addr);
-			atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
+			mark_read(g);
 			if (got >= (ssize_t)PAGE_SIZE_4K) {
 				w->ra_blk = b;
 				w->ra_ref = ref;
@@ -772,7 +778,7 @@ static int cb_read_page(void *ctx, uint32_t ref, void *buf)
 		}
 	}
 	ssize_t n = pread_full(g->mem_fd, buf, PAGE_SIZE_4K, addr);
-	atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
+	mark_read(g);
 	if (n < 0)
 		return (int)n;
 	return n == (ssize_t)PAGE_SIZE_4K ? 0 : -EIO;
@@ -1036,10 +1042,10 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 			return e;
 		off_t addr = (off_t)(r->start + idx * PAGE_SIZE_4K);
 		ssize_t got = 0;
-		atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 		if (excl) {
 			bool scattered = false;
 			got = read_exclusive(w, g, (uint64_t)addr, m, &scattered);
+			mark_read(g);
 			if (got < 0)
 				return (int)got;
 			if (scattered)
@@ -1047,6 +1053,7 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 		}
 		if (got == 0) {
 			got = pread_full(g->mem_fd, w->buf, m * PAGE_SIZE_4K, addr);
+			mark_read(g);
 			if (got < 0 && got != -EIO && got != -EFAULT)
 				return (int)got;          /* ESRCH & co: the guest is gone */
 			if (got == 0)
@@ -1054,7 +1061,6 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 		} else {
 			m = (uint64_t)got / PAGE_SIZE_4K;  /* the exclusive prefix */
 		}
-		atomic_store_explicit(&g->last_read_usec, now_usec(), memory_order_relaxed);
 		uint64_t pages = got > 0 ? (uint64_t)got / PAGE_SIZE_4K : 0;
 		hash_pages(w, r, c, idx, w->buf, pages);
 		if (pages < m) {
@@ -1299,9 +1305,8 @@ static void index_ksm_pages(struct scan_pass *p)
 	p->n_ksm = distinct;
 	/* a KSM page read through one guest is marked accessed for every guest
 	 * that maps it */
-	usec_t t = now_usec();
 	for (unsigned i = 0; i < p->ng; i++)
-		atomic_store_explicit(&p->g[i]->last_read_usec, t, memory_order_relaxed);
+		mark_read(p->g[i]);
 }
 
 /* Build the results of a finished pass and publish them. */
