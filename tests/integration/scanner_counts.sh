@@ -16,32 +16,17 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 . tests/scanner_lib.bash
 scanner_test_init
-tmp=$(mktemp -d /tmp/ksmd-scan-counts.XXXXXX)
-hogs=()
-cleanup() {
-    for p in "${hogs[@]}"; do kill "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-start() {  # name args...
-    local name=$1; shift
-    $BUILD/tests/scanner_memhog "$@" >"$tmp/$name" &
-    hogs+=($!)
-    for _ in $(seq 200); do [ -s "$tmp/$name" ] && break; sleep 0.1; done
-    [ -s "$tmp/$name" ] || { echo "FAIL: memhog $name not ready"; exit 1; }
-}
 fail=0
 expect() {  # what actual wanted
     if [ "$2" != "$3" ]; then echo "FAIL: $1 = $2, want $3"; fail=1; else echo "ok: $1 = $2"; fi
 }
 
-start a -m 100 100 100 3000 20 50 500 1
-start b -m 100 100 100 3000 20 50 500 2
-start c 0 0 0 1000 10 10 0 3
-start d -m 0 0 0 65536 0 0 0 4
-read -r pa _ sa <"$tmp/a"; read -r pb _ sb <"$tmp/b"; read -r pc _ _ <"$tmp/c"; read -r pd _ sd <"$tmp/d"
+tmp=$(mktemp -d /tmp/ksmd-scan-counts.XXXXXX)
+cleanup_add "rm -rf $tmp"
+memhog_start -m 100 100 100 3000 20 50 500 1; pa=$HOG_PID sa=$HOG_SIZE
+memhog_start -m 100 100 100 3000 20 50 500 2; pb=$HOG_PID sb=$HOG_SIZE
+memhog_start 0 0 0 1000 10 10 0 3; pc=$HOG_PID
+memhog_start -m 0 0 0 65536 0 0 0 4; pd=$HOG_PID sd=$HOG_SIZE
 
 # Part 1: exact counts.
 out=$($BUILD/tests/scanner_probe -t 2 "a:$pa:qemu:$sa" "b:$pb:qemu:$sb" "c:$pc:process") \

@@ -17,22 +17,11 @@ KSM=/sys/kernel/mm/ksm
 . tests/scanner_lib.bash
 scanner_test_init
 scanner_ksm_init
-hog=
-out=$(mktemp /tmp/ksmd-scan-fast.XXXXXX)
-cleanup() {
-    [ -n "$hog" ] && kill "$hog" 2>/dev/null && wait "$hog" 2>/dev/null
-    scanner_ksm_restore
-    rm -f "$out"
-}
-trap cleanup EXIT
 [ -r /proc/self/ksm_stat ] || { echo "skip: no /proc/PID/ksm_stat on this kernel (the scanner checks every page in kpageflags there)"; exit 77; }
 
 echo 0 > $KSM/run
-$BUILD/tests/scanner_memhog -m 0 0 0 8192 64 64 0 5 >"$out" &
-hog=$!
-for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-read -r pid _ size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
-[ "$pid" = "$hog" ] || { echo "FAIL: memhog pid mismatch"; exit 1; }
+memhog_start -m 0 0 0 8192 64 64 0 5
+pid=$HOG_PID size=$HOG_SIZE
 merging() { awk '/^ksm_merging_pages/ { print $2 }' /proc/$pid/ksm_stat; }
 [ "$(merging)" = 0 ] || { echo "skip: KSM merged pages of the new process before the test (another process drives KSM)"; exit 77; }
 
@@ -47,9 +36,7 @@ pages=$((8192 + 64 * 64))
 [ "$vmr" = "$scanned" ] || { echo "FAIL: only $vmr of $scanned pages read with process_vm_readv although the guest maps no KSM page"; exit 1; }
 [ "$changed" = 0 ] || { echo "FAIL: $changed pages changed under process_vm_readv with KSM stopped"; exit 1; }
 [ "$(merging)" = 0 ] || { echo "FAIL: ksm_merging_pages $(merging) after the passes with KSM stopped"; exit 1; }
-probe_p=$($BUILD/tests/scanner_probe -n 1 -P "hog:$pid:qemu:$size") || { echo "FAIL: scanner_probe -P"; exit 1; }
-[ "$(echo "$probe_p" | grep '^guest=hog' | sed 's/ unread=.*//')" = "$(echo "$probe" | grep '^guest=hog' | tail -1 | sed 's/ unread=.*//')" ] ||
-    { echo "FAIL: pread-only pass counts differ"; echo "$probe"; echo "$probe_p"; exit 1; }
+pread_agrees hog "$pid" "$size" "$probe"
 echo "ok: all $scanned pages read with process_vm_readv, counts equal pread's"
 
 # KSM merges the duplicates, then stops.

@@ -9,28 +9,13 @@
 # runs); a pread-only pass must agree; the same again on THP-backed memory. KSM settings are restored.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-KSM=/sys/kernel/mm/ksm
 . tests/scanner_lib.bash
 scanner_test_init
 scanner_ksm_init
-hog=
-hog2=
-out=$(mktemp /tmp/ksmd-scan-nounmerge.XXXXXX)
-cleanup() {
-    [ -n "$hog" ] && kill "$hog" 2>/dev/null && wait "$hog" 2>/dev/null
-    [ -n "$hog2" ] && kill "$hog2" 2>/dev/null && wait "$hog2" 2>/dev/null
-    scanner_ksm_restore
-    rm -f "$out" "$out.2" "$out.3"
-}
-trap cleanup EXIT
-
 # 2048 unique pages, 64 contents x 64 pages, 512 pairs: 4096 - 64 + 512 =
 # 4544 pages KSM can save, 5120 pages that can end up merged.
-$BUILD/tests/scanner_memhog -m 0 0 0 2048 64 64 512 3 >"$out" &
-hog=$!
-for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
-read -r pid addr size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
-[ "$pid" = "$hog" ] || { echo "FAIL: memhog pid mismatch"; exit 1; }
+memhog_start -m 0 0 0 2048 64 64 512 3
+pid=$HOG_PID size=$HOG_SIZE hog=$HOG_PID
 
 ksm_kb() { scanner_ksm_kb "$pid"; }
 
@@ -70,9 +55,7 @@ vmrc=$(echo "$probe" | grep '^pass=' | sed -n 's/.* vm_readv_changed=\([0-9]*\).
 echo "pages read with process_vm_readv in pass 3: $vmr (changed under the read, 3 passes: $vmrc)"
 [ "${vmrc:-1}" -eq 0 ] || { echo "FAIL: $vmrc pages changed while read with KSM stopped"; exit 1; }
 # And with pread only, the same counts.
-probe_p=$($BUILD/tests/scanner_probe -n 1 -P "hog:$pid:qemu:$size") || { echo "FAIL: scanner_probe -P"; exit 1; }
-[ "$(echo "$probe_p" | grep '^guest=hog' | sed 's/ unread=.*//')" = "$(echo "$probe" | grep '^guest=hog' | tail -1 | sed 's/ unread=.*//')" ] ||
-    { echo "FAIL: pread-only pass counts differ"; echo "$probe_p"; exit 1; }
+pread_agrees hog "$pid" "$size" "$probe"
 m1p=$(ksm_kb)
 [ "$m1p" -ge "$m0" ] || { echo "FAIL: merged amount dropped from $m0 to $m1p kB"; exit 1; }
 
@@ -93,10 +76,8 @@ echo "predicted pages_sharing: $pred (known: 4544)"
 # merged: every one of its 5120 duplicate pages would merge into the KSM
 # pages that already hold its content (the scanner reads one mapping of
 # each KSM page to know). Exact when KSM merged all of the first process.
-$BUILD/tests/scanner_memhog -m 0 0 0 0 64 64 512 4 >"$out.2" &
-hog2=$!
-for _ in $(seq 100); do [ -s "$out.2" ] && break; sleep 0.1; done
-read -r pid2 _ size2 <"$out.2" || { echo "FAIL: second memhog not ready"; exit 1; }
+memhog_start -m 0 0 0 0 64 64 512 4
+pid2=$HOG_PID size2=$HOG_SIZE
 probe=$($BUILD/tests/scanner_probe -t 2 "hog:$pid:qemu:$size" "hog2:$pid2:qemu:$size2") \
     || { echo "FAIL: scanner_probe"; exit 1; }
 echo "$probe"
@@ -111,13 +92,10 @@ fi
 # splits the huge pages it merges from; the scanner reads the rest (unique
 # huge pages, subpages of split ones) with process_vm_readv and must not
 # undo a single merge.
-kill "$hog2" 2>/dev/null; wait "$hog2" 2>/dev/null; hog2=
-kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null; hog=
-$BUILD/tests/scanner_memhog -m -H 0 0 0 4096 64 64 512 5 >"$out.3" &
-hog=$!
-for _ in $(seq 100); do [ -s "$out.3" ] && break; sleep 0.1; done
-read -r pid _ size <"$out.3" || { echo "FAIL: THP memhog not ready"; exit 1; }
-[ "$pid" = "$hog" ] && kill -0 "$hog" 2>/dev/null || { echo "FAIL: THP memhog not running"; exit 1; }
+kill "$pid2" 2>/dev/null; wait "$pid2" 2>/dev/null
+kill "$hog" 2>/dev/null; wait "$hog" 2>/dev/null
+memhog_start -m -H 0 0 0 4096 64 64 512 5
+pid=$HOG_PID size=$HOG_SIZE hog=$HOG_PID
 echo 1 > $KSM/run
 for _ in $(seq 300); do
     [ "$(ksm_kb)" -ge $((5120 * 4 * 9 / 10)) ] && break

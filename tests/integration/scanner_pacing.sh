@@ -7,13 +7,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 . tests/scanner_lib.bash
 scanner_test_init
-out=$(mktemp /tmp/ksmd-scan-pacing.XXXXXX)
-hog=
-trap '[ -n "$hog" ] && kill $hog 2>/dev/null; wait 2>/dev/null; rm -f "$out"' EXIT
-$BUILD/tests/scanner_memhog -m 0 0 0 65536 0 0 0 5 >"$out" &
-hog=$!
-for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.1; done
-read -r pid _ size <"$out" || { echo "FAIL: memhog not ready"; exit 1; }
+memhog_start -m 0 0 0 65536 0 0 0 5
+pid=$HOG_PID size=$HOG_SIZE
 
 l=$($BUILD/tests/scanner_probe -r 100000 "g:$pid:qemu:$size" | grep '^pass=1') || { echo "FAIL: probe"; exit 1; }
 echo "rate 100000: $l"

@@ -9,29 +9,14 @@
 # KSM settings are restored.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-KSM=/sys/kernel/mm/ksm
 . tests/scanner_lib.bash
 scanner_test_init
 scanner_ksm_init
-a=
-b=
-out=$(mktemp /tmp/ksmd-scan-single.XXXXXX)
-cleanup() {
-    [ -n "$a" ] && kill "$a" 2>/dev/null && wait "$a" 2>/dev/null
-    [ -n "$b" ] && kill "$b" 2>/dev/null && wait "$b" 2>/dev/null
-    scanner_ksm_restore
-    rm -f "$out.a" "$out.b" "$out"
-}
-trap cleanup EXIT
-
 # 4096 classes of one page each: the same contents in both (seed-independent)
-$BUILD/tests/scanner_memhog -m 0 0 0 0 4096 1 0 1 >"$out.a" &
-a=$!
-$BUILD/tests/scanner_memhog -m 0 0 0 0 4096 1 0 2 >"$out.b" &
-b=$!
-for _ in $(seq 100); do [ -s "$out.a" ] && [ -s "$out.b" ] && break; sleep 0.1; done
-read -r pid _ size <"$out.a" || { echo "FAIL: memhog not ready"; exit 1; }
-[ "$pid" = "$a" ] || { echo "FAIL: memhog pid mismatch"; exit 1; }
+memhog_start -m 0 0 0 0 4096 1 0 1
+pid=$HOG_PID size=$HOG_SIZE
+memhog_start -m 0 0 0 0 4096 1 0 2
+b=$HOG_PID
 ksm_kb() { scanner_ksm_kb "$pid"; }
 
 echo 100000 > $KSM/pages_to_scan
@@ -42,7 +27,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 echo 0 > $KSM/run
-kill "$b"; wait "$b" 2>/dev/null; b=
+kill "$b"; wait "$b" 2>/dev/null
 sleep 0.2
 m0=$(ksm_kb)
 echo "KSM pages mapped once in the first process: $m0 kB"

@@ -8,19 +8,13 @@
 # far below the 64 MiB the scanner reads, and samples must keep coming.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-. tests/lib/common.sh
-BUILD=${KSMD_BUILD:-build}
-if [ "$(id -u)" != 0 ]; then echo "skip: needs root (clear_refs and smaps of another process)"; exit 77; fi
-[ -x "$BUILD/tests/scanner_memhog" ] || make -s B="$BUILD" scanner-tools >/dev/null ||
-    fail "cannot build scanner-tools"
+. tests/scanner_lib.bash
+scanner_test_init
 
 T=$(mktemp -d /tmp/ksmd-wss-scan.XXXXXX)
 cleanup_add "rm -rf $T"
-"$BUILD/tests/scanner_memhog" 0 0 0 16384 0 0 0 4 >"$T/hog" &
-hog=$!
-cleanup_add "kill $hog"
-for _ in $(seq 100); do [ -s "$T/hog" ] && break; sleep 0.1; done
-read -r pid _ _ <"$T/hog" || fail "memhog not ready"
+memhog_start 0 0 0 16384 0 0 0 4
+pid=$HOG_PID
 
 cat > "$T/ksmd.conf" <<EOF
 [daemon]
