@@ -9,7 +9,7 @@
 # objects, so they build while other modules are under construction.
 
 POLICY_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard policy/*.c)) \
-              $(B)/obj/common/log.o $(B)/obj/common/util.o
+              $(B)/obj/scanner/scan_regions.o $(B)/obj/common/log.o $(B)/obj/common/util.o
 
 $(B)/tests/test_policy: $(B)/obj/tests/unit/test_policy.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)

@@ -94,6 +94,7 @@
  * wss_clear(), wss_sample() and wss_qemu_ram_range() are the only
  * functions here that touch files. */
 #include "policy/wss.h"
+#include "scanner/scan_regions.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -170,47 +171,27 @@ int wss_parse_smaps(const char *text, uint64_t start, uint64_t end,
 	return counted;
 }
 
-/* Does the VmFlags line at p (after "VmFlags:") carry flag? */
-static bool has_vmflag(const char *p, const char *flag)
-{
-	size_t fl = strlen(flag);
-	while (*p && *p != '\n') {
-		while (*p == ' ')
-			p++;
-		const char *w = p;
-		while (*p && *p != ' ' && *p != '\n')
-			p++;
-		if ((size_t)(p - w) == fl && !strncmp(w, flag, fl))
-			return true;
-	}
-	return false;
-}
-
+/* The scanner's own finder (scanner/scan_regions.c: writable anonymous
+ * mappings with `mg`, of exactly ram_bytes when given), so both agree on
+ * what guest RAM is; with no size, the largest. */
 int wss_find_qemu_ram(const char *text, uint64_t ram_bytes, uint64_t *start, uint64_t *end)
 {
-	uint64_t cs = 0, ce = 0, bs = 0, be = 0;
-	bool have = false, found = false;
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		uint64_t s, e;
-		if (header(p, &s, &e)) {
-			cs = s;
-			ce = e;
-			have = true;
-			continue;
-		}
-		if (!have || strncmp(p, "VmFlags:", 8) || !has_vmflag(p + 8, "mg"))
-			continue;
-		have = false;
-		if (ram_bytes ? ce - cs == ram_bytes && !found : ce - cs > be - bs) {
-			bs = cs;
-			be = ce;
-			found = true;
-		}
-	}
-	if (!found)
+	struct scan_range *v = NULL;
+	size_t n = 0;
+	int r = scan_regions_parse(text, SCANNER_GUEST_QEMU, ram_bytes, &v, &n);
+	if (r < 0)
+		return r;
+	if (!n) {
+		free(v);
 		return -ENOENT;
-	*start = bs;
-	*end = be;
+	}
+	size_t best = 0;
+	for (size_t i = 1; i < n && !ram_bytes; i++)
+		if (v[i].end - v[i].start > v[best].end - v[best].start)
+			best = i;
+	*start = v[best].start;
+	*end = v[best].end;
+	free(v);
 	return 0;
 }
 
