@@ -51,7 +51,8 @@ static void ksm_probe(struct daemon *d)
 			 KSM_SYSFS_ROOT, strerror(errno));
 }
 
-void daemon_ksm_start(struct daemon *d)
+/* Start driving KSM if ksm.manage = yes and it is not driven yet. */
+static void daemon_ksm_start(struct daemon *d)
 {
 	if (!d->ksm_available || d->ksm_driving || !d->cfg.ksm_manage)
 		return;

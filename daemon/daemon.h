@@ -71,8 +71,6 @@ int daemon_reload(struct daemon *d, struct conf_errors *errs);
 /* Apply the live keys of d->cfg to the modules (after set or reload). */
 void daemon_apply_config(struct daemon *d);
 
-/* Start driving KSM if ksm.manage = yes and it is not driven yet. */
-void daemon_ksm_start(struct daemon *d);
 /* Write the state file (logs a failure). */
 void daemon_save_state(struct daemon *d);
 
