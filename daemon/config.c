@@ -100,7 +100,7 @@ const struct conf_key *config_keys(size_t *n)
 	static const enum conf_type types[] = {
 		[POLICY_KNOB_BOOL] = CONF_BOOL, [POLICY_KNOB_SIZE] = CONF_SIZE,
 		[POLICY_KNOB_DURATION] = CONF_DURATION, [POLICY_KNOB_PERCENT] = CONF_PERCENT,
-		[POLICY_KNOB_DOUBLE] = CONF_DOUBLE,
+		[POLICY_KNOB_DOUBLE] = CONF_DOUBLE, [POLICY_KNOB_BUDGET] = CONF_BUDGET,
 	};
 	if (!all_keys) {
 		size_t nb = ARRAY_SIZE(base_keys);
@@ -250,6 +250,40 @@ int config_parse_value(const struct conf_key *k, const char *v, void *p, char *e
 			goto range;
 		*(double *)p = num;
 		return 0;
+	case CONF_BUDGET: {
+		/* bytes, then the cgroup path right after them (policy_conf) */
+		uint64_t s = 0;
+		char *cg = (char *)p + sizeof(uint64_t);
+		if (!strncmp(v, "cgroup:", 7)) {
+			const char *path = v + 7;
+			if (path[0] != '/') {
+				snprintf(err, errlen, "%s.%s: '%s': the cgroup path must start with / "
+					 "(as /proc/PID/cgroup names it, e.g. cgroup:/machine.slice)",
+					 k->section, k->name, v);
+				return -EINVAL;
+			}
+			if (strlen(path) >= POLICY_CGROUP_LEN) {
+				snprintf(err, errlen, "%s.%s: cgroup path longer than %d characters",
+					 k->section, k->name, POLICY_CGROUP_LEN - 1);
+				return -EINVAL;
+			}
+			*(uint64_t *)p = 0;
+			memset(cg, 0, POLICY_CGROUP_LEN);
+			strcpy(cg, path);
+			return 0;
+		}
+		if (parse_size(v, &s) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a size (e.g. 512M, 2G) or cgroup:PATH",
+				 k->section, k->name, v);
+			return -EINVAL;
+		}
+		num = (double)s;
+		if (num < k->min || num > k->max)
+			goto range;
+		*(uint64_t *)p = s;
+		memset(cg, 0, POLICY_CGROUP_LEN);
+		return 0;
+	}
 	case CONF_STRING:
 	case CONF_ENUM:
 		if (strlen(v) >= field_size(k)) {
@@ -276,7 +310,7 @@ int config_parse_value(const struct conf_key *k, const char *v, void *p, char *e
 	return -EINVAL;
 range: {
 	char lo[64], hi[64];
-	if (k->type == CONF_SIZE) {
+	if (k->type == CONF_SIZE || k->type == CONF_BUDGET) {
 		format_size((uint64_t)k->min, lo, sizeof lo);
 		format_size((uint64_t)k->max, hi, sizeof hi);
 	} else if (k->type == CONF_DURATION) {
@@ -614,6 +648,12 @@ static const char *format_at(const void *base, const struct conf_key *k, char *b
 	case CONF_UINT:
 		snprintf(buf, len, "%" PRIu64, *(const uint64_t *)p);
 		break;
+	case CONF_BUDGET:
+		if (p[sizeof(uint64_t)]) {
+			snprintf(buf, len, "cgroup:%s", p + sizeof(uint64_t));
+			break;
+		}
+		/* fall through */
 	case CONF_SIZE: {
 		uint64_t v = *(const uint64_t *)p;
 		if (v && v % GIB == 0)
@@ -657,13 +697,18 @@ int config_set(struct ksmd_config *cfg, const char *dotted, const char *value, c
 		snprintf(err, errlen, "%s cannot change while ksmd runs; edit the file and restart", dotted);
 		return -EPERM;
 	}
-	char tmp[CONF_STR_MAX];
+	_Static_assert(sizeof(uint64_t) + POLICY_CGROUP_LEN <= CONF_STR_MAX, "a budget fits the buffer");
+	_Static_assert(offsetof(struct policy_conf, budget_cgroup) ==
+		       offsetof(struct policy_conf, budget_bytes) + sizeof(uint64_t),
+		       "the budget's cgroup follows its bytes");
+	uint64_t tmp[CONF_STR_MAX / sizeof(uint64_t)];
 	int r = config_parse_value(k, value, tmp, err, errlen);
 	if (r < 0)
 		return r;
 	size_t sz = k->type == CONF_BOOL ? sizeof(bool)
 		  : (k->type == CONF_PERCENT || k->type == CONF_DOUBLE) ? sizeof(double)
 		  : (k->type == CONF_STRING || k->type == CONF_ENUM) ? field_size(k)
+		  : k->type == CONF_BUDGET ? sizeof(uint64_t) + POLICY_CGROUP_LEN
 		  : sizeof(uint64_t);
 	memcpy((char *)cfg + k->offset, tmp, sz);
 	cfg->policy.tick_usec = cfg->tick_usec;
@@ -713,7 +758,7 @@ const struct guest_conf *config_guest(const struct ksmd_config *cfg, const char 
 /* mdoc text for one key's bounds, in its unit. */
 static void man_bound(const struct conf_key *k, double v, char *buf, size_t len)
 {
-	if (k->type == CONF_SIZE)
+	if (k->type == CONF_SIZE || k->type == CONF_BUDGET)
 		format_size((uint64_t)v, buf, len);
 	else if (k->type == CONF_DURATION)
 		format_duration((usec_t)v, buf, len);
@@ -747,7 +792,8 @@ void config_man(FILE *f)
 			fprintf(f, "\n");
 		}
 		fprintf(f, "Default: %s.\n", *k->def ? k->def : "none");
-		if (k->type == CONF_UINT || k->type == CONF_SIZE || k->type == CONF_DURATION ||
+		if (k->type == CONF_UINT || k->type == CONF_SIZE || k->type == CONF_BUDGET ||
+		    k->type == CONF_DURATION ||
 		    k->type == CONF_PERCENT || k->type == CONF_DOUBLE) {
 			char lo[32], hi[32];
 			man_bound(k, k->min, lo, sizeof lo);

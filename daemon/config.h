@@ -33,6 +33,7 @@ enum conf_type {
 	CONF_DOUBLE,    /* double, plain number (a rate) */
 	CONF_STRING,    /* char[CONF_STR_MAX] */
 	CONF_ENUM,      /* char[CONF_NAME_MAX], one of enum_values */
+	CONF_BUDGET,    /* uint64_t bytes then char[POLICY_CGROUP_LEN]: "SIZE" or "cgroup:PATH" */
 };
 
 struct guest_conf {

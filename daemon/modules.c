@@ -48,6 +48,7 @@ struct guest {
 	struct ksm_proc_stat ksm;
 	bool ksm_valid;
 	uint64_t rss_bytes;
+	uint64_t swap_bytes;         /* VmSwap: its memory the host swapped out */
 	/* rates from two samples of the guest's stats */
 	usec_t rate_sample_usec;
 	uint64_t prev_major, prev_swap_in, prev_swap_out;
@@ -77,6 +78,10 @@ struct daemon_modules {
 	struct stats_server *http;
 	usec_t last_tick_usec;
 	uint64_t pages_scanned_total; /* over every pass since start */
+	/* policy.budget = cgroup:PATH: the spec last resolved, its directory */
+	char cg_spec[POLICY_CGROUP_LEN];
+	char cg_dir[512];
+	int cg_err;                   /* last failure (logged once per change), 0 ok */
 	uint64_t passes_counted;
 };
 
@@ -343,18 +348,29 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 	}
 }
 
-static void read_rss(struct guest *g)
+/* "Key:   123 kB" of /proc/PID/status, in bytes (0 when missing). */
+static uint64_t status_kb(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	unsigned long long kb;
+	if (!p || sscanf(p + strlen(key), " %llu kB", &kb) != 1)
+		return 0;
+	return (uint64_t)kb * 1024;
+}
+
+/* What the guest's process costs the host: resident memory and memory the
+ * host swapped out (VmRSS, VmSwap of /proc/PID/status). */
+static void read_mem(struct guest *g)
 {
 	char path[64], *buf;
-	g->rss_bytes = 0;
+	g->rss_bytes = g->swap_bytes = 0;
 	if (g->pid <= 0)
 		return;
-	snprintf(path, sizeof path, "/proc/%d/statm", (int)g->pid);
+	snprintf(path, sizeof path, "/proc/%d/status", (int)g->pid);
 	if (read_file(path, &buf, NULL) < 0)
 		return;
-	unsigned long long size, rss;
-	if (sscanf(buf, "%llu %llu", &size, &rss) == 2)
-		g->rss_bytes = rss * (uint64_t)sysconf(_SC_PAGESIZE);
+	g->rss_bytes = status_kb(buf, "\nVmRSS:");
+	g->swap_bytes = status_kb(buf, "\nVmSwap:");
 	free(buf);
 }
 
@@ -413,7 +429,7 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 		else
 			g->ksm_fix[0] = 0;
 	}
-	read_rss(g);
+	read_mem(g);
 	(void)now;
 }
 
@@ -518,6 +534,7 @@ static void policy_run(struct daemon *d, usec_t now)
 		pg->stats_age_usec = s->updated_usec && now > s->updated_usec ? now - s->updated_usec
 					: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
 		pg->rss_bytes = g->rss_bytes;
+		pg->swap_bytes = g->swap_bytes;
 		pg->ksm_merging_pages = g->ksm_valid && g->ksm.merging_pages > 0 ? (uint64_t)g->ksm.merging_pages : 0;
 		if (g->wss_on && d->cfg.policy.host_wss)
 			wss_tracker_fill(&g->wss, now, pg);
@@ -546,6 +563,43 @@ static void policy_run(struct daemon *d, usec_t now)
 	}
 }
 
+/* policy.budget = cgroup:PATH: find the cgroup when the key changes, read
+ * its limit, usage and swap every tick. A failure is logged once per
+ * change of outcome; the policy then falls back to MemTotal - reserve. */
+static void budget_cgroup_collect(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	const char *spec = d->cfg.policy.budget_cgroup;
+	m->host.cg_valid = false;
+	if (!spec[0]) {
+		m->cg_spec[0] = 0;
+		return;
+	}
+	int r = 0;
+	if (strcmp(spec, m->cg_spec)) {
+		snprintf(m->cg_spec, sizeof m->cg_spec, "%s", spec);
+		m->cg_dir[0] = 0;
+		m->cg_err = 0;
+	}
+	if (!m->cg_dir[0])
+		r = policy_cgroup_resolve(spec, m->cg_dir, sizeof m->cg_dir);
+	if (r == 0)
+		r = policy_collect_cgroup(m->cg_dir, &m->host);
+	if (r < 0) {
+		m->cg_dir[0] = 0; /* find it again: it may be created later */
+		if (r != m->cg_err)
+			log_warn("policy.budget = cgroup:%s: %s; the budget is MemTotal - reserve until it can be "
+				 "read", spec, strerror(-r));
+	} else if (m->cg_err || !m->host_prev.cg_valid ||
+		   m->host_prev.cg_limit_bytes != m->host.cg_limit_bytes) {
+		char lim[32];
+		format_size(m->host.cg_limit_bytes, lim, sizeof lim);
+		log_info("policy.budget = cgroup:%s (%s): %s", spec, m->cg_dir,
+			 m->host.cg_limited ? lim : "no limit; the budget is MemTotal - reserve");
+	}
+	m->cg_err = r < 0 ? r : 0;
+}
+
 void modules_tick(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
@@ -554,6 +608,7 @@ void modules_tick(struct daemon *d)
 
 	m->host_prev = m->host;
 	if (policy_collect_host(&m->host) == 0) {
+		budget_cgroup_collect(d);
 		if (m->host_valid)
 			policy_host_rates(&m->host_prev, &m->host);
 		m->host_valid = true;
@@ -840,6 +895,7 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		JSET(o, "uncooperative", json_boolean(in->progress.uncooperative));
 	}
 	JSET(o, "rss_bytes", JU(g->rss_bytes));
+	JSET(o, "swap_bytes", JU(g->swap_bytes));
 	if (g->wss_on && d->cfg.policy.host_wss) {
 		struct policy_guest pg;
 		memset(&pg, 0, sizeof pg);
@@ -911,6 +967,18 @@ json_t *daemon_snapshot(struct daemon *d)
 		tmp.conf = d->cfg.policy;
 		tmp.host = m->host;
 		JSET(h, "budget_bytes", JU(policy_budget_bytes(&tmp)));
+		if (d->cfg.policy.budget_cgroup[0]) {
+			json_t *cg = json_object();
+			JSET(cg, "path", json_string(d->cfg.policy.budget_cgroup));
+			JSET(cg, "readable", json_boolean(m->host.cg_valid));
+			if (m->host.cg_valid) {
+				JSET(cg, "limit_bytes", m->host.cg_limited ? JU(m->host.cg_limit_bytes) : json_null());
+				JSET(cg, "usage_bytes", JU(m->host.cg_usage_bytes));
+				JSET(cg, "swap_bytes", JU(m->host.cg_swap_bytes));
+				JSET(cg, "swap_out_bytes_per_sec", json_real(m->host.cg_swap_out_bytes_per_sec));
+			}
+			JSET(h, "cgroup", cg);
+		}
 	}
 	JSET(h, "guests_total_bytes", JU(guests_total));
 	JSET(s, "host", h);
@@ -997,6 +1065,7 @@ json_t *daemon_snapshot(struct daemon *d)
 		JSET(po, "host_level", json_string(policy_host_level_name(m->plan.host_level)));
 		JSET(po, "merge_urgency", json_string(policy_merge_urgency_name(m->plan.merge_urgency)));
 		JSET(po, "guest_used_bytes", JU(m->plan.guest_used_bytes));
+		JSET(po, "guest_swap_bytes", JU(m->plan.guest_swap_bytes));
 		JSET(po, "reclaim_wanted_bytes", json_integer(m->plan.reclaim_wanted_bytes));
 		JSET(po, "host_reason", json_string(m->plan.host_reason));
 		JSET(po, "merge_reason", json_string(m->plan.merge_reason));

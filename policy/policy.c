@@ -128,8 +128,10 @@ void policy_conf_defaults(struct policy_conf *c)
 const struct policy_knob policy_knobs[] = {
 	K("dry_run", BOOL, dry_run, "bool", 0, 1, "no",
 	  "decide and report, act on nothing"),
-	K("budget", SIZE, budget_bytes, "bytes", 0, 1e18, "0",
-	  "guest memory the host may hold (RSS minus merged); 0 = MemTotal minus reserve"),
+	K("budget", BUDGET, budget_bytes, "bytes or cgroup:PATH", 0, 1e18, "0",
+	  "guest memory the host may hold (RSS plus swapped out, minus merged); 0 = MemTotal minus "
+	  "reserve; cgroup:PATH = the limit of that memory cgroup (PATH as /proc/PID/cgroup names it, "
+	  "or a full path under the memory controller's mount), followed live"),
 	K("reserve", SIZE, reserve_bytes, "bytes", 0, 1e18, "1G",
 	  "host memory kept out of the budget; MemAvailable below it is pressure"),
 	K("tick", DURATION, tick_usec, "usec", 1e5, 3.6e9, "2s",
@@ -188,7 +190,8 @@ static double knob_value(const struct policy_conf *c, const struct policy_knob *
 	const char *p = (const char *)c + k->offset;
 	switch (k->type) {
 	case POLICY_KNOB_BOOL: return *(const bool *)p;
-	case POLICY_KNOB_SIZE: return (double)*(const uint64_t *)p;
+	case POLICY_KNOB_SIZE:
+	case POLICY_KNOB_BUDGET: return (double)*(const uint64_t *)p;
 	case POLICY_KNOB_DURATION: return (double)*(const usec_t *)p;
 	case POLICY_KNOB_PERCENT:
 	case POLICY_KNOB_DOUBLE: return *(const double *)p;
@@ -247,6 +250,8 @@ void policy_state_init(struct policy_state *st)
 
 uint64_t policy_budget_bytes(const struct policy_snapshot *snap)
 {
+	if (snap->conf.budget_cgroup[0] && snap->host.cg_valid && snap->host.cg_limited)
+		return snap->host.cg_limit_bytes;
 	if (snap->conf.budget_bytes)
 		return snap->conf.budget_bytes;
 	uint64_t t = snap->host.mem_total_bytes, r = snap->conf.reserve_bytes;
@@ -404,7 +409,8 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 }
 
 /* May v be shrunk this tick, and by how much at most? */
-static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool critical)
+static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool critical,
+			    bool at_limit)
 {
 	const struct policy_conf *c = &snap->conf;
 	if (!v->eligible || !v->fresh || v->distress || v->cur <= v->lo)
@@ -421,8 +427,9 @@ static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v,
 		say(v->hold_why, sizeof v->hold_why, "settling");
 		return;
 	}
-	uint64_t cap = pct(v->g->max_bytes, critical ? c->max_shrink_percent_per_tick_critical
-						     : c->max_shrink_percent_per_tick);
+	uint64_t cap = at_limit ? v->cur - v->lo
+		     : pct(v->g->max_bytes, critical ? c->max_shrink_percent_per_tick_critical
+						      : c->max_shrink_percent_per_tick);
 	v->cap_down = MIN(cap, v->cur - v->lo);
 	if (v->cap_down < MAX(db, 1)) {
 		v->cap_down = 0;
@@ -525,15 +532,23 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	}
 
 	/* Host cost and level. */
-	uint64_t rss = 0;
+	uint64_t rss = 0, swapped = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct policy_guest *g = &snap->guests[i];
 		rss += g->rss_bytes ? g->rss_bytes
 				    : (g->balloon_actual_bytes ? g->balloon_actual_bytes : g->max_bytes);
+		swapped += g->rss_bytes ? g->swap_bytes : 0;
 	}
+	/* Swapped-out guest memory is paid for too (in swap, and in the
+	 * double paging that follows): it counts in the cost, so the cost
+	 * never looks better because the host swapped. */
+	rss += swapped;
 	uint64_t merged = snap->merge.available ? snap->merge.merged_pages * 4096 : 0;
 	uint64_t used = rss > merged ? rss - merged : 0;
 	uint64_t budget = policy_budget_bytes(snap);
+	/* A budget that is a cgroup's limit is the real limit: going over it
+	 * swaps the guests, and no host reserve can be borrowed against it. */
+	bool real_limit = c->budget_cgroup[0] && h->cg_valid && h->cg_limited;
 	/* What the host can give now: other users of host memory shrink it. */
 	bool by_avail = false;
 	if (h->mem_total_bytes && used + h->mem_available_bytes < budget + c->reserve_bytes) {
@@ -543,6 +558,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	}
 	out->budget_bytes = budget;
 	out->guest_used_bytes = used;
+	out->guest_swap_bytes = swapped;
 	st->prev_used_bytes = used;
 	/* Where the cost is heading: last tick's growth, projected lookahead ahead. */
 	uint64_t projected = used;
@@ -560,10 +576,17 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)(used - budget + pct(budget, c->budget_low_water_percent));
 		fmt_size(h->mem_available_bytes, b3, sizeof b3);
+		char sw[48] = "";
+		if (swapped) {
+			char b4[32];
+			fmt_size(swapped, b4, sizeof b4);
+			say(sw, sizeof sw, " (%s of it swapped out)", b4);
+		}
 		if (by_avail)
-			say(hr, hrl, "guests use %s > budget %s (host MemAvailable %s < reserve)", b1, b2, b3);
+			say(hr, hrl, "guests use %s%s > budget %s (host MemAvailable %s < reserve)", b1, sw, b2, b3);
 		else
-			say(hr, hrl, "guests use %s > budget %s", b1, b2);
+			say(hr, hrl, "guests use %s%s > budget %s%s", b1, sw, b2,
+			    real_limit ? " (cgroup limit)" : "");
 	} else if (projected > budget) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)(projected - budget + pct(budget, c->budget_low_water_percent));
@@ -576,6 +599,13 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 					       (double)c->tick_usec / USEC_PER_SEC));
 		say(hr, hrl, "host swap-out %.0f pages/s > %.0f/s", h->swap_out_pages_per_sec,
 			 c->swap_out_threshold_pages_per_sec);
+	} else if (real_limit && h->cg_swap_out_bytes_per_sec > c->swap_out_threshold_pages_per_sec * 4096.0) {
+		lvl = POLICY_HOST_CRITICAL;
+		want = (int64_t)MAX(pct(budget, c->max_shrink_percent_per_tick_critical),
+				    (uint64_t)(h->cg_swap_out_bytes_per_sec *
+					       (double)c->tick_usec / USEC_PER_SEC));
+		say(hr, hrl, "cgroup swap-out %.0f pages/s > %.0f/s",
+		    h->cg_swap_out_bytes_per_sec / 4096.0, c->swap_out_threshold_pages_per_sec);
 	} else if (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)pct(budget, c->max_shrink_percent_per_tick_critical);
@@ -607,14 +637,17 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	if (gap < 4 * MIB) {
 		out->merge_urgency = POLICY_MERGE_IDLE;
 		say(out->merge_reason, sizeof out->merge_reason, "unmerged duplicates %s: trickle", b3);
-	} else if (lvl == POLICY_HOST_OK) {
+	} else if (lvl == POLICY_HOST_OK && !(real_limit && used > pct(budget, 80))) {
 		out->merge_urgency = POLICY_MERGE_NORMAL;
 		say(out->merge_reason, sizeof out->merge_reason,
 			 "unmerged duplicates %s, host %s: merge within budget", b3, policy_host_level_name(lvl));
 	} else {
 		out->merge_urgency = POLICY_MERGE_URGENT;
+		/* KSM merges only present pages: near a hard limit, merge before
+		 * the kernel swaps the duplicates out. */
 		say(out->merge_reason, sizeof out->merge_reason,
-			 "unmerged duplicates %s, host %s: merge at full speed", b3, policy_host_level_name(lvl));
+			 "unmerged duplicates %s, host %s%s: merge at full speed", b3, policy_host_level_name(lvl),
+			 lvl == POLICY_HOST_OK ? " but above 80% of its cgroup limit" : "");
 	}
 	int64_t balloon_want = want;
 	bool merge_covers = false;
@@ -638,8 +671,15 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	for (size_t i = 0; i < n; i++)
 		guest_view(snap, st, i, &views[i]);
 	bool critical = lvl == POLICY_HOST_CRITICAL;
+	/* At the limit (over budget, heading over it, or swapping), shed as
+	 * fast as the balloons allow: the step is capped by each guest's floor
+	 * and by the want, not by a percentage per tick. */
+	bool at_limit = critical && (used > budget || projected > budget ||
+				     h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
+				     (real_limit && h->cg_swap_out_bytes_per_sec >
+						    c->swap_out_threshold_pages_per_sec * 4096.0));
 	for (size_t i = 0; i < n; i++)
-		shrink_capacity(snap, &views[i], critical);
+		shrink_capacity(snap, &views[i], critical, at_limit);
 
 	/* Distress first: give back fast, funded by headroom or others. */
 	uint64_t capacity = 0;
@@ -664,8 +704,10 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		growth += need;
 	}
 	/* The reserve lies below the budget: a guest in distress may borrow a
-	 * quarter of it unless the host itself is already short or swapping. */
-	bool host_short = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
+	 * quarter of it unless the host itself is already short or swapping,
+	 * or the budget is a cgroup's limit (a hard limit lends nothing). */
+	bool host_short = real_limit ||
+			  h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
 			  (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) ||
 			  (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2);
 	uint64_t fundable = (uint64_t)MAX(headroom, 0) + capacity + (host_short ? 0 : c->reserve_bytes / 4);

@@ -50,6 +50,7 @@
 #define POLICY_NAME_LEN   64
 #define POLICY_REASON_LEN 256
 #define POLICY_RING_LEN   128
+#define POLICY_CGROUP_LEN 240   /* cgroup:PATH of the budget, NUL included */
 
 /* ---------------------------------------------------------------- knobs */
 
@@ -58,6 +59,8 @@
 struct policy_conf {
 	bool dry_run;                       /* decide and report, act on nothing */
 	uint64_t budget_bytes;              /* guest memory the host may hold; 0 = MemTotal - reserve */
+	char budget_cgroup[POLICY_CGROUP_LEN]; /* "" or the memory cgroup whose limit is the budget
+					     * ("cgroup:PATH" in ksmd.conf; follows the limit live) */
 	uint64_t reserve_bytes;             /* host memory kept out of the budget; also the MemAvailable floor */
 	usec_t tick_usec;                   /* interval between decisions */
 	double idle_tax_percent;            /* ESX idle-memory tax: idle pages cost this much more (0..99) */
@@ -92,6 +95,7 @@ enum policy_knob_type {
 	POLICY_KNOB_DURATION, /* usec_t */
 	POLICY_KNOB_PERCENT,  /* double 0..100 */
 	POLICY_KNOB_DOUBLE,   /* double, plain rate */
+	POLICY_KNOB_BUDGET,   /* uint64_t bytes followed by char[POLICY_CGROUP_LEN]: a size or cgroup:PATH */
 };
 
 /* One row per knob, for the daemon's declarative configuration table. */
@@ -131,6 +135,13 @@ struct policy_host {
 	uint64_t psi_full_total_usec;
 	bool psi_trigger_fired;             /* a poll() trigger fired since the last tick */
 	usec_t sampled_usec;                /* monotonic time of the sample */
+	/* The memory cgroup of policy.budget = cgroup:PATH (policy_collect_cgroup). */
+	bool cg_valid;                      /* the cgroup was read this tick */
+	bool cg_limited;                    /* it has a limit (not "max") */
+	uint64_t cg_limit_bytes;            /* memory.limit_in_bytes (v1) or memory.max (v2) */
+	uint64_t cg_usage_bytes;            /* memory charged to it now, page cache included */
+	uint64_t cg_swap_bytes;             /* its memory in swap now */
+	double cg_swap_out_bytes_per_sec;   /* growth of cg_swap_bytes (0 when it shrinks) */
 };
 
 struct policy_guest {
@@ -152,6 +163,7 @@ struct policy_guest {
 	double swap_out_pages_per_sec;
 	usec_t stats_age_usec;              /* how old the stats are */
 	uint64_t rss_bytes;                 /* host-side RSS of its process, 0 = unknown */
+	uint64_t swap_bytes;                /* its process's memory in host swap (VmSwap): the host pays for it too */
 	uint64_t ksm_merging_pages;         /* /proc/PID/ksm_stat */
 	bool host_active_valid;             /* host_active_bytes holds a sample (wss_tracker_fill) */
 	uint64_t host_active_bytes;         /* guest RAM the host saw touched over the last interval */
@@ -217,8 +229,9 @@ struct policy_plan {
 	usec_t now_usec;
 	bool dry_run;                       /* the daemon must not act */
 	enum policy_host_level host_level;
-	uint64_t budget_bytes;              /* effective budget: min(conf budget, cost + MemAvailable - reserve) */
-	uint64_t guest_used_bytes;          /* what guests cost the host now (RSS - merged) */
+	uint64_t budget_bytes;              /* effective budget: min(conf budget or cgroup limit, cost + MemAvailable - reserve) */
+	uint64_t guest_used_bytes;          /* what guests cost the host now (RSS + swapped out - merged) */
+	uint64_t guest_swap_bytes;          /* of which in host swap */
 	int64_t reclaim_wanted_bytes;       /* > 0: host wants this much back */
 	enum policy_merge_urgency merge_urgency;
 	char host_reason[POLICY_REASON_LEN];
@@ -263,7 +276,8 @@ void policy_state_init(struct policy_state *st);
 size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
 		     struct policy_plan *out);
 
-/* Effective budget: conf budget, or MemTotal - reserve when it is 0. */
+/* Effective budget: the cgroup's limit when the budget is a limited
+ * cgroup that was read, else conf budget, else MemTotal - reserve. */
 uint64_t policy_budget_bytes(const struct policy_snapshot *snap);
 
 const char *policy_host_level_name(enum policy_host_level l);
@@ -311,6 +325,24 @@ int policy_parse_psi(const char *text, struct policy_host *h);
  * difference over the sampled_usec difference (0 if prev is NULL, time did
  * not advance or a counter went back). */
 void policy_host_rates(const struct policy_host *prev, struct policy_host *cur);
+
+/* The directory of a memory cgroup named as in policy.budget: PATH as
+ * /proc/PID/cgroup names it (relative to the memory controller's mount,
+ * v1 or v2, found in /proc/self/mountinfo) or a full path under that
+ * mount. Writes it to dir; -ENOENT if no memory controller is mounted or
+ * the directory does not exist, -EINVAL if PATH is not absolute or
+ * leaves the mount (".."). */
+int policy_cgroup_resolve(const char *path, char *dir, size_t len);
+/* Parse a /proc/self/mountinfo text: the memory controller's mount point
+ * (a v1 "cgroup" mount with the memory option, else a cgroup2 mount) into
+ * mnt. -ENOENT when there is none. */
+int policy_parse_cgroup_mount(const char *mountinfo, char *mnt, size_t len, bool *v2);
+/* Read a resolved memory cgroup directory into h->cg_* (v1:
+ * memory.limit_in_bytes, memory.usage_in_bytes, memory.stat total_swap or
+ * swap; v2: memory.max, memory.current, memory.swap.current), stamping
+ * cg_valid. cg_swap_out_bytes_per_sec is left for policy_host_rates().
+ * Returns 0 or -errno (cg_valid false). */
+int policy_collect_cgroup(const char *dir, struct policy_host *h);
 
 /* Read /proc/meminfo, /proc/vmstat, /proc/pressure/memory (PSI optional)
  * into h, stamping sampled_usec; rates are left for policy_host_rates().

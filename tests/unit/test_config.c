@@ -117,6 +117,10 @@ static void test_errors(void)
 		{ "[guest a]\nqmp = /x\ncolour = red\n", "t.conf:3: unknown key 'colour' in [guest]" },
 		{ "[guest a]\nqmp = /x\n[guest b]\nqmp = /x\n", "t.conf:3: guest 'b' uses the QMP socket of guest 'a'" },
 		{ "[policy]\nidle_tax_percent = 150\n", "t.conf:2: policy.idle_tax_percent: '150' is out of range" },
+		{ "[policy]\nbudget = cgroup:machine.slice\n",
+		  "t.conf:2: policy.budget: 'cgroup:machine.slice': the cgroup path must start with /" },
+		{ "[policy]\nbudget = lots\n",
+		  "t.conf:2: policy.budget: 'lots' is not a size (e.g. 512M, 2G) or cgroup:PATH" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct ksmd_config cfg;
@@ -163,6 +167,17 @@ static void test_set_get(void)
 	CU_ASSERT_EQUAL(config_set(&cfg, "policy.budget", "6G", err, sizeof err), 0);
 	CU_ASSERT_EQUAL(cfg.policy.budget_bytes, 6 * GIB);
 	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("policy.budget"), buf, sizeof buf), "6G");
+	/* the budget as a cgroup's limit, and back to a size */
+	CU_ASSERT_EQUAL(config_set(&cfg, "policy.budget", "cgroup:/machine.slice", err, sizeof err), 0);
+	CU_ASSERT_EQUAL(cfg.policy.budget_bytes, 0);
+	CU_ASSERT_STRING_EQUAL(cfg.policy.budget_cgroup, "/machine.slice");
+	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("policy.budget"), buf, sizeof buf),
+			       "cgroup:/machine.slice");
+	CU_ASSERT_EQUAL(config_set(&cfg, "policy.budget", "cgroup:", err, sizeof err), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(cfg.policy.budget_cgroup, "/machine.slice");
+	CU_ASSERT_EQUAL(config_set(&cfg, "policy.budget", "6G", err, sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.policy.budget_cgroup, "");
+	CU_ASSERT_EQUAL(cfg.policy.budget_bytes, 6 * GIB);
 	CU_ASSERT_EQUAL(config_set(&cfg, "daemon.tick", "500ms", err, sizeof err), 0);
 	CU_ASSERT_STRING_EQUAL(config_format(&cfg, config_find("daemon.tick"), buf, sizeof buf), "500ms");
 	/* refusals leave the value alone */
@@ -180,7 +195,8 @@ static void test_dump_roundtrip(void)
 {
 	struct ksmd_config a, b;
 	struct conf_errors e;
-	CU_ASSERT_EQUAL_FATAL(parse("[scanner]\npages_per_sec = 777\n[guest g1]\nqmp = /q\nmax = 2G\n", &a, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(parse("[scanner]\npages_per_sec = 777\n[policy]\nbudget = cgroup:/sys/fs/cgroup/memory/vms\n"
+				    "[guest g1]\nqmp = /q\nmax = 2G\n", &a, &e), 0);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -191,6 +207,7 @@ static void test_dump_roundtrip(void)
 		fprintf(stderr, "%s\n%s\n", buf, first(&e));
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	CU_ASSERT_EQUAL(b.scanner_pages_per_sec, 777);
+	CU_ASSERT_STRING_EQUAL(b.policy.budget_cgroup, "/sys/fs/cgroup/memory/vms");
 	CU_ASSERT_EQUAL_FATAL(b.n_guests, 1);
 	CU_ASSERT_EQUAL(b.guests[0].max_bytes, 2 * GIB);
 	CU_ASSERT_EQUAL(memcmp(&a.policy, &b.policy, sizeof a.policy), 0);

@@ -63,8 +63,14 @@ static void test_over_budget_idle_first(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
-	/* critical cap: 5% of 4 GiB */
-	CU_ASSERT(-a->delta_bytes <= (int64_t)(4 * GIB / 20) + 1);
+	/* at the limit the whole overshoot (plus the 2% low water) goes in one
+	 * tick, not max_shrink_percent_per_tick_critical (5% of 4 GiB) a tick */
+	int64_t taken = 0;
+	for (size_t i = 0; i < p.n_actions; i++)
+		taken -= p.actions[i].delta_bytes;
+	int64_t want = 512 * MIB + (int64_t)(5 * GIB + 512 * MIB) / 50;
+	CU_ASSERT(taken >= want - (int64_t)MIB && taken <= want + (int64_t)MIB);
+	CU_ASSERT(-a->delta_bytes > (int64_t)(4 * GIB / 20));
 	CU_ASSERT(strstr(a->reason, "budget") != NULL);
 	CU_ASSERT(strstr(a->reason, "lowest shares per active page") != NULL);
 	/* g1 took the largest step */
@@ -646,13 +652,190 @@ static void test_collect_at(void)
 	CU_ASSERT(h.mem_available_bytes <= h.mem_total_bytes);
 }
 
+/* Swapped-out guest memory is part of what the guests cost: a host that
+ * swaps must never look as if it had more room. */
+static void test_swap_counts_in_cost(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 5 * GIB;          /* RSS alone (4 GiB) fits */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL(p.guest_used_bytes, 4 * GIB);
+	/* the host swapped 768 MiB of each out: RSS fell by as much */
+	for (size_t i = 0; i < 2; i++) {
+		s.guests[i].rss_bytes = 2 * GIB - 768 * MIB;
+		s.guests[i].swap_bytes = 768 * MIB;
+	}
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.guest_used_bytes, 4 * GIB);
+	CU_ASSERT_EQUAL(p.guest_swap_bytes, 1536 * MIB);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	/* more in swap than the budget leaves: over budget, and the reason says so */
+	s.guests[0].swap_bytes = 2 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.guest_used_bytes, 4 * GIB + 1280 * MIB);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(strstr(p.host_reason, "swapped out") != NULL);
+	CU_ASSERT(p.n_actions > 0);
+	/* a guest that has room is never grown back while the cost includes swap */
+	for (size_t i = 0; i < p.n_actions; i++)
+		CU_ASSERT_EQUAL(p.actions[i].kind, POLICY_ACT_SHRINK);
+	check_invariants(&s, &p);
+}
+
+/* policy.budget = cgroup:PATH: the cgroup's limit is the budget, its swap
+ * growth is critical, and a guest in distress borrows no host reserve. */
+static void test_cgroup_budget(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.budget_bytes = 0;
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/machine.slice");
+	/* not read (yet): MemTotal - reserve */
+	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 15 * GIB);
+	s.host.cg_valid = true;
+	s.host.cg_limited = false;
+	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 15 * GIB);
+	s.host.cg_limited = true;
+	s.host.cg_limit_bytes = 5 * GIB;
+	s.host.cg_usage_bytes = 4 * GIB;
+	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 5 * GIB);
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL(p.budget_bytes, 5 * GIB);
+	/* the limit follows: lowered below the cost, the whole overshoot goes at once */
+	s.host.cg_limit_bytes = 3 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(strstr(p.host_reason, "cgroup limit") != NULL);
+	int64_t taken = 0;
+	for (size_t i = 0; i < p.n_actions; i++)
+		taken -= p.actions[i].delta_bytes;
+	CU_ASSERT(taken >= (int64_t)(1 * GIB));
+	check_invariants(&s, &p);
+	/* the cgroup swapping out: critical even within the limit */
+	policy_state_init(&st);
+	s.host.cg_limit_bytes = 5 * GIB;
+	s.host.cg_swap_out_bytes_per_sec = 8 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(strstr(p.host_reason, "cgroup swap-out 2048 pages/s") != NULL);
+	/* unmerged duplicates near the limit: merge at full speed, before the
+	 * kernel swaps them out */
+	s.host.cg_swap_out_bytes_per_sec = 0;
+	s.conf.budget_cgroup[0] = 0;
+	s.conf.budget_bytes = 0;
+	s.merge.available = true;
+	s.merge.potential_pages = 64 * MIB / 4096;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_NORMAL);
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/machine.slice");
+	s.host.cg_limit_bytes = 4 * GIB + 512 * MIB;   /* cost 4 GiB: above 80% */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_URGENT);
+	s.merge.available = false;
+	/* distress at the limit: funded by the others, not by the host reserve */
+	s.host.cg_limit_bytes = 4 * GIB;
+	s.guests[0].stat_available_bytes = 20 * MIB;    /* 1%: distress */
+	s.guests[1].stat_available_bytes = 100 * MIB;   /* nothing to give either */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	/* the same with a plain budget borrows a quarter of the reserve */
+	s.conf.budget_cgroup[0] = 0;
+	s.conf.budget_bytes = 4 * GIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL(a);
+	if (a)
+		CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
+}
+
+static void test_cgroup_mount_and_read(void)
+{
+	char mnt[256];
+	bool v2 = true;
+	static const char v1[] =
+		"25 1 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755\n"
+		"30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
+		"31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+		"33 25 0:29 / /sys/fs/cgroup/memory rw,nosuid shared:9 - cgroup cgroup rw,memory\n";
+	CU_ASSERT_EQUAL(policy_parse_cgroup_mount(v1, mnt, sizeof mnt, &v2), 0);
+	CU_ASSERT_STRING_EQUAL(mnt, "/sys/fs/cgroup/memory");
+	CU_ASSERT_FALSE(v2);
+	static const char only2[] = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+	CU_ASSERT_EQUAL(policy_parse_cgroup_mount(only2, mnt, sizeof mnt, &v2), 0);
+	CU_ASSERT_STRING_EQUAL(mnt, "/sys/fs/cgroup");
+	CU_ASSERT_TRUE(v2);
+	CU_ASSERT_EQUAL(policy_parse_cgroup_mount("1 0 0:1 / / rw - ext4 /dev/sda rw\n", mnt, sizeof mnt, &v2),
+			-ENOENT);
+	char dir[512];
+	CU_ASSERT_EQUAL(policy_cgroup_resolve("machine.slice", dir, sizeof dir), -EINVAL);
+	CU_ASSERT_EQUAL(policy_cgroup_resolve("/a/../../etc", dir, sizeof dir), -EINVAL);
+
+	/* a v1 directory and a v2 one, made up */
+	char d1[] = "/tmp/ksmd-cg-XXXXXX";
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(d1));
+	write_at(d1, "/memory.limit_in_bytes", "1073741824\n");
+	write_at(d1, "/memory.usage_in_bytes", "536870912\n");
+	write_at(d1, "/memory.stat", "cache 0\nswap 4096\ntotal_cache 0\ntotal_swap 8192\n");
+	struct policy_host h, prev;
+	memset(&h, 0, sizeof h);
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_TRUE(h.cg_valid && h.cg_limited);
+	CU_ASSERT_EQUAL(h.cg_limit_bytes, 1 * GIB);
+	CU_ASSERT_EQUAL(h.cg_usage_bytes, 512 * MIB);
+	CU_ASSERT_EQUAL(h.cg_swap_bytes, 8192);
+	prev = h;
+	h.sampled_usec = prev.sampled_usec + 2 * USEC_PER_SEC;
+	write_at(d1, "/memory.stat", "swap 4096\ntotal_swap 4202496\n");
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	policy_host_rates(&prev, &h);
+	CU_ASSERT_DOUBLE_EQUAL(h.cg_swap_out_bytes_per_sec, 2 * MIB, 1);
+	write_at(d1, "/memory.limit_in_bytes", "9223372036854771712\n");  /* v1's "no limit" */
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_FALSE(h.cg_limited);
+	char f[600];
+	const char *v1files[] = { "memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(f, sizeof f, "%s/%s", d1, v1files[i]);
+		unlink(f);
+	}
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), -ENOENT);
+	CU_ASSERT_FALSE(h.cg_valid);
+	write_at(d1, "/memory.max", "max\n");
+	write_at(d1, "/memory.current", "1000\n");
+	write_at(d1, "/memory.swap.current", "4096\n");
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_FALSE(h.cg_limited);
+	CU_ASSERT_EQUAL(h.cg_swap_bytes, 4096);
+	write_at(d1, "/memory.max", "2147483648\n");
+	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_TRUE(h.cg_limited);
+	CU_ASSERT_EQUAL(h.cg_limit_bytes, 2 * GIB);
+	const char *v2files[] = { "memory.max", "memory.current", "memory.swap.current" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(f, sizeof f, "%s/%s", d1, v2files[i]);
+		unlink(f);
+	}
+	CU_ASSERT_EQUAL(rmdir(d1), 0);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
 	static const struct ksmd_test rules[] = {
 		{ "ok host: no action", test_ok_host_no_action },
 		{ "budget defaults to MemTotal - reserve", test_budget_default },
-		{ "over budget: idle guest first, critical cap", test_over_budget_idle_first },
+		{ "over budget: the overshoot in one tick, idle guest first", test_over_budget_idle_first },
 		{ "fewer shares give first", test_shares_order },
 		{ "idle-memory tax", test_idle_tax },
 		{ "soft pressure: 1% steps with reason", test_soft_pressure_slow_step },
@@ -674,6 +857,8 @@ int main(void)
 		{ "dry run keeps proposing", test_dry_run_keeps_proposing },
 		{ "deterministic", test_deterministic },
 		{ "target outside [min, max] corrected", test_target_outside_limits },
+		{ "swapped-out guest memory counts in the cost", test_swap_counts_in_cost },
+		{ "budget from a cgroup's limit", test_cgroup_budget },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test data[] = {
@@ -683,6 +868,7 @@ int main(void)
 		{ "parse vmstat and rates", test_parse_vmstat },
 		{ "parse psi", test_parse_psi },
 		{ "collect from a root and from /proc", test_collect_at },
+		{ "memory cgroup: mount, resolve, read", test_cgroup_mount_and_read },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("policy rules", rules);
