@@ -115,6 +115,7 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->stats_max_age_usec = 10 * USEC_PER_SEC;
 	c->distress_memory_usec = 300 * USEC_PER_SEC;
 	c->budget_low_water_percent = 2;
+	c->limit_headroom_percent = 10;
 	c->merge_grace_usec = 20 * USEC_PER_SEC;
 	c->idle_trim_percent = 30;
 	c->lookahead_usec = 4 * USEC_PER_SEC;
@@ -168,6 +169,9 @@ const struct policy_knob policy_knobs[] = {
 	  "after distress, do not shrink the guest below that level for this long"),
 	K("budget_low_water_percent", PERCENT, budget_low_water_percent, "percent", 0, 50, "2",
 	  "reclaim until guest cost is this percent of the budget below it"),
+	K("limit_headroom_percent", PERCENT, limit_headroom_percent, "percent", 0, 50, "10",
+	  "when the budget is a cgroup's limit, keep the guests' cost this percent of the limit below it: "
+	  "a burst lands in that headroom while the balloons shed, not in swap"),
 	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
 	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
 	K("idle_trim_percent", PERCENT, idle_trim_percent, "percent", 0, 90, "30",
@@ -248,10 +252,12 @@ void policy_state_init(struct policy_state *st)
 	memset(st, 0, sizeof(*st));
 }
 
+static uint64_t pct(uint64_t v, double percent);
+
 uint64_t policy_budget_bytes(const struct policy_snapshot *snap)
 {
 	if (snap->conf.budget_cgroup[0] && snap->host.cg_valid && snap->host.cg_limited)
-		return snap->host.cg_limit_bytes;
+		return snap->host.cg_limit_bytes - pct(snap->host.cg_limit_bytes, snap->conf.limit_headroom_percent);
 	if (snap->conf.budget_bytes)
 		return snap->conf.budget_bytes;
 	uint64_t t = snap->host.mem_total_bytes, r = snap->conf.reserve_bytes;

@@ -79,6 +79,7 @@ struct policy_conf {
 	usec_t stats_max_age_usec;          /* older guest stats are not trusted for shrinking */
 	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long (doubled per episode) */
 	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
+	double limit_headroom_percent;      /* budget = cgroup limit: keep the cost this % of the limit below it */
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
@@ -276,8 +277,9 @@ void policy_state_init(struct policy_state *st);
 size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
 		     struct policy_plan *out);
 
-/* Effective budget: the cgroup's limit when the budget is a limited
- * cgroup that was read, else conf budget, else MemTotal - reserve. */
+/* Effective budget: the cgroup's limit less limit_headroom_percent when
+ * the budget is a limited cgroup that was read, else conf budget, else
+ * MemTotal - reserve. */
 uint64_t policy_budget_bytes(const struct policy_snapshot *snap);
 
 const char *policy_host_level_name(enum policy_host_level l);

@@ -702,13 +702,23 @@ static void test_cgroup_budget(void)
 	s.host.cg_limited = true;
 	s.host.cg_limit_bytes = 5 * GIB;
 	s.host.cg_usage_bytes = 4 * GIB;
+	s.conf.limit_headroom_percent = 0;
 	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 5 * GIB);
+	s.conf.limit_headroom_percent = 10;     /* the default */
+	CU_ASSERT_EQUAL(policy_budget_bytes(&s), 5 * GIB - 512 * MIB);
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
-	CU_ASSERT_EQUAL(p.budget_bytes, 5 * GIB);
+	CU_ASSERT_EQUAL(p.budget_bytes, 5 * GIB - 512 * MIB);
+	/* the cost inside the headroom: over budget, shed before the limit */
+	s.host.cg_limit_bytes = 4 * GIB + 256 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(p.n_actions > 0);
+	s.conf.limit_headroom_percent = 0;
 	/* the limit follows: lowered below the cost, the whole overshoot goes at once */
 	s.host.cg_limit_bytes = 3 * GIB;
+	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
 	CU_ASSERT(strstr(p.host_reason, "cgroup limit") != NULL);
