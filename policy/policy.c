@@ -272,6 +272,7 @@ struct gview {
 	bool eligible;          /* may be targeted at all */
 	bool fresh;             /* stats trusted */
 	bool distress;
+	bool bursting;          /* distress foreseen from the host's RSS growth, not (yet) in its stats */
 	uint64_t cur;           /* actual bytes */
 	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
 	uint64_t active;        /* estimated active bytes */
@@ -359,8 +360,39 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 			v->host_bound = true;
 		}
 	}
+	/* A burst outruns the guest's stats (sampled every few seconds): the
+	 * host sees it first, as RSS growth. What the guest touched since its
+	 * stats were taken is gone from its available memory, and at that
+	 * rate it runs out within the lookahead: distress, before the guest's
+	 * OOM killer sees it. */
+	bool bursting = false;
+	double grow_rate = 0;
+	if (v->s && g->rss_bytes && v->s->prev_rss_bytes && snap->now_usec > v->s->prev_rss_usec &&
+	    g->rss_bytes > v->s->prev_rss_bytes)
+		grow_rate = (double)(g->rss_bytes - v->s->prev_rss_bytes) * USEC_PER_SEC /
+			    (double)(snap->now_usec - v->s->prev_rss_usec);
+	if (v->s) {
+		v->s->prev_rss_bytes = g->rss_bytes;
+		v->s->prev_rss_usec = snap->now_usec;
+	}
+	if (v->fresh && grow_rate > 0) {
+		/* horizon: the stats' age plus two ticks, the time the next
+		 * decision takes to show in the guest */
+		usec_t horizon = g->stats_age_usec + 2 * c->tick_usec;
+		double ahead = grow_rate * (double)horizon / USEC_PER_SEC;
+		bursting = (double)v->avail - ahead < (double)pct(v->cur, c->guest_distress_free_percent) &&
+			   ahead >= (double)pct(v->cur, c->deadband_percent * 4);
+		if (bursting)
+			short_free = false;
+	}
+	v->bursting = bursting;
 	v->idle = MIN(v->avail, v->cur - v->active);
-	if (faulting)
+	if (bursting)
+		say(v->distress_why, sizeof v->distress_why,
+		    "allocating fast: host RSS +%.0f MiB/s, available %.0f%% runs out within %.0f s",
+		    grow_rate / MIB, pc(v->avail, v->cur),
+		    (double)(g->stats_age_usec + 2 * c->tick_usec) / USEC_PER_SEC);
+	else if (faulting)
 		say(v->distress_why, sizeof v->distress_why, "major faults %.0f/s > %.0f/s",
 			 g->major_faults_per_sec, c->guest_distress_major_faults_per_sec);
 	else if (swapping)
@@ -369,15 +401,17 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 	else if (short_free)
 		say(v->distress_why, sizeof v->distress_why, "available %.1f%% < %.1f%%",
 			 pc(v->avail, v->cur), c->guest_distress_free_percent);
-	v->distress = faulting || swapping || short_free;
+	v->distress = faulting || swapping || short_free || bursting;
 	if (!v->s)
 		return;
-	if (v->distress) {
+	/* A burst is answered at once but leaves no learned floor: the guest
+	 * may well free it again (its stats will tell). */
+	if (v->distress && !v->bursting) {
 		if (!v->s->distress_usec)
 			v->s->distress_episodes++;
 		v->s->distress_usec = snap->now_usec ? snap->now_usec : 1;
 		v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, v->cur);
-	} else if (v->s->distress_usec &&
+	} else if (!v->distress && v->s->distress_usec &&
 		   snap->now_usec - v->s->distress_usec >
 		   c->distress_memory_usec << MIN(v->s->distress_episodes - 1, 8u)) {
 		v->s->distress_usec = 0;
@@ -422,6 +456,13 @@ static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v,
 	if (!v->eligible || !v->fresh || v->distress || v->cur <= v->lo)
 		return;
 	const struct policy_guest_state *s = v->s;
+	/* Grown lately for a shortage its stats do not show yet: taking it
+	 * back now would undo the answer before the guest used it. */
+	if (v->stats_behind && s->last_grow_usec &&
+	    snap->now_usec - s->last_grow_usec < c->settle_usec + c->stats_max_age_usec) {
+		say(v->hold_why, sizeof v->hold_why, "grown, stats not caught up");
+		return;
+	}
 	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
 	/* Wait for the effect: the last target not yet reached. */
 	if (!c->dry_run && s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
@@ -566,9 +607,16 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	out->guest_used_bytes = used;
 	out->guest_swap_bytes = swapped;
 	st->prev_used_bytes = used;
-	/* Where the cost is heading: last tick's growth, projected lookahead ahead. */
+	uint64_t ids = 0;
+	for (size_t i = 0; i < n; i++)
+		ids += snap->guests[i].id ? snap->guests[i].id : i + 1;
+	bool same_guests = ids == st->prev_guest_ids;
+	st->prev_guest_ids = ids;
+	/* Where the cost is heading: last tick's growth, projected lookahead
+	 * ahead (only over the same guests: one that just joined is no growth). */
 	uint64_t projected = used;
-	if (st->ticks > 1 && prev_tick_usec && snap->now_usec > prev_tick_usec && used > prev_used)
+	if (st->ticks > 1 && same_guests && prev_tick_usec && snap->now_usec > prev_tick_usec &&
+	    used > prev_used)
 		projected += (uint64_t)((double)(used - prev_used) * (double)c->lookahead_usec /
 					(double)(snap->now_usec - prev_tick_usec));
 
@@ -677,10 +725,12 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	for (size_t i = 0; i < n; i++)
 		guest_view(snap, st, i, &views[i]);
 	bool critical = lvl == POLICY_HOST_CRITICAL;
-	/* At the limit (over budget, heading over it, or swapping), shed as
-	 * fast as the balloons allow: the step is capped by each guest's floor
-	 * and by the want, not by a percentage per tick. */
-	bool at_limit = critical && (used > budget || projected > budget ||
+	/* At the limit (over budget, heading over it within the lookahead,
+	 * or swapping), shed as fast as the balloons allow: the step is capped
+	 * by each guest's floor and by the want, not by a percentage per tick.
+	 * Heading for it (the projection) takes the critical cap per tick: a
+	 * burst is finite, and taking all of it at once starves the guests. */
+	bool at_limit = critical && (used > budget ||
 				     h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
 				     (real_limit && h->cg_swap_out_bytes_per_sec >
 						    c->swap_out_threshold_pages_per_sec * 4096.0));
@@ -868,7 +918,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		}
 		remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
 		/* The answer to distress is the new learned floor. */
-		if (why == POLICY_WHY_GUEST_DISTRESS)
+		if (why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)
 			v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);
 	}
 	return out->n_actions;

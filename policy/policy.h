@@ -256,6 +256,8 @@ struct policy_guest_state {
 	uint32_t distress_episodes;         /* times distress began; each doubles how long the floor holds */
 	usec_t reached_usec;                /* tick that first saw actual at the last shrink's target (0 = not yet) */
 	uint64_t unseen_from_bytes;         /* actual before the first shrink the guest's stats may not show yet (0 = none) */
+	uint64_t prev_rss_bytes;            /* host RSS at the last tick (0 = none yet) */
+	usec_t prev_rss_usec;
 };
 
 struct policy_state {
@@ -263,6 +265,7 @@ struct policy_state {
 	usec_t last_tick_usec;
 	usec_t pressure_since_usec;         /* 0 = host not under pressure */
 	uint64_t prev_used_bytes;           /* guest cost at the last tick (for the projection) */
+	uint64_t prev_guest_ids;            /* sum of the guests' ids then: the projection needs the same guests */
 	struct policy_guest_state guests[POLICY_MAX_GUESTS];
 };
 
