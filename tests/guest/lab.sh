@@ -43,6 +43,20 @@
 #                             Do not replace the EXIT trap; use this.
 #   lab_attach DIR            adopt a lab started elsewhere (tests/guest/lab up)
 #                             from DIR/lab.env; lab_stop then leaves it alone.
+#   lab_limit MIB             a memory cgroup limited to MIB (v1 or v2, swap
+#                             allowed behind it) that every guest started
+#                             after it runs in, as libvirt confines guests in
+#                             machine.slice; sets LAB_CGROUP (its directory)
+#                             and LAB_CGROUP_PATH (as /proc/PID/cgroup names
+#                             it). 77 + "skip: REASON" when none can be made.
+#                             lab_stop removes it once the guests are gone.
+#   lab_limit_set MIB         change that limit (the guests stay in it).
+#   lab_cgroup_stat           print "usage_mib swap_mib oom_kills" of it.
+#   lab_swap MIB              a zram swap device of MIB (/dev/zram0, which
+#                             must be unused); 77 + "skip: REASON" when it
+#                             cannot be had. lab_stop turns it off and resets
+#                             it.
+#   lab_swap_used             print the swap device's used KiB.
 #
 # Variables after lab_start (arrays indexed by guest number):
 #   LAB_N                number of guests
@@ -79,6 +93,7 @@ LAB_DIR=${LAB_DIR:-}
 LAB_ACCEL=${LAB_ACCEL:-}
 LAB_ACCEL_REASON=${LAB_ACCEL_REASON:-}
 LAB_ATTACHED=0
+LAB_CGROUP= LAB_CGROUP_PATH= LAB_CGROUP_VER= LAB_SWAP=
 declare -a LAB_PID=() LAB_QMP=() LAB_QMP_OBS=() LAB_AGENT=() LAB_CONSOLE=() \
     LAB_NAME=() LAB_SIZE_MIB=() LAB_SEED=() LAB_BOOT_SEC=() _LAB_ATEXIT=()
 _LAB_T0=
@@ -181,7 +196,13 @@ _lab_launch() {
         -device "$bal" -pidfile "$d.pid")
     # shellcheck disable=SC2206
     [ -n "${LAB_QEMU_ARGS:-}" ] && args+=($LAB_QEMU_ARGS)
-    setpriv --pdeathsig KILL qemu-system-x86_64 "${args[@]}" >"$d.err" 2>&1 </dev/null &
+    if [ -n "${LAB_CGROUP:-}" ]; then
+        # join the limited cgroup before exec, so all of QEMU is charged to it
+        ( echo "$BASHPID" >"$LAB_CGROUP/cgroup.procs" &&
+              exec setpriv --pdeathsig KILL qemu-system-x86_64 "${args[@]}" ) >"$d.err" 2>&1 </dev/null &
+    else
+        setpriv --pdeathsig KILL qemu-system-x86_64 "${args[@]}" >"$d.err" 2>&1 </dev/null &
+    fi
     LAB_PID[$i]=$!
     disown "$!"   # bash still reaps it, but prints no "Killed" job notices
     LAB_QMP[$i]=$d.qmp LAB_QMP_OBS[$i]=$d.obs LAB_AGENT[$i]=$d.agent
@@ -349,6 +370,8 @@ lab_stop() {
     for ((i = 0; i < LAB_N; i++)); do
         _lab_end "$i" TERM
     done
+    _lab_limit_remove
+    _lab_swap_remove
     if [ -n "$_LAB_T0" ]; then
         lab_log "stopped $LAB_N guest(s); lab time $(_lab_since "$_LAB_T0") s"
         _LAB_T0=
@@ -361,6 +384,101 @@ lab_stop() {
 }
 
 lab_atexit() { _LAB_ATEXIT+=("$*"); }
+
+# ---- a real limit: a memory cgroup with swap behind it ----
+
+# _lab_memcg_mount: the memory controller's mount and its version ("v1" or "v2").
+_lab_memcg_mount() {
+    local m
+    m=$(awk '$0 ~ / - cgroup / && $NF ~ /(^|,)memory(,|$)/ { print $5; exit }' /proc/self/mountinfo)
+    if [ -n "$m" ]; then echo "$m v1"; return 0; fi
+    m=$(awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo)
+    if [ -n "$m" ] && grep -qw memory "$m/cgroup.controllers" 2>/dev/null; then
+        grep -qw memory "$m/cgroup.subtree_control" || echo +memory >"$m/cgroup.subtree_control" 2>/dev/null
+        echo "$m v2"; return 0
+    fi
+    return 1
+}
+
+lab_limit() {
+    local mib=$1 mnt ver name
+    [ "$(id -u)" = 0 ] || { echo "skip: a memory cgroup limit needs root"; return 77; }
+    read -r mnt ver < <(_lab_memcg_mount) || { echo "skip: no memory cgroup controller is mounted"; return 77; }
+    name=ksmd-lab-$$-$RANDOM
+    mkdir "$mnt/$name" || { echo "skip: cannot create a memory cgroup under $mnt"; return 77; }
+    LAB_CGROUP=$mnt/$name LAB_CGROUP_PATH=/$name LAB_CGROUP_VER=$ver
+    lab_limit_set "$mib" || { rmdir "$LAB_CGROUP"; LAB_CGROUP=; echo "skip: cannot set a memory limit"; return 77; }
+    lab_log "memory cgroup $LAB_CGROUP ($ver) limited to $mib MiB"
+}
+
+lab_limit_set() {
+    local b=$(($1 * 1048576))
+    if [ "$LAB_CGROUP_VER" = v1 ]; then
+        # memsw (memory + swap) unlimited first, so that the limit can move
+        # both ways and going over it swaps rather than OOM-kills
+        [ -e "$LAB_CGROUP/memory.memsw.limit_in_bytes" ] &&
+            echo -1 >"$LAB_CGROUP/memory.memsw.limit_in_bytes"
+        echo "$b" >"$LAB_CGROUP/memory.limit_in_bytes"
+    else
+        echo "$b" >"$LAB_CGROUP/memory.max" && echo max >"$LAB_CGROUP/memory.swap.max" 2>/dev/null
+        [ "$(cat "$LAB_CGROUP/memory.max")" = "$b" ]
+    fi
+}
+
+lab_cgroup_stat() {
+    local usage swap oom
+    if [ "$LAB_CGROUP_VER" = v1 ]; then
+        usage=$(cat "$LAB_CGROUP/memory.usage_in_bytes")
+        swap=$(awk '$1 == "total_swap" { print $2 }' "$LAB_CGROUP/memory.stat")
+        oom=$(awk '$1 == "oom_kill" { print $2 }' "$LAB_CGROUP/memory.oom_control")
+    else
+        usage=$(cat "$LAB_CGROUP/memory.current")
+        swap=$(cat "$LAB_CGROUP/memory.swap.current" 2>/dev/null)
+        oom=$(awk '$1 == "oom_kill" { print $2 }' "$LAB_CGROUP/memory.events")
+    fi
+    echo "$((usage / 1048576)) $((${swap:-0} / 1048576)) ${oom:-0}"
+}
+
+_lab_limit_remove() {
+    [ -n "${LAB_CGROUP:-}" ] || return 0
+    local n
+    for ((n = 0; n < 50; n++)); do
+        rmdir "$LAB_CGROUP" 2>/dev/null && break
+        sleep 0.1
+    done
+    [ -d "$LAB_CGROUP" ] && lab_log "memory cgroup $LAB_CGROUP could not be removed: $(cat "$LAB_CGROUP/cgroup.procs" | tr '\n' ' ')"
+    LAB_CGROUP=
+}
+
+lab_swap() {
+    local mib=$1 z=/sys/block/zram0
+    [ "$(id -u)" = 0 ] || { echo "skip: a swap device needs root"; return 77; }
+    [ -e /dev/zram0 ] && [ -d $z ] || { echo "skip: no zram device (/dev/zram0) on this host"; return 77; }
+    command -v mkswap >/dev/null && command -v swapon >/dev/null || { echo "skip: mkswap/swapon missing"; return 77; }
+    if grep -q '^/dev/zram0 ' /proc/swaps || [ "$(cat $z/disksize)" != 0 ]; then
+        echo "skip: /dev/zram0 is in use already"; return 77
+    fi
+    # a device reset a moment ago can refuse its first size (EINVAL): reset, retry once
+    if ! echo "${mib}M" 2>/dev/null >$z/disksize; then
+        echo 1 >$z/reset; sleep 0.5
+        echo "${mib}M" >$z/disksize || { echo "skip: cannot size /dev/zram0"; return 77; }
+    fi
+    LAB_SWAP=/dev/zram0
+    if ! mkswap /dev/zram0 >/dev/null 2>&1 || ! swapon /dev/zram0; then
+        echo 1 >$z/reset; LAB_SWAP=
+        echo "skip: cannot swap on /dev/zram0"; return 77
+    fi
+    lab_log "swap on /dev/zram0, $mib MiB"
+}
+
+lab_swap_used() { awk '$1 == "/dev/zram0" { print $4 }' /proc/swaps; }
+
+_lab_swap_remove() {
+    [ -n "${LAB_SWAP:-}" ] || return 0
+    swapoff "$LAB_SWAP" 2>/dev/null
+    echo 1 >/sys/block/zram0/reset 2>/dev/null
+    LAB_SWAP=
+}
 
 lab_attach() {
     # shellcheck disable=SC1091
