@@ -1,0 +1,21 @@
+# mk/anchors.mk — the balloon anchors: other managers' balloon rules
+# (policy/anchors.c: Proxmox VE auto-ballooning, oVirt MOM's balloon
+# policy, ported verbatim) driven against real QEMU guests.
+#
+#   make balloon-anchor    build $(B)/bench/balloon_anchor
+#
+# balloon_anchor --rule proxmox|mom [options] NAME=QMP_SOCKET ... (see
+# --help). It links only the balloon, policy and common objects, like
+# qmp-probe (mk/balloon.mk), so it builds while other modules change.
+# Built with `make tests` so the build checks it with the same flags.
+
+ANCHOR_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard balloon/*.c common/*.c)) \
+              $(B)/obj/policy/anchors.o
+
+$(B)/bench/balloon_anchor: $(B)/obj/bench/balloon_anchor.o $(ANCHOR_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+
+.PHONY: balloon-anchor
+balloon-anchor: $(B)/bench/balloon_anchor
+tests: $(B)/bench/balloon_anchor
