@@ -3,15 +3,22 @@
  * The policy answers two questions every tick: does the host need memory
  * back, and which guest should give it (or get it back)?
  *
- * Host level. The guests cost the host their resident memory minus what KSM
- * saved (sum of RSS - pages_sharing). That cost is compared with the budget
- * (policy.budget, or MemTotal - reserve). The host is CRITICAL when the cost
- * is over budget, the host swaps out, PSI "full" is above its threshold or
- * MemAvailable is below half the reserve; it is under PRESSURE when PSI
- * "some" is above its threshold, a PSI trigger fired, or MemAvailable is
- * below the reserve. The wanted reclaim is the largest of: the overshoot
- * plus a low-water margin, the MemAvailable shortfall, and under PSI alone
- * one small step.
+ * Host level. The guests cost the host their resident memory plus what the
+ * host swapped out of them, minus what KSM saved (sum of RSS + VmSwap -
+ * pages_sharing): swapped-out guest memory is the worst memory there is, so
+ * the cost never improves because the host swaps. That cost is compared
+ * with the budget: policy.budget; or, with policy.budget = cgroup:PATH, the
+ * limit of the memory cgroup the guests run in (the real limit: going over
+ * it swaps them), less limit_headroom_percent so that a burst lands in the
+ * headroom; or MemTotal - reserve. The host is CRITICAL when the cost is
+ * over budget, the host or the cgroup swaps out, PSI "full" is above its
+ * threshold or MemAvailable is below half the reserve; it is under
+ * PRESSURE when PSI "some" is above its threshold, a PSI trigger fired, or
+ * MemAvailable is below the reserve. The wanted reclaim is the largest of:
+ * the overshoot plus a low-water margin, the MemAvailable shortfall, and
+ * under PSI alone one small step. Over budget or swapping, the whole want
+ * is shed in one step (each guest down to its floor at most): the balloon
+ * inflates hundreds of MiB a second, and a hard limit does not wait.
  *
  * Reclaim order: merge, balloon, never host swap. The scanner knows how many
  * duplicate pages KSM has not merged yet; that gap is the cheapest memory
@@ -55,7 +62,11 @@
  * back-to-back critical steps - which do not wait to settle - would each
  * count the same free memory and overshoot the floor into distress.
  * Likewise after a grow: until the stats show it, the guest gets no second
- * grow (distress or relax) for the same shortage. Giving is fast: a guest in distress (available
+ * grow (distress or relax) for the same shortage, and is not shrunk either.
+ * The stats lag a burst: a guest whose host RSS grows fast enough to use up
+ * its available memory within the stats' age plus two ticks is in distress
+ * at once (bursting), without the learned floor of a real distress.
+ * Giving is fast: a guest in distress (available
  * below guest_distress_free_percent, major faults or swap-in above their
  * thresholds) gets up to max_grow_percent_per_tick back at once, with no
  * settle wait, when the budget allows or other guests can fund it this tick.

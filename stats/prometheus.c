@@ -92,6 +92,7 @@ static const struct family guest_families[] = {
 	{ NULL, "swap_in", "ksmd_guest_swap_in_bytes_total", COUNTER, 0, "Memory the guest swapped in." },
 	{ NULL, "swap_out", "ksmd_guest_swap_out_bytes_total", COUNTER, 0, "Memory the guest swapped out." },
 	{ NULL, "rss_bytes", "ksmd_guest_resident_bytes", GAUGE, 0, "Resident memory of the guest process on the host." },
+	{ NULL, "swap_bytes", "ksmd_guest_swapped_bytes", GAUGE, 0, "Memory of the guest process the host swapped out." },
 	{ NULL, "ksm_mergeable", "ksmd_guest_ksm_mergeable", GAUGE, 0, "1 if the guest memory is marked mergeable." },
 	{ NULL, "ksm_merging_pages", "ksmd_guest_ksm_merging_pages", GAUGE, 0, "Pages of the guest currently merged by KSM." },
 };
