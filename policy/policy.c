@@ -284,6 +284,7 @@ struct gview {
 	bool fresh;             /* stats trusted */
 	bool distress;
 	bool bursting;          /* distress foreseen from the host's RSS growth, not (yet) in its stats */
+	double grow_rate;       /* host RSS growth since the last tick, bytes/s */
 	uint64_t cur;           /* actual bytes */
 	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
 	uint64_t active;        /* estimated active bytes */
@@ -397,6 +398,7 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 			short_free = false;
 	}
 	v->bursting = bursting;
+	v->grow_rate = grow_rate;
 	v->idle = MIN(v->avail, v->cur - v->active);
 	if (bursting)
 		say(v->distress_why, sizeof v->distress_why,
@@ -467,6 +469,12 @@ static void shrink_capacity(const struct policy_snapshot *snap, struct gview *v,
 	if (!v->eligible || !v->fresh || v->distress || v->cur <= v->lo)
 		return;
 	const struct policy_guest_state *s = v->s;
+	/* Allocating now (its host RSS grows by 1% of its maximum a second or
+	 * more): it is using memory, not holding it idle; take from others. */
+	if (v->grow_rate >= (double)pct(v->g->max_bytes, 1)) {
+		say(v->hold_why, sizeof v->hold_why, "allocating, RSS +%.0f MiB/s", v->grow_rate / MIB);
+		return;
+	}
 	/* Grown lately for a shortage its stats do not show yet: taking it
 	 * back now would undo the answer before the guest used it. */
 	if (v->stats_behind && s->last_grow_usec &&
@@ -625,11 +633,14 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	st->prev_guest_ids = ids;
 	/* Where the cost is heading: last tick's growth, projected lookahead
 	 * ahead (only over the same guests: one that just joined is no growth). */
-	uint64_t projected = used;
+	uint64_t projected = used, near = used;
 	if (st->ticks > 1 && same_guests && prev_tick_usec && snap->now_usec > prev_tick_usec &&
-	    used > prev_used)
-		projected += (uint64_t)((double)(used - prev_used) * (double)c->lookahead_usec /
-					(double)(snap->now_usec - prev_tick_usec));
+	    used > prev_used) {
+		double rate = (double)(used - prev_used) / (double)(snap->now_usec - prev_tick_usec);
+		projected += (uint64_t)(rate * (double)c->lookahead_usec);
+		/* where it is before the balloons can answer: two ticks */
+		near += (uint64_t)(rate * 2 * (double)c->tick_usec);
+	}
 
 	int64_t want = 0;
 	enum policy_host_level lvl = POLICY_HOST_OK;
@@ -739,12 +750,17 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	/* At the limit (over budget, heading over it within the lookahead,
 	 * or swapping), shed as fast as the balloons allow: the step is capped
 	 * by each guest's floor and by the want, not by a percentage per tick.
-	 * Heading for it (the projection) takes the critical cap per tick: a
-	 * burst is finite, and taking all of it at once starves the guests. */
-	bool at_limit = critical && (used > budget ||
-				     h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
-				     (real_limit && h->cg_swap_out_bytes_per_sec >
-						    c->swap_out_threshold_pages_per_sec * 4096.0));
+	 * Heading for it within two ticks (before the balloons could answer)
+	 * counts as at it, for the overshoot those two ticks bring; further
+	 * ahead (the lookahead) takes the critical cap per tick: a burst is
+	 * finite, and taking all of it at once starves the guests. */
+	bool swapping = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
+			(real_limit && h->cg_swap_out_bytes_per_sec >
+				       c->swap_out_threshold_pages_per_sec * 4096.0);
+	bool at_limit = critical && (used > budget || near > budget || swapping);
+	if (at_limit && used <= budget && !swapping)
+		balloon_want = MIN(balloon_want,
+				   (int64_t)(near - budget + pct(budget, c->budget_low_water_percent)));
 	for (size_t i = 0; i < n; i++)
 		shrink_capacity(snap, &views[i], critical, at_limit);
 

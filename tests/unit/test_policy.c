@@ -839,6 +839,53 @@ static void test_cgroup_mount_and_read(void)
 	CU_ASSERT_EQUAL(rmdir(d1), 0);
 }
 
+/* A burst: the host sees a guest's RSS grow before its stats show it. The
+ * guest that allocates is not shrunk (and if it would run out before its
+ * stats catch up, it is given memory at once, with no learned floor); the
+ * cost two ticks ahead is shed from the others in one step, no more. */
+static void test_burst_seen_by_the_host(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.conf.tick_usec = USEC_PER_SEC;
+	s.conf.budget_bytes = 4 * GIB + 400 * MIB;      /* 4 GiB used: ok */
+	s.guests[1].stat_available_bytes = 1800 * MIB;  /* g1 idle */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	/* one second later g0's RSS grew by 150 MiB; its stats are 1 s old */
+	s.now_usec += USEC_PER_SEC;
+	s.guests[0].rss_bytes += 150 * MIB;
+	s.guests[0].stats_age_usec = USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	const struct policy_action *a = policy_find_action(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	/* two ticks at 150 MiB/s: 4150 + 300 - 4400 = 50 MiB over, plus 2% low
+	 * water: more than the 5%-of-max critical cap (205 MiB) is not taken,
+	 * and what two ticks bring is */
+	int64_t want = 50 * MIB + (int64_t)(4 * GIB + 400 * MIB) / 50;
+	CU_ASSERT(-a->delta_bytes >= want - (int64_t)MIB && -a->delta_bytes <= want + 4 * (int64_t)MIB);
+	/* the burst goes on and g0's 1 GiB available runs out within its
+	 * stats' age plus two ticks: memory back at once, no learned floor */
+	s.now_usec += USEC_PER_SEC;
+	s.guests[0].rss_bytes += 400 * MIB;
+	s.guests[0].stats_age_usec = 2 * USEC_PER_SEC;
+	s.guests[1].balloon_actual_bytes = s.guests[1].balloon_target_bytes = a->target_bytes;
+	s.conf.budget_bytes = 8 * GIB;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_GUEST_DISTRESS);
+	CU_ASSERT(strstr(a->reason, "allocating fast") != NULL);
+	CU_ASSERT_EQUAL(st.guests[0].distress_usec, 0);
+	CU_ASSERT_EQUAL(st.guests[0].distress_level_bytes, 0);
+	check_invariants(&s, &p);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -869,6 +916,7 @@ int main(void)
 		{ "target outside [min, max] corrected", test_target_outside_limits },
 		{ "swapped-out guest memory counts in the cost", test_swap_counts_in_cost },
 		{ "budget from a cgroup's limit", test_cgroup_budget },
+		{ "a burst seen by the host first", test_burst_seen_by_the_host },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test data[] = {
