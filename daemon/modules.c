@@ -891,6 +891,8 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 			JSET(o, "swap_in", JU(s->value[BALLOON_STAT_SWAP_IN]));
 		if (s->valid_mask & (1u << BALLOON_STAT_SWAP_OUT))
 			JSET(o, "swap_out", JU(s->value[BALLOON_STAT_SWAP_OUT]));
+		JSET(o, "free_page_reporting", json_boolean(in->caps & BALLOON_CAP_FREE_PAGE_REPORTING));
+		JSET(o, "deflate_on_oom", json_boolean(in->caps & BALLOON_CAP_DEFLATE_ON_OOM));
 		JSET(o, "stuck", json_boolean(in->progress.stuck));
 		JSET(o, "uncooperative", json_boolean(in->progress.uncooperative));
 	}
@@ -919,6 +921,11 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 				continue;
 			json_t *sc = json_object();
 			JSET(sc, "present_pages", JU(sg->present_pages));
+			/* guest memory the host does not back: never touched, or
+			 * given back by free page reporting (as of the last pass) */
+			if (g->b && g->info.actual_bytes)
+				JSET(o, "unbacked_bytes", JU(g->info.actual_bytes > sg->present_pages * 4096
+							      ? g->info.actual_bytes - sg->present_pages * 4096 : 0));
 			JSET(sc, "zero_page_pages", JU(sg->zero_page_pages));
 			JSET(sc, "zero_filled_pages", JU(sg->zero_filled_pages));
 			JSET(sc, "merged_pages", JU(sg->ksm_merged_pages));
