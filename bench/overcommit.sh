@@ -31,7 +31,9 @@
 #                                 (charged + swapped) was above the limit;
 #   cgroup_oom_kills, qemu_killed, guest_oom_kills;
 #   workload_seconds              each burst's fill time (agent round trip);
-#   merged_mib                    KSM pages_sharing at the end;
+#   merged_mib                    saved by KSM at the end: the smaller of
+#                                 pages_sharing and the guests' merged pages
+#                                 (0 when KSM is not running);
 #   ballooned_mib                 sum over guests of max - balloon actual;
 #   fpr                           free page reporting on (LAB_FPR=1).
 # Exit 0 when the run happened (whatever its figures), 77 with "skip: ..."
@@ -39,7 +41,8 @@
 # error of the run itself.
 #
 # Settings: OC_SECONDS (180), OC_N, OC_GUEST_MIB, OC_IMAGE_MIB, OC_HOLD_MIB,
-# OC_BURST_MIB, OC_SWAP_MIB (the limit), OC_LOG (keep the manager's log
+# OC_BURST_MIB, OC_MIN_MIB (each guest's floor under Proxmox's and MOM's
+# rules: half its memory, ksmd's default), OC_SWAP_MIB (the limit), OC_LOG (keep the manager's log
 # there), KSMD_BUILD.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,6 +59,7 @@ OC_GUEST_MIB=${OC_GUEST_MIB:-768}
 OC_IMAGE_MIB=${OC_IMAGE_MIB:-128}
 OC_HOLD_MIB=${OC_HOLD_MIB:-200}
 OC_BURST_MIB=${OC_BURST_MIB:-400}
+OC_MIN_MIB=${OC_MIN_MIB:-$((OC_GUEST_MIB / 2))}
 # RATIO 0: no limit to speak of (four times the guests' memory), for the
 # workloads' reference times
 LIMIT_MIB=$(awk -v n="$OC_N" -v s="$OC_GUEST_MIB" -v r="$RATIO" 'BEGIN { printf "%d", (r > 0 ? n * s / r : 4 * n * s) }')
@@ -113,8 +117,11 @@ EOF
     MGR_PID=$!
     ;;
 proxmox|mom)
+    # as a user would set them up: each VM's floor is the same as ksmd's
+    # default (balloon.default_min_percent, 50%): Proxmox's `balloon`,
+    # oVirt's guaranteed memory (without one, Proxmox leaves a VM alone)
     args=()
-    for ((i = 0; i < OC_N; i++)); do args+=("g$i=${LAB_QMP[$i]}"); done
+    for ((i = 0; i < OC_N; i++)); do args+=(--min "g$i=$OC_MIN_MIB" "g$i=${LAB_QMP[$i]}"); done
     "$B/bench/balloon_anchor" --rule "$MANAGER" --cgroup "$LAB_CGROUP" "${args[@]}" > "$T/manager.log" 2>&1 &
     MGR_PID=$!
     ;;
@@ -190,7 +197,19 @@ for ((i = 0; i < OC_N; i++)); do
     act=$(lab_qmp "$i" '{"execute":"query-balloon"}' | lab_json '["return"]["actual"]' 2>/dev/null)
     [ -n "$act" ] && ballooned=$((ballooned + OC_GUEST_MIB - act / MiB))
 done
-merged=$(( $(cat $KSM/pages_sharing) * 4096 / MiB ))
+# KSM's counters go stale while it is stopped: count what it saves only
+# while it runs, and never more than the guests' own merged pages
+merged=0
+if [ "$(cat $KSM/run)" = 1 ]; then
+    mp=0
+    for ((i = 0; i < OC_N; i++)); do
+        [ -n "${LAB_PID[$i]}" ] || continue
+        v=$(ksm_stat "${LAB_PID[$i]}" ksm_merging_pages)
+        mp=$((mp + ${v:-0}))
+    done
+    ps=$(cat $KSM/pages_sharing)
+    merged=$(( (ps < mp ? ps : mp) * 4096 / MiB ))
+fi
 stop_manager
 wjson=$(for k in "${!W[@]}"; do printf '"%s": "%s"\n' "$k" "${W[$k]}"; done | paste -sd, -)
 cat > "$OUT" <<EOF
