@@ -285,6 +285,7 @@ struct gview {
 	bool distress;
 	bool bursting;          /* distress foreseen from the host's RSS growth, not (yet) in its stats */
 	double grow_rate;       /* host RSS growth since the last tick, bytes/s */
+	uint64_t burst_short_bytes; /* bursting: what it lacks before an answer lands, plus its free margin */
 	uint64_t cur;           /* actual bytes */
 	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
 	uint64_t active;        /* estimated active bytes */
@@ -394,6 +395,9 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		double ahead = grow_rate * (double)horizon / USEC_PER_SEC;
 		bursting = (double)v->avail - ahead < (double)pct(v->cur, c->guest_distress_free_percent) &&
 			   ahead >= (double)pct(v->cur, c->deadband_percent * 4);
+		if (bursting)
+			v->burst_short_bytes = (uint64_t)(ahead - (double)v->avail) +
+					       pct(v->g->max_bytes, c->guest_min_free_percent);
 		if (bursting)
 			short_free = false;
 	}
@@ -781,6 +785,10 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		if (v->avail < need)
 			need = need - v->avail + pct(v->g->max_bytes, c->guest_min_free_percent);
 		need = MAX(need, pct(v->g->max_bytes, c->max_grow_percent_per_tick) / 2);
+		/* a burst: what it will have used before the next answer lands,
+		 * beyond what it has, plus the guest's free margin */
+		if (v->bursting && v->burst_short_bytes > need)
+			need = v->burst_short_bytes;
 		need = MIN(need, pct(v->g->max_bytes, c->max_grow_percent_per_tick));
 		need = MIN(need, v->g->max_bytes - v->cur);
 		v->give = need;
