@@ -19,7 +19,7 @@ total=$(echo "$plan" | wc -l)
 while read -r m r k; do
     n=$((n + 1))
     echo "overcommit: run $n of $total: $m at ${r}x (#$k)"
-    "$HERE/overcommit.sh" "$m" "$r" "$R/$m-$r-$k.json" > "$R/$m-$r-$k.out" 2>&1
+    OC_LOG=$R/$m-$r-$k.log "$HERE/overcommit.sh" "$m" "$r" "$R/$m-$r-$k.json" > "$R/$m-$r-$k.out" 2>&1
     rc=$?
     [ $rc = 77 ] && { grep '^skip' "$R/$m-$r-$k.out"; exit 77; }
     [ $rc = 0 ] || { tail -n 5 "$R/$m-$r-$k.out"; echo "overcommit: run failed ($rc)"; }
@@ -36,7 +36,7 @@ out = ["# Overcommit under a real limit (bench/overcommit.sh)", "",
 for ratio in sorted({r["ratio"] for r in runs}, reverse=True):
     out += [f"## {ratio}x (limit {next(r['limit_mib'] for r in runs if r['ratio'] == ratio)} MiB)", "",
             "| manager | runs | " + " | ".join(keys) + " | bursts ok | burst s |",
-            "|---" * (len(keys) + 5) + "|"]
+            "|---" * (len(keys) + 4) + "|"]
     for m in ["none", "ksmd", "proxmox", "mom"]:
         rs = [r for r in runs if r["ratio"] == ratio and r["manager"] == m]
         if not rs:
@@ -48,7 +48,7 @@ for ratio in sorted({r["ratio"] for r in runs}, reverse=True):
         b = [w for r in rs for n, w in r["workload_seconds"].items() if n.endswith("burst")]
         ok = [float(w) for w in b if w != "fail"]
         out.append(f"| {m} | {len(rs)} | " + " | ".join(cells) +
-                   f" | {len(ok)}/{len(b)} | {statistics.median(ok) if ok else '-'} |")
+                   f" | {len(ok)}/{len(b)} | {f'{statistics.median(ok):.2f}' if ok else '-'} |")
     out.append("")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 print("\n".join(out))
