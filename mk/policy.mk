@@ -1,8 +1,9 @@
 # mk/policy.mk — targets of the policy module.
 #
 #   make B=... policy-sim   build the trace simulator $(B)/tests/policy_sim
-#   make bench-policy       run every scenario under ksmd, MOM and squeezed;
-#                           writes bench/results/policy.md and policy.json
+#   make bench-policy       run every scenario under ksmd, MOM, Proxmox and
+#                           squeezed; writes bench/results/policy.md and
+#                           policy.json
 #   make check-policy       unit tests + simulator properties (--check)
 #
 # The policy's unit test and the simulator link only the policy and common
@@ -25,7 +26,10 @@ $(B)/tests/wss_touch: $(B)/obj/tests/wss_touch.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(POLICY_OBJ)
+# The simulator also runs ksmd's KSM pacing (scanner/ksmpace.c, pure) and
+# the anchors' rules that policy/anchors.c does not port (tests/sim/sim_rules.c).
+$(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(B)/obj/tests/sim/sim_rules.o \
+		$(B)/obj/scanner/ksmpace.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The policy's trace simulator: every scenario replayed through
 # policy_decide(); the properties (floors, no OOM, bounded over-budget time,
-# no oscillation, distress answered within 2 ticks) are asserted at every
+# no oscillation, distress answered within 5 s) are asserted at every
 # step. Builds the simulator in the caller's build directory if needed.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
