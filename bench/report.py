@@ -126,7 +126,7 @@ def summarize(res):
             t["reclaimed_gib"] += r.get("reclaimed_gib", 0.0)
             t["n"] += 1
         k = tot.get("ksmd")
-        for anchor in ("mom", "squeezed"):
+        for anchor in ("mom", "proxmox", "squeezed"):
             m = tot.get(anchor)
             if not (k and m):
                 continue
