@@ -136,7 +136,7 @@ fi
 # The sampler: cgroup usage, swap and OOM kills once a second.
 limit_b=$((LIMIT_MIB * MiB))
 ( while :; do
-      read -r u s o < <(lab_cgroup_stat)
+      read -r u s o _ < <(lab_cgroup_stat)
       echo "$(date +%s.%N) $u $s $o"
       # ksmd's own view beside it, for the log
       [ "$MANAGER" = ksmd ] && "$KSMDCTL" -s "$T/ksmd.sock" --json status 2>/dev/null |
@@ -177,7 +177,7 @@ at "$OC_SECONDS"
 
 # ---- what the host paid ----
 kill "$SAMPLER" 2>/dev/null; wait "$SAMPLER" 2>/dev/null
-read -r _ swap_end oom_end < <(lab_cgroup_stat)
+read -r _ swap_end oom_end _ < <(lab_cgroup_stat)
 swap_peak=$(awk 'BEGIN { m = 0 } $3 > m { m = $3 } END { print m }' "$T/samples")
 over=$(awk -v l="$LIMIT_MIB" '$2 + $3 > l { n++ } END { print n + 0 }' "$T/samples")
 vmswap=0

@@ -1,6 +1,6 @@
 # The demo: real lab guests, ksmd live, a summary at the end (scripts/demo.sh).
 #   make demo                     about 3 minutes live (as root)
-#   make demo DEMO_SECONDS=60     shorter; DEMO_GUEST_MIB, DEMO_BUDGET_MIB too
+#   make demo DEMO_SECONDS=60     shorter; DEMO_GUEST_MIB, DEMO_LIMIT_MIB too
 # It installs every package (make deps) and builds before it starts.
 DEMO_SECONDS ?= 180
 

@@ -86,7 +86,7 @@ wait_for 10 "every balloon target lowered" \
     snap_true "[.guests[] | .balloon_target_bytes < $((384 * MiB))] | all"
 sleep 15
 echo "after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s: $(snap '.policy.host_reason')"
-read -r _ swap oom < <(lab_cgroup_stat)
+read -r _ swap oom _ < <(lab_cgroup_stat)
 [ "$oom" = 0 ] || fail "the cgroup's OOM killer killed $oom process(es)"
 for i in 0 1; do
     kill -0 "${LAB_PID[$i]}" 2>/dev/null || fail "g$i's QEMU is gone"

@@ -51,7 +51,7 @@
 #                             it). 77 + "skip: REASON" when none can be made.
 #                             lab_stop removes it once the guests are gone.
 #   lab_limit_set MIB         change that limit (the guests stay in it).
-#   lab_cgroup_stat           print "usage_mib swap_mib oom_kills" of it.
+#   lab_cgroup_stat           print "usage_mib swap_mib oom_kills swap_kib" of it.
 #   lab_swap MIB              a zram swap device of MIB (/dev/zram0, which
 #                             must be unused); 77 + "skip: REASON" when it
 #                             cannot be had. lab_stop turns it off and resets
@@ -436,7 +436,7 @@ lab_cgroup_stat() {
         swap=$(cat "$LAB_CGROUP/memory.swap.current" 2>/dev/null)
         oom=$(awk '$1 == "oom_kill" { print $2 }' "$LAB_CGROUP/memory.events")
     fi
-    echo "$((usage / 1048576)) $((${swap:-0} / 1048576)) ${oom:-0}"
+    echo "$((usage / 1048576)) $((${swap:-0} / 1048576)) ${oom:-0} $((${swap:-0} / 1024))"
 }
 
 _lab_limit_remove() {
