@@ -395,11 +395,11 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		double ahead = grow_rate * (double)horizon / USEC_PER_SEC;
 		bursting = (double)v->avail - ahead < (double)pct(v->cur, c->guest_distress_free_percent) &&
 			   ahead >= (double)pct(v->cur, c->deadband_percent * 4);
-		if (bursting)
+		if (bursting) {
 			v->burst_short_bytes = (uint64_t)(ahead - (double)v->avail) +
 					       pct(v->g->max_bytes, c->guest_min_free_percent);
-		if (bursting)
 			short_free = false;
+		}
 	}
 	v->bursting = bursting;
 	v->grow_rate = grow_rate;
@@ -751,13 +751,13 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	for (size_t i = 0; i < n; i++)
 		guest_view(snap, st, i, &views[i]);
 	bool critical = lvl == POLICY_HOST_CRITICAL;
-	/* At the limit (over budget, heading over it within the lookahead,
-	 * or swapping), shed as fast as the balloons allow: the step is capped
-	 * by each guest's floor and by the want, not by a percentage per tick.
-	 * Heading for it within two ticks (before the balloons could answer)
-	 * counts as at it, for the overshoot those two ticks bring; further
-	 * ahead (the lookahead) takes the critical cap per tick: a burst is
-	 * finite, and taking all of it at once starves the guests. */
+	/* At the limit (over budget, or swapping), shed as fast as the
+	 * balloons allow: the step is capped by each guest's floor and by the
+	 * want, not by a percentage per tick. Heading for it within two ticks
+	 * (before the balloons could answer) counts as at it, for the
+	 * overshoot those two ticks bring; further ahead (the lookahead) takes
+	 * the critical cap per tick: a burst is finite, and taking all of it
+	 * at once starves the guests. */
 	bool swapping = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
 			(real_limit && h->cg_swap_out_bytes_per_sec >
 				       c->swap_out_threshold_pages_per_sec * 4096.0);
