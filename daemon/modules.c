@@ -535,6 +535,7 @@ static void policy_run(struct daemon *d, usec_t now)
 					: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
 		pg->rss_bytes = g->rss_bytes;
 		pg->swap_bytes = g->swap_bytes;
+		pg->free_page_reporting = (g->info.caps & BALLOON_CAP_FREE_PAGE_REPORTING) != 0;
 		pg->ksm_merging_pages = g->ksm_valid && g->ksm.merging_pages > 0 ? (uint64_t)g->ksm.merging_pages : 0;
 		if (g->wss_on && d->cfg.policy.host_wss)
 			wss_tracker_fill(&g->wss, now, pg);

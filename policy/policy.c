@@ -132,6 +132,7 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->lookahead_usec = 4 * USEC_PER_SEC;
 	c->host_wss = true;
 	c->host_wss_interval_usec = 10 * USEC_PER_SEC;
+	c->release_min_bytes = 64 * MIB;
 }
 
 #define K(n, t, f, u, lo, hi, d, h) \
@@ -192,6 +193,10 @@ const struct policy_knob policy_knobs[] = {
 	K("host_wss", BOOL, host_wss, "bool", 0, 1, "yes",
 	  "estimate each guest's working set from the host (clear_refs + smaps Referenced) and never "
 	  "count less than it as active; clearing makes the guest's pages look idle to host reclaim"),
+	K("release_min", SIZE, release_min_bytes, "bytes", 0, 1e15, "64M",
+	  "a guest holding more free memory than this that the host still backs (pages it touched once, "
+	  "then freed) is ballooned over it for a moment and given its size back: the host drops those "
+	  "pages, the guest keeps its size; not done for guests with free page reporting; 0 = off"),
 	K("host_wss_interval", DURATION, host_wss_interval_usec, "usec", 1e6, 6e8, "10s",
 	  "interval of the host-side working-set sample (clear, wait, read); a sample older than three "
 	  "times this is not used, and an interval in which the scanner read the guest (its reads mark "
@@ -301,6 +306,9 @@ struct gview {
 	char distress_why[96];
 	char hold_why[64];      /* why it may not shrink, for the summary */
 	bool stats_behind;      /* grown lately; its stats predate the grow's effect */
+	uint64_t backed_free;   /* free memory in the guest that the host still backs (0 = unknown) */
+	uint64_t release_take;  /* a release this tick: bytes the balloon takes for a moment */
+	bool release_back;      /* a release is done: give the guest its size back */
 };
 
 static uint64_t pct(uint64_t v, double percent)
@@ -451,6 +459,16 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 	if (s->unseen_from_bytes > v->cur)
 		floor_active = MIN(v->cur, stats_active + (s->unseen_from_bytes - v->cur));
 	floor_active = MAX(floor_active, host_active);
+
+	/* Free memory the guest once touched stays backed by the host until
+	 * the guest reuses it (or reports it, with free page reporting): of
+	 * its memory, cur - resident is unbacked, and the rest of its free
+	 * memory is backed. Same read as the host-side working set. */
+	if (v->fresh && v->host_fresh && g->ram_resident_bytes && !g->free_page_reporting &&
+	    (!s->release_usec || snap->now_usec - MIN(snap->now_usec, g->host_active_age_usec) > s->release_usec)) {
+		uint64_t unbacked = v->cur > g->ram_resident_bytes ? v->cur - g->ram_resident_bytes : 0;
+		v->backed_free = g->stat_free_bytes > unbacked ? g->stat_free_bytes - unbacked : 0;
+	}
 
 	/* Lowest allowed target. */
 	uint64_t lo = MAX(g->min_bytes, floor_active + pct(v->cur, c->guest_min_free_percent));
@@ -815,6 +833,42 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		balloon_want = 0;
 	uint64_t got = distribute_reclaim(views, n, (uint64_t)balloon_want + funded_by_others, c->idle_tax_percent);
 
+	/* Release: a guest that holds free memory the host still backs is
+	 * ballooned over it for a moment and then given its size back: the
+	 * host drops the pages the balloon took, the guest keeps what it had
+	 * (it can still map as much as before), now unbacked. Once per guest
+	 * a minute at most; not for guests that report their free pages.
+	 * Before the idle trim: a release costs the guest nothing it keeps. */
+	for (size_t i = 0; i < n; i++) {
+		struct gview *v = &views[i];
+		struct policy_guest_state *s = v->s;
+		if (!v->eligible || !s)
+			continue;
+		if (s->release_from_bytes) {
+			uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+			bool reached = s->last_sign < 0 && v->cur <= s->last_target_bytes + db;
+			bool late = snap->now_usec - s->release_usec > 5 * c->settle_usec + c->tick_usec;
+			if (!reached && !late)
+				continue;
+			if (lvl == POLICY_HOST_CRITICAL || v->take) {
+				s->release_from_bytes = 0; /* the host needs it: it stays taken */
+				continue;
+			}
+			if (!v->give)
+				v->release_back = true;
+			continue;
+		}
+		if (!c->release_min_bytes || v->take || v->give || v->distress || !v->fresh || v->stats_behind ||
+		    v->grow_rate >= (double)pct(v->g->max_bytes, 1) || v->backed_free < c->release_min_bytes ||
+		    (s->release_usec && snap->now_usec - s->release_usec < 60 * USEC_PER_SEC))
+			continue;
+		uint64_t keep = pct(v->cur, c->guest_min_free_percent);
+		uint64_t target = v->cur - MIN(v->cur, v->backed_free - MIN(v->backed_free, keep));
+		target = MAX(target, MAX(v->lo, v->g->min_bytes));
+		if (target + c->release_min_bytes / 2 <= v->cur)
+			v->release_take = v->cur - target;
+	}
+
 	/* Idle trim (senpai-like probing): no pressure, take idle memory
 	 * slowly from guests that hold much more than they use. Idle is
 	 * what the stats call available and the host did not see touched. */
@@ -823,7 +877,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		for (size_t i = 0; i < n; i++) {
 			struct gview *v = &views[i];
 			/* A guest seen in distress lately is not probed again. */
-			if (!v->may_shrink || v->give || v->s->distress_usec ||
+			if (!v->may_shrink || v->give || v->release_take || v->release_back || v->s->distress_usec ||
 			    (double)v->idle <= idle * (double)v->cur)
 				continue;
 			double x = ((double)v->idle - idle * (double)v->cur) / (1 - idle);
@@ -845,7 +899,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 				uint64_t top = MIN(v->g->max_bytes,
 						   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
 				if (!v->eligible || !v->fresh || v->distress || v->stats_behind ||
-				    v->cur + v->give >= top)
+				    v->release_take || v->release_back || v->cur + v->give >= top)
 					continue;
 				/* Only guests that would use it: available below twice the min. */
 				if (v->avail + v->give >= pct(v->cur + v->give, 2 * c->guest_min_free_percent))
@@ -880,6 +934,12 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		} else if (v->take > 0) {
 			target = v->cur - v->take;
 			why = v->trim ? POLICY_WHY_IDLE_TRIM : POLICY_WHY_HOST_PRESSURE;
+		} else if (v->release_back) {
+			target = v->s->release_from_bytes;
+			why = POLICY_WHY_RELEASE;
+		} else if (v->release_take) {
+			target = v->cur - v->release_take;
+			why = POLICY_WHY_RELEASE;
 		} else if (g->balloon_target_bytes && (g->balloon_target_bytes < g->min_bytes ||
 						       g->balloon_target_bytes > g->max_bytes)) {
 			target = g->balloon_target_bytes;
@@ -946,12 +1006,33 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 				    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
 				    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
 			break;
+		case POLICY_WHY_RELEASE:
+			if (v->release_back)
+				say(a->reason, sizeof a->reason,
+				    "%s +%s to %s: release done, the guest gets its size back (the pages the balloon "
+				    "took are no longer backed by the host)", g->name, ds, ts);
+			else
+				say(a->reason, sizeof a->reason,
+				    "%s -%s to %s for a moment: release, %s holds %.0f MiB of free memory the host "
+				    "still backs (free %.0f MiB, host backs %.0f of its %.0f MiB)",
+				    g->name, ds, ts, g->name, (double)v->backed_free / MIB,
+				    (double)g->stat_free_bytes / MIB, (double)g->ram_resident_bytes / MIB,
+				    (double)v->cur / MIB);
+			break;
 		case POLICY_WHY_LIMIT:
 			say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",
 				 g->name, ts);
 			break;
 		}
 		remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
+		if (why == POLICY_WHY_RELEASE) {
+			if (v->release_back) {
+				v->s->release_from_bytes = 0;
+			} else {
+				v->s->release_from_bytes = v->cur;
+				v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
+			}
+		}
 		/* The answer to distress is the new learned floor. */
 		if (why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)
 			v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);

@@ -84,6 +84,7 @@ struct policy_conf {
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
 	bool host_wss;                      /* use the host-side working set (policy/wss.c) as a lower bound of active */
+	uint64_t release_min_bytes;         /* release a guest's backed free memory when it holds more than this (0 = off) */
 	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than 3x this = stale */
 };
 
@@ -169,6 +170,8 @@ struct policy_guest {
 	bool host_active_valid;             /* host_active_bytes holds a sample (wss_tracker_fill) */
 	uint64_t host_active_bytes;         /* guest RAM the host saw touched over the last interval */
 	usec_t host_active_age_usec;        /* time since that sample was read */
+	uint64_t ram_resident_bytes;        /* of its RAM, what the host backs (smaps Rss, same read and age) */
+	bool free_page_reporting;           /* the guest returns its free pages itself (virtio free page reporting) */
 };
 
 struct policy_merge {
@@ -213,6 +216,7 @@ enum policy_reason_code {
 	POLICY_WHY_RELAX,               /* host has room: give back toward max */
 	POLICY_WHY_LIMIT,               /* bring a target inside [min, max] */
 	POLICY_WHY_IDLE_TRIM,           /* no pressure: slowly trim idle memory (senpai-like probing) */
+	POLICY_WHY_RELEASE,             /* inflate over free pages the host backs, then give them back unbacked */
 };
 
 struct policy_action {
@@ -256,6 +260,8 @@ struct policy_guest_state {
 	uint32_t distress_episodes;         /* times distress began; each doubles how long the floor holds */
 	usec_t reached_usec;                /* tick that first saw actual at the last shrink's target (0 = not yet) */
 	uint64_t unseen_from_bytes;         /* actual before the first shrink the guest's stats may not show yet (0 = none) */
+	uint64_t release_from_bytes;        /* a release shrank it from this size: give it back once reached (0 = none) */
+	usec_t release_usec;                /* when the last release began (0 = never) */
 	uint64_t prev_rss_bytes;            /* host RSS at the last tick (0 = none yet) */
 	usec_t prev_rss_usec;
 };

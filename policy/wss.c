@@ -214,14 +214,15 @@ int wss_clear(pid_t pid)
 	return write_file(path, "1");
 }
 
-int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes)
+int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes,
+	       uint64_t *rss_bytes)
 {
 	char path[64], *text = NULL;
 	snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
 	int r = read_file(path, &text, NULL);
 	if (r < 0)
 		return r;
-	r = wss_parse_smaps(text, start, end, referenced_bytes, NULL);
+	r = wss_parse_smaps(text, start, end, referenced_bytes, rss_bytes);
 	free(text);
 	if (r == 0)
 		return -ENOENT;
@@ -266,14 +267,15 @@ int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 	}
 	if (now < t->cleared_usec || now - t->cleared_usec < t->interval_usec)
 		return 0;
-	uint64_t ref = 0;
-	r = wss_sample(t->pid, t->start, t->end, &ref);
+	uint64_t ref = 0, rss = 0;
+	r = wss_sample(t->pid, t->start, t->end, &ref, &rss);
 	t->last_error = r;
 	if (r < 0) {
 		t->cleared_usec = 0;
 		return r;
 	}
 	t->host_active_bytes = ref;
+	t->ram_resident_bytes = rss;
 	t->sampled_usec = now;
 	t->sample_interval_usec = now - t->cleared_usec;
 	t->valid = true;
@@ -289,4 +291,5 @@ void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_gue
 	g->host_active_valid = t->valid;
 	g->host_active_bytes = t->valid ? t->host_active_bytes : 0;
 	g->host_active_age_usec = t->valid && now > t->sampled_usec ? now - t->sampled_usec : 0;
+	g->ram_resident_bytes = t->valid ? t->ram_resident_bytes : 0;
 }

@@ -51,9 +51,11 @@ int wss_qemu_ram_range(pid_t pid, uint64_t ram_bytes, uint64_t *start, uint64_t 
 int wss_clear(pid_t pid);
 
 /* Read /proc/PID/smaps and give the referenced bytes of the mappings in
- * [start, end): the pages touched since the last wss_clear(). Returns 0,
+ * [start, end): the pages touched since the last wss_clear(); and, when
+ * rss_bytes is not NULL, their resident bytes (Rss). Returns 0,
  * -ENOENT if no mapping overlaps the range, or -errno. */
-int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes);
+int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes,
+	       uint64_t *rss_bytes);
 
 /* After ksmd's own reads of a guest, how long they must have stopped
  * before its interval starts again (a pass reads a guest in batches some
@@ -68,6 +70,7 @@ struct wss_tracker {
 	usec_t cleared_usec;                /* when the bits were last cleared, 0 = not yet */
 	bool valid;                         /* host_active_bytes holds a sample */
 	uint64_t host_active_bytes;         /* referenced bytes over the last full interval */
+	uint64_t ram_resident_bytes;        /* Rss of the guest RAM mapping at that read */
 	usec_t sampled_usec;                /* when that sample was read */
 	usec_t sample_interval_usec;        /* the interval it covered (clear to read) */
 	int last_error;                     /* 0 or -errno of the last clear/read */
@@ -97,7 +100,8 @@ void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
 int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec);
 
 /* Put the signal into the policy's view of the guest: host_active_valid,
- * host_active_bytes, host_active_age_usec (now - sampled_usec). No
+ * host_active_bytes, host_active_age_usec (now - sampled_usec),
+ * ram_resident_bytes (of the same read). No
  * sample yet: host_active_valid = false. Pure. */
 void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g);
 

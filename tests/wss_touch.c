@@ -65,7 +65,7 @@ static int sample(pid_t pid, uint64_t start, uint64_t end, double secs)
 	}
 	usleep((useconds_t)(secs * 1e6));
 	uint64_t ref = 0;
-	r = wss_sample(pid, start, end, &ref);
+	r = wss_sample(pid, start, end, &ref, NULL);
 	if (r < 0) {
 		fprintf(stderr, "wss_sample(%d): %s\n", (int)pid, strerror(-r));
 		return 1;

@@ -886,6 +886,71 @@ static void test_burst_seen_by_the_host(void)
 	check_invariants(&s, &p);
 }
 
+/* Release: free memory the host still backs is taken by the balloon for a
+ * moment and given back: the guest keeps its size, the host drops the
+ * pages. Not for guests with free page reporting, not twice a minute. */
+static void test_release_backed_free(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	struct policy_guest *g = &s.guests[0];
+	g->host_active_valid = true;
+	g->host_active_bytes = 256 * MIB;
+	g->host_active_age_usec = USEC_PER_SEC;
+	g->stat_free_bytes = 1 * GIB;          /* 1 GiB free ... */
+	g->ram_resident_bytes = 2 * GIB;       /* ... all of it backed */
+	g->free_page_reporting = true;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);       /* it reports its free pages itself */
+	g->free_page_reporting = false;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	const struct policy_action *a = &p.actions[0];
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELEASE);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	CU_ASSERT(strstr(a->reason, "release") != NULL);
+	/* the backed free memory less the guest's free margin, above its floor */
+	CU_ASSERT(a->target_bytes >= 1 * GIB + 204 * MIB && a->target_bytes <= 1 * GIB + 206 * MIB);
+	CU_ASSERT(a->target_bytes >= s.guests[0].min_bytes);
+	/* the balloon reaches it: the guest gets its size back */
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = a->target_bytes;
+	g->rss_bytes = a->target_bytes;
+	g->ram_resident_bytes = a->target_bytes;
+	g->stat_free_bytes = 200 * MIB;
+	g->host_active_age_usec = 5 * USEC_PER_SEC;   /* read before the release */
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELEASE);
+	CU_ASSERT_EQUAL(p.actions[0].kind, POLICY_ACT_GROW);
+	CU_ASSERT_EQUAL(p.actions[0].target_bytes, 2 * GIB);
+	/* back at 2 GiB, its new free memory unbacked: nothing more to release,
+	 * and not again within a minute even if a stale read says otherwise */
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+	g->stat_free_bytes = 1 * GIB;
+	g->stats_age_usec = 0;
+	g->host_active_age_usec = 0;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	g->ram_resident_bytes = 2 * GIB;
+	s.now_usec += 30 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	s.now_usec += 40 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL(a);
+	if (a)
+		CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELEASE);
+	/* off with release_min = 0 */
+	s.conf.release_min_bytes = 0;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -917,6 +982,7 @@ int main(void)
 		{ "swapped-out guest memory counts in the cost", test_swap_counts_in_cost },
 		{ "budget from a cgroup's limit", test_cgroup_budget },
 		{ "a burst seen by the host first", test_burst_seen_by_the_host },
+		{ "release backed free memory, keep the size", test_release_backed_free },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test data[] = {

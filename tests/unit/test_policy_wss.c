@@ -236,7 +236,7 @@ static void test_tracker_self(void)
 	CU_ASSERT(t.host_active_bytes >= hot && t.host_active_bytes <= hot + 4 * MIB);
 	/* nothing touched since the re-clear */
 	uint64_t ref = 1;
-	CU_ASSERT_EQUAL(wss_sample(getpid(), start, end, &ref), 0);
+	CU_ASSERT_EQUAL(wss_sample(getpid(), start, end, &ref, NULL), 0);
 	CU_ASSERT(ref <= 4 * MIB);
 	/* ksmd's scanner read the pages after the clear (it marks them all
 	 * accessed): that interval is dropped and starts again; the last
@@ -269,7 +269,7 @@ static void test_tracker_self(void)
 	CU_ASSERT_EQUAL(t.discarded, 2);
 	munmap(m, len);
 	/* a range with no mapping, a process that is gone */
-	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref), -ENOENT);
+	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref, NULL), -ENOENT);
 	CU_ASSERT(wss_clear(0x3fffffff) < 0);
 	wss_tracker_init(&t, 0x3fffffff, 0, 0, 0);
 	CU_ASSERT(wss_tracker_tick(&t, now, 0) < 0);
