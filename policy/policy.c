@@ -127,6 +127,7 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->distress_memory_usec = 300 * USEC_PER_SEC;
 	c->budget_low_water_percent = 2;
 	c->limit_headroom_percent = 10;
+	c->limit_trim_percent = 75;
 	c->merge_grace_usec = 20 * USEC_PER_SEC;
 	c->idle_trim_percent = 30;
 	c->lookahead_usec = 4 * USEC_PER_SEC;
@@ -184,6 +185,10 @@ const struct policy_knob policy_knobs[] = {
 	K("limit_headroom_percent", PERCENT, limit_headroom_percent, "percent", 0, 50, "10",
 	  "when the budget is a cgroup's limit, keep the guests' cost this percent of the limit below it: "
 	  "a burst lands in that headroom while the balloons shed, not in swap"),
+	K("limit_trim_percent", PERCENT, limit_trim_percent, "percent", 0, 100, "75",
+	  "when the budget is a cgroup's limit, trim idle memory only while the guests' cost is above "
+	  "this percent of the budget: below it, idle memory costs nothing, and a trimmed guest can "
+	  "map less"),
 	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
 	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
 	K("idle_trim_percent", PERCENT, idle_trim_percent, "percent", 0, 90, "30",
@@ -872,7 +877,12 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	/* Idle trim (senpai-like probing): no pressure, take idle memory
 	 * slowly from guests that hold much more than they use. Idle is
 	 * what the stats call available and the host did not see touched. */
-	if (lvl == POLICY_HOST_OK && got == 0 && c->idle_trim_percent > 0) {
+	/* Under a cgroup's limit, idle memory well below the limit costs
+	 * nothing, and trimming it costs the guest what it can map (a
+	 * ballooned guest's MemTotal shrinks): trim only above
+	 * limit_trim_percent of the budget. */
+	bool trim_room = !real_limit || used >= pct(budget, c->limit_trim_percent);
+	if (lvl == POLICY_HOST_OK && got == 0 && c->idle_trim_percent > 0 && trim_room) {
 		double idle = c->idle_trim_percent / 100.0;
 		for (size_t i = 0; i < n; i++) {
 			struct gview *v = &views[i];

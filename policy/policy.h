@@ -80,6 +80,7 @@ struct policy_conf {
 	usec_t distress_memory_usec;        /* after distress, do not shrink below the level it happened at for this long (doubled per episode) */
 	double budget_low_water_percent;    /* reclaim until guest use <= budget - this % of budget */
 	double limit_headroom_percent;      /* budget = cgroup limit: keep the cost this % of the limit below it */
+	double limit_trim_percent;          /* budget = cgroup limit: idle trim only above this % of the budget */
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */

@@ -951,6 +951,34 @@ static void test_release_backed_free(void)
 	CU_ASSERT_EQUAL(p.n_actions, 0);
 }
 
+/* Under a cgroup's limit, idle memory is trimmed only when the guests' cost
+ * is above limit_trim_percent of the budget. */
+static void test_limit_trim(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture(&s, 1);                  /* idle trim on, as shipped */
+	s.guests[0].stat_available_bytes = 1800 * MIB;   /* 88% available: idle */
+	s.conf.budget_bytes = 0;
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/vms");
+	s.host.cg_valid = s.host.cg_limited = true;
+	s.host.cg_limit_bytes = 4 * GIB;        /* budget 3.6 GiB; cost 2 GiB = 56% */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	s.host.cg_limit_bytes = 2 * GIB + 700 * MIB;   /* budget 2.43 GiB: 82% */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	/* a plain budget trims as before */
+	s.conf.budget_cgroup[0] = 0;
+	s.conf.budget_bytes = 12 * GIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -983,6 +1011,7 @@ int main(void)
 		{ "budget from a cgroup's limit", test_cgroup_budget },
 		{ "a burst seen by the host first", test_burst_seen_by_the_host },
 		{ "release backed free memory, keep the size", test_release_backed_free },
+		{ "under a cgroup limit, trim only near it", test_limit_trim },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test data[] = {
