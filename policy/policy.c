@@ -818,13 +818,18 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		growth += need;
 	}
 	/* The reserve lies below the budget: a guest in distress may borrow a
-	 * quarter of it unless the host itself is already short or swapping,
-	 * or the budget is a cgroup's limit (a hard limit lends nothing). */
+	 * quarter of it unless the host itself is already short or swapping;
+	 * under a cgroup's limit, it may use the headroom instead (below). */
 	bool host_short = real_limit ||
 			  h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
 			  (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) ||
 			  (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2);
-	uint64_t fundable = (uint64_t)MAX(headroom, 0) + capacity + (host_short ? 0 : c->reserve_bytes / 4);
+	uint64_t lend = host_short ? 0 : c->reserve_bytes / 4;
+	/* Under a cgroup's limit the headroom kept below it is there for
+	 * exactly this: a guest in distress may use it, unless it swaps. */
+	if (real_limit)
+		lend = swapping || h->cg_limit_bytes <= budget ? 0 : h->cg_limit_bytes - budget;
+	uint64_t fundable = (uint64_t)MAX(headroom, 0) + capacity + lend;
 	if (growth > fundable && growth) {
 		for (size_t i = 0; i < n; i++)
 			views[i].give = (uint64_t)((double)views[i].give * (double)fundable / (double)growth);

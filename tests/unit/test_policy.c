@@ -752,18 +752,29 @@ static void test_cgroup_budget(void)
 	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_URGENT);
 	s.merge.available = false;
 	/* distress at the limit: funded by the others, not by the host reserve */
+	s.conf.limit_headroom_percent = 0;      /* and no headroom to use either */
 	s.host.cg_limit_bytes = 4 * GIB;
 	s.guests[0].stat_available_bytes = 20 * MIB;    /* 1%: distress */
 	s.guests[1].stat_available_bytes = 100 * MIB;   /* nothing to give either */
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	/* with the default headroom, the guest in distress may use it */
+	s.conf.limit_headroom_percent = 10;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL(a);
+	if (a) {
+		CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
+		CU_ASSERT(a->delta_bytes <= (int64_t)(4 * GIB / 10) + (int64_t)MIB);
+	}
 	/* the same with a plain budget borrows a quarter of the reserve */
 	s.conf.budget_cgroup[0] = 0;
 	s.conf.budget_bytes = 4 * GIB;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
-	const struct policy_action *a = policy_find_action(&p, "g0");
+	a = policy_find_action(&p, "g0");
 	CU_ASSERT_PTR_NOT_NULL(a);
 	if (a)
 		CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
