@@ -134,7 +134,6 @@ if [ -n "$MGR_PID" ] && ! kill -0 "$MGR_PID" 2>/dev/null; then
 fi
 
 # The sampler: cgroup usage, swap and OOM kills once a second.
-limit_b=$((LIMIT_MIB * MiB))
 ( while :; do
       read -r u s o _ < <(lab_cgroup_stat)
       echo "$(date +%s.%N) $u $s $o"

@@ -254,25 +254,21 @@ int policy_cgroup_resolve(const char *path, char *dir, size_t len)
 	return 0;
 }
 
-/* A whole file of one number ("max" = UINT64_MAX). */
+/* A whole file of one number (common/util's read_u64_file), or cgroup v2's
+ * "max" = UINT64_MAX. */
 static int read_u64_at(const char *dir, const char *name, uint64_t *v)
 {
 	char path[600], *buf = NULL;
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	int r = read_file(path, &buf, NULL);
-	if (r < 0)
+	int r = read_u64_file(path, v);
+	if (r != -EINVAL || read_file(path, &buf, NULL) < 0)
 		return r;
-	char *end;
-	if (!strncmp(buf, "max", 3)) {
-		*v = UINT64_MAX;
-		r = 0;
-	} else {
-		errno = 0;
-		*v = strtoull(buf, &end, 10);
-		r = (end == buf || errno) ? -EINVAL : 0;
-	}
+	bool max = !strncmp(buf, "max", 3);
 	free(buf);
-	return r;
+	if (!max)
+		return -EINVAL;
+	*v = UINT64_MAX;
+	return 0;
 }
 
 int policy_collect_cgroup(const char *dir, struct policy_host *h)

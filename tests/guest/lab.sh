@@ -458,11 +458,7 @@ lab_swap() {
     if grep -q '^/dev/zram0 ' /proc/swaps || [ "$(cat $z/disksize)" != 0 ]; then
         echo "skip: /dev/zram0 is in use already"; return 77
     fi
-    # a device reset a moment ago can refuse its first size (EINVAL): reset, retry once
-    if ! echo "${mib}M" 2>/dev/null >$z/disksize; then
-        echo 1 >$z/reset; sleep 0.5
-        echo "${mib}M" >$z/disksize || { echo "skip: cannot size /dev/zram0"; return 77; }
-    fi
+    echo "${mib}M" >$z/disksize || { echo "skip: cannot size /dev/zram0"; return 77; }
     LAB_SWAP=/dev/zram0
     if ! mkswap /dev/zram0 >/dev/null 2>&1 || ! swapon /dev/zram0; then
         echo 1 >$z/reset; LAB_SWAP=
