@@ -14,7 +14,7 @@ CC      ?= gcc
 OPT     ?= -O2 -g
 SAN     ?=
 B       ?= build
-PKGS    := liburcu-cds liburcu jansson libmicrohttpd libcgroup libxxhash
+PKGS    := liburcu-cds liburcu jansson libmicrohttpd libcgroup libxxhash libvirt
 
 CFLAGS  := $(OPT) $(SAN) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE \
            -DKSMD_VERSION=\"$(VERSION)\" -I. -pthread $(EXTRA_CFLAGS)

@@ -29,12 +29,25 @@
  * When QEMU dies its socket closes: pending commands fail (-ECONNRESET) and
  * the guest is GONE; the client reconnects with backoff and the setup above
  * runs again. A restarted QEMU starts with an empty balloon, so the old
- * target is forgotten. */
+ * target is forgotten.
+ *
+ * Shared mode (cfg.qmp_shared: a monitor other clients use too, such as
+ * Proxmox's VMID.qmp) holds no connection: the qmp_client is on_demand and
+ * every operation is a connection of its own - the refresh every stats
+ * interval, a set_target, the setup above the first time - closed as soon
+ * as its replies are in, or failed at request_timeout. The setup's facts
+ * (QOM path, max, caps) are kept until a connection finds another QEMU pid.
+ * A monitor that does not greet in time or whose backlog is full is BUSY,
+ * as is a refusal while the known QEMU lives (else GONE); the last values
+ * stay and the next refresh tries again. A connection is never closed and
+ * another opened within one call: the loop must see fd -1 in between, so an
+ * operation asked for right after a close starts at the next balloon_tick. */
 #include "balloon/internal.h"
 #include "common/log.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -163,7 +176,7 @@ void balloon_track_progress(struct balloon *b, usec_t now)
 					b->actual_bytes, now);
 }
 
-static void set_actual(struct balloon *b, uint64_t actual, usec_t now)
+void balloon_set_actual(struct balloon *b, uint64_t actual, usec_t now)
 {
 	b->actual_bytes = actual;
 	b->actual_usec = now;
@@ -205,12 +218,12 @@ static void on_query_balloon(struct qmp_client *c, const struct qmp_reply *r, vo
 		log_warn("balloon %s: query-balloon without a usable actual, ignoring", b->name);
 		return;
 	}
-	set_actual(b, (uint64_t)json_integer_value(a), now);
+	balloon_set_actual(b, (uint64_t)json_integer_value(a), now);
 	if (b->state == BALLOON_CONNECTING)
 		balloon_set_state(b, BALLOON_READY, NULL);
 }
 
-static void learn_max(struct balloon *b, uint64_t max_bytes)
+void balloon_learn_max(struct balloon *b, uint64_t max_bytes)
 {
 	b->limits.max_bytes = max_bytes;
 	b->limits.min_bytes = b->cfg.min_bytes;
@@ -226,7 +239,7 @@ static void on_memory_size(struct qmp_client *c, const struct qmp_reply *r, void
 		return;
 	json_t *bm = json_object_get(r->ret, "base-memory");
 	if (json_is_integer(bm) && json_integer_value(bm) > 0)
-		learn_max(b, (uint64_t)json_integer_value(bm));
+		balloon_learn_max(b, (uint64_t)json_integer_value(bm));
 }
 
 static void on_query_memdev(struct qmp_client *c, const struct qmp_reply *r, void *ud)
@@ -244,7 +257,7 @@ static void on_query_memdev(struct qmp_client *c, const struct qmp_reply *r, voi
 			sum += (uint64_t)json_integer_value(s);
 	}
 	if (sum)
-		learn_max(b, sum);
+		balloon_learn_max(b, sum);
 }
 
 static void on_guest_stats(struct qmp_client *c, const struct qmp_reply *r, void *ud)
@@ -372,8 +385,16 @@ static void on_list_peripheral(struct qmp_client *c, const struct qmp_reply *r, 
 			       on_list_anon, b, now);
 }
 
+/* QMP shared mode, below */
+static void sh_request_refresh(struct balloon *b, usec_t now);
+static void sh_on_state(struct balloon *b, struct qmp_client *c, enum qmp_state s, usec_t now);
+
 static void qmp_refresh(struct balloon *b, usec_t now)
 {
+	if (b->cfg.qmp_shared && !(b->sh_open && qmp_get_state(b->qmp) == QMP_READY)) {
+		sh_request_refresh(b, now); /* no connection to send on yet */
+		return;
+	}
 	if (qmp_get_state(b->qmp) != QMP_READY || b->state == BALLOON_NO_DEVICE)
 		return;
 	if (b->refresh_inflight)
@@ -386,41 +407,57 @@ static void qmp_refresh(struct balloon *b, usec_t now)
 	}
 }
 
+/* A QEMU to learn on a connection that just became READY: its pid, max,
+ * balloon and first actual and stats (all queued at once). */
+static void qmp_setup(struct balloon *b, struct qmp_client *c, usec_t now)
+{
+	b->pid = qmp_peer_pid(c);
+	b->qom_path[0] = '\0';
+	b->refresh_inflight = 0;
+	b->stale_logged = false;
+	if (!b->cfg.max_bytes) {
+		(void)qmp_send(c, "query-memory-size-summary", NULL, on_memory_size, b, now);
+		(void)qmp_send(c, "query-memdev", NULL, on_query_memdev, b, now);
+	}
+	b->refresh_inflight++;
+	(void)qmp_send(c, "query-balloon", NULL, on_query_balloon, b, now);
+	(void)qmp_send(c, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
+		       on_list_peripheral, b, now);
+	b->next_refresh_usec = now + b->cfg.stats_interval_usec;
+	balloon_set_state(b, BALLOON_CONNECTING, "negotiated, querying");
+}
+
+/* QEMU went away: a restarted QEMU starts with an empty balloon. */
+static void qmp_forget(struct balloon *b)
+{
+	b->target_bytes = 0;
+	b->actual_bytes = 0;
+	b->actual_usec = 0;
+	memset(&b->progress, 0, sizeof b->progress);
+	b->caps = 0;
+	if (!b->cfg.max_bytes)
+		b->max_known = false;
+}
+
 static void on_qmp_state(struct qmp_client *c, enum qmp_state old, enum qmp_state s,
 			 usec_t now, void *ud)
 {
 	struct balloon *b = ud;
 	(void)old;
+	if (b->cfg.qmp_shared) {
+		sh_on_state(b, c, s, now);
+		return;
+	}
 	switch (s) {
 	case QMP_READY:
-		b->pid = qmp_peer_pid(c);
-		b->qom_path[0] = '\0';
-		b->refresh_inflight = 0;
-		b->stale_logged = false;
-		if (!b->cfg.max_bytes) {
-			(void)qmp_send(c, "query-memory-size-summary", NULL, on_memory_size, b, now);
-			(void)qmp_send(c, "query-memdev", NULL, on_query_memdev, b, now);
-		}
-		b->refresh_inflight++;
-		(void)qmp_send(c, "query-balloon", NULL, on_query_balloon, b, now);
-		(void)qmp_send(c, "qom-list", json_pack("{s:s}", "path", "/machine/peripheral"),
-			       on_list_peripheral, b, now);
-		b->next_refresh_usec = now + b->cfg.stats_interval_usec;
-		balloon_set_state(b, BALLOON_CONNECTING, "negotiated, querying");
+		qmp_setup(b, c, now);
 		break;
 	case QMP_BUSY:
 		balloon_set_state(b, BALLOON_BUSY, "%s", qmp_last_error(c));
 		break;
 	case QMP_DISCONNECTED:
 	case QMP_CLOSED:
-		/* a restarted QEMU starts with an empty balloon */
-		b->target_bytes = 0;
-		b->actual_bytes = 0;
-		b->actual_usec = 0;
-		memset(&b->progress, 0, sizeof b->progress);
-		b->caps = 0;
-		if (!b->cfg.max_bytes)
-			b->max_known = false;
+		qmp_forget(b);
 		balloon_set_state(b, BALLOON_GONE, "%s", qmp_last_error(c));
 		break;
 	case QMP_CONNECTING:
@@ -438,7 +475,7 @@ static void on_qmp_event(struct qmp_client *c, const char *ev, json_t *data, use
 	if (!strcmp(ev, "BALLOON_CHANGE")) {
 		json_t *a = json_object_get(data, "actual");
 		if (json_is_integer(a) && json_integer_value(a) > 0)
-			set_actual(b, (uint64_t)json_integer_value(a), now);
+			balloon_set_actual(b, (uint64_t)json_integer_value(a), now);
 	} else if (!strcmp(ev, "SHUTDOWN")) {
 		log_info("balloon %s: guest is shutting down", b->name);
 	}
@@ -463,9 +500,209 @@ static void on_set_target(struct qmp_client *c, const struct qmp_reply *r, void 
 	balloon_notify(b, BALLOON_EV_TARGET);
 }
 
+/* ---- QMP shared mode: a connection per operation ---- */
+
+static int send_target(struct balloon *b, uint64_t t, usec_t now);
+
+static bool pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* An operation's bound, connect to close: the request timeout. */
+static usec_t sh_timeout(const struct balloon *b)
+{
+	return b->cfg.request_timeout_usec ? b->cfg.request_timeout_usec : 5 * USEC_PER_SEC;
+}
+
+/* Calls that drive the client nest (callbacks may call set_target): only
+ * the outermost one clears sh_closed_now and closes a finished operation. */
+static void sh_enter(struct balloon *b)
+{
+	if (!b->sh_depth++)
+		b->sh_closed_now = false;
+}
+
+static void sh_close(struct balloon *b, int err, usec_t now)
+{
+	b->sh_open = false;
+	b->sh_closed_now = true;
+	b->sh_closing = true;
+	qmp_close(b->qmp, err, now); /* commands still pending fail with err */
+	b->sh_closing = false;
+	b->refresh_inflight = 0;
+}
+
+/* The operation failed (its socket is closed or closed here): keep the last
+ * known values unless QEMU is gone; the next refresh tries again. */
+static void sh_failed(struct balloon *b, usec_t now, bool busy, const char *why)
+{
+	if (!b->sh_open)
+		return;
+	char r[sizeof b->reason];
+	snprintf(r, sizeof r, "%s", why); /* why may be the client's last error */
+	sh_close(b, -ETIMEDOUT, now);
+	bool target = b->sh_want_target;
+	b->sh_want_refresh = b->sh_want_target = false;
+	b->next_refresh_usec = now + b->cfg.stats_interval_usec; /* the next try */
+	if (busy || pid_alive(b->pid)) {
+		balloon_set_state(b, BALLOON_BUSY, "%s", r);
+	} else {
+		qmp_forget(b);
+		b->sh_learned = false;
+		balloon_set_state(b, BALLOON_GONE, "%s", r);
+	}
+	if (target) {
+		b->target_bytes = 0; /* not applied: the next request is sent again */
+		balloon_notify(b, BALLOON_EV_TARGET);
+	}
+}
+
+/* Open a connection for the work asked for (sh_want_*), unless one is open
+ * or one was closed earlier in this same call: then balloon_tick opens it. */
+static void sh_open_op(struct balloon *b, usec_t now)
+{
+	if (b->sh_open || (b->sh_depth && b->sh_closed_now))
+		return;
+	sh_enter(b);
+	b->sh_open = true;
+	b->sh_setup_op = false;
+	b->sh_deadline_usec = now + sh_timeout(b);
+	qmp_start(b->qmp, now);
+	if (qmp_fd(b->qmp) < 0) /* refused, or the backlog full, at once */
+		sh_failed(b, now, qmp_get_state(b->qmp) == QMP_BUSY, qmp_last_error(b->qmp));
+	b->sh_depth--;
+}
+
+/* An operation past its bound fails: the monitor is held or QEMU hangs. */
+static void sh_check_deadline(struct balloon *b, usec_t now)
+{
+	if (!b->sh_open || now < b->sh_deadline_usec)
+		return;
+	char why[96];
+	snprintf(why, sizeof why, "monitor busy: the operation did not finish within %llu ms",
+		 (unsigned long long)(sh_timeout(b) / USEC_PER_MSEC));
+	sh_failed(b, now, true, why);
+}
+
+/* Leave a call that drove the client: the outermost one closes a finished
+ * operation, and fails one past its deadline. */
+static void sh_leave(struct balloon *b, usec_t now)
+{
+	if (b->sh_depth == 1 && b->sh_open) {
+		sh_check_deadline(b, now);
+		if (b->sh_open && qmp_get_state(b->qmp) == QMP_READY && !qmp_pending(b->qmp) &&
+		    !b->sh_want_refresh && !b->sh_want_target) {
+			if (b->sh_setup_op)
+				b->sh_learned = true;
+			b->sh_setup_op = false;
+			if (b->state == BALLOON_BUSY) /* callbacks may ask for more */
+				balloon_set_state(b, BALLOON_READY, NULL);
+			if (!qmp_pending(b->qmp) && !b->sh_want_refresh && !b->sh_want_target)
+				sh_close(b, -ECONNRESET, now);
+		}
+	}
+	b->sh_depth--;
+}
+
+static void sh_request_refresh(struct balloon *b, usec_t now)
+{
+	if (b->state == BALLOON_NO_DEVICE) {
+		/* nothing to read; notice only a QEMU that went away */
+		if (!pid_alive(b->pid)) {
+			qmp_forget(b);
+			b->sh_learned = false;
+			balloon_set_state(b, BALLOON_GONE, "QEMU (pid %d) exited", (int)b->pid);
+		}
+		return;
+	}
+	b->sh_want_refresh = true;
+	sh_open_op(b, now);
+}
+
+/* set_target without a READY connection: queue it and open one. */
+static int sh_queue_target(struct balloon *b, uint64_t t, usec_t now)
+{
+	b->sh_target_bytes = t;
+	b->sh_want_target = true;
+	b->target_bytes = t;
+	balloon_track_progress(b, now);
+	sh_open_op(b, now); /* a failure right away is reported by BALLOON_EV_TARGET */
+	return 0;
+}
+
+static void sh_ready(struct balloon *b, struct qmp_client *c, usec_t now)
+{
+	pid_t pid = qmp_peer_pid(c);
+	if (b->sh_learned && pid == b->pid) {
+		if (b->sh_want_refresh) {
+			b->sh_want_refresh = false;
+			qmp_refresh(b, now);
+		}
+		if (b->sh_want_target) {
+			b->sh_want_target = false;
+			if (send_target(b, b->sh_target_bytes, now) < 0) {
+				b->target_bytes = 0;
+				balloon_notify(b, BALLOON_EV_TARGET);
+			}
+		}
+		return;
+	}
+	if (b->sh_learned) {
+		log_info("balloon %s: another QEMU (pid %d, was %d) behind the monitor: learning it",
+			 b->name, (int)pid, (int)b->pid);
+		qmp_forget(b);
+	}
+	b->sh_learned = false;
+	b->sh_setup_op = true;
+	b->sh_want_refresh = false; /* the setup reads actual and stats */
+	if (b->sh_want_target) {    /* asked of the QEMU that was there */
+		b->sh_want_target = false;
+		b->target_bytes = 0;
+		balloon_notify(b, BALLOON_EV_TARGET);
+	}
+	qmp_setup(b, c, now);
+}
+
+static void sh_on_state(struct balloon *b, struct qmp_client *c, enum qmp_state s, usec_t now)
+{
+	switch (s) {
+	case QMP_READY:
+		sh_ready(b, c, now);
+		break;
+	case QMP_BUSY:
+		sh_failed(b, now, true, qmp_last_error(c));
+		break;
+	case QMP_DISCONNECTED:
+	case QMP_CLOSED:
+		if (!b->sh_closing)
+			sh_failed(b, now, false, qmp_last_error(c));
+		break;
+	case QMP_CONNECTING:
+	case QMP_GREETING:
+	case QMP_NEGOTIATING:
+		break;
+	}
+}
+
+static void sh_tick(struct balloon *b, usec_t now)
+{
+	sh_enter(b);
+	qmp_tick(b->qmp, now);
+	sh_check_deadline(b, now);
+	if (now >= b->next_refresh_usec) {
+		b->next_refresh_usec = now + b->cfg.stats_interval_usec;
+		qmp_refresh(b, now);
+	}
+	if (!b->sh_open && (b->sh_want_refresh || b->sh_want_target))
+		sh_open_op(b, now); /* asked for right after a close */
+	sh_leave(b, now);
+	balloon_track_progress(b, now);
+}
+
 /* ---- construction ---- */
 
-static struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
+struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
 				     const struct balloon_config *cfg,
 				     balloon_event_fn cb, void *userdata)
 {
@@ -503,6 +740,7 @@ static struct qmp_config qmp_cfg_of(const struct balloon_config *c)
 		.greeting_timeout_usec = c->greeting_timeout_usec,
 		.reconnect_min_usec = c->reconnect_min_usec,
 		.reconnect_max_usec = c->reconnect_max_usec,
+		.on_demand = c->qmp_shared,
 	};
 }
 
@@ -531,6 +769,7 @@ struct balloon *balloon_new_qmp_fd(const char *name, int fd, const struct balloo
 		close(fd);
 		return NULL;
 	}
+	b->cfg.qmp_shared = false; /* a connection given, none to open */
 	struct qmp_config qc = qmp_cfg_of(&b->cfg);
 	b->qmp = qmp_new_fd(b->name, fd, &qc, &qmp_cbs, b, now);
 	if (!b->qmp) {
@@ -556,6 +795,8 @@ void balloon_free(struct balloon *b)
 {
 	if (!b)
 		return;
+	if (b->backend == BALLOON_BACKEND_LIBVIRT)
+		balloon_libvirt_detach(b);
 	qmp_free(b->qmp);
 	free(b->cg_dir);
 	free(b->cg_rel);
@@ -571,11 +812,29 @@ int balloon_epoll_sync(struct balloon *b, int epfd, void *ptr)
 {
 	return b->qmp ? qmp_epoll_sync(b->qmp, epfd, ptr) : 0;
 }
-void balloon_on_readable(struct balloon *b, usec_t now) { if (b->qmp) qmp_on_readable(b->qmp, now); }
-void balloon_on_writable(struct balloon *b, usec_t now) { if (b->qmp) qmp_on_writable(b->qmp, now); }
+void balloon_on_readable(struct balloon *b, usec_t now)
+{
+	if (!b->qmp)
+		return;
+	sh_enter(b);
+	qmp_on_readable(b->qmp, now);
+	sh_leave(b, now); /* shared mode: closes a finished operation */
+}
+void balloon_on_writable(struct balloon *b, usec_t now)
+{
+	if (!b->qmp)
+		return;
+	sh_enter(b);
+	qmp_on_writable(b->qmp, now);
+	sh_leave(b, now);
+}
 
 void balloon_tick(struct balloon *b, usec_t now)
 {
+	if (b->qmp && b->cfg.qmp_shared) {
+		sh_tick(b, now);
+		return;
+	}
 	if (b->qmp)
 		qmp_tick(b->qmp, now);
 	if (now >= b->next_refresh_usec) {
@@ -590,6 +849,10 @@ usec_t balloon_next_deadline(const struct balloon *b)
 	usec_t d = b->next_refresh_usec;
 	if (b->qmp)
 		d = MIN(d, qmp_next_deadline(b->qmp));
+	if (b->sh_open)
+		d = MIN(d, b->sh_deadline_usec);
+	else if (b->sh_want_refresh || b->sh_want_target)
+		d = 0; /* shared mode: an operation waits for the next tick */
 	return d;
 }
 
@@ -597,6 +860,8 @@ void balloon_refresh(struct balloon *b, usec_t now)
 {
 	if (b->backend == BALLOON_BACKEND_QMP)
 		qmp_refresh(b, now);
+	else if (b->backend == BALLOON_BACKEND_LIBVIRT)
+		balloon_libvirt_refresh(b, now);
 	else if (b->state != BALLOON_ERROR)
 		balloon_cgroup_refresh(b, now);
 }
@@ -613,6 +878,10 @@ static int send_target(struct balloon *b, uint64_t t, usec_t now)
 		balloon_notify(b, BALLOON_EV_TARGET);
 		return 0;
 	}
+	if (b->backend == BALLOON_BACKEND_LIBVIRT)
+		return balloon_libvirt_set(b, t, now);
+	if (b->cfg.qmp_shared && !(b->sh_open && qmp_get_state(b->qmp) == QMP_READY))
+		return sh_queue_target(b, t, now);
 	int64_t id = qmp_send(b->qmp, "balloon", json_pack("{s:I}", "value", (json_int_t)t),
 			      on_set_target, b, now);
 	if (id < 0)
@@ -673,6 +942,8 @@ void balloon_get_info(const struct balloon *b, struct balloon_info *o)
 	o->stats = b->stats;
 	o->progress = b->progress;
 	o->pending = b->qmp ? qmp_pending(b->qmp) : 0;
+	o->external_bytes = b->external_bytes;
+	o->external_usec = b->external_usec;
 }
 
 const char *balloon_name(const struct balloon *b) { return b->name; }
@@ -720,7 +991,8 @@ int balloon_exit_all(struct balloon *const *bs, size_t n, enum balloon_on_exit m
 	for (;;) {
 		size_t k = 0;
 		for (size_t i = 0; i < n; i++) {
-			if (!bs[i]->qmp || !qmp_pending(bs[i]->qmp) || qmp_fd(bs[i]->qmp) < 0)
+			if (!bs[i]->qmp || !(qmp_pending(bs[i]->qmp) || bs[i]->sh_open) ||
+			    qmp_fd(bs[i]->qmp) < 0)
 				continue;
 			uint32_t ev = qmp_epoll_events(bs[i]->qmp);
 			p[k].fd = qmp_fd(bs[i]->qmp);
@@ -737,14 +1009,16 @@ int balloon_exit_all(struct balloon *const *bs, size_t n, enum balloon_on_exit m
 		for (size_t i = 0; i < n; i++) {
 			if (!bs[i]->qmp || qmp_fd(bs[i]->qmp) < 0)
 				continue;
+			sh_enter(bs[i]);
 			qmp_on_writable(bs[i]->qmp, now);
 			qmp_on_readable(bs[i]->qmp, now);
 			qmp_tick(bs[i]->qmp, now);
+			sh_leave(bs[i], now); /* shared mode: closes what is done */
 		}
 	}
 	free(p);
 	for (size_t i = 0; i < n; i++)
-		if (bs[i]->qmp && qmp_pending(bs[i]->qmp)) {
+		if (bs[i]->qmp && (qmp_pending(bs[i]->qmp) || bs[i]->sh_open)) {
 			log_warn("balloon %s: restore not confirmed in time", bs[i]->name);
 			failed++;
 		}

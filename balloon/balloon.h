@@ -5,7 +5,10 @@
  * cgroup, the memory limit the host enforces). Backends:
  *
  *   QMP     QEMU's virtio-balloon over its QMP UNIX socket (asynchronous:
- *           see balloon/qmp.h; the balloon owns one qmp_client).
+ *           see balloon/qmp.h; the balloon owns one qmp_client). Two modes
+ *           (balloon_config.qmp_shared): "own" holds a monitor of ksmd's
+ *           own; "shared" opens a connection per operation and closes it,
+ *           for a monitor other clients use too (see balloon_config).
  *   cgroup  a memory cgroup (containers, plain processes): v2 memory.high,
  *           v1 memory.limit_in_bytes (+ soft limit); synchronous.
  *
@@ -148,7 +151,7 @@ const char *balloon_stat_name(enum balloon_stat s);
 
 /* ---- the balloon object ------------------------------------------------- */
 
-enum balloon_backend { BALLOON_BACKEND_QMP, BALLOON_BACKEND_CGROUP };
+enum balloon_backend { BALLOON_BACKEND_QMP, BALLOON_BACKEND_CGROUP, BALLOON_BACKEND_LIBVIRT };
 
 enum balloon_state {
 	BALLOON_CONNECTING,  /* backend not ready yet */
@@ -185,6 +188,23 @@ struct balloon_config {
 	usec_t reconnect_max_usec;   /* QMP [5 s] */
 	enum balloon_cgroup_v1_mode cg_v1_mode; /* [HARD] */
 	struct balloon_progress_config progress;
+	/* QMP: false ("own") holds the monitor connected, events and all.
+	 * true ("shared": a monitor other clients use too, e.g. Proxmox's
+	 * VMID.qmp; QEMU serves one client at a time) holds nothing: every
+	 * operation - the refresh of actual and stats every
+	 * stats_interval_usec, a set_target, the first setup queries - is a
+	 * connection of its own (connect, greeting, qmp_capabilities, the
+	 * commands, close) closed within request_timeout_usec. A monitor that
+	 * is busy (no greeting within greeting_timeout_usec, or its backlog
+	 * full) or that refuses while the known QEMU pid lives makes the state
+	 * BUSY with the reason, keeping the last known values, and is tried
+	 * again at the next refresh; a refusal with no live QEMU is GONE.
+	 * No events between operations: actual comes from query-balloon at each
+	 * refresh. The balloon's QOM path, max and capabilities are learned
+	 * once and kept until the QEMU pid (SO_PEERCRED) changes. A set_target
+	 * while no connection is open opens one. balloon_new_qmp_fd ignores it.
+	 * [false] */
+	bool qmp_shared;
 };
 
 /* What the daemon reads each tick. */
@@ -202,6 +222,9 @@ struct balloon_info {
 	struct balloon_stats stats;
 	struct balloon_progress progress; /* stuck / uncooperative flags */
 	size_t pending;             /* commands in flight */
+	uint64_t external_bytes;    /* libvirt: size last set outside ksmd
+	                             * (virsh setmem), 0 = none seen */
+	usec_t external_usec;       /* when it was seen */
 };
 
 struct balloon;
@@ -211,6 +234,8 @@ enum balloon_event {
 	BALLOON_EV_ACTUAL,  /* actual_bytes updated (BALLOON_CHANGE, query) */
 	BALLOON_EV_STATS,   /* new guest statistics */
 	BALLOON_EV_TARGET,  /* a set_target completed (ok or not: see reason) */
+	BALLOON_EV_EXTERNAL,/* the size was changed outside ksmd (libvirt:
+	                     * balloon/libvirt.h): info.external_bytes */
 };
 typedef void (*balloon_event_fn)(struct balloon *b, enum balloon_event ev,
 				 void *userdata);

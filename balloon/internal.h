@@ -34,6 +34,32 @@ struct balloon {
 	bool stats_supported;        /* guest-stats readable on qom_path */
 	bool stale_logged;
 
+	/* QMP shared mode (cfg.qmp_shared): a connection per operation */
+	bool sh_open;                /* a connection of ours is open (an operation) */
+	bool sh_closing;             /* we are closing it: not a failure */
+	bool sh_closed_now;          /* one was closed in the current call: the
+	                              * next opens at the next call (the loop
+	                              * must see fd -1 in between) */
+	bool sh_learned;             /* setup facts known for the QEMU at pid */
+	bool sh_setup_op;            /* the open operation runs the setup */
+	bool sh_want_refresh;        /* query-balloon + guest-stats to send */
+	bool sh_want_target;         /* `balloon` sh_target_bytes to send */
+	uint64_t sh_target_bytes;
+	usec_t sh_deadline_usec;     /* the open operation ends by then */
+	unsigned sh_depth;           /* nesting of calls that drive the client */
+
+	/* libvirt backend (libvirt.c) */
+	struct lv_conn *lv;          /* NULL once the connection is freed */
+	void *lv_dom;                /* virDomainPtr, NULL while not attached */
+	struct balloon *lv_next;     /* the connection's list of balloons */
+	uint64_t lv_prev_actual;     /* size at the last outside change (or
+	                              * the first seen): its baseline */
+	uint64_t lv_best_gap;        /* smallest |actual - target| since ksmd's
+	                              * last request */
+	usec_t lv_sent_usec;         /* when ksmd last asked for a size */
+	uint64_t external_bytes;
+	usec_t external_usec;
+
 	/* cgroup backend */
 	char *cg_dir;                /* absolute directory */
 	char *cg_rel;                /* relative to the memory hierarchy root */
@@ -52,6 +78,16 @@ void balloon_track_progress(struct balloon *b, usec_t now);
  * -ENODATA. Returns 0, -ENODATA or -EINVAL. */
 int balloon_parse_guest_stats(json_t *ret, usec_t now_mono, usec_t now_real,
 			      struct balloon_stats *out);
+
+struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
+			      const struct balloon_config *cfg, balloon_event_fn cb, void *userdata);
+void balloon_set_actual(struct balloon *b, uint64_t actual, usec_t now);
+void balloon_learn_max(struct balloon *b, uint64_t max_bytes);
+
+/* libvirt backend (libvirt.c) */
+int balloon_libvirt_set(struct balloon *b, uint64_t target_bytes, usec_t now);
+void balloon_libvirt_refresh(struct balloon *b, usec_t now);
+void balloon_libvirt_detach(struct balloon *b);
 
 /* cgroup backend (cgroup.c) */
 int balloon_cgroup_open(struct balloon *b, const char *path);

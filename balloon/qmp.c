@@ -26,7 +26,13 @@
  * QEMU serves one monitor client per socket: a second client's connect()
  * succeeds (the kernel's backlog) but no greeting ever comes. The greeting
  * timeout detects that: the state becomes BUSY and the client backs off the
- * longest delay instead of hammering the socket. */
+ * longest delay instead of hammering the socket.
+ *
+ * An on_demand client (a connection per operation, for a monitor that other
+ * clients use too) connects only on qmp_start() and is closed with
+ * qmp_close() when its owner is done; it never reconnects by itself, and its
+ * routine connects and busy monitors are logged at debug level (its owner
+ * reports the state). */
 #include "balloon/qmp.h"
 #include "common/log.h"
 
@@ -79,6 +85,7 @@ struct qmp_client {
 	uint32_t ep_events;
 
 	pid_t peer_pid;
+	pid_t logged_pid;            /* on_demand: pid of the last "connected" info line */
 	char version[32];
 	char last_error[200];
 	uint64_t protocol_errors;
@@ -337,6 +344,13 @@ static void start_connect(struct qmp_client *c, usec_t now)
 	c->out_len = c->out_off = 0;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
 		set_state(c, QMP_GREETING, now);
+	} else if (errno == EAGAIN && c->cfg.on_demand) {
+		/* a UNIX socket's backlog is full: clients wait for the monitor */
+		log_debug("qmp %s: connect %s: %s", c->name, c->path, strerror(errno));
+		disconnect(c, now, QMP_BUSY, -ECONNRESET,
+			   "monitor busy: connect %s: backlog full (other clients wait for it)",
+			   c->path);
+		return;
 	} else if (errno == EINPROGRESS || errno == EAGAIN) {
 		set_state(c, QMP_CONNECTING, now);
 		return;
@@ -358,6 +372,14 @@ void qmp_start(struct qmp_client *c, usec_t now)
 {
 	if (c->path && c->fd < 0 && (c->state == QMP_DISCONNECTED || c->state == QMP_BUSY))
 		start_connect(c, now);
+}
+
+void qmp_close(struct qmp_client *c, int err, usec_t now)
+{
+	if (c->fd < 0)
+		return;
+	log_debug("qmp %s: closing the connection", c->name);
+	disconnect(c, now, QMP_DISCONNECTED, err, "closed by the client");
 }
 
 static struct qmp_cmd *take_pending(struct qmp_client *c, int64_t id)
@@ -425,8 +447,11 @@ static void handle_reply(struct qmp_client *c, json_t *msg, usec_t now)
 		c->backoff_usec = c->cfg.reconnect_min_usec;
 		c->connects++;
 		c->last_error[0] = '\0';
-		log_info("qmp %s: connected to QEMU %s (pid %d)", c->name,
-			 c->version[0] ? c->version : "?", (int)c->peer_pid);
+		/* on_demand: once per QEMU, not once per operation */
+		log_msg(!c->cfg.on_demand || c->peer_pid != c->logged_pid ? LOG_INFO : LOG_DEBUG,
+			"qmp %s: connected to QEMU %s (pid %d)", c->name,
+			c->version[0] ? c->version : "?", (int)c->peer_pid);
+		c->logged_pid = c->peer_pid;
 		set_state(c, QMP_READY, now);
 		return;
 	}
@@ -618,17 +643,18 @@ void qmp_tick(struct qmp_client *c, usec_t now)
 	switch (c->state) {
 	case QMP_DISCONNECTED:
 	case QMP_BUSY:
-		if (c->path && now >= c->reconnect_at_usec)
+		if (c->path && !c->cfg.on_demand && now >= c->reconnect_at_usec)
 			start_connect(c, now);
 		return;
 	case QMP_CONNECTING:
 	case QMP_GREETING:
 		if (now >= c->state_since_usec + c->cfg.greeting_timeout_usec) {
-			log_warn("qmp %s: %s accepted the connection but sent no greeting "
-				 "within %llu ms: the monitor is busy (another client holds it); "
-				 "not fighting over it, retrying later", c->name,
-				 c->path ? c->path : "socket",
-				 (unsigned long long)(c->cfg.greeting_timeout_usec / USEC_PER_MSEC));
+			log_msg(c->cfg.on_demand ? LOG_DEBUG : LOG_WARNING,
+				"qmp %s: %s accepted the connection but sent no greeting "
+				"within %llu ms: the monitor is busy (another client holds it); "
+				"not fighting over it, retrying later", c->name,
+				c->path ? c->path : "socket",
+				(unsigned long long)(c->cfg.greeting_timeout_usec / USEC_PER_MSEC));
 			disconnect(c, now, QMP_BUSY, -ECONNRESET,
 				   "monitor busy: no greeting (another client holds it)");
 		}
@@ -661,7 +687,7 @@ usec_t qmp_next_deadline(const struct qmp_client *c)
 	switch (c->state) {
 	case QMP_DISCONNECTED:
 	case QMP_BUSY:
-		return c->path ? c->reconnect_at_usec : UINT64_MAX;
+		return c->path && !c->cfg.on_demand ? c->reconnect_at_usec : UINT64_MAX;
 	case QMP_CONNECTING:
 	case QMP_GREETING:
 		return c->state_since_usec + c->cfg.greeting_timeout_usec;

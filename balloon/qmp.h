@@ -28,7 +28,10 @@
  * End of file, a reset, or a protocol error (line over the cap) closes the
  * socket, fails every pending command with -ECONNRESET, and reconnects with
  * exponential backoff. A client made with qmp_new_fd() has no path and so
- * never reconnects: it goes to CLOSED instead.
+ * never reconnects: it goes to CLOSED instead. An on_demand client
+ * (qmp_config.on_demand) connects only when told to (qmp_start) and never
+ * reconnects by itself: a connection per operation, closed with qmp_close,
+ * for monitors that other clients use too.
  *
  * Callbacks run from inside qmp_on_readable/qmp_on_writable/qmp_tick; they may
  * call qmp_send() but must not call qmp_free() on the same client. */
@@ -62,6 +65,13 @@ struct qmp_config {
 	usec_t reconnect_min_usec;     /* first reconnect delay [100 ms] */
 	usec_t reconnect_max_usec;     /* backoff doubles up to this [5 s] */
 	size_t max_line_bytes;         /* longest accepted message [1 MiB] */
+	bool on_demand;                /* connect only on qmp_start(): never
+	                                * reconnect on its own (after a close, an
+	                                * error or BUSY the client stays
+	                                * DISCONNECTED/BUSY until the next
+	                                * qmp_start), and a connect() that finds
+	                                * the socket's backlog full (EAGAIN) is
+	                                * BUSY at once [no] */
 };
 
 /* Outcome of one command, passed to its callback exactly once. */
@@ -111,8 +121,14 @@ struct qmp_client *qmp_new_fd(const char *name, int fd,
  * free. NULL is fine. */
 void qmp_free(struct qmp_client *c);
 
-/* Start connecting now instead of at the next tick. */
+/* Start connecting now instead of at the next tick (an on_demand client:
+ * the only way it connects). Nothing when a socket is open already. */
 void qmp_start(struct qmp_client *c, usec_t now);
+/* Close the connection now: pending commands fail with err (e.g.
+ * -ETIMEDOUT; callbacks run), the state becomes DISCONNECTED (CLOSED for a
+ * qmp_new_fd client). A client that is not on_demand reconnects after its
+ * backoff. Nothing when there is no socket. Not from inside a callback. */
+void qmp_close(struct qmp_client *c, int err, usec_t now);
 
 /* The socket to watch, or -1 while there is none. */
 int qmp_fd(const struct qmp_client *c);

@@ -143,6 +143,27 @@ static const json_t *guests_of(const json_t *snap)
 
 /* ---- views ----------------------------------------------------------------- */
 
+/* Who drives KSM and the balloons, the other managers found on the host,
+ * the last change of KSM's knobs made by another program. */
+static void view_owners(const json_t *snap, FILE *f)
+{
+	const json_t *o = obj(snap, "owners"), *ms = json_object_get(o, "managers"), *m;
+	size_t i;
+	fprintf(f, "owners    KSM: %s; balloons: %s\n", str(o, "ksm") ? str(o, "ksm") : "-",
+		str(o, "balloon") ? str(o, "balloon") : "-");
+	if (json_is_array(ms) && json_array_size(ms)) {
+		fprintf(f, "          other managers:");
+		json_array_foreach(ms, i, m) {
+			char name[33];
+			cell_name(str(m, "name"), name, sizeof name, 32);
+			fprintf(f, "%s %s (pid %s, %s)", i ? "," : "", name, fnum(m, "pid", 0).s, fstr(m, "drives").s);
+		}
+		fputc('\n', f);
+	}
+	if (str(o, "ksm_outside_change"))
+		fprintf(f, "          KSM knobs changed by another program: %s\n", str(o, "ksm_outside_change"));
+}
+
 int view_status(const json_t *snap, FILE *f)
 {
 	if (!json_is_object(snap))
@@ -162,6 +183,7 @@ int view_status(const json_t *snap, FILE *f)
 		fnum(ksm, "ksm_zero_pages", 0).s, fnum(ksm, "kthread_cpu_percent", 1).s);
 	if (str(ksm, "pacing_reason"))
 		fprintf(f, "          pacing: %s\n", str(ksm, "pacing_reason"));
+	view_owners(snap, f);
 	fprintf(f, "scanner   %s, %s passes, last pass %s, predicted mergeable %s, zero-filled %s\n",
 		fstr(sc, "state").s, fnum(sc, "passes", 0).s, fdur(sc, "last_pass_seconds").s,
 		fpages(sc, "predicted_mergeable_pages").s, fpages(sc, "zero_filled_pages").s);
@@ -274,6 +296,8 @@ int view_ksm(const json_t *snap, FILE *f)
 	fprintf(f, "general_profit    %s\n", fsize(ksm, "general_profit").s);
 	fprintf(f, "kthread cpu       %s%%\n", fnum(ksm, "kthread_cpu_percent", 1).s);
 	fprintf(f, "pacing            %s\n", fstr(ksm, "pacing_reason").s);
+	const json_t *own = obj(snap, "owners");
+	fprintf(f, "driven by         %s\n", str(own, "ksm") ? str(own, "ksm") : "-");
 	fprintf(f, "scanner           %s, %s threads, limit %s pages/s, %s%% cpu\n",
 		fstr(sc, "state").s, fnum(sc, "threads", 0).s, fnum(sc, "pages_per_sec_limit", 0).s,
 		fnum(sc, "cpu_percent_limit", 0).s);

@@ -4,6 +4,7 @@
  * comments from `#` or `;` at the start of a line. Every error is collected
  * with its line number; a file with any error is refused whole. */
 #include "daemon/config.h"
+#include "balloon/libvirt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +20,9 @@
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const on_exit_values[] = { "keep", "restore", NULL };
+static const char *const qmp_mode_values[] = { "own", "shared", NULL };
+static const char *const ksm_manage_values[] = { "yes", "force", "no", NULL };
+static const char *const guest_balloon_values[] = { "yes", "force", "no", NULL };
 
 static const struct conf_key base_keys[] = {
 	{ "daemon", "control_socket", CONF_STRING, C(control_socket), 0, 0, "/run/ksmd/ksmd.sock", false, "path",
@@ -46,8 +50,10 @@ static const struct conf_key base_keys[] = {
 	  "kpageflags shows each page is not one) with process_vm_readv, which is faster; every other page, "
 	  "and everything when no, with pread on /proc/PID/mem, which never unshares a merged page", NULL },
 
-	{ "ksm", "manage", CONF_BOOL, C(ksm_manage), 0, 1, "yes", true, "",
-	  "drive /sys/kernel/mm/ksm from the scanner's findings", NULL },
+	{ "ksm", "manage", CONF_ENUM, C(ksm_manage), 0, 0, "yes", true, "",
+	  "drive /sys/kernel/mm/ksm from the scanner's findings: yes, except while another program drives "
+	  "it (ksmtuned, oVirt MOM, KubeVirt's virt-handler, a ksmd started earlier) or changed its knobs "
+	  "in the last minute; force: drive it all the same; no: never touch it", ksm_manage_values },
 	{ "ksm", "min_savings", CONF_SIZE, C(ksm_min_savings_bytes), 0, 1e15, "16M", true, "bytes",
 	  "turn KSM on only when the scanner predicts at least this much to merge", NULL },
 	{ "ksm", "cpu_percent", CONF_PERCENT, C(ksm_cpu_percent), 1, 100, "50", true, "% of one core",
@@ -68,7 +74,21 @@ static const struct conf_key base_keys[] = {
 	{ "balloon", "uncooperative_timeout", CONF_DURATION, C(balloon_uncooperative_timeout_usec), 1e6, 86400e6, "20s", true, "duration",
 	  "stuck for this long: the guest is flagged uncooperative", NULL },
 	{ "balloon", "discover", CONF_BOOL, C(balloon_discover), 0, 1, "no", false, "",
-	  "also manage local QEMU processes that have a QMP UNIX socket", NULL },
+	  "also manage local QEMU processes that have a QMP UNIX socket, always with qmp_mode = shared "
+	  "(a connection per operation: their monitors are not ksmd's own)", NULL },
+
+	{ "libvirt", "enabled", CONF_BOOL, C(libvirt_enabled), 0, 1, "no", false, "",
+	  "manage the domains of a libvirt daemon (yes as soon as the [libvirt] section is present)", NULL },
+	{ "libvirt", "uri", CONF_STRING, C(libvirt_uri), 0, 0, "qemu:///system", false, "URI",
+	  "libvirt connection URI", NULL },
+	{ "libvirt", "domains", CONF_STRING, C(libvirt_domains), 0, 0, "*", false, "patterns",
+	  "names of the running domains to manage: shell patterns separated by spaces or commas", NULL },
+	{ "libvirt", "exclude", CONF_STRING, C(libvirt_exclude), 0, 0, "", false, "patterns",
+	  "names of domains never managed, even when domains matches them", NULL },
+	{ "libvirt", "pid_dir", CONF_STRING, C(libvirt_pid_dir), 0, 0, "/run/libvirt/qemu", false, "path",
+	  "folder where libvirt writes each domain's QEMU pid file (NAME.pid)", NULL },
+	{ "libvirt", "reconnect_interval", CONF_DURATION, C(libvirt_reconnect_usec), 500e3, 3600e6, "5s", false,
+	  "duration", "longest wait between two attempts to reach libvirt (starts at 500ms, doubles)", NULL },
 
 	{ "policy", "enabled", CONF_BOOL, C(policy_enabled), 0, 1, "yes", true, "",
 	  "run the control policy (off: only manual balloon overrides)", NULL },
@@ -80,6 +100,16 @@ static const struct conf_key base_keys[] = {
 
 	{ "guest", "qmp", CONF_STRING, G(qmp), 0, 0, "", false, "path",
 	  "QMP UNIX socket of a QEMU guest", NULL },
+	{ "guest", "qmp_mode", CONF_ENUM, G(qmp_mode), 0, 0, "own", false, "",
+	  "own: the QMP monitor is ksmd's alone and stays connected; shared: other clients use it too "
+	  "(Proxmox's /var/run/qemu-server/VMID.qmp), so ksmd connects for each operation (the stats "
+	  "refresh every balloon.stats_interval, a new target) and closes at once, and a monitor busy "
+	  "with another client is tried again at the next refresh; guests found by balloon.discover "
+	  "are always shared", qmp_mode_values },
+	{ "guest", "balloon", CONF_ENUM, G(balloon), 0, 0, "yes", false, "",
+	  "yes: ksmd drives the guest's balloon, unless another balloon manager runs on the host (Proxmox's "
+	  "pvestatd, oVirt's MOM): then it leaves the balloon to it; force: drive it anyway; no: never "
+	  "balloon it (merged only)", guest_balloon_values },
 	{ "guest", "pid", CONF_UINT, G(pid), 1, 4194304, "0", false, "pid",
 	  "process ID of a plain process", NULL },
 	{ "guest", "cgroup", CONF_STRING, G(cgroup), 0, 0, "", false, "path",
@@ -133,7 +163,7 @@ const struct conf_key *config_keys(size_t *n)
 }
 
 
-static const char *const sections[] = { "daemon", "scanner", "ksm", "balloon", "policy", "stats" };
+static const char *const sections[] = { "daemon", "scanner", "ksm", "balloon", "libvirt", "policy", "stats" };
 
 void conf_errors_free(struct conf_errors *e)
 {
@@ -425,9 +455,7 @@ static void validate_guests(const char *file, struct ksmd_config *cfg, size_t fi
 	for (size_t i = first; i < cfg->n_guests; i++) {
 		struct guest_conf *g = &cfg->guests[i];
 		int kinds = !!g->qmp[0] + !!g->cgroup[0] + !!g->pid;
-		if (kinds == 0)
-			add_error(errs, file, g->line, "guest '%s' needs one of qmp, pid or cgroup", g->name);
-		else if (kinds > 1)
+		if (kinds > 1)
 			add_error(errs, file, g->line, "guest '%s' has more than one of qmp, pid and cgroup",
 				  g->name);
 		if (g->max_bytes && g->min_bytes > g->max_bytes) {
@@ -453,6 +481,28 @@ static void validate(const char *file, struct ksmd_config *cfg, struct conf_erro
 		add_error(errs, file, 0, "daemon.control_socket must not be empty");
 	if (cfg->stats_enabled && !cfg->stats_listen[0])
 		add_error(errs, file, 0, "stats.listen must not be empty while stats.enabled = yes");
+	for (size_t i = 0; i < cfg->n_guests; i++) {
+		const struct guest_conf *g = &cfg->guests[i];
+		if (!g->qmp[0] && !g->cgroup[0] && !g->pid && !cfg->libvirt_enabled)
+			add_error(errs, g->file[0] ? g->file : file, g->line,
+				  "guest '%s' needs one of qmp, pid or cgroup (or a [libvirt] section, "
+				  "to hold the settings of the libvirt domain of that name)", g->name);
+	}
+	if (cfg->libvirt_enabled) {
+		const char *u = cfg->libvirt_uri, *p = u;
+		while (isalnum((unsigned char)*p) || (p > u && *p && strchr("+.-", *p)))
+			p++;
+		if (p == u || !isalpha((unsigned char)*u) || *p != ':' || !p[1])
+			add_error(errs, file, 0, "libvirt.uri: '%s' is not a libvirt URI (e.g. qemu:///system)", u);
+		char perr[200];
+		if (lv_patterns_validate(cfg->libvirt_domains, perr, sizeof perr) < 0)
+			add_error(errs, file, 0, "libvirt.domains: %s", perr);
+		if (lv_patterns_validate(cfg->libvirt_exclude, perr, sizeof perr) < 0)
+			add_error(errs, file, 0, "libvirt.exclude: %s", perr);
+		if (!cfg->libvirt_pid_dir[0] || cfg->libvirt_pid_dir[0] != '/')
+			add_error(errs, file, 0, "libvirt.pid_dir: '%s' is not an absolute path",
+				  cfg->libvirt_pid_dir);
+	}
 }
 
 /* Parse text on top of cfg (which holds defaults, or earlier files). */
@@ -520,6 +570,7 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 				set_defaults("guest", guest);
 				snprintf(guest->name, sizeof guest->name, "%s", gname);
 				guest->line = lineno;
+				snprintf(guest->file, sizeof guest->file, "%s", file);
 				continue;
 			}
 			size_t i;
@@ -537,6 +588,8 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 				continue;
 			}
 			seen[i] = true;
+			if (!strcmp(name, "libvirt"))
+				cfg->libvirt_enabled = true; /* the section turns it on */
 			snprintf(section, sizeof section, "%s", name);
 			continue;
 		}
@@ -740,7 +793,8 @@ void config_dump(const struct ksmd_config *cfg, FILE *f)
 				continue;
 			const char *p = (const char *)g + k->offset;
 			if ((k->type == CONF_STRING && !*p) ||
-			    (k->type != CONF_STRING && !strcmp(k->name, "pid") && !*(const uint64_t *)p))
+			    (k->type != CONF_STRING && !strcmp(k->name, "pid") && !*(const uint64_t *)p) ||
+			    (!strcmp(k->name, "qmp_mode") && !g->qmp[0]))
 				continue;
 			fprintf(f, "%s = %s\n", k->name, format_at(g, k, buf, sizeof buf));
 		}
@@ -753,6 +807,12 @@ const struct guest_conf *config_guest(const struct ksmd_config *cfg, const char 
 		if (!strcmp(cfg->guests[i].name, name))
 			return &cfg->guests[i];
 	return NULL;
+}
+
+enum ksm_manage_mode config_ksm_manage(const struct ksmd_config *cfg)
+{
+	return !strcmp(cfg->ksm_manage, "force") ? KSM_MANAGE_FORCE
+	       : !strcmp(cfg->ksm_manage, "no") ? KSM_MANAGE_NO : KSM_MANAGE_YES;
 }
 
 /* mdoc text for one key's bounds, in its unit. */

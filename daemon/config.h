@@ -39,12 +39,20 @@ enum conf_type {
 struct guest_conf {
 	char name[CONF_NAME_MAX];
 	char qmp[CONF_PATH_MAX];      /* QMP UNIX socket of a QEMU guest */
+	char qmp_mode[CONF_NAME_MAX]; /* own|shared: a monitor of ksmd's own, held;
+	                               * or one others use too, a connection per
+	                               * operation (balloon_config.qmp_shared) */
 	char cgroup[CONF_STR_MAX];    /* memory cgroup path of a container */
 	uint64_t pid;                 /* plain process (0 = none) */
 	uint64_t min_bytes;           /* floor; 0 = balloon.default_min_percent of max */
 	uint64_t max_bytes;           /* maximum; 0 = the guest's own size */
 	uint64_t shares;              /* relative weight, ESX-style */
+	char balloon[CONF_NAME_MAX];  /* yes|force|no: who drives its balloon
+	                               * beside another balloon manager */
 	unsigned line;                /* line of the [guest] header, for messages */
+	char file[CONF_STR_MAX];      /* file of the [guest] header, for messages */
+	bool libvirt;                 /* a libvirt domain (not a section of the
+	                               * file: built by the daemon) */
 };
 
 struct ksmd_config {
@@ -61,7 +69,7 @@ struct ksmd_config {
 	usec_t scanner_pass_interval_usec;
 	bool scanner_vm_readv;
 	/* [ksm] */
-	bool ksm_manage;
+	char ksm_manage[CONF_NAME_MAX]; /* yes|force|no: config_ksm_manage() */
 	uint64_t ksm_min_savings_bytes;
 	double ksm_cpu_percent;
 	/* [balloon] */
@@ -73,6 +81,13 @@ struct ksmd_config {
 	usec_t balloon_stuck_timeout_usec;
 	usec_t balloon_uncooperative_timeout_usec;
 	bool balloon_discover;
+	/* [libvirt]: on when the section is present (enabled = no turns it off) */
+	bool libvirt_enabled;
+	char libvirt_uri[CONF_STR_MAX];
+	char libvirt_domains[CONF_STR_MAX];
+	char libvirt_exclude[CONF_STR_MAX];
+	char libvirt_pid_dir[CONF_STR_MAX];
+	usec_t libvirt_reconnect_usec;
 	/* [policy] */
 	bool policy_enabled;
 	struct policy_conf policy;      /* every other [policy] key: policy/policy.h */
@@ -145,5 +160,14 @@ void config_dump(const struct ksmd_config *cfg, FILE *f);
 void config_man(FILE *f);
 
 const struct guest_conf *config_guest(const struct ksmd_config *cfg, const char *name);
+
+/* ksm.manage: drive KSM unless another program does (yes), drive it all the
+ * same (force), or never touch it (no). */
+enum ksm_manage_mode {
+	KSM_MANAGE_NO = 0,
+	KSM_MANAGE_YES,
+	KSM_MANAGE_FORCE,
+};
+enum ksm_manage_mode config_ksm_manage(const struct ksmd_config *cfg);
 
 #endif

@@ -41,8 +41,11 @@ static void log_errors(const struct conf_errors *e)
 }
 
 /* KSM: the executor saves what it finds, so that exit restores it. It
- * touches KSM only while ksm.manage = yes: it starts when that is set (at
- * start or later), and gives KSM its settings back when it is unset. */
+ * touches KSM only while daemon_ksm_wanted(): ksm.manage = force, or yes
+ * while no other program drives KSM (managers.h). It starts when that
+ * holds (at start or later); it gives KSM its settings back when
+ * ksm.manage is set to no, and leaves them as they are when it yields to
+ * another program (restoring them would write over that program's). */
 static void ksm_probe(struct daemon *d)
 {
 	d->ksm_available = access(KSM_SYSFS_ROOT "/run", W_OK) == 0;
@@ -51,10 +54,26 @@ static void ksm_probe(struct daemon *d)
 			 KSM_SYSFS_ROOT, strerror(errno));
 }
 
-/* Start driving KSM if ksm.manage = yes and it is not driven yet. */
+bool daemon_ksm_wanted(const struct daemon *d)
+{
+	enum ksm_manage_mode mode = config_ksm_manage(&d->cfg);
+	return mode == KSM_MANAGE_FORCE || (mode == KSM_MANAGE_YES && !d->ksm_yielding);
+}
+
+/* ksmd wrote KSM's settings: what is there now is its own doing. */
+static void ksm_watch_resync(struct daemon *d)
+{
+	struct ksm_settings s;
+	if (ksm_read_settings(KSM_SYSFS_ROOT, &s) == 0) {
+		struct ksm_knobs k = ksm_watch_knobs(&s);
+		ksm_watch_wrote(&d->ksm_watch, &k);
+	}
+}
+
+/* Start driving KSM if ksmd wants it and it is not driven yet. */
 static void daemon_ksm_start(struct daemon *d)
 {
-	if (!d->ksm_available || d->ksm_driving || !d->cfg.ksm_manage)
+	if (!d->ksm_available || d->ksm_driving || !daemon_ksm_wanted(d))
 		return;
 	int r = ksm_driver_init(&d->ksm, KSM_SYSFS_ROOT, NULL);
 	if (r < 0) {
@@ -76,6 +95,7 @@ static void daemon_ksm_start(struct daemon *d)
 			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
 	}
 	daemon_save_state(d);
+	ksm_watch_resync(d); /* the driver may have turned the advisor off */
 }
 
 void daemon_save_state(struct daemon *d)
@@ -100,6 +120,7 @@ static void ksm_stop(struct daemon *d, bool at_exit)
 	d->state.ksm_saved_valid = false;
 	daemon_save_state(d);
 	int r = ksm_driver_restore(&d->ksm);
+	ksm_watch_resync(d);
 	if (r < 0)
 		log_err("KSM: restoring its settings failed: %s", strerror(-r));
 	else
@@ -108,10 +129,138 @@ static void ksm_stop(struct daemon *d, bool at_exit)
 			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
 }
 
-static void ksm_collect(struct daemon *d)
+/* Stop driving KSM and leave its knobs to another program, as they are. */
+static void ksm_release(struct daemon *d)
 {
-	if (access(KSM_SYSFS_ROOT, R_OK) == 0)
-		ksm_read(KSM_SYSFS_ROOT, &d->ksm_now);
+	if (!d->ksm_driving)
+		return;
+	d->ksm_driving = false;
+	d->state.ksm_saved_valid = false;
+	daemon_save_state(d);
+}
+
+/* Read KSM's sysfs; false when it cannot be read. */
+static bool ksm_collect(struct daemon *d)
+{
+	return access(KSM_SYSFS_ROOT, R_OK) == 0 && ksm_read(KSM_SYSFS_ROOT, &d->ksm_now) == 0;
+}
+
+/* ---- other managers of KSM and balloons (managers.h) ---- */
+
+static bool pid_alive(pid_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Look for other managers: at start, every MANAGERS_SCAN_USEC, and right
+ * away when the one ksmd yields KSM to is gone. */
+static void managers_collect(struct daemon *d, usec_t now)
+{
+	struct managers *m = &d->managers;
+	if (m->scanned_usec && now - m->scanned_usec < MANAGERS_SCAN_USEC &&
+	    !(d->ksm_yield_pid > 0 && !pid_alive(d->ksm_yield_pid)))
+		return;
+	int r = managers_scan("/proc", getpid(), m);
+	if (r < 0 && !m->scanned_usec)
+		log_warn("cannot look for other managers of KSM in /proc: %s, ignoring", strerror(-r));
+	m->scanned_usec = now;
+	/* balloons: reported, once per manager found; the balloons stay ksmd's */
+	char who[sizeof d->balloon_other];
+	bool other = r >= 0 && managers_balloon_owner(m, who, sizeof who);
+	if (other && d->cfg.balloon_enabled && strcmp(who, d->balloon_other))
+		log_warn("balloons: %s drives guests' balloons too; ksmd drives them as well", who);
+	snprintf(d->balloon_other, sizeof d->balloon_other, "%s", other ? who : "");
+}
+
+/* Knobs read (or seen by the driver) that ksmd did not write. */
+static void ksm_watch_note(struct daemon *d, const struct ksm_knobs *k, usec_t now)
+{
+	bool quiet = !ksm_watch_unexplained(&d->ksm_watch, now);
+	bool attributed = managers_ksm_manager(&d->managers) != NULL;
+	if (ksm_watch_tick(&d->ksm_watch, k, now, attributed) > 0 && !attributed && quiet)
+		log_warn("KSM knobs changed by another program: %s", d->ksm_watch.what);
+}
+
+/* Who drives KSM: yield to another manager (ksm.manage = yes), take the
+ * knobs back when it has gone, each logged once. */
+static void ksm_owner_decide(struct daemon *d)
+{
+	usec_t now = now_usec();
+	enum ksm_manage_mode mode = config_ksm_manage(&d->cfg);
+	char who[sizeof d->ksm_owner];
+	pid_t pid;
+	bool other = managers_ksm_yield(&d->managers, &d->ksm_watch, now, &pid, who, sizeof who);
+	bool yield = mode == KSM_MANAGE_YES && other;
+	if (d->ksm_available) {
+		if (yield && (!d->ksm_yielding || pid != d->ksm_yield_pid))
+			log_info("KSM is driven by %s: ksmd yields it (ksm.manage = force takes it)", who);
+		else if (!yield && d->ksm_yielding && mode == KSM_MANAGE_YES && d->ksm_yield_pid)
+			log_info("KSM: %s is gone: ksmd takes the KSM knobs back", d->ksm_owner);
+		else if (!yield && d->ksm_yielding && mode == KSM_MANAGE_YES)
+			log_info("KSM: no outside change of its knobs for a minute: ksmd takes the KSM knobs back");
+		else if (!yield && d->ksm_yielding && mode == KSM_MANAGE_FORCE)
+			log_info("KSM: ksm.manage = force: ksmd drives KSM beside %s", who);
+	}
+	d->ksm_yielding = yield;
+	d->ksm_yield_pid = yield ? pid : 0;
+	if (mode == KSM_MANAGE_NO) {
+		if (d->ksm_driving && other) {
+			log_info("KSM: ksm.manage = no: leaving KSM to %s", who);
+			ksm_release(d);
+		} else if (d->ksm_driving) {
+			log_info("KSM: ksm.manage = no: giving KSM back its settings");
+			ksm_stop(d, false);
+		}
+	} else if (yield) {
+		ksm_release(d);
+	} else {
+		daemon_ksm_start(d);
+	}
+	if (d->ksm_driving)
+		snprintf(d->ksm_owner, sizeof d->ksm_owner, "%s", other ? "ksmd (ksm.manage = force)" : "ksmd");
+	else if (other)
+		snprintf(d->ksm_owner, sizeof d->ksm_owner, "%s", who);
+	else
+		snprintf(d->ksm_owner, sizeof d->ksm_owner, "nobody (%s)",
+			 mode == KSM_MANAGE_NO ? "ksm.manage = no" : !d->ksm_available ? "KSM is not writable"
+			 : "ksmd cannot read KSM's settings");
+}
+
+/* Each tick, before the modules: other managers, outside changes, who drives. */
+static void owners_tick(struct daemon *d, bool ksm_read_ok)
+{
+	usec_t now = now_usec();
+	managers_collect(d, now);
+	if (ksm_read_ok) {
+		struct ksm_knobs k = ksm_watch_knobs(&d->ksm_now.set);
+		ksm_watch_note(d, &k, now);
+	}
+	ksm_owner_decide(d);
+}
+
+/* After the modules: what the driver found and wrote. A change between
+ * owners_tick's read and the driver's own is an outside change too. */
+static void owners_after_drive(struct daemon *d, usec_t drove_usec, uint64_t foreign)
+{
+	if (!d->ksm_driving || d->ksm.last_tick_usec == drove_usec || !d->ksm.have_expect)
+		return;
+	if (d->ksm.foreign_changes != foreign) {
+		struct ksm_knobs seen = ksm_watch_knobs(&d->ksm.sysfs.set);
+		ksm_watch_note(d, &seen, now_usec());
+	}
+	ksm_watch_wrote(&d->ksm_watch, &d->ksm.expect);
+}
+
+json_t *daemon_owners_json(const struct daemon *d)
+{
+	char balloon[sizeof d->balloon_other + 64], who[sizeof d->balloon_other];
+	if (!d->cfg.balloon_enabled)
+		snprintf(balloon, sizeof balloon, "nobody (balloon.enabled = no)");
+	else if (managers_balloon_owner(&d->managers, who, sizeof who))
+		snprintf(balloon, sizeof balloon, "%s (ksmd yields but for guests with balloon = force)", who);
+	else
+		snprintf(balloon, sizeof balloon, "ksmd");
+	return managers_owners_json(&d->managers, &d->ksm_watch, d->ksm_owner, balloon, now_usec());
 }
 
 static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
@@ -123,8 +272,11 @@ static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
 	if (read(fd, &expirations, sizeof expirations) < 0)
 		return;
 	d->ticks++;
-	ksm_collect(d);
+	owners_tick(d, ksm_collect(d));
+	usec_t drove_usec = d->ksm.last_tick_usec;
+	uint64_t foreign = d->ksm.foreign_changes;
 	modules_tick(d);
+	owners_after_drive(d, drove_usec, foreign);
 	json_t *snap = daemon_snapshot(d);
 	if (snap && stats_publish(snap) < 0)
 		log_warn("stats: publishing the snapshot failed, ignoring");
@@ -193,12 +345,7 @@ void daemon_apply_config(struct daemon *d)
 								      : level_of(d->cfg.log_level));
 	if (d->tick_fd >= 0)
 		loop_set_timer(d->tick_fd, d->cfg.tick_usec);
-	if (d->cfg.ksm_manage)
-		daemon_ksm_start(d);
-	else if (d->ksm_driving) {
-		log_info("KSM: ksm.manage = no: giving KSM back its settings");
-		ksm_stop(d, false);
-	}
+	ksm_owner_decide(d);
 	modules_apply_config(d);
 }
 
@@ -278,7 +425,7 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 	if (!d->state.overrides)
 		d->state.overrides = json_object();
 	ksm_probe(d);
-	daemon_ksm_start(d);
+	owners_tick(d, ksm_collect(d)); /* looks for other managers before touching KSM */
 	r = modules_init(d);
 	if (r < 0)
 		return r;

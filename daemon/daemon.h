@@ -14,6 +14,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/loop.h"
+#include "daemon/managers.h"
 #include "daemon/state.h"
 #include "scanner/ksm.h"
 
@@ -46,6 +47,16 @@ struct daemon {
 	struct ksm_driver ksm;
 	struct ksm_sysfs ksm_now; /* read this tick (also when not driving) */
 
+	/* Other managers of KSM and balloons (managers.h): found at start and
+	 * every MANAGERS_SCAN_USEC; ksmd yields KSM's knobs to them under
+	 * ksm.manage = yes. */
+	struct managers managers;
+	struct ksm_watch ksm_watch;      /* outside changes of KSM's knobs */
+	bool ksm_yielding;               /* ksm.manage = yes and another program drives KSM */
+	pid_t ksm_yield_pid;             /* the manager yielded to, 0 for an outside change */
+	char ksm_owner[160];             /* who drives KSM, for the snapshot */
+	char balloon_other[64];          /* another balloon manager ("" none), logged once */
+
 	/* survives a crash: KSM as first found, operator overrides */
 	struct daemon_state state;
 	char state_path[CONF_STR_MAX + 16];
@@ -76,6 +87,12 @@ void daemon_save_state(struct daemon *d);
 
 /* Build the current snapshot (stats schema version 1). */
 json_t *daemon_snapshot(struct daemon *d);
+/* The snapshot's "owners": who drives KSM and the balloons, the other
+ * managers found, the last outside change of KSM's knobs. */
+json_t *daemon_owners_json(const struct daemon *d);
+/* Whether ksmd writes KSM's knobs now: ksm.manage = force, or yes while
+ * no other program drives them. */
+bool daemon_ksm_wanted(const struct daemon *d);
 
 /* systemd notification ("READY=1", "RELOADING=1", "STOPPING=1"); no-op
  * outside systemd. */

@@ -22,8 +22,10 @@
 #include <unistd.h>
 
 #include "balloon/balloon.h"
+#include "balloon/libvirt.h"
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/virtloop.h"
 #include "policy/policy.h"
 #include "policy/wss.h"
 #include "scanner/scanner.h"
@@ -35,6 +37,9 @@ struct guest {
 	struct guest_conf conf;
 	uint64_t id;                 /* stable across reloads, never 0 */
 	bool discovered;             /* found by balloon.discover, not configured */
+	struct lv_domain lvd;        /* conf.libvirt: what libvirt said of the domain */
+	bool override_outside;       /* the override was set outside ksmd (virsh setmem) */
+	bool balloon_yielded;        /* left to another balloon manager (logged once) */
 	struct balloon *b;           /* NULL for plain processes */
 	int reg_fd;                  /* fd registered in the loop, -1 none */
 	uint32_t reg_events;
@@ -76,6 +81,7 @@ struct daemon_modules {
 	bool plan_valid;
 	struct policy_ring ring;
 	struct stats_server *http;
+	struct lv_conn *lv;           /* [libvirt]: the connection, NULL without */
 	usec_t last_tick_usec;
 	uint64_t pages_scanned_total; /* over every pass since start */
 	/* policy.budget = cgroup:PATH: the spec last resolved, its directory */
@@ -91,6 +97,7 @@ static struct balloon_config balloon_cfg(const struct ksmd_config *c, const stru
 	memset(&bc, 0, sizeof bc);
 	bc.max_bytes = gc->max_bytes;
 	bc.min_bytes = gc->min_bytes;
+	bc.qmp_shared = !strcmp(gc->qmp_mode, "shared");
 	bc.min_percent = (unsigned)c->balloon_default_min_percent;
 	bc.max_step_bytes = c->balloon_max_step_bytes;
 	bc.stats_interval_usec = c->balloon_stats_interval_usec;
@@ -161,6 +168,33 @@ static void balloon_event(struct balloon *b, enum balloon_event ev, void *userda
 		balloon_get_info(b, &info);
 		if (info.reason[0] && info.state != BALLOON_READY)
 			log_warn("guest %s: setting the balloon target failed: %s", g->conf.name, info.reason);
+	} else if (ev == BALLOON_EV_EXTERNAL) {
+		/* someone else sized the guest (virsh setmem): that size is the
+		 * operator's, until `ksmdctl balloon NAME auto` */
+		struct daemon *d = modules_daemon;
+		struct balloon_info info;
+		balloon_get_info(b, &info);
+		bool first = !(g->override && g->override_outside);
+		g->override = true;
+		g->override_outside = true;
+		g->override_bytes = info.external_bytes;
+		json_object_set_new(d->state.overrides, g->conf.name, json_integer((json_int_t)info.external_bytes));
+		daemon_save_state(d);
+		if (first) {
+			log_info("guest %s: balloon changed outside ksmd (virsh setmem, or the guest deflated on OOM): "
+				 "kept as an override until `ksmdctl balloon %s auto`", g->conf.name, g->conf.name);
+			struct policy_ring_entry e;
+			memset(&e, 0, sizeof e);
+			e.when_usec = now_usec();
+			snprintf(e.guest, sizeof e.guest, "%s", g->conf.name);
+			e.kind = info.external_bytes < g->info.actual_bytes ? POLICY_ACT_SHRINK : POLICY_ACT_GROW;
+			e.target_bytes = info.external_bytes;
+			e.delta_bytes = (int64_t)info.external_bytes - (int64_t)g->info.actual_bytes;
+			snprintf(e.reason, sizeof e.reason,
+				 "%s changed outside ksmd (virsh setmem?): an override until 'ksmdctl balloon %s auto'",
+				 g->conf.name, g->conf.name);
+			policy_ring_push(&d->mod->ring, &e);
+		}
 	}
 }
 
@@ -173,6 +207,8 @@ static void fast_timer(struct loop *l, int fd, uint32_t events, void *data)
 	if (read(fd, &exp, sizeof exp) < 0)
 		return;
 	usec_t now = now_usec();
+	if (d->mod->lv)
+		lv_conn_tick(d->mod->lv, now); /* may add and remove guests */
 	for (size_t i = 0; i < d->mod->n; i++) {
 		struct guest *g = d->mod->g[i];
 		if (!g->b)
@@ -180,6 +216,8 @@ static void fast_timer(struct loop *l, int fd, uint32_t events, void *data)
 		balloon_tick(g->b, now);
 		guest_sync_fd(d, g);
 	}
+	if (d->mod->lv)
+		virtloop_run_deferred();
 }
 
 /* ---- the guest registry ---- */
@@ -199,14 +237,17 @@ static int guest_add(struct daemon *d, const struct guest_conf *gc, bool discove
 	if (!g)
 		return -ENOMEM;
 	g->conf = *gc;
+	if (!g->conf.balloon[0]) /* discovered and libvirt guests: the default */
+		snprintf(g->conf.balloon, sizeof g->conf.balloon, "yes");
 	g->id = ++m->next_id;
 	g->discovered = discovered;
 	g->reg_fd = -1;
 	g->alive = true;
-	if (d->cfg.balloon_enabled && (gc->qmp[0] || gc->cgroup[0])) {
+	if (d->cfg.balloon_enabled && (gc->qmp[0] || gc->cgroup[0] || (gc->libvirt && m->lv))) {
 		struct balloon_config bc = balloon_cfg(&d->cfg, gc);
-		g->b = gc->qmp[0] ? balloon_new_qmp(gc->name, gc->qmp, &bc, balloon_event, g)
-				  : balloon_new_cgroup(gc->name, gc->cgroup, &bc, balloon_event, g);
+		g->b = gc->libvirt ? balloon_new_libvirt(gc->name, m->lv, &bc, balloon_event, g)
+		       : gc->qmp[0] ? balloon_new_qmp(gc->name, gc->qmp, &bc, balloon_event, g)
+				    : balloon_new_cgroup(gc->name, gc->cgroup, &bc, balloon_event, g);
 		if (!g->b) {
 			log_err("guest %s: cannot create its balloon backend: %s", gc->name, strerror(errno));
 			free(g);
@@ -231,8 +272,8 @@ static int guest_add(struct daemon *d, const struct guest_conf *gc, bool discove
 	m->g[m->n++] = g;
 	guest_sync_fd(d, g);
 	log_info("guest %s: managed (%s%s)", gc->name,
-		 gc->qmp[0] ? "qmp " : gc->cgroup[0] ? "cgroup " : "pid ",
-		 gc->qmp[0] ? gc->qmp : gc->cgroup[0] ? gc->cgroup : "");
+		 gc->libvirt ? "libvirt domain" : gc->qmp[0] ? "qmp " : gc->cgroup[0] ? "cgroup " : "pid ",
+		 gc->libvirt ? "" : gc->qmp[0] ? gc->qmp : gc->cgroup[0] ? gc->cgroup : "");
 	return 0;
 }
 
@@ -276,6 +317,9 @@ static void discover(struct daemon *d)
 		if (guest_find(d, gc.name))
 			snprintf(gc.name, sizeof gc.name, "qemu-%d", (int)found[i].pid);
 		snprintf(gc.qmp, sizeof gc.qmp, "%s", found[i].qmp_path);
+		/* not ksmd's own monitor: others (Proxmox's qm, pvestatd, backups)
+		 * use it too, so a connection per operation, never held */
+		snprintf(gc.qmp_mode, sizeof gc.qmp_mode, "shared");
 		gc.shares = 1000;
 		gc.max_bytes = found[i].mem_bytes;
 		log_info("discovered QEMU pid %d with QMP socket %s as guest %s", (int)found[i].pid,
@@ -308,9 +352,10 @@ static void scanner_sync(struct daemon *d, struct guest *g)
 	if (pid > 0)
 		g->pid = pid;
 	if (!g->in_scanner && pid > 0) {
-		uint64_t hint = g->conf.qmp[0] ? g->info.limits.max_bytes : 0;
+		bool qemu = g->conf.qmp[0] || g->conf.libvirt;
+		uint64_t hint = qemu ? g->info.limits.max_bytes : 0;
 		int r = scanner_add_guest(m->scanner, g->conf.name, pid,
-					  g->conf.qmp[0] ? SCANNER_GUEST_QEMU : SCANNER_GUEST_PROCESS, hint);
+					  qemu ? SCANNER_GUEST_QEMU : SCANNER_GUEST_PROCESS, hint);
 		if (r < 0)
 			log_warn("guest %s: the scanner cannot take pid %d: %s, ignoring", g->conf.name, (int)pid,
 				 strerror(-r));
@@ -327,7 +372,7 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 		return;
 	if (!g->wss_on || g->wss_pid != g->pid) {
 		uint64_t start = 0, end = 0;
-		if (g->conf.qmp[0] &&
+		if ((g->conf.qmp[0] || g->conf.libvirt) &&
 		    wss_qemu_ram_range(g->pid, g->info.limits.max_bytes, &start, &end) < 0)
 			return; /* RAM not mapped yet (booting): try again next tick */
 		wss_tracker_init(&g->wss, g->pid, start, end, d->cfg.policy.host_wss_interval_usec);
@@ -412,7 +457,9 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 	scanner_sync(d, g);
 	wss_collect(d, g, now);
 	bool was_alive = g->alive;
-	g->alive = g->pid > 0 && kill(g->pid, 0) == 0;
+	/* EPERM: the process exists but belongs to another user (libvirt's
+	 * QEMU runs as libvirt-qemu, and the unit has no CAP_KILL) */
+	g->alive = g->pid > 0 && (kill(g->pid, 0) == 0 || errno == EPERM);
 	if (g->b && g->info.state == BALLOON_GONE)
 		g->alive = false;
 	if (was_alive && !g->alive)
@@ -428,6 +475,10 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 				 g->conf.name, g->ksm_fix);
 		else
 			g->ksm_fix[0] = 0;
+		if (g->conf.libvirt && g->lvd.nosharepages)
+			snprintf(g->ksm_fix, sizeof g->ksm_fix,
+				 "remove <nosharepages/> from the domain's <memoryBacking> (virsh edit %s) and "
+				 "restart the domain", g->conf.name);
 	}
 	read_mem(g);
 	(void)now;
@@ -458,7 +509,7 @@ static int64_t guests_merged_pages(const struct daemon *d)
 static void ksm_drive(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
-	if (!d->ksm_driving || !d->cfg.ksm_manage || !m->scanner || m->n == 0)
+	if (!d->ksm_driving || !daemon_ksm_wanted(d) || !m->scanner || m->n == 0)
 		return;
 	/* Before the scanner's first pass, KSM starts within its CPU budget. */
 	uint64_t predicted = m->sres_valid && m->sres.passes > 0 ? m->sres.predicted_sharing_pages
@@ -492,6 +543,23 @@ static void ksm_drive(struct daemon *d, usec_t now)
 
 /* ---- the policy ---- */
 
+/* Whether ksmd drives g's balloon now: `balloon = no` never, `force`
+ * always, `yes` unless another balloon manager runs on the host (then
+ * who names it). */
+static bool balloon_driven(const struct daemon *d, const struct guest *g, char *who, size_t len)
+{
+	who[0] = 0;
+	if (!strcmp(g->conf.balloon, "no")) {
+		snprintf(who, len, "nobody (balloon = no)");
+		return false;
+	}
+	if (!strcmp(g->conf.balloon, "force") || !managers_balloon_owner(&d->managers, who, len)) {
+		snprintf(who, len, "ksmd");
+		return true;
+	}
+	return false;
+}
+
 static void policy_run(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
@@ -517,7 +585,15 @@ static void policy_run(struct daemon *d, usec_t now)
 		const struct balloon_stats *s = &g->info.stats;
 		snprintf(pg->name, sizeof pg->name, "%s", g->conf.name);
 		pg->id = g->id;
-		pg->has_balloon = !g->override;
+		char who[128];
+		bool driven = balloon_driven(d, g, who, sizeof who);
+		if (!driven && !strcmp(g->conf.balloon, "yes") && !g->balloon_yielded)
+			log_warn("guest %s: its balloon is driven by %s: ksmd leaves it alone (balloon = force in "
+				 "its [guest] section takes it)", g->conf.name, who);
+		else if (driven && g->balloon_yielded)
+			log_info("guest %s: no other balloon manager now: ksmd drives its balloon again", g->conf.name);
+		g->balloon_yielded = !driven && !strcmp(g->conf.balloon, "yes");
+		pg->has_balloon = !g->override && driven;
 		pg->stuck = g->info.progress.stuck;
 		pg->min_bytes = g->info.limits.min_bytes;
 		pg->max_bytes = g->info.limits.max_bytes;
@@ -655,6 +731,91 @@ void modules_apply_config(struct daemon *d)
 	scanner_configure(d);
 }
 
+/* A [guest NAME] section with no qmp, pid or cgroup: the settings of the
+ * libvirt domain of that name, not a guest of its own. */
+static bool settings_only(const struct guest_conf *gc)
+{
+	return !gc->qmp[0] && !gc->cgroup[0] && !gc->pid;
+}
+
+/* The guest for a libvirt domain: its [guest NAME] section's settings when
+ * there is one, else those of the domain's <metadata>, else the defaults. */
+static void libvirt_guest_conf(const struct daemon *d, const struct lv_domain *ld, struct guest_conf *gc)
+{
+	memset(gc, 0, sizeof *gc);
+	snprintf(gc->name, sizeof gc->name, "%s", ld->name);
+	gc->libvirt = true;
+	gc->pid = (uint64_t)ld->pid;
+	gc->shares = 1000;
+	snprintf(gc->balloon, sizeof gc->balloon, "yes");
+	const struct guest_conf *sec = config_guest(&d->cfg, ld->name);
+	if (sec && settings_only(sec)) {
+		gc->min_bytes = sec->min_bytes;
+		gc->max_bytes = sec->max_bytes;
+		gc->shares = sec->shares;
+		memcpy(gc->balloon, sec->balloon, sizeof gc->balloon);
+		gc->line = sec->line;
+	} else if (!ld->meta_error[0]) {
+		gc->min_bytes = ld->meta_min_bytes;
+		gc->max_bytes = ld->meta_max_bytes;
+		if (ld->meta_shares)
+			gc->shares = ld->meta_shares;
+	}
+}
+
+static void libvirt_event(struct lv_conn *c, enum lv_event ev, const struct lv_domain *ld, const char *why,
+			  void *ud)
+{
+	struct daemon *d = ud;
+	struct daemon_modules *m = d->mod;
+	(void)c;
+	if (ev == LV_CONNECTED || ev == LV_DISCONNECTED)
+		return; /* logged by the connection; the balloons' states say it */
+	size_t at = m->n;
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->g[i]->conf.name, ld->name))
+			at = i;
+	struct guest *g = at < m->n ? m->g[at] : NULL;
+	if (ev == LV_DOMAIN_DOWN) {
+		if (!g || !g->conf.libvirt)
+			return;
+		log_info("guest %s: the domain %s: forgotten", ld->name, why ? why : "stopped");
+		if (g->override_outside) { /* set live on that QEMU: it died with it */
+			json_object_del(d->state.overrides, ld->name);
+			daemon_save_state(d);
+		}
+		guest_remove(d, at);
+		return;
+	}
+	if (g && !g->conf.libvirt) {
+		if (!g->lvd.name[0])
+			log_warn("libvirt: domain %s has the name of a guest configured with qmp, pid or cgroup: "
+				 "managed as configured, not through libvirt", ld->name);
+		g->lvd = *ld;
+		return;
+	}
+	if (g) {
+		g->lvd = *ld; /* known: found again after a reconnect */
+		return;
+	}
+	if (ld->meta_error[0])
+		log_warn("guest %s: the domain's ksmd %s, ignoring its metadata", ld->name, ld->meta_error);
+	if (ld->pid_error[0])
+		log_warn("guest %s: %s: its memory is not scanned until the pid is known", ld->name,
+			 ld->pid_error);
+	if (ld->nosharepages)
+		log_warn("guest %s: the domain has <memoryBacking><nosharepages/>: KSM cannot merge it; remove "
+			 "it (virsh edit %s) and restart the domain", ld->name, ld->name);
+	if (!ld->has_balloon)
+		log_info("guest %s: the domain has no balloon device (<memballoon model='none'/>): merged, "
+			 "never ballooned", ld->name);
+	struct guest_conf gc;
+	libvirt_guest_conf(d, ld, &gc);
+	log_info("guest %s: libvirt domain %s, pid %d", ld->name, why ? why : "found", (int)ld->pid);
+	if (guest_add(d, &gc, false) == 0)
+		m->g[m->n - 1]->lvd = *ld;
+}
+
 void modules_reload_guests(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
@@ -663,6 +824,20 @@ void modules_reload_guests(struct daemon *d)
 		struct guest *g = m->g[i];
 		if (g->discovered)
 			continue;
+		if (g->conf.libvirt) {
+			/* its settings may come from a section that changed */
+			struct guest_conf now;
+			libvirt_guest_conf(d, &g->lvd, &now);
+			if (now.min_bytes != g->conf.min_bytes || now.max_bytes != g->conf.max_bytes ||
+			    now.shares != g->conf.shares) {
+				struct lv_domain ld = g->lvd;
+				log_info("guest %s: its settings changed, taking them", g->conf.name);
+				guest_remove(d, i);
+				if (guest_add(d, &now, false) == 0)
+					m->g[m->n - 1]->lvd = ld;
+			}
+			continue;
+		}
 		const struct guest_conf *gc = config_guest(&d->cfg, g->conf.name);
 		struct guest_conf a = g->conf, b;
 		if (gc) {
@@ -673,7 +848,7 @@ void modules_reload_guests(struct daemon *d)
 			guest_remove(d, i);
 	}
 	for (size_t i = 0; i < d->cfg.n_guests; i++)
-		if (!guest_find(d, d->cfg.guests[i].name))
+		if (!settings_only(&d->cfg.guests[i]) && !guest_find(d, d->cfg.guests[i].name))
 			guest_add(d, &d->cfg.guests[i], false);
 }
 
@@ -716,9 +891,28 @@ int modules_init(struct daemon *d)
 		}
 	}
 	for (size_t i = 0; i < d->cfg.n_guests; i++) {
+		if (settings_only(&d->cfg.guests[i]))
+			continue; /* a libvirt domain's settings */
 		int r = guest_add(d, &d->cfg.guests[i], false);
 		if (r < 0)
 			return r;
+	}
+	if (d->cfg.libvirt_enabled) {
+		int r = virtloop_register(d->loop);
+		struct lv_conf lc = {
+			.uri = d->cfg.libvirt_uri,
+			.domains = d->cfg.libvirt_domains,
+			.exclude = d->cfg.libvirt_exclude,
+			.pid_dir = d->cfg.libvirt_pid_dir,
+			.reconnect_max_usec = d->cfg.libvirt_reconnect_usec,
+		};
+		if (r == 0)
+			m->lv = lv_conn_new(&lc, libvirt_event, d);
+		if (r < 0 || !m->lv) {
+			log_err("libvirt: cannot set up: %s", strerror(r < 0 ? -r : ENOMEM));
+			return r < 0 ? r : -ENOMEM;
+		}
+		lv_conn_tick(m->lv, now_usec()); /* the domains running now, before the first tick */
 	}
 	m->fast_fd = loop_add_timer(d->loop, FAST_TIMER_USEC, fast_timer, d);
 	if (m->fast_fd < 0)
@@ -758,6 +952,9 @@ void modules_fini(struct daemon *d)
 	for (size_t i = m->n; i-- > 0;)
 		guest_remove(d, i);
 	free(m->g);
+	lv_conn_free(m->lv);
+	if (m->lv)
+		virtloop_run_deferred();
 	if (m->fast_fd >= 0) {
 		loop_del(d->loop, m->fast_fd);
 		close(m->fast_fd);
@@ -866,11 +1063,29 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 	usec_t now = now_usec();
 	JSET(o, "name", json_string(g->conf.name));
 	JSET(o, "pid", JU(g->pid));
-	JSET(o, "backend", json_string(g->conf.qmp[0] ? "qmp" : g->conf.cgroup[0] ? "cgroup" : "pid"));
+	JSET(o, "backend", json_string(g->conf.libvirt ? "libvirt" : g->conf.qmp[0] ? "qmp"
+				       : g->conf.cgroup[0] ? "cgroup" : "pid"));
 	JSET(o, "state", json_string(guest_state(d, g)));
 	if (g->b && g->info.reason[0])
 		JSET(o, "reason", json_string(g->info.reason));
 	JSET(o, "discovered", json_boolean(g->discovered));
+	if (g->conf.libvirt) {
+		json_t *lv = json_object();
+		JSET(lv, "uuid", json_string(g->lvd.uuid));
+		JSET(lv, "id", json_integer(g->lvd.id));
+		JSET(lv, "balloon_device", json_boolean(g->lvd.has_balloon));
+		JSET(lv, "nosharepages", json_boolean(g->lvd.nosharepages));
+		JSET(lv, "settings", json_string(config_guest(&d->cfg, g->conf.name) ? "section"
+						 : g->lvd.meta_min_bytes || g->lvd.meta_max_bytes ||
+								   g->lvd.meta_shares ? "metadata" : "defaults"));
+		if (g->lvd.pid_error[0])
+			JSET(lv, "pid_error", json_string(g->lvd.pid_error));
+		if (g->lvd.meta_error[0])
+			JSET(lv, "metadata_error", json_string(g->lvd.meta_error));
+		JSET(o, "libvirt", lv);
+	}
+	if (g->conf.qmp[0])
+		JSET(o, "qmp_mode", json_string(g->conf.qmp_mode[0] ? g->conf.qmp_mode : "own"));
 	JSET(o, "shares", JU(g->conf.shares));
 	if (g->b) {
 		const struct balloon_info *in = &g->info;
@@ -880,6 +1095,11 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		JSET(o, "balloon_target_bytes", JU(in->target_bytes));
 		JSET(o, "balloon_actual_bytes", JU(in->actual_bytes));
 		JSET(o, "override_bytes", JU(g->override ? g->override_bytes : 0));
+		if (g->override)
+			JSET(o, "override_by", json_string(g->override_outside ? "outside" : "ksmdctl"));
+		char who[128];
+		balloon_driven(d, g, who, sizeof who);
+		JSET(o, "balloon_driver", json_string(who));
 		JSET(o, "stats_age_seconds", s->updated_usec ? json_real((double)(now - MIN(now, s->updated_usec)) / 1e6)
 							    : json_null());
 		if (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE))
@@ -993,7 +1213,7 @@ json_t *daemon_snapshot(struct daemon *d)
 
 	json_t *k = json_object();
 	JSET(k, "available", json_boolean(d->ksm_available));
-	JSET(k, "managed", json_boolean(d->cfg.ksm_manage && d->ksm_driving));
+	JSET(k, "managed", json_boolean(d->ksm_driving && daemon_ksm_wanted(d)));
 	JSET(k, "run", JU(d->ksm_now.set.run));
 	JSET(k, "pages_to_scan", JU(d->ksm_now.set.pages_to_scan));
 	JSET(k, "sleep_millisecs", JU(d->ksm_now.set.sleep_millisecs));
@@ -1012,6 +1232,7 @@ json_t *daemon_snapshot(struct daemon *d)
 		JSET(k, "pacing_reason", json_string(d->ksm.last.reason));
 	}
 	JSET(s, "ksm", k);
+	JSET(s, "owners", daemon_owners_json(d));
 
 	json_t *sc = json_object();
 	JSET(sc, "state", json_string(!m->scanner ? "disabled" : d->scanner_paused ? "paused" : "running"));
@@ -1050,6 +1271,17 @@ json_t *daemon_snapshot(struct daemon *d)
 	for (size_t i = 0; i < m->n; i++)
 		json_array_append_new(ga, guest_json(d, m->g[i]));
 	JSET(s, "guests", ga);
+	if (m->lv) {
+		json_t *lv = json_object();
+		unsigned n = 0;
+		for (size_t i = 0; i < m->n; i++)
+			n += m->g[i]->conf.libvirt;
+		JSET(lv, "uri", json_string(d->cfg.libvirt_uri));
+		JSET(lv, "connected", json_boolean(lv_conn_is_up(m->lv)));
+		JSET(lv, "error", lv_conn_error(m->lv)[0] ? json_string(lv_conn_error(m->lv)) : json_null());
+		JSET(lv, "domains", JU(n));
+		JSET(s, "libvirt", lv);
+	}
 
 	json_t *sh = json_array();
 	if (m->sres_valid)

@@ -7,3 +7,10 @@ DEMO_SECONDS ?= 180
 demo: deps
 	@$(MAKE) --no-print-directory B=$(B) all
 	@DEMO_SECONDS=$(DEMO_SECONDS) KSMD_BUILD=$(B) scripts/demo.sh
+
+# The same demo on guests a real libvirtd runs (tests/guest/libvirt.sh
+# starts one when none answers on qemu:///system, and stops it after).
+.PHONY: demo-libvirt
+demo-libvirt: deps
+	@$(MAKE) --no-print-directory B=$(B) all
+	@DEMO_LIBVIRT=1 DEMO_SECONDS=$(DEMO_SECONDS) KSMD_BUILD=$(B) scripts/demo.sh

@@ -32,6 +32,14 @@
 # OOM, the limit held (without a limit: no swap, the cost within the budget)
 # and nothing was left behind, 1 otherwise, 77 when the lab cannot run here.
 #
+# On libvirt (`make demo-libvirt`, or DEMO_LIBVIRT=1): the same guests are
+# domains a real libvirtd runs (tests/guest/libvirt.sh starts one when none
+# answers on qemu:///system, and stops it after), named ksmd-demo-g0..2;
+# ksmd's overlay has a [libvirt] section instead of the guests' QMP
+# sockets, and each frame shows `virsh list` and `virsh dommemstat` beside
+# `ksmdctl top`. libvirt puts each QEMU in a cgroup of its own, so this
+# variant runs without the common limit: its budget is host memory.
+#
 # Packages: deps/*.txt (`make deps`; jq and iproute2 from deps/demo.txt).
 # Settings (environment): DEMO_SECONDS (180), DEMO_GUEST_MIB (320),
 # DEMO_LIMIT_MIB (four fifths of the guests' memory: under TCG each guest's
@@ -53,6 +61,7 @@ DEMO_LIMIT_MIB=${DEMO_LIMIT_MIB:-${DEMO_BUDGET_MIB:-$((DEMO_GUEST_MIB * 3 * 4 / 
 DEMO_MIN_MIB=${DEMO_MIN_MIB:-$((DEMO_GUEST_MIB * 5 / 8))}
 DEMO_FRAME=${DEMO_FRAME:-10}
 NG=3
+DEMO_LIBVIRT=${DEMO_LIBVIRT:-0}
 
 say() { printf 'demo: %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
@@ -84,7 +93,12 @@ rc=$?
 # DEMO_LIMIT_MIB with swap behind it, and ksmd's budget is that limit. Where
 # no cgroup or swap device can be had, the demo says so and runs without.
 LIMIT=none
-if lab_swap "$DEMO_LIMIT_MIB" >"$T/swap.out" && lab_limit "$DEMO_LIMIT_MIB" >"$T/limit.out"; then
+if [ "$DEMO_LIBVIRT" = 1 ]; then
+    source "$ROOT/tests/guest/libvirt.sh"
+    ( lv_require ) >"$T/lv.out" 2>&1 || { sed -n 's/^SKIP: /skip: /p' "$T/lv.out"; exit 77; }
+    BUDGET="${DEMO_LIMIT_MIB}M"
+    say "libvirt: no common limit (libvirt gives each QEMU a cgroup of its own): the budget is $DEMO_LIMIT_MIB MiB of host memory"
+elif lab_swap "$DEMO_LIMIT_MIB" >"$T/swap.out" && lab_limit "$DEMO_LIMIT_MIB" >"$T/limit.out"; then
     LIMIT=cgroup
     BUDGET="cgroup:$LAB_CGROUP_PATH"
     say "a real limit: the guests run in memory cgroup $LAB_CGROUP, limited to $DEMO_LIMIT_MIB MiB, swap on /dev/zram0 behind it"
@@ -94,15 +108,44 @@ else
     say "no real limit here ($(cat "$T/swap.out" "$T/limit.out" 2>/dev/null | sed -n 's/^skip: //p' | head -n 1)): the budget is $DEMO_LIMIT_MIB MiB of host memory"
 fi
 say "booting 3 guests of $DEMO_GUEST_MIB MiB with $LAB_ACCEL: g0 and g1 from image seed 7, g2 from seed 9"
-lab_start 3 "$DEMO_GUEST_MIB" 7 7 9 || die "the guests did not boot"
+if [ "$DEMO_LIBVIRT" = 1 ]; then
+    cleanup_add lv_stop
+    lv_daemon_start
+    seeds=(7 7 9)
+    for i in 0 1 2; do
+        lv_define ksmd-demo-g$i "$DEMO_GUEST_MIB" "${seeds[$i]}" || die "libvirt cannot start ksmd-demo-g$i"
+    done
+    for i in 0 1 2; do
+        lv_wait_ready ksmd-demo-g$i || die "ksmd-demo-g$i did not boot"
+        LAB_AGENT[$i]=$LV_DIR/ksmd-demo-g$i.agent
+        LAB_PID[$i]=$(lv_pid ksmd-demo-g$i)
+    done
+    say "libvirt runs them: $(virsh_ list --name | grep -c '^ksmd-demo-') domains, QEMU as user $(ps -o user= -p "${LAB_PID[0]}")"
+else
+    lab_start 3 "$DEMO_GUEST_MIB" 7 7 9 || die "the guests did not boot"
+fi
 PIDS=("${LAB_PID[@]}")
+# balloon_mib I: guest I's balloon size now, in MiB
+balloon_mib() {
+    if [ "$DEMO_LIBVIRT" = 1 ]; then
+        local k
+        k=$(lv_actual_kib ksmd-demo-g$1) && [ -n "$k" ] && echo $((k / 1024))
+    else
+        lab_balloon_actual "$1"
+    fi
+}
 
 # ---- ksmd: ksmd.conf + the demo's overlay ----
 PORT=${DEMO_PORT:-9403}
 while command -v ss >/dev/null && ss -Hltn "sport = :$PORT" | grep -q .; do PORT=$((PORT + 1)); done
 sed -e "s|@DIR@|$T|g" -e "s|@BUDGET@|$BUDGET|" -e "s|@PORT@|$PORT|" -e "s|@MIN@|${DEMO_MIN_MIB}M|" \
-    -e "s|@QMP0@|${LAB_QMP[0]}|" -e "s|@QMP1@|${LAB_QMP[1]}|" -e "s|@QMP2@|${LAB_QMP[2]}|" \
+    -e "s|@QMP0@|${LAB_QMP[0]:-}|" -e "s|@QMP1@|${LAB_QMP[1]:-}|" -e "s|@QMP2@|${LAB_QMP[2]:-}|" \
     "$ROOT/scripts/demo.conf.in" >"$T/demo.conf"
+if [ "$DEMO_LIBVIRT" = 1 ]; then
+    # the domains, through libvirt: their sections keep only the floors
+    sed -i -e '/^qmp = /d' -e 's/^\[guest g\([0-9]\)\]/[guest ksmd-demo-g\1]/' "$T/demo.conf"
+    printf '\n[libvirt]\nuri = %s\ndomains = ksmd-demo-*\n' "$LV_URI" >>"$T/demo.conf"
+fi
 KSMD_SOCK=$T/ksmd.sock
 KSMD_LOG=$T/ksmd.log
 URL=http://127.0.0.1:$PORT
@@ -147,7 +190,7 @@ hold_short() {
     event "g$i starts allocating (a working set, in chunks, until it runs short of memory)"
     for n in 1 2 3 4 5 6; do
         avail=$(lab_agent "$i" meminfo 2>/dev/null | awk '$1=="MemAvailable:"{print int($2/1024)}')
-        actual=$(lab_balloon_actual "$i")
+        actual=$(balloon_mib "$i")
         [ -n "$avail" ] && [ -n "$actual" ] || { event "g$i: no meminfo or balloon"; return 1; }
         margin=20
         [ "$actual" -gt $((DEMO_MIN_MIB + 8)) ] && margin=36
@@ -215,6 +258,16 @@ frame() {
     printf 'step %s\n\n' "$(tail -n 1 "$EV" | sed 's/^ *//')"
     COLUMNS=$COLS ctl top -n 1 </dev/null 2>&1
     echo
+    if [ "$DEMO_LIBVIRT" = 1 ]; then
+        echo "libvirt (virsh list; virsh dommemstat: actual, usable, rss):"
+        virsh_ list 2>/dev/null | grep ksmd-demo- | sed 's/^/  /'
+        local i
+        for i in 0 1 2; do
+            virsh_ dommemstat ksmd-demo-g$i 2>/dev/null |
+                awk -v n=ksmd-demo-g$i '{ v[$1] = $2 } END { printf "  %-14s actual %4d MiB  usable %4d MiB  rss %4d MiB\n", n, v["actual"]/1024, v["usable"]/1024, v["rss"]/1024 }'
+        done
+        echo
+    fi
     echo "latest decisions:"
     ctl --json decisions 2>/dev/null | jq -r '[if type == "array" then .[] else .decisions[]? end] | sort_by(.time) | .[-4:][]
         | "\(.time | floor | strflocaltime("%H:%M:%S"))  \(.target)  \(.action)  \(.reason)"' |
@@ -318,6 +371,7 @@ for k in "${!_ksm_saved[@]}"; do
 done
 [ -n "$diff" ] && RESTORED+="; now differs:$diff"
 lab_stop 2>/dev/null
+[ "$DEMO_LIBVIRT" = 1 ] && lv_stop
 left=()
 for p in "${PIDS[@]}"; do
     [ -n "$p" ] && kill -0 "$p" 2>/dev/null &&
@@ -327,7 +381,7 @@ SWAP=$(($(awk '$1=="pswpout"{print $2}' /proc/vmstat) - SWAP0))
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 echo
-echo "==== ksmd demo summary: ${el}s live, 3 guests of $DEMO_GUEST_MIB MiB, limit $DEMO_LIMIT_MIB MiB ($LIMIT) ===="
+echo "==== ksmd demo summary: ${el}s live, 3 guests of $DEMO_GUEST_MIB MiB$([ "$DEMO_LIBVIRT" = 1 ] && echo " (libvirt domains)"), limit $DEMO_LIMIT_MIB MiB ($LIMIT) ===="
 # the guests' share of KSM's savings: pages_sharing counts other KSM users
 # too, the guests' merged pages count each shared page's first copy as well;
 # neither is below the share, so the smaller of the two

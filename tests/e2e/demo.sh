@@ -15,7 +15,7 @@ OUT=$(mktemp /tmp/ksmd-e2e-demo.XXXXXX)
 cleanup_add "rm -f $OUT"
 start=$(date +%s)
 rc=0
-DEMO_SECONDS=60 DEMO_FRAME=10 KSMD_BUILD=$B timeout 170 "$ROOT/scripts/demo.sh" </dev/null >"$OUT" 2>&1 || rc=$?
+DEMO_SECONDS=60 DEMO_FRAME=10 DEMO_LIBVIRT=${DEMO_LIBVIRT:-0} KSMD_BUILD=$B timeout 170 "$ROOT/scripts/demo.sh" </dev/null >"$OUT" 2>&1 || rc=$?
 took=$(( $(date +%s) - start ))
 if [ $rc = 77 ]; then
     grep -i skip "$OUT" | head -n 1
@@ -59,5 +59,11 @@ frames=$(grep -c '^ksmd demo ' "$OUT")
 grep -q $'\033' "$OUT" && fail "escape codes in the output while not on a terminal"
 grep -q '^GUEST ' "$OUT" || fail "no guest table in the frames"
 grep -q 'starts allocating' "$OUT" || fail "the demo did not make a guest allocate"
+if [ "${DEMO_LIBVIRT:-0}" = 1 ]; then
+    grep -q '^==== ksmd demo summary: .*(libvirt domains)' "$OUT" || fail "the summary does not say libvirt"
+    [ "$(grep -c '^  ksmd-demo-g[0-2] *actual' "$OUT")" -ge 12 ] || fail "no virsh dommemstat in the frames"
+    grep -Eq '^   *[0-9]+ +ksmd-demo-g0 +running' "$OUT" || fail "no virsh list in the frames"
+    pass_msg "frames show virsh list and virsh dommemstat beside ksmdctl top"
+fi
 [ $took -le 150 ] || fail "the demo took ${took}s (want <= 150 s)"
 echo "e2e demo: all checks passed in ${took}s"

@@ -286,6 +286,8 @@ struct peer_script {
 	json_int_t last_value;
 	int n_stats;
 	char polling_path[128];
+	int n_setup;             /* qom-list and query-memory-size-summary seen */
+	bool mute;               /* answer qmp_capabilities only */
 };
 
 /* Answer every command the client has written. */
@@ -305,8 +307,13 @@ static void serve(int fd, struct balloon *b, struct peer_script *s, usec_t now)
 		char *ret = NULL;
 		const char *path = json_string_value(json_object_get(args, "path"));
 		const char *prop = json_string_value(json_object_get(args, "property"));
+		if (!strcmp(ex, "qom-list") || !strcmp(ex, "query-memory-size-summary"))
+			s->n_setup++;
 		if (!strcmp(ex, "qmp_capabilities")) {
 			ret = strdup("\"return\": {}");
+		} else if (s->mute) {
+			json_decref(m);
+			continue;
 		} else if (!strcmp(ex, "query-balloon") || !strcmp(ex, "balloon")) {
 			if (s->no_device) {
 				ret = strdup("\"error\": {\"class\": \"DeviceNotActive\", "
@@ -483,6 +490,181 @@ static void test_qmp_no_device_and_anon(void)
 	close(pfd);
 }
 
+/* ---- QMP shared mode: a connection per operation ---- */
+
+/* Is a connection waiting to be accepted? (a UNIX connect is immediate) */
+static bool connection_waits(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Serve the connection the balloon just opened: accept it, greet, answer
+ * until the balloon closes it. Returns the commands' count seen on it by
+ * kind in *s, 0 when the balloon closed it and the peer saw the close. */
+static int shared_op(struct balloon *b, int lfd, struct peer_script *s, usec_t now)
+{
+	if (balloon_fd(b) < 0)
+		return -1;
+	int pfd = peer_accept(lfd);
+	if (pfd < 0)
+		return -1;
+	peer_send(pfd, PEER_GREETING);
+	balloon_on_readable(b, now);
+	for (int i = 0; i < 8 && balloon_fd(b) >= 0; i++)
+		serve(pfd, b, s, now);
+	char x;
+	int r = balloon_fd(b) < 0 && recv(pfd, &x, 1, 0) == 0 ? 0 : -1;
+	close(pfd);
+	return r;
+}
+
+/* A tick at now leaves the balloon busy for `why`, holding nothing. */
+static void expect_busy(struct balloon *b, usec_t now, const char *why, struct balloon_info *info)
+{
+	balloon_tick(b, now);
+	balloon_get_info(b, info);
+	CU_ASSERT_EQUAL(info->state, BALLOON_BUSY);
+	CU_ASSERT(strstr(info->reason, why) != NULL);
+	CU_ASSERT_EQUAL(balloon_fd(b), -1);
+	CU_ASSERT_EQUAL(info->pending, 0);
+}
+
+static void test_qmp_shared(void)
+{
+	char dir[] = "/tmp/ksmd-shared-XXXXXX", path[128];
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/qmp.sock", dir);
+	int lfd = peer_listen(path);
+	struct peer_script s = { .actual = 1073741824 };
+	struct balloon_config cfg = { .qmp_shared = true, .stats_interval_usec = S(2),
+				      .request_timeout_usec = S(5), .greeting_timeout_usec = S(2) };
+	memset(n_ev, 0, sizeof n_ev);
+	struct balloon *b = balloon_new_qmp("vm1", path, &cfg, on_bev, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+	struct balloon_info info;
+	usec_t t = S(100);
+
+	/* the first refresh: one connection learns the guest, then closes */
+	CU_ASSERT_EQUAL(balloon_fd(b), -1);
+	balloon_tick(b, t);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), 0);
+	balloon_get_info(b, &info);
+	CU_ASSERT_EQUAL(info.state, BALLOON_READY);
+	CU_ASSERT_EQUAL(info.actual_bytes, 1 * GIB);
+	CU_ASSERT_EQUAL(info.limits.max_bytes, 1 * GIB);
+	CU_ASSERT_EQUAL(info.pid, getpid());
+	CU_ASSERT(info.caps & BALLOON_CAP_DEFLATE_ON_OOM);
+	CU_ASSERT_EQUAL(info.stats.value[BALLOON_STAT_FREE], 123456789);
+	CU_ASSERT_STRING_EQUAL(s.polling_path, "/machine/peripheral/device[0]");
+	CU_ASSERT_EQUAL(s.n_setup, 2);
+	CU_ASSERT_EQUAL(s.n_stats, 1);
+	CU_ASSERT_EQUAL(info.pending, 0);
+
+	/* nothing held and nothing opened before the next interval */
+	balloon_tick(b, t + S(1));
+	CU_ASSERT_EQUAL(balloon_fd(b), -1);
+	CU_ASSERT_FALSE(connection_waits(lfd));
+
+	/* the next refresh: a fresh connection, actual and stats only */
+	s.actual = 900 * (json_int_t)MIB;
+	t += S(2);
+	balloon_tick(b, t);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), 0);
+	balloon_get_info(b, &info);
+	CU_ASSERT_EQUAL(info.actual_bytes, 900 * MIB);
+	CU_ASSERT_EQUAL(s.n_setup, 2);  /* QOM path, max, caps: kept */
+	CU_ASSERT_EQUAL(s.n_stats, 2);
+	CU_ASSERT_EQUAL(info.limits.max_bytes, 1 * GIB);
+	CU_ASSERT(info.caps & BALLOON_CAP_DEFLATE_ON_OOM);
+
+	/* set_target while nothing is open opens a connection for it */
+	uint64_t sent = 0;
+	CU_ASSERT_EQUAL(balloon_set_target(b, 768 * MIB, t + S(1), &sent), 0);
+	CU_ASSERT_EQUAL(sent, 768 * MIB);
+	CU_ASSERT(balloon_fd(b) >= 0);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t + S(1)), 0);
+	CU_ASSERT_EQUAL(s.n_balloon, 1);
+	CU_ASSERT_EQUAL(s.last_value, 768 * (json_int_t)MIB);
+	CU_ASSERT_EQUAL(n_ev[BALLOON_EV_TARGET], 1);
+	CU_ASSERT_EQUAL(s.n_stats, 2);  /* only the `balloon` command on it */
+	balloon_get_info(b, &info);
+	CU_ASSERT_EQUAL(info.target_bytes, 768 * MIB);
+	CU_ASSERT_EQUAL(s.n_setup, 2);
+
+	/* a set_target while a refresh connection waits for its greeting goes
+	 * on the same connection */
+	t += S(2);
+	balloon_tick(b, t);
+	CU_ASSERT(balloon_fd(b) >= 0);
+	CU_ASSERT_EQUAL(balloon_set_target(b, 700 * MIB, t, NULL), 0);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), 0);
+	CU_ASSERT_EQUAL(s.n_balloon, 2);
+	CU_ASSERT_EQUAL(s.last_value, 700 * (json_int_t)MIB);
+	CU_ASSERT_EQUAL(s.n_stats, 3);
+	CU_ASSERT_FALSE(connection_waits(lfd));  /* one connection for both */
+
+	/* busy: another client holds the monitor, no greeting comes */
+	int state_events = n_ev[BALLOON_EV_STATE];
+	t += S(2);
+	balloon_tick(b, t);
+	int pfd = peer_accept(lfd);
+	CU_ASSERT_FATAL(pfd >= 0);
+	balloon_tick(b, t + S(1));
+	CU_ASSERT(balloon_fd(b) >= 0);
+	expect_busy(b, t + S(2), "no greeting", &info);
+	char x;
+	CU_ASSERT_EQUAL(recv(pfd, &x, 1, 0), 0);  /* nothing held */
+	close(pfd);
+	CU_ASSERT_EQUAL(info.actual_bytes, 900 * MIB);  /* last known values kept */
+	CU_ASSERT_EQUAL(info.target_bytes, 700 * MIB);
+	CU_ASSERT(info.stats.valid_mask & (1u << BALLOON_STAT_FREE));
+	CU_ASSERT_EQUAL(info.limits.max_bytes, 1 * GIB);
+	CU_ASSERT_EQUAL(n_ev[BALLOON_EV_STATE], state_events + 1);
+	CU_ASSERT_EQUAL(balloon_set_target(b, 600 * MIB, t + S(2), NULL), -EAGAIN);
+	/* no retry before the next interval */
+	balloon_tick(b, t + S(3));
+	CU_ASSERT_EQUAL(balloon_fd(b), -1);
+	CU_ASSERT_FALSE(connection_waits(lfd));
+	/* the next interval: ready again, nothing learned again */
+	t += S(4);
+	balloon_tick(b, t);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), 0);
+	balloon_get_info(b, &info);
+	CU_ASSERT_EQUAL(info.state, BALLOON_READY);
+	CU_ASSERT_STRING_EQUAL(info.reason, "");
+	CU_ASSERT_EQUAL(s.n_setup, 2);
+	CU_ASSERT_EQUAL(n_ev[BALLOON_EV_STATE], state_events + 2);
+
+	/* refused while its QEMU lives (our pid here): busy, values kept */
+	close(lfd);
+	unlink(path);
+	t += S(2);
+	expect_busy(b, t, "connect", &info);
+	CU_ASSERT_EQUAL(info.actual_bytes, 900 * MIB);
+	lfd = peer_listen(path);
+	t += S(2);
+	balloon_tick(b, t);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), 0);
+	balloon_get_info(b, &info);
+	CU_ASSERT_EQUAL(info.state, BALLOON_READY);
+
+	/* a monitor that greets but does not answer: closed at the request
+	 * timeout, busy */
+	s.mute = true;
+	t += S(2);
+	balloon_tick(b, t);
+	CU_ASSERT_EQUAL(shared_op(b, lfd, &s, t), -1);  /* still open */
+	CU_ASSERT(balloon_fd(b) >= 0);
+	expect_busy(b, t + S(5), "did not finish", &info);
+	s.mute = false;
+
+	balloon_free(b);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+
 static const struct ksmd_test tests[] = {
 	{ "limits default and clamp", test_limits_and_clamp },
 	{ "override validation, on_exit", test_override },
@@ -493,6 +675,7 @@ static const struct ksmd_test tests[] = {
 	{ "discovery over a made-up /proc", test_discover },
 	{ "QMP backend: setup, clamp, events, stats, gone", test_qmp_backend },
 	{ "QMP backend: no device, peripheral-anon", test_qmp_no_device_and_anon },
+	{ "QMP shared mode: a connection per operation, busy, kept facts", test_qmp_shared },
 	{ NULL, NULL },
 };
 

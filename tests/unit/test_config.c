@@ -76,9 +76,12 @@ static void test_guests(void)
 	struct ksmd_config cfg;
 	struct conf_errors e;
 	int r = parse("# comment\n[guest web1]\nqmp = /run/web1.qmp\nmin = 1G\nmax = 4G\nshares = 2000\n"
-		      "\n[guest batch]\npid = 4242\n", &cfg, &e);
+		      "\n[guest batch]\npid = 4242\n"
+		      "\n[guest 101]\nqmp = /var/run/qemu-server/101.qmp\nqmp_mode = shared\n", &cfg, &e);
 	CU_ASSERT_EQUAL_FATAL(r, 0);
-	CU_ASSERT_EQUAL_FATAL(cfg.n_guests, 2);
+	CU_ASSERT_EQUAL_FATAL(cfg.n_guests, 3);
+	CU_ASSERT_STRING_EQUAL(cfg.guests[0].qmp_mode, "own");   /* the default */
+	CU_ASSERT_STRING_EQUAL(cfg.guests[2].qmp_mode, "shared");
 	CU_ASSERT_STRING_EQUAL(cfg.guests[0].name, "web1");
 	CU_ASSERT_STRING_EQUAL(cfg.guests[0].qmp, "/run/web1.qmp");
 	CU_ASSERT_EQUAL(cfg.guests[0].min_bytes, GIB);
@@ -106,6 +109,8 @@ static void test_errors(void)
 		{ "[daemon]\ntick = 1ms\n", "t.conf:2: daemon.tick: '1ms' is out of range [100ms, 60m]" },
 		{ "[daemon]\nrestore_ksm = perhaps\n", "t.conf:2: daemon.restore_ksm: 'perhaps' is not a boolean (yes/no)" },
 		{ "[balloon]\non_exit = explode\n", "t.conf:2: balloon.on_exit: 'explode' is not one of: keep, restore" },
+		{ "[guest a]\nqmp = /x\nqmp_mode = borrowed\n",
+		  "t.conf:3: guest.qmp_mode: 'borrowed' is not one of: own, shared" },
 		{ "[scanner]\nthreads 2\n", "t.conf:2: expected 'key = value', got 'threads 2'" },
 		{ "threads = 2\n", "t.conf:1: key 'threads' outside of a section" },
 		{ "[scanner\n", "t.conf:1: malformed section header '[scanner'" },
@@ -121,6 +126,12 @@ static void test_errors(void)
 		  "t.conf:2: policy.budget: 'cgroup:machine.slice': the cgroup path must start with /" },
 		{ "[policy]\nbudget = lots\n",
 		  "t.conf:2: policy.budget: 'lots' is not a size (e.g. 512M, 2G) or cgroup:PATH" },
+		{ "[libvirt]\nuri = system\n", "t.conf: libvirt.uri: 'system' is not a libvirt URI (e.g. qemu:///system)" },
+		{ "[libvirt]\nuri = :///x\n", "t.conf: libvirt.uri: ':///x' is not a libvirt URI" },
+		{ "[libvirt]\ndomains = web[12\n", "t.conf: libvirt.domains: pattern 'web[12' has an unclosed '['" },
+		{ "[libvirt]\nexclude = a, [b\n", "t.conf: libvirt.exclude: pattern '[b' has an unclosed '['" },
+		{ "[libvirt]\npid_dir = run/libvirt\n", "t.conf: libvirt.pid_dir: 'run/libvirt' is not an absolute path" },
+		{ "[libvirt]\nenabled = no\n[guest a]\nmin = 1G\n", "t.conf:3: guest 'a' needs one of qmp, pid or cgroup" },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct ksmd_config cfg;
@@ -133,6 +144,64 @@ static void test_errors(void)
 		}
 		conf_errors_free(&e);
 	}
+}
+
+/* [libvirt]: on when the section is present, off without it or with
+ * enabled = no; a [guest NAME] with only settings is then a domain's. */
+static void test_libvirt(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	CU_ASSERT_EQUAL(parse("[daemon]\ntick = 1s\n", &cfg, &e), 0);
+	CU_ASSERT(!cfg.libvirt_enabled);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[libvirt]\n[guest web1]\nmin = 1G\nshares = 2000\n", &cfg, &e), 0);
+	CU_ASSERT(cfg.libvirt_enabled);
+	CU_ASSERT_STRING_EQUAL(cfg.libvirt_uri, "qemu:///system");
+	CU_ASSERT_STRING_EQUAL(cfg.libvirt_domains, "*");
+	CU_ASSERT_STRING_EQUAL(cfg.libvirt_pid_dir, "/run/libvirt/qemu");
+	CU_ASSERT_EQUAL(cfg.libvirt_reconnect_usec, 5 * USEC_PER_SEC);
+	const struct guest_conf *g = config_guest(&cfg, "web1");
+	CU_ASSERT_FATAL(g != NULL);
+	CU_ASSERT_EQUAL(g->min_bytes, 1ull << 30);
+	CU_ASSERT_EQUAL(g->shares, 2000);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[libvirt]\nuri = qemu+ssh://root@h1/system\ndomains = web*, db?\n"
+			      "exclude = web-test\nreconnect_interval = 30s\n", &cfg, &e), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.libvirt_uri, "qemu+ssh://root@h1/system");
+	CU_ASSERT_EQUAL(cfg.libvirt_reconnect_usec, 30 * USEC_PER_SEC);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[libvirt]\nenabled = no\n", &cfg, &e), 0);
+	CU_ASSERT(!cfg.libvirt_enabled);
+	config_free(&cfg);
+}
+
+/* ksm.manage: yes (the default: yield to another manager of KSM), force, no;
+ * live, and nothing else. */
+static void test_ksm_manage(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	char err[300];
+	config_defaults(&cfg);
+	CU_ASSERT_STRING_EQUAL(cfg.ksm_manage, "yes");
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_YES);
+	CU_ASSERT_EQUAL_FATAL(parse("[ksm]\nmanage = force\n", &cfg, &e), 0);
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_FORCE);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL_FATAL(parse("[ksm]\nmanage = no\n", &cfg, &e), 0);
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_NO);
+	CU_ASSERT_EQUAL(config_set(&cfg, "ksm.manage", "force", err, sizeof err), 0);
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_FORCE);
+	CU_ASSERT_EQUAL(config_set(&cfg, "ksm.manage", "sometimes", err, sizeof err), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(err, "ksm.manage: 'sometimes' is not one of: yes, force, no");
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_FORCE);
+	CU_ASSERT_EQUAL(config_set(&cfg, "ksm.manage", "yes", err, sizeof err), 0);
+	CU_ASSERT_EQUAL(config_ksm_manage(&cfg), KSM_MANAGE_YES);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[ksm]\nmanage = maybe\n", &cfg, &e), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(first(&e), "t.conf:2: ksm.manage: 'maybe' is not one of: yes, force, no");
+	conf_errors_free(&e);
 }
 
 static void test_all_errors_reported(void)
@@ -196,7 +265,7 @@ static void test_dump_roundtrip(void)
 	struct ksmd_config a, b;
 	struct conf_errors e;
 	CU_ASSERT_EQUAL_FATAL(parse("[scanner]\npages_per_sec = 777\n[policy]\nbudget = cgroup:/sys/fs/cgroup/memory/vms\n"
-				    "[guest g1]\nqmp = /q\nmax = 2G\n", &a, &e), 0);
+				    "[guest g1]\nqmp = /q\nmax = 2G\nqmp_mode = shared\n", &a, &e), 0);
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -210,6 +279,7 @@ static void test_dump_roundtrip(void)
 	CU_ASSERT_STRING_EQUAL(b.policy.budget_cgroup, "/sys/fs/cgroup/memory/vms");
 	CU_ASSERT_EQUAL_FATAL(b.n_guests, 1);
 	CU_ASSERT_EQUAL(b.guests[0].max_bytes, 2 * GIB);
+	CU_ASSERT_STRING_EQUAL(b.guests[0].qmp_mode, "shared");
 	CU_ASSERT_EQUAL(memcmp(&a.policy, &b.policy, sizeof a.policy), 0);
 	free(buf);
 	config_free(&a);
@@ -272,7 +342,9 @@ int main(void)
 		{ "units", test_units },
 		{ "guests", test_guests },
 		{ "errors_with_line_numbers", test_errors },
+		{ "libvirt_section", test_libvirt },
 		{ "all_errors_reported", test_all_errors_reported },
+		{ "ksm_manage", test_ksm_manage },
 		{ "missing_file", test_missing_file },
 		{ "set_get", test_set_get },
 		{ "dump_roundtrip", test_dump_roundtrip },

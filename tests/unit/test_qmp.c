@@ -399,6 +399,67 @@ static void test_epoll_sync(void)
 	finish(c, lfd, pfd);
 }
 
+/* An on_demand client connects only on qmp_start, closes with qmp_close
+ * (pending commands fail with the given error) and never reconnects by
+ * itself; a full backlog is BUSY at once. */
+static void test_on_demand(void)
+{
+	setup();
+	int lfd = peer_listen(sock_path);
+	struct qmp_config od = cfg;
+	od.on_demand = true;
+	struct qmp_client *c = qmp_new("t", sock_path, &od, &cbs, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	qmp_tick(c, 10 * USEC_PER_SEC);
+	CU_ASSERT_EQUAL(qmp_fd(c), -1);
+	CU_ASSERT_EQUAL(qmp_next_deadline(c), UINT64_MAX);
+	for (int round = 0; round < 2; round++) {
+		usec_t t = (usec_t)(11 + round) * USEC_PER_SEC;
+		qmp_start(c, t);
+		CU_ASSERT(qmp_fd(c) >= 0);
+		int pfd = peer_accept(lfd);
+		CU_ASSERT_FATAL(pfd >= 0);
+		CU_ASSERT_EQUAL_FATAL(peer_handshake(pfd, c, t), 0);
+		struct result r = { 0 };
+		sent(c, pfd, "query-balloon", NULL, &r, t);
+		qmp_close(c, -ETIMEDOUT, t);
+		CU_ASSERT_EQUAL(r.called, 1);
+		CU_ASSERT_EQUAL(r.err, -ETIMEDOUT);
+		CU_ASSERT_EQUAL(qmp_get_state(c), QMP_DISCONNECTED);
+		CU_ASSERT_EQUAL(qmp_fd(c), -1);
+		char x;
+		CU_ASSERT_EQUAL(recv(pfd, &x, 1, 0), 0);  /* the peer sees the close */
+		close(pfd);
+		qmp_tick(c, t + 60 * USEC_PER_SEC);       /* no reconnect of its own */
+		CU_ASSERT_EQUAL(qmp_fd(c), -1);
+		CU_ASSERT_EQUAL(qmp_next_deadline(c), UINT64_MAX);
+		qmp_close(c, -ETIMEDOUT, t);              /* nothing open: nothing */
+	}
+	CU_ASSERT_EQUAL(qmp_connects(c), 2);
+	close(lfd);
+	unlink(sock_path);
+
+	/* a listener with a full backlog (one connection waiting) */
+	int l0 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+	CU_ASSERT_FATAL(bind(l0, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(l0, 0) == 0);
+	int w = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(connect(w, (struct sockaddr *)&sa, sizeof sa) == 0);
+	n_states = 0;
+	qmp_start(c, 100 * USEC_PER_SEC);
+	CU_ASSERT_EQUAL(qmp_get_state(c), QMP_BUSY);
+	CU_ASSERT_EQUAL(qmp_fd(c), -1);
+	CU_ASSERT(strstr(qmp_last_error(c), "busy") != NULL);
+	CU_ASSERT_EQUAL(n_states, 1);
+	qmp_tick(c, 200 * USEC_PER_SEC);
+	CU_ASSERT_EQUAL(qmp_fd(c), -1);
+	close(w);
+	qmp_free(c);
+	close(l0);
+	teardown();
+}
+
 static const struct ksmd_test tests[] = {
 	{ "happy path, events interleaved, split reply", test_happy_path_and_events },
 	{ "malformed, no id, unknown id, error reply", test_bad_input_survives },
@@ -409,6 +470,7 @@ static const struct ksmd_test tests[] = {
 	{ "connect refused: exponential backoff", test_refused_backoff },
 	{ "socketpair client: cancel on free, closed on EOF", test_socketpair_and_cancel },
 	{ "epoll registration follows fd and EPOLLOUT", test_epoll_sync },
+	{ "on demand: no reconnect, close, full backlog busy", test_on_demand },
 	{ NULL, NULL },
 };
 

@@ -125,6 +125,39 @@ static void test_ksm(void)
 	json_decref(s);
 }
 
+/* "owners": who drives KSM and the balloons, the other managers, the last
+ * outside change of KSM's knobs; "-" when an older ksmd sent none. */
+static void test_owners(void)
+{
+	json_t *s = stats_fixture(3, false);
+	json_t *o = json_pack("{s:s, s:s, s:[{s:s, s:i, s:s}, {s:s, s:i, s:s}], s:s}",
+			      "ksm", "ksmtuned (pid 812)", "balloon", "ksmd and pvestatd (pid 900)",
+			      "managers", "name", "ksmtuned", "pid", 812, "drives", "ksm",
+			      "name", "pvestatd", "pid", 900, "drives", "balloon",
+			      "ksm_outside_change", "pages_to_scan 100 -> 300 (3 s ago)");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	json_object_set_new(s, "owners", o);
+	char *out;
+	CU_ASSERT_EQUAL(render(view_status, s, &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "owners    KSM: ksmtuned (pid 812); balloons: ksmd and pvestatd (pid 900)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "          other managers: ksmtuned (pid 812, ksm), pvestatd (pid 900, balloon)\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "          KSM knobs changed by another program: pages_to_scan 100 -> 300 (3 s ago)\n"));
+	free(out);
+	CU_ASSERT_EQUAL(render(view_ksm, s, &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "driven by         ksmtuned (pid 812)\n"));
+	free(out);
+	json_object_set_new(s, "owners", json_pack("{s:s, s:s, s:[], s:n}", "ksm", "ksmd", "balloon", "ksmd",
+						    "managers", "ksm_outside_change"));
+	CU_ASSERT_EQUAL(render(view_status, s, &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "owners    KSM: ksmd; balloons: ksmd\nscanner "));
+	free(out);
+	json_object_del(s, "owners");
+	CU_ASSERT_EQUAL(render(view_status, s, &out), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "owners    KSM: -; balloons: -\n"));
+	free(out);
+	json_decref(s);
+}
+
 static void test_decisions(void)
 {
 	setenv("TZ", "UTC", 1);
@@ -230,6 +263,7 @@ int main(void)
 		{ "guests", test_guests },
 		{ "guest", test_guest },
 		{ "ksm", test_ksm },
+		{ "owners", test_owners },
 		{ "decisions", test_decisions },
 		{ "top frame", test_top_frame },
 		{ "top loop", test_top_loop },
