@@ -442,7 +442,8 @@ static void test_on_demand(void)
 	/* a listener with a full backlog (one connection waiting) */
 	int l0 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+	CU_ASSERT_FATAL(strlen(sock_path) < sizeof sa.sun_path);
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
 	CU_ASSERT_FATAL(bind(l0, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(l0, 0) == 0);
 	int w = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CU_ASSERT_FATAL(connect(w, (struct sockaddr *)&sa, sizeof sa) == 0);
