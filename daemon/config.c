@@ -172,6 +172,7 @@ void conf_errors_free(struct conf_errors *e)
 	free(e->msg);
 	e->msg = NULL;
 	e->n = 0;
+	e->total = 0;
 }
 
 static void add_error(struct conf_errors *e, const char *file, unsigned line, const char *fmt, ...)
@@ -185,6 +186,7 @@ static void add_error(struct conf_errors *e, const char *file, unsigned line, co
 	va_end(ap);
 	if (!e)
 		return;
+	e->total++; /* counted even if the message cannot be kept */
 	int r = line ? asprintf(&full, "%s:%u: %s", file, line, msg) : asprintf(&full, "%s: %s", file, msg);
 	if (r < 0)
 		return;
@@ -514,7 +516,7 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 	/* keys set in the current section, to find duplicates */
 	const struct conf_key *set_keys[64];
 	size_t n_set = 0;
-	size_t before = errs ? errs->n : 0;
+	size_t before = errs ? errs->total : 0;
 	unsigned lineno = 0;
 	char *copy = strdup(text);
 	if (!copy)
@@ -609,7 +611,7 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 		if (!section[0]) {
 			/* a key outside any (valid) section: report only if no section error was
 			 * already given for it */
-			if (!errs || errs->n == before)
+			if (!errs || errs->total == before)
 				add_error(errs, file, lineno, "key '%s' outside of a section", key);
 			continue;
 		}
@@ -635,29 +637,34 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 	}
 	free(copy);
 	validate_guests(file, cfg, first_guest, errs);
-	return errs && errs->n > before ? -EINVAL : 0;
+	return errs && errs->total > before ? -EINVAL : 0;
 }
 
 int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
 {
-	size_t before = errs ? errs->n : 0;
+	struct conf_errors local = { 0 }; /* errors count even when nobody wants them */
+	if (!errs)
+		errs = &local;
+	size_t before = errs->total;
 	config_defaults(cfg);
 	int r = parse_into(file, text, cfg, errs);
-	if (r == -ENOMEM) {
+	if (r != -ENOMEM)
+		validate(file, cfg, errs);
+	bool bad = errs->total > before;
+	conf_errors_free(&local);
+	if (r == -ENOMEM || bad) {
 		config_free(cfg);
-		return r;
-	}
-	validate(file, cfg, errs);
-	if (errs && errs->n > before) {
-		config_free(cfg);
-		return -EINVAL;
+		return r == -ENOMEM ? r : -EINVAL;
 	}
 	return 0;
 }
 
 int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cfg, struct conf_errors *errs)
 {
-	size_t before = errs ? errs->n : 0;
+	struct conf_errors local = { 0 };
+	if (!errs)
+		errs = &local;
+	size_t before = errs->total;
 	int first_err = 0;
 	config_defaults(cfg);
 	for (size_t i = 0; i < n; i++) {
@@ -673,11 +680,14 @@ int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cf
 		free(text);
 		if (r == -ENOMEM) {
 			config_free(cfg);
+			conf_errors_free(&local);
 			return r;
 		}
 	}
 	validate(paths[n ? n - 1 : 0], cfg, errs);
-	if (first_err || (errs && errs->n > before)) {
+	bool bad = errs->total > before;
+	conf_errors_free(&local);
+	if (first_err || bad) {
 		config_free(cfg);
 		return first_err ? first_err : -EINVAL;
 	}
@@ -719,19 +729,73 @@ static const char *format_at(const void *base, const struct conf_key *k, char *b
 			snprintf(buf, len, "%" PRIu64, v);
 		break;
 	}
-	case CONF_DURATION:
-		format_duration(*(const usec_t *)p, buf, len);
+	case CONF_DURATION: {
+		/* exact, in the largest unit that divides it: what is printed
+		 * parses back to the same value */
+		usec_t v = *(const usec_t *)p;
+		static const struct { usec_t n; const char *u; } units[] = {
+			{ 3600 * USEC_PER_SEC, "h" }, { 60 * USEC_PER_SEC, "m" }, { USEC_PER_SEC, "s" },
+			{ USEC_PER_MSEC, "ms" }, { 1, "us" },
+		};
+		size_t i = 0;
+		while (v && v % units[i].n)
+			i++;
+		snprintf(buf, len, "%" PRIu64 "%s", v ? v / units[i].n : 0, v ? units[i].u : "s");
 		break;
+	}
 	case CONF_PERCENT:
-	case CONF_DOUBLE:
-		snprintf(buf, len, "%g", *(const double *)p);
+	case CONF_DOUBLE: {
+		/* the shortest text that parses back to the same double */
+		double v = *(const double *)p;
+		for (int prec = 6; prec <= 17; prec++) {
+			snprintf(buf, len, "%.*g", prec, v);
+			if (strtod(buf, NULL) == v)
+				break;
+		}
 		break;
+	}
 	case CONF_STRING:
 	case CONF_ENUM:
 		snprintf(buf, len, "%s", p);
 		break;
 	}
 	return buf;
+}
+
+/* Bytes a key's value takes at its offset. */
+static size_t key_size(const struct conf_key *k)
+{
+	switch (k->type) {
+	case CONF_BOOL: return sizeof(bool);
+	case CONF_UINT:
+	case CONF_SIZE: return sizeof(uint64_t);
+	case CONF_DURATION: return sizeof(usec_t);
+	case CONF_PERCENT:
+	case CONF_DOUBLE: return sizeof(double);
+	case CONF_STRING: return CONF_STR_MAX;
+	case CONF_ENUM: return CONF_NAME_MAX;
+	case CONF_BUDGET: return sizeof(uint64_t) + POLICY_CGROUP_LEN;
+	}
+	return 0;
+}
+
+void config_copy_key(struct ksmd_config *dst, const struct ksmd_config *src, const struct conf_key *k)
+{
+	memcpy((char *)dst + k->offset, (const char *)src + k->offset, key_size(k));
+}
+
+bool config_key_equal(const struct ksmd_config *a, const struct ksmd_config *b, const struct conf_key *k)
+{
+	const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+	switch (k->type) {
+	case CONF_STRING:
+	case CONF_ENUM:
+		return !strcmp(pa, pb); /* bytes after the NUL do not count */
+	case CONF_BUDGET:
+		return !memcmp(pa, pb, sizeof(uint64_t)) && !strcmp(pa + sizeof(uint64_t), pb + sizeof(uint64_t));
+	default:
+		return !memcmp(pa, pb, key_size(k));
+	}
 }
 
 const char *config_format(const struct ksmd_config *cfg, const struct conf_key *k, char *buf, size_t len)

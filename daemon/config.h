@@ -121,6 +121,8 @@ const struct conf_key *config_keys(size_t *n);
 struct conf_errors {
 	char **msg;
 	size_t n;
+	size_t total;   /* errors found, stored in msg or not (no memory for
+	                 * the message): what decides that a file is refused */
 };
 void conf_errors_free(struct conf_errors *e);
 
@@ -147,6 +149,9 @@ const struct conf_key *config_find(const char *dotted);
 /* Format a key's current value into buf, in the file's syntax. */
 const char *config_format(const struct ksmd_config *cfg, const struct conf_key *k,
 			  char *buf, size_t len);
+/* Copy one key's value from src to dst (no text involved); compare it. */
+void config_copy_key(struct ksmd_config *dst, const struct ksmd_config *src, const struct conf_key *k);
+bool config_key_equal(const struct ksmd_config *a, const struct ksmd_config *b, const struct conf_key *k);
 /* Set "section.name" = value on a live config. Refuses non-live keys and
  * bad values with a message in err. Returns 0 or -EINVAL/-ENOENT/-EPERM. */
 int config_set(struct ksmd_config *cfg, const char *dotted, const char *value,

@@ -38,6 +38,8 @@ static void log_errors(const struct conf_errors *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		log_err("%s", e->msg[i]);
+	if (e->total > e->n)
+		log_err("%zu more errors (no memory for their text)", e->total - e->n);
 }
 
 /* KSM: the executor saves what it finds, so that exit restores it. It
@@ -302,28 +304,25 @@ int daemon_reload(struct daemon *d, struct conf_errors *errs)
 	const struct conf_key *keys = config_keys(&nk);
 	for (size_t i = 0; i < nk; i++) {
 		const struct conf_key *k = &keys[i];
-		if (k->live || !strcmp(k->section, "guest"))
+		if (k->live || !strcmp(k->section, "guest") || config_key_equal(&d->cfg, &next, k))
 			continue;
-		config_format(&d->cfg, k, a, sizeof a);
-		config_format(&next, k, b, sizeof b);
-		if (strcmp(a, b))
-			log_warn("reload: %s.%s changed from %s to %s; it takes effect at restart, ignoring",
-				 k->section, k->name, a, b);
+		log_warn("reload: %s.%s changed from %s to %s; it takes effect at restart, ignoring", k->section,
+			 k->name, config_format(&d->cfg, k, a, sizeof a), config_format(&next, k, b, sizeof b));
 	}
-	/* Copy the live keys into the running configuration; guests are taken whole. */
+	/* Copy the live keys' values into the running configuration (never
+	 * through text); guests are taken whole. */
 	struct ksmd_config merged;
 	if (config_copy(&merged, &d->cfg) < 0) {
 		config_free(&next);
+		conf_errors_free(&local);
+		log_err("reload: out of memory; keeping the running configuration");
+		sd_notifyf("READY=1\nSTATUS=reload failed (out of memory), running the previous configuration");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nk; i++) {
 		const struct conf_key *k = &keys[i];
-		if (!k->live || !strcmp(k->section, "guest"))
-			continue;
-		config_format(&next, k, b, sizeof b);
-		char dotted[128], err[256];
-		snprintf(dotted, sizeof dotted, "%s.%s", k->section, k->name);
-		config_set(&merged, dotted, b, err, sizeof err);
+		if (k->live && strcmp(k->section, "guest"))
+			config_copy_key(&merged, &next, k);
 	}
 	free(merged.guests);
 	merged.guests = next.guests;
@@ -402,9 +401,10 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->signal_fd < 0 || loop_add(d->loop, d->signal_fd, EPOLLIN, signal_cb, d) < 0) {
-		log_err("signalfd: %s", strerror(errno));
-		return -errno;
+	r = d->signal_fd < 0 ? -errno : loop_add(d->loop, d->signal_fd, EPOLLIN, signal_cb, d);
+	if (r < 0) {
+		log_err("signalfd: %s", strerror(-r));
+		return r;
 	}
 
 	r = control_open(d->loop, d->cfg.control_socket, daemon_command, d, &d->control);

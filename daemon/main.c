@@ -84,6 +84,8 @@ int main(int argc, char **argv)
 		if (config_load_files(opts.config_paths, opts.n_configs, &cfg, &errs) < 0) {
 			for (size_t i = 0; i < errs.n; i++)
 				fprintf(stderr, "%s\n", errs.msg[i]);
+			if (errs.total > errs.n)
+				fprintf(stderr, "%zu more errors (no memory for their text)\n", errs.total - errs.n);
 			conf_errors_free(&errs);
 			return 1;
 		}

@@ -249,9 +249,10 @@ static int guest_add(struct daemon *d, const struct guest_conf *gc, bool discove
 		       : gc->qmp[0] ? balloon_new_qmp(gc->name, gc->qmp, &bc, balloon_event, g)
 				    : balloon_new_cgroup(gc->name, gc->cgroup, &bc, balloon_event, g);
 		if (!g->b) {
-			log_err("guest %s: cannot create its balloon backend: %s", gc->name, strerror(errno));
+			int e = errno ? errno : EINVAL; /* before log_err and free can change it */
+			log_err("guest %s: cannot create its balloon backend: %s", gc->name, strerror(e));
 			free(g);
-			return -errno ? -errno : -EINVAL;
+			return -e;
 		}
 	}
 	if (gc->pid)
@@ -324,7 +325,10 @@ static void discover(struct daemon *d)
 		gc.max_bytes = found[i].mem_bytes;
 		log_info("discovered QEMU pid %d with QMP socket %s as guest %s", (int)found[i].pid,
 			 gc.qmp, gc.name);
-		guest_add(d, &gc, true);
+		int r = guest_add(d, &gc, true);
+		if (r < 0)
+			log_warn("guest %s: cannot be managed: %s; trying again at the next discovery", gc.name,
+				 strerror(-r));
 	}
 	free(found);
 }
@@ -812,8 +816,12 @@ static void libvirt_event(struct lv_conn *c, enum lv_event ev, const struct lv_d
 	struct guest_conf gc;
 	libvirt_guest_conf(d, ld, &gc);
 	log_info("guest %s: libvirt domain %s, pid %d", ld->name, why ? why : "found", (int)ld->pid);
-	if (guest_add(d, &gc, false) == 0)
+	int r = guest_add(d, &gc, false);
+	if (r == 0)
 		m->g[m->n - 1]->lvd = *ld;
+	else
+		log_err("guest %s: cannot be managed: %s; found again at the next reconnect", ld->name,
+			 strerror(-r));
 }
 
 void modules_reload_guests(struct daemon *d)
@@ -833,8 +841,11 @@ void modules_reload_guests(struct daemon *d)
 				struct lv_domain ld = g->lvd;
 				log_info("guest %s: its settings changed, taking them", g->conf.name);
 				guest_remove(d, i);
-				if (guest_add(d, &now, false) == 0)
+				int r = guest_add(d, &now, false);
+				if (r == 0)
 					m->g[m->n - 1]->lvd = ld;
+				else
+					log_err("guest %s: cannot be managed: %s", now.name, strerror(-r));
 			}
 			continue;
 		}
@@ -847,9 +858,14 @@ void modules_reload_guests(struct daemon *d)
 		if (!gc || memcmp(&a, &b, sizeof a))
 			guest_remove(d, i);
 	}
-	for (size_t i = 0; i < d->cfg.n_guests; i++)
-		if (!settings_only(&d->cfg.guests[i]) && !guest_find(d, d->cfg.guests[i].name))
-			guest_add(d, &d->cfg.guests[i], false);
+	for (size_t i = 0; i < d->cfg.n_guests; i++) {
+		if (settings_only(&d->cfg.guests[i]) || guest_find(d, d->cfg.guests[i].name))
+			continue;
+		int r = guest_add(d, &d->cfg.guests[i], false);
+		if (r < 0)
+			log_err("guest %s: cannot be managed: %s; reload to try again", d->cfg.guests[i].name,
+				 strerror(-r));
+	}
 }
 
 int modules_init(struct daemon *d)
@@ -881,8 +897,9 @@ int modules_init(struct daemon *d)
 		sc.pread_only = !d->cfg.scanner_vm_readv;
 		m->scanner = scanner_new(&sc);
 		if (!m->scanner) {
-			log_err("scanner: cannot start: %s", strerror(errno));
-			return -errno ? -errno : -ENOMEM;
+			int e = errno ? errno : ENOMEM;
+			log_err("scanner: cannot start: %s", strerror(e));
+			return -e;
 		}
 		int r = scanner_start(m->scanner);
 		if (r < 0) {
@@ -932,6 +949,7 @@ void modules_fini(struct daemon *d)
 	if (m->scanner) {
 		scanner_stop(m->scanner);
 		scanner_free(m->scanner);
+		m->scanner = NULL; /* guest_remove below must not reach into it */
 	}
 	/* balloons: leave them, or give every guest its maximum back */
 	enum balloon_on_exit mode = BALLOON_EXIT_KEEP;

@@ -136,6 +136,16 @@ write_conf 3000 ""
 kill -HUP $PID
 grep -q "RELOADING=1" $T/notify.log || fail "no RELOADING=1 on reload"
 wait_for 5 "good reload applied" bash -c "[ \"\$('$KSMDCTL' -s '$SOCK' get scanner.pages_per_sec)\" = 'scanner.pages_per_sec = 3000' ]"
+# ---- reload takes values as they are written: no round trip through text ----
+write_conf 3000 "[policy]
+deadband_percent = 0.1234567
+host_wss_interval = 1234567us"
+kill -HUP $PID
+wait_for 5 "reload keeps deadband_percent exact" \
+    bash -c "[ \"\$('$KSMDCTL' -s '$SOCK' get policy.deadband_percent)\" = 'policy.deadband_percent = 0.1234567' ]"
+[ "$(ctl get policy.host_wss_interval)" = "policy.host_wss_interval = 1234567us" ] ||
+    fail "reload rounded a duration: $(ctl get policy.host_wss_interval)"
+pass_msg "1234567us and 0.1234567 survive a reload exactly"
 
 # ---- SIGTERM: exit 0, KSM restored ----
 kill -TERM $PID

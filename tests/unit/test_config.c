@@ -146,6 +146,48 @@ static void test_errors(void)
 	}
 }
 
+/* Values print exactly (what is printed parses back to the same value),
+ * and a key's value copies without text: 1234567us is not 1.2s. */
+static void test_exact_values(void)
+{
+	struct ksmd_config a, b;
+	struct conf_errors e = { 0 };
+	CU_ASSERT_EQUAL_FATAL(parse("[daemon]\ntick = 1234567us\n[policy]\ndeadband_percent = 0.1234567\n"
+				    "settle = 90s\n", &a, &e), 0);
+	char buf[64];
+	const struct conf_key *tick = config_find("daemon.tick"), *db = config_find("policy.deadband_percent");
+	const struct conf_key *settle = config_find("policy.settle");
+	CU_ASSERT_STRING_EQUAL(config_format(&a, tick, buf, sizeof buf), "1234567us");
+	CU_ASSERT_STRING_EQUAL(config_format(&a, db, buf, sizeof buf), "0.1234567");
+	CU_ASSERT_STRING_EQUAL(config_format(&a, settle, buf, sizeof buf), "90s");
+	config_defaults(&b);
+	CU_ASSERT(!config_key_equal(&a, &b, tick));
+	config_copy_key(&b, &a, tick);
+	config_copy_key(&b, &a, db);
+	CU_ASSERT(config_key_equal(&a, &b, tick));
+	CU_ASSERT_EQUAL(b.tick_usec, 1234567);
+	CU_ASSERT_EQUAL(b.policy.deadband_percent, 0.1234567);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* Without an error list, an invalid file is still refused. */
+static void test_errors_without_list(void)
+{
+	struct ksmd_config c;
+	CU_ASSERT_EQUAL(config_parse("t.conf", "[scanner]\nthreads = many\n", &c, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(config_parse("t.conf", "[nosuch]\n", &c, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(config_parse("t.conf", "[scanner]\nthreads = 2\n", &c, NULL), 0);
+	config_free(&c);
+	const char *missing = "/nonexistent/ksmd.conf";
+	CU_ASSERT(config_load_files(&missing, 1, &c, NULL) < 0);
+	struct conf_errors e = { 0 };
+	CU_ASSERT_EQUAL(config_parse("t.conf", "[scanner]\nthreads = 0\nbogus = 1\n", &c, &e), -EINVAL);
+	CU_ASSERT_EQUAL(e.total, 2);
+	CU_ASSERT_EQUAL(e.n, 2);
+	conf_errors_free(&e);
+}
+
 /* [libvirt]: on when the section is present, off without it or with
  * enabled = no; a [guest NAME] with only settings is then a domain's. */
 static void test_libvirt(void)
@@ -343,6 +385,8 @@ int main(void)
 		{ "guests", test_guests },
 		{ "errors_with_line_numbers", test_errors },
 		{ "libvirt_section", test_libvirt },
+		{ "exact_values", test_exact_values },
+		{ "errors_without_list", test_errors_without_list },
 		{ "all_errors_reported", test_all_errors_reported },
 		{ "ksm_manage", test_ksm_manage },
 		{ "missing_file", test_missing_file },
