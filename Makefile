@@ -1,7 +1,7 @@
 # ksmd — top-level Makefile.
 #
 # Every module's *.c file goes into build/libksmd.a (daemon/main.c excepted);
-# build/ksmd and build/ksmdctl link against it. Unit tests are
+# build/ksmd links against it; build/ksmdctl only ctl/, cli/ and common/util.c. Unit tests are
 # tests/unit/test_*.c, one CUnit binary each. Extra targets of a module live
 # in mk/*.mk so that modules never edit this file to add one.
 
@@ -23,11 +23,15 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 
-MODULES := common scanner balloon policy stats daemon
+MODULES := common ctl scanner balloon policy stats daemon
 LIB_SRC := $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+# ksmdctl speaks the control protocol (ctl/) and renders views (cli/): it
+# links nothing else of the daemon, and only jansson
+CTL_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard ctl/*.c)) $(B)/obj/common/util.o
+CLI_LIBS = $(shell pkg-config --libs jansson 2>/dev/null) -lm
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 UNIT_HELPER_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
@@ -56,8 +60,8 @@ $(B)/libksmd.a: $(LIB_OBJ)
 $(B)/ksmd: $(B)/obj/daemon/main.o $(B)/libksmd.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
-$(B)/ksmdctl: $(CLI_OBJ) $(B)/libksmd.a
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
+$(B)/ksmdctl: $(CLI_OBJ) $(CTL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(B)/libksmd.a
 	@mkdir -p $(dir $@)

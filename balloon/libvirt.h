@@ -91,6 +91,9 @@ const char *lv_conn_error(const struct lv_conn *c);
 /* Frees the connection; balloons still attached are detached first. */
 void lv_conn_free(struct lv_conn *c);
 
+/* Call fn for each pattern of a space/comma separated list; stops at and
+ * returns the first non-zero return. */
+int lv_each_pattern(const char *list, int (*fn)(const char *p, void *ud), void *ud);
 /* Does `name` match the include patterns and none of the exclude ones? */
 bool lv_name_selected(const char *name, const char *include, const char *exclude);
 /* Check a pattern list; 0 or -EINVAL with the offending pattern in err. */

@@ -10,8 +10,7 @@
 
 #include "cli/view.h"
 #include "common/util.h"
-#include "daemon/control.h"
-#include "scanner/ksm.h"
+#include "ctl/ctl.h"
 
 #define DEFAULT_SOCKET "/run/ksmd/ksmd.sock"
 #define TIMEOUT_USEC (10 * USEC_PER_SEC)
@@ -28,21 +27,9 @@ static void usage(FILE *f)
 		"       ksmdctl -h | --help\n"
 		"       ksmdctl -V | --version\n"
 		"\n"
-		"Commands:\n"
-		"  status                   overview: host, KSM, scanner, policy, guests\n"
-		"  guests                   one line per guest\n"
-		"  guest NAME               everything about one guest\n"
-		"  ksm                      KSM counters, pacing and the scanner's prediction\n"
-		"  decisions                the policy's recent decisions and their reasons\n"
-		"  top [-n N] [-d SECONDS]  live view, refreshed every SECONDS (default 2)\n"
-		"  get [KEY]                a configuration key's value (all keys without KEY)\n"
-		"  set KEY VALUE            change a live key, e.g. set scanner.pages_per_sec 2000\n"
-		"  config                   the running configuration, in ksmd.conf syntax\n"
-		"  pause scanner|policy     pause the scanner or the policy\n"
-		"  resume scanner|policy    resume it\n"
-		"  balloon GUEST SIZE|auto  set a guest's balloon by hand (auto: back to the policy)\n"
-		"  reload                   re-read the configuration file (as SIGHUP)\n"
-		"  run -- CMD [ARGS]        run CMD with its memory mergeable by KSM\n"
+		"Commands:\n");
+	ctl_print_verbs(f);
+	fprintf(f,
 		"\n"
 		"Options:\n"
 		"  -s, --socket SOCKET      control socket (default " DEFAULT_SOCKET ", or $KSMD_SOCKET)\n"
@@ -212,25 +199,6 @@ static int do_plain(const char *verb, int argc, char **argv)
 	return 0;
 }
 
-static const struct verb {
-	const char *name;
-	int min_args, max_args;   /* max -1: any */
-	int (*fn)(const char *verb, int argc, char **argv);
-} verbs[] = {
-	{ "status", 0, 0, do_view },
-	{ "guests", 0, 0, do_view },
-	{ "guest", 1, 1, do_view },
-	{ "ksm", 0, 0, do_view },
-	{ "decisions", 0, 0, do_view },
-	{ "get", 0, 1, do_plain },
-	{ "set", 2, 2, do_plain },
-	{ "config", 0, 0, do_plain },
-	{ "pause", 1, 1, do_plain },
-	{ "resume", 1, 1, do_plain },
-	{ "balloon", 2, 2, do_plain },
-	{ "reload", 0, 0, do_plain },
-};
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -271,22 +239,20 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ksmdctl: usage: ksmdctl run -- CMD [ARGS]\n");
 			return EXIT_UNREACHABLE;
 		}
-		int r = ksm_exec_mergeable(args);
+		int r = ctl_exec_mergeable(args);
 		fprintf(stderr, "ksmdctl: run %s: %s\n", args[0], strerror(-r));
 		return r == -ENOENT ? 127 : 126;
 	}
 	if (!strcmp(verb, "top"))
 		return do_top(nargs, args);
-	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++) {
-		const struct verb *v = &verbs[i];
-		if (strcmp(v->name, verb))
-			continue;
-		if (nargs < v->min_args || (v->max_args >= 0 && nargs > v->max_args)) {
-			fprintf(stderr, "ksmdctl: wrong number of arguments for '%s' (see ksmdctl --help)\n", verb);
-			return EXIT_UNREACHABLE;
-		}
-		return v->fn(verb, nargs, args);
+	const struct ctl_verb *v = ctl_verb_find(verb);
+	if (!v) {
+		fprintf(stderr, "ksmdctl: unknown command '%s' (see ksmdctl --help)\n", verb);
+		return EXIT_UNREACHABLE;
 	}
-	fprintf(stderr, "ksmdctl: unknown command '%s' (see ksmdctl --help)\n", verb);
-	return EXIT_UNREACHABLE;
+	if (nargs < v->min_args || (v->max_args >= 0 && nargs > v->max_args)) {
+		fprintf(stderr, "ksmdctl: wrong number of arguments for '%s': %s\n", verb, v->usage);
+		return EXIT_UNREACHABLE;
+	}
+	return v->view ? do_view(verb, nargs, args) : do_plain(verb, nargs, args);
 }

@@ -160,40 +160,51 @@ static json_t *cmd_config(struct daemon *d, json_t *args)
 	return control_ok(s);
 }
 
+/* The handlers of the verbs the daemon answers; the verbs themselves, with
+ * their arguments and usage, are ctl/verbs.c. */
 static const struct command {
 	const char *name;
-	size_t min_args, max_args;
 	json_t *(*fn)(struct daemon *d, json_t *args);
-	const char *usage;
 } commands[] = {
-	{ "status", 0, 0, cmd_status, "status" },
-	{ "guests", 0, 0, cmd_guests, "guests" },
-	{ "guest", 1, 1, cmd_guest, "guest NAME" },
-	{ "ksm", 0, 0, cmd_ksm, "ksm" },
-	{ "decisions", 0, 0, cmd_decisions, "decisions" },
-	{ "get", 0, 1, cmd_get, "get [KEY]" },
-	{ "set", 2, 2, cmd_set, "set KEY VALUE" },
-	{ "reload", 0, 0, cmd_reload, "reload" },
-	{ "pause", 1, 1, cmd_pause, "pause scanner|policy" },
-	{ "resume", 1, 1, cmd_resume, "resume scanner|policy" },
-	{ "balloon", 2, 2, cmd_balloon, "balloon GUEST SIZE|auto" },
-	{ "config", 0, 0, cmd_config, "config" },
+	{ "status", cmd_status },
+	{ "guests", cmd_guests },
+	{ "guest", cmd_guest },
+	{ "ksm", cmd_ksm },
+	{ "decisions", cmd_decisions },
+	{ "get", cmd_get },
+	{ "set", cmd_set },
+	{ "reload", cmd_reload },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_resume },
+	{ "balloon", cmd_balloon },
+	{ "config", cmd_config },
 };
+
+bool daemon_command_known(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return true;
+	return false;
+}
 
 json_t *daemon_command(const char *cmd, json_t *args, void *data)
 {
 	struct daemon *d = data;
+	const struct ctl_verb *v = ctl_verb_find(cmd);
+	if (!v || v->where != CTL_DAEMON)
+		return control_error("unknown command '%s'", cmd);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		const struct command *c = &commands[i];
 		if (strcmp(c->name, cmd))
 			continue;
 		size_t n = json_array_size(args);
-		if (n < c->min_args || n > c->max_args)
-			return control_error("usage: %s", c->usage);
+		if (n < (size_t)v->min_args || (v->max_args >= 0 && n > (size_t)v->max_args))
+			return control_error("usage: %s", v->usage);
 		for (size_t j = 0; j < n; j++)
 			if (!json_is_string(json_array_get(args, j)))
 				return control_error("arguments must be strings");
 		return c->fn(d, args);
 	}
-	return control_error("unknown command '%s'", cmd);
+	return control_error("command '%s' is not served by this daemon", cmd);
 }

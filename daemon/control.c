@@ -1,4 +1,5 @@
-/* control.c — see control.h. */
+/* control.c — the control socket server, in the daemon's loop (see
+ * control.h); the protocol's client side and the verb table are ctl/. */
 #include "daemon/control.h"
 
 #include <errno.h>
@@ -34,28 +35,6 @@ struct control {
 	void *data;
 	struct client *clients[CONTROL_MAX_CLIENTS];
 };
-
-json_t *control_ok(json_t *result)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "ok", json_true());
-	if (result)
-		json_object_set_new(o, "result", result);
-	return o;
-}
-
-json_t *control_error(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	json_t *o = json_object();
-	json_object_set_new(o, "ok", json_false());
-	json_object_set_new(o, "error", json_string(buf));
-	return o;
-}
 
 static void client_free(struct client *cl)
 {
@@ -309,103 +288,4 @@ void control_close(struct control *c)
 	unlink(c->path);
 	close(c->lock_fd); /* the lock file stays: removing it would race a starting daemon */
 	free(c);
-}
-
-static int wait_fd(int fd, short ev, usec_t deadline)
-{
-	for (;;) {
-		usec_t now = now_usec();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		struct pollfd p = { .fd = fd, .events = ev };
-		int r = poll(&p, 1, (int)((deadline - now + 999) / 1000));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r > 0)
-			return 0;
-	}
-}
-
-int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout, json_t **answer)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	json_t *req = json_object();
-	json_object_set_new(req, "cmd", json_string(cmd));
-	json_object_set_new(req, "args", args ? json_incref(args) : json_array());
-	char *s = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!s) {
-		close(fd);
-		return -ENOMEM;
-	}
-	usec_t deadline = now_usec() + timeout;
-	int r = 0;
-	char *msg;
-	if (asprintf(&msg, "%s\n", s) < 0) {
-		free(s);
-		close(fd);
-		return -ENOMEM;
-	}
-	free(s);
-	size_t off = 0, len = strlen(msg);
-	while (off < len) {
-		ssize_t w = send(fd, msg + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			r = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	free(msg);
-	char *in = NULL;
-	size_t in_len = 0;
-	while (r == 0) {
-		if ((r = wait_fd(fd, POLLIN, deadline)) < 0)
-			break;
-		char buf[65536];
-		ssize_t got = read(fd, buf, sizeof buf);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			r = got < 0 ? -errno : -ECONNRESET;
-			break;
-		}
-		char *ni = realloc(in, in_len + (size_t)got + 1);
-		if (!ni) {
-			r = -ENOMEM;
-			break;
-		}
-		in = ni;
-		memcpy(in + in_len, buf, (size_t)got);
-		in_len += (size_t)got;
-		in[in_len] = 0;
-		if (memchr(buf, '\n', (size_t)got))
-			break;
-	}
-	close(fd);
-	if (r == 0) {
-		json_error_t jerr;
-		*answer = json_loads(in, JSON_DISABLE_EOF_CHECK, &jerr);
-		if (!*answer || !json_is_object(*answer)) {
-			json_decref(*answer);
-			r = -EBADMSG;
-		}
-	}
-	free(in);
-	return r;
 }

