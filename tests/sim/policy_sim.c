@@ -58,7 +58,7 @@
  *
  * ksmd, as shipped (ksmd.conf, daemon/config.c). The daemon's tick is 1 s
  * and drives the policy (snap.conf.tick_usec = 1 s) and the KSM executor,
- * in the daemon's order (daemon/modules.c): host-side working set, then
+ * in the daemon's order (daemon/tick.c): host-side working set, then
  * policy_decide(), then ksm_pace() with the policy's urgency, the kernel
  * thread's CPU over the last second, KSM's counters and the scanner's
  * prediction, at ksm.cpu_percent = 50 and ksm.min_savings = 16M; its
@@ -874,7 +874,7 @@ static void run_ksmd(struct sim *s)
 		set_target(s, &s->g[a->guest_index], (double)a->target_bytes);
 	}
 
-	/* the KSM executor (daemon/modules.c ksm_drive -> ksm_driver_tick ->
+	/* the KSM executor (daemon/tick.c ksm_drive -> ksm_driver_tick ->
 	 * ksm_pace), at the daemon's tick */
 	struct ksm_pace_input in;
 	memset(&in, 0, sizeof in);
