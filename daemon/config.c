@@ -507,17 +507,140 @@ static void validate(const char *file, struct ksmd_config *cfg, struct conf_erro
 	}
 }
 
+/* Where parse_into is in a file: the line, the section and the keys set in it. */
+struct parse_state {
+	const char *file;
+	struct ksmd_config *cfg;
+	struct conf_errors *errs;
+	size_t before;                   /* errs->total when the file began */
+	unsigned lineno;
+	char section[CONF_NAME_MAX];     /* "": none (or an invalid header) */
+	struct guest_conf *guest;        /* the guest of a [guest NAME] section */
+	bool seen[ARRAY_SIZE(sections)];
+	/* keys set in the current section, to find duplicates */
+	const struct conf_key *set_keys[64];
+	size_t n_set;
+};
+
+/* [guest NAME]: add the guest with its defaults, or report and leave no section; 0 or -ENOMEM. */
+static int parse_guest_header(struct parse_state *ps, char *gname)
+{
+	struct ksmd_config *cfg = ps->cfg;
+	strcpy(ps->section, "guest");
+	if (!valid_guest_name(gname)) {
+		add_error(ps->errs, ps->file, ps->lineno,
+			  "guest name '%s' must be 1-63 letters, digits, '-', '_' or '.'", gname);
+		ps->section[0] = 0;
+		return 0;
+	}
+	for (size_t j = 0; j < cfg->n_guests; j++)
+		if (!strcmp(cfg->guests[j].name, gname)) {
+			add_error(ps->errs, ps->file, ps->lineno, "duplicate section [guest %s] (first at line %u)",
+				  gname, cfg->guests[j].line);
+			ps->section[0] = 0;
+		}
+	if (!ps->section[0])
+		return 0;
+	struct guest_conf *ng = realloc(cfg->guests, (cfg->n_guests + 1) * sizeof *ng);
+	if (!ng)
+		return -ENOMEM;
+	cfg->guests = ng;
+	struct guest_conf *guest = &cfg->guests[cfg->n_guests++];
+	memset(guest, 0, sizeof *guest);
+	set_defaults("guest", guest);
+	snprintf(guest->name, sizeof guest->name, "%s", gname);
+	guest->line = ps->lineno;
+	snprintf(guest->file, sizeof guest->file, "%s", ps->file);
+	ps->guest = guest;
+	return 0;
+}
+
+/* A '[' line: enter the section it names, or report and leave no section; 0 or -ENOMEM. */
+static int parse_header(struct parse_state *ps, char *s)
+{
+	char *end = strchr(s, ']');
+	if (!end || *trim(end + 1)) {
+		add_error(ps->errs, ps->file, ps->lineno, "malformed section header '%s'", s);
+		ps->section[0] = 0;
+		return 0;
+	}
+	*end = 0;
+	char *name = trim(s + 1);
+	ps->guest = NULL;
+	ps->n_set = 0;
+	if (!strncmp(name, "guest", 5) && (isspace((unsigned char)name[5]) || !name[5]))
+		return parse_guest_header(ps, trim(name + 5));
+	size_t i;
+	for (i = 0; i < ARRAY_SIZE(sections); i++)
+		if (!strcmp(sections[i], name))
+			break;
+	if (i == ARRAY_SIZE(sections)) {
+		add_error(ps->errs, ps->file, ps->lineno, "unknown section [%s]", name);
+		ps->section[0] = 0;
+		return 0;
+	}
+	if (ps->seen[i]) {
+		add_error(ps->errs, ps->file, ps->lineno, "duplicate section [%s]", name);
+		ps->section[0] = 0;
+		return 0;
+	}
+	ps->seen[i] = true;
+	if (!strcmp(name, "libvirt"))
+		ps->cfg->libvirt_enabled = true; /* the section turns it on */
+	snprintf(ps->section, sizeof ps->section, "%s", name);
+	return 0;
+}
+
+/* A `key = value` line: set the key in the current section (or guest), or report why not. */
+static void parse_key_line(struct parse_state *ps, char *s)
+{
+	const char *file = ps->file;
+	char *eq = strchr(s, '=');
+	if (!eq) {
+		add_error(ps->errs, file, ps->lineno, "expected 'key = value', got '%s'", s);
+		return;
+	}
+	*eq = 0;
+	char *key = trim(s), *value = trim(eq + 1);
+	/* strip a trailing comment introduced by " #" */
+	char *hash = strstr(value, " #");
+	if (hash) {
+		*hash = 0;
+		value = trim(value);
+	}
+	if (!ps->section[0]) {
+		/* a key outside any (valid) section: report only if no section error was
+		 * already given for it */
+		if (!ps->errs || ps->errs->total == ps->before)
+			add_error(ps->errs, file, ps->lineno, "key '%s' outside of a section", key);
+		return;
+	}
+	const struct conf_key *k = find_key(ps->section, key);
+	if (!k) {
+		add_error(ps->errs, file, ps->lineno, "unknown key '%s' in [%s]", key,
+			  ps->guest ? "guest" : ps->section);
+		return;
+	}
+	bool dup = false;
+	for (size_t j = 0; j < ps->n_set; j++)
+		dup |= ps->set_keys[j] == k;
+	if (dup) {
+		add_error(ps->errs, file, ps->lineno, "duplicate key '%s' in [%s]", key, ps->section);
+		return;
+	}
+	if (ps->n_set < ARRAY_SIZE(ps->set_keys))
+		ps->set_keys[ps->n_set++] = k;
+	void *base = ps->guest ? (void *)ps->guest : (void *)ps->cfg;
+	char err[300];
+	if (config_parse_value(k, value, (char *)base + k->offset, err, sizeof err) < 0)
+		add_error(ps->errs, file, ps->lineno, "%s", err);
+}
+
 /* Parse text on top of cfg (which holds defaults, or earlier files). */
 static int parse_into(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
 {
-	char section[CONF_NAME_MAX] = "";
-	struct guest_conf *guest = NULL;
-	bool seen[ARRAY_SIZE(sections)] = { 0 };
-	/* keys set in the current section, to find duplicates */
-	const struct conf_key *set_keys[64];
-	size_t n_set = 0;
-	size_t before = errs ? errs->total : 0;
-	unsigned lineno = 0;
+	struct parse_state ps = { .file = file, .cfg = cfg, .errs = errs,
+				  .before = errs ? errs->total : 0 };
 	char *copy = strdup(text);
 	if (!copy)
 		return -ENOMEM;
@@ -528,117 +651,23 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 		next = strchr(line, '\n');
 		if (next)
 			*next++ = 0;
-		lineno++;
+		ps.lineno++;
 		char *s = trim(line);
 		if (!*s || *s == '#' || *s == ';')
 			continue;
-		if (*s == '[') {
-			char *end = strchr(s, ']');
-			if (!end || *trim(end + 1)) {
-				add_error(errs, file, lineno, "malformed section header '%s'", s);
-				section[0] = 0;
-				continue;
-			}
-			*end = 0;
-			char *name = trim(s + 1);
-			guest = NULL;
-			n_set = 0;
-			if (!strncmp(name, "guest", 5) && (isspace((unsigned char)name[5]) || !name[5])) {
-				char *gname = trim(name + 5);
-				strcpy(section, "guest");
-				if (!valid_guest_name(gname)) {
-					add_error(errs, file, lineno,
-						  "guest name '%s' must be 1-63 letters, digits, '-', '_' or '.'", gname);
-					section[0] = 0;
-					continue;
-				}
-				for (size_t j = 0; j < cfg->n_guests; j++)
-					if (!strcmp(cfg->guests[j].name, gname)) {
-						add_error(errs, file, lineno, "duplicate section [guest %s] (first at line %u)",
-							  gname, cfg->guests[j].line);
-						section[0] = 0;
-					}
-				if (!section[0])
-					continue;
-				struct guest_conf *ng = realloc(cfg->guests, (cfg->n_guests + 1) * sizeof *ng);
-				if (!ng) {
-					free(copy);
-					config_free(cfg);
-					return -ENOMEM;
-				}
-				cfg->guests = ng;
-				guest = &cfg->guests[cfg->n_guests++];
-				memset(guest, 0, sizeof *guest);
-				set_defaults("guest", guest);
-				snprintf(guest->name, sizeof guest->name, "%s", gname);
-				guest->line = lineno;
-				snprintf(guest->file, sizeof guest->file, "%s", file);
-				continue;
-			}
-			size_t i;
-			for (i = 0; i < ARRAY_SIZE(sections); i++)
-				if (!strcmp(sections[i], name))
-					break;
-			if (i == ARRAY_SIZE(sections)) {
-				add_error(errs, file, lineno, "unknown section [%s]", name);
-				section[0] = 0;
-				continue;
-			}
-			if (seen[i]) {
-				add_error(errs, file, lineno, "duplicate section [%s]", name);
-				section[0] = 0;
-				continue;
-			}
-			seen[i] = true;
-			if (!strcmp(name, "libvirt"))
-				cfg->libvirt_enabled = true; /* the section turns it on */
-			snprintf(section, sizeof section, "%s", name);
-			continue;
+		if (*s != '[') {
+			parse_key_line(&ps, s);
+		} else if (parse_header(&ps, s) < 0) {
+			free(copy);
+			config_free(cfg);
+			return -ENOMEM;
 		}
-		char *eq = strchr(s, '=');
-		if (!eq) {
-			add_error(errs, file, lineno, "expected 'key = value', got '%s'", s);
-			continue;
-		}
-		*eq = 0;
-		char *key = trim(s), *value = trim(eq + 1);
-		/* strip a trailing comment introduced by " #" */
-		char *hash = strstr(value, " #");
-		if (hash) {
-			*hash = 0;
-			value = trim(value);
-		}
-		if (!section[0]) {
-			/* a key outside any (valid) section: report only if no section error was
-			 * already given for it */
-			if (!errs || errs->total == before)
-				add_error(errs, file, lineno, "key '%s' outside of a section", key);
-			continue;
-		}
-		const struct conf_key *k = find_key(section, key);
-		if (!k) {
-			add_error(errs, file, lineno, "unknown key '%s' in [%s]", key,
-				  guest ? "guest" : section);
-			continue;
-		}
-		bool dup = false;
-		for (size_t j = 0; j < n_set; j++)
-			dup |= set_keys[j] == k;
-		if (dup) {
-			add_error(errs, file, lineno, "duplicate key '%s' in [%s]", key, section);
-			continue;
-		}
-		if (n_set < ARRAY_SIZE(set_keys))
-			set_keys[n_set++] = k;
-		void *base = guest ? (void *)guest : (void *)cfg;
-		char err[300];
-		if (config_parse_value(k, value, (char *)base + k->offset, err, sizeof err) < 0)
-			add_error(errs, file, lineno, "%s", err);
 	}
 	free(copy);
 	validate_guests(file, cfg, first_guest, errs);
-	return errs && errs->total > before ? -EINVAL : 0;
+	return errs && errs->total > ps.before ? -EINVAL : 0;
 }
+
 
 int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
 {

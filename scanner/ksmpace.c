@@ -179,6 +179,197 @@ static struct ksm_knobs converge_knobs(const struct ksm_pace_config *cfg,
 	return k;
 }
 
+/* What a tick sees: the prediction, KSM's progress, and the gap between them. */
+struct pace_view {
+	bool first;           /* the first call */
+	bool pending;         /* no prediction yet */
+	uint64_t predicted;   /* 0 while pending */
+	uint64_t merged;      /* 0 while OFF with stale counters */
+	uint64_t gap;         /* predicted - merged, at least 0 */
+	uint64_t conv_gap;    /* the gap that counts as converged */
+};
+
+/* Advance the clock, starting the state on the first call; true on the first call. */
+static bool pace_clock(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in,
+		       struct ksm_pace_state *st)
+{
+	if (st->started) {
+		st->since_change_usec += in->interval_usec;
+		return false;
+	}
+	/* First call: free to act at once; KSM found running counts as
+	 * converging from here. */
+	st->started = true;
+	st->since_change_usec = cfg->settle_usec;
+	st->phase = KSM_PHASE_OFF;
+	if (in->cur.run == 1)
+		enter_converge(st, in);
+	return true;
+}
+
+/* Measure the gap; advance the converged timer and the progress marks. */
+static struct pace_view pace_measure(const struct ksm_pace_config *cfg,
+				     const struct ksm_pace_input *in, struct ksm_pace_state *st,
+				     bool first)
+{
+	struct pace_view v = { .first = first };
+	v.pending = in->predicted_pages == KSM_PREDICTION_PENDING;
+	v.predicted = v.pending ? 0 : in->predicted_pages;
+	v.merged = in->merged_pages;
+	/* Off, KSM's counters may be stale (processes gone, or merged long
+	 * ago): start as if nothing were merged; fresh counters will tell. */
+	if (st->phase == KSM_PHASE_OFF && in->merged_stale)
+		v.merged = 0;
+	v.gap = v.predicted > v.merged ? v.predicted - v.merged : 0;
+	v.conv_gap = (uint64_t)(cfg->converged_ratio * (double)v.predicted);
+
+	if (v.gap <= v.conv_gap && !v.pending)
+		st->converged_for_usec += in->interval_usec;
+	else
+		st->converged_for_usec = 0;
+	if (st->phase == KSM_PHASE_CONVERGE) {
+		uint64_t progress = v.predicted / 1000 > 16 ? v.predicted / 1000 : 16;
+		if (v.merged >= st->best_merged_pages + progress) {
+			st->best_merged_pages = v.merged;
+			st->full_scans_at_best = in->full_scans;
+		}
+	}
+	return v;
+}
+
+/* Rule 2, damping: true (reason written) while the last change settles, unless way over budget. */
+static bool pace_settling(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in,
+			  const struct ksm_pace_state *st, char *why, size_t wlen)
+{
+	double budget = cfg->cpu_budget_percent, cpu = in->kthread_cpu_percent;
+	bool way_over = in->cur.run == 1 && cpu >= 0 && !full_speed(cfg, in) && cpu > 2 * budget;
+	if (st->since_change_usec >= cfg->settle_usec || way_over)
+		return false;
+	snprintf(why, wlen, "%s: settling, %.1fs since the last change (wait %.1fs)",
+		 ksm_pace_phase_name(st->phase), st->since_change_usec / 1e6,
+		 cfg->settle_usec / 1e6);
+	return true;
+}
+
+/* Whether KSM made stall_full_scans full passes since it last made progress. */
+static bool stalled(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in,
+		    const struct ksm_pace_state *st)
+{
+	return cfg->stall_full_scans && in->full_scans >= 0 && st->full_scans_at_best >= 0 &&
+	       in->full_scans - st->full_scans_at_best >= (int64_t)cfg->stall_full_scans;
+}
+
+/* Enter (or stay in) TRICKLE from a gap of gap pages: the knobs to trickle with. */
+static struct ksm_knobs begin_trickle(const struct ksm_pace_config *cfg,
+				      const struct ksm_pace_input *in, struct ksm_pace_state *st,
+				      uint64_t gap, enum ksm_pace_phase *phase)
+{
+	*phase = KSM_PHASE_TRICKLE;
+	st->trickle_gap_pages = gap;
+	return trickle_knobs(cfg, &in->cur);
+}
+
+/* Rule 0, no prediction yet: converge within the budget until stalled, then trickle. */
+static struct ksm_knobs pace_pending(const struct ksm_pace_config *cfg,
+				     const struct ksm_pace_input *in, struct ksm_pace_state *st,
+				     const struct pace_view *v, enum ksm_pace_phase *phase,
+				     char *why, size_t wlen)
+{
+	bool stall = st->phase == KSM_PHASE_CONVERGE && stalled(cfg, in, st);
+	if (stall || st->phase == KSM_PHASE_TRICKLE) {
+		if (st->phase != KSM_PHASE_TRICKLE)
+			st->trickle_gap_pages = 0;
+		*phase = KSM_PHASE_TRICKLE;
+		snprintf(why, wlen, "no prediction yet, %s: %llu merged",
+			 stall ? "stalled" : "trickle", (unsigned long long)v->merged);
+		return trickle_knobs(cfg, &in->cur);
+	}
+	bool entering = st->phase != KSM_PHASE_CONVERGE || v->first;
+	if (entering)
+		enter_converge(st, in);
+	*phase = KSM_PHASE_CONVERGE;
+	struct ksm_knobs next = converge_knobs(cfg, in, entering, 0, why, wlen);
+	size_t n = strlen(why);
+	snprintf(why + n, wlen - n, " (no prediction yet: first scanner pass running)");
+	return next;
+}
+
+/* Rule 5's test: the gap grew past where trickling began by the converge threshold. */
+static bool gap_regrew(const struct ksm_pace_config *cfg, const struct ksm_pace_state *st,
+		       const struct pace_view *v)
+{
+	return v->gap > st->trickle_gap_pages +
+		(v->conv_gap > cfg->min_savings_pages ? v->conv_gap : cfg->min_savings_pages);
+}
+
+/* Start from OFF, or rule 5: restart after trickling; trickle if already converged. */
+static struct ksm_knobs pace_start(const struct ksm_pace_config *cfg,
+				   const struct ksm_pace_input *in, struct ksm_pace_state *st,
+				   const struct pace_view *v, enum ksm_pace_phase *phase,
+				   char *why, size_t wlen)
+{
+	if (v->gap <= v->conv_gap) {
+		snprintf(why, wlen, "trickle: already merged %llu of %llu predicted pages",
+			 (unsigned long long)v->merged, (unsigned long long)v->predicted);
+		return begin_trickle(cfg, in, st, v->gap, phase);
+	}
+	const char *from = *phase == KSM_PHASE_OFF ? "start" : "restart";
+	enter_converge(st, in);
+	*phase = KSM_PHASE_CONVERGE;
+	struct ksm_knobs next = converge_knobs(cfg, in, true, v->gap, why, wlen);
+	size_t n = strlen(why);
+	snprintf(why + n, wlen - n, " (%s: %llu predicted, %llu merged)", from,
+		 (unsigned long long)v->predicted, (unsigned long long)v->merged);
+	return next;
+}
+
+/* Rules 0, 1 and 3-6 in order: the knobs, with the phase into *phase and the reason into why. */
+static struct ksm_knobs pace_decide(const struct ksm_pace_config *cfg,
+				    const struct ksm_pace_input *in, struct ksm_pace_state *st,
+				    const struct pace_view *v, enum ksm_pace_phase *phase,
+				    char *why, size_t wlen)
+{
+	if (v->pending)
+		return pace_pending(cfg, in, st, v, phase, why, wlen);
+	if (v->predicted < cfg->min_savings_pages) {
+		/* Rule 1: nothing worth merging. */
+		struct ksm_knobs next = in->cur;
+		*phase = KSM_PHASE_OFF;
+		next.run = 0;
+		snprintf(why, wlen, "off: predicted %llu pages < min_savings %llu pages",
+			 (unsigned long long)v->predicted, (unsigned long long)cfg->min_savings_pages);
+		return next;
+	}
+	if (*phase == KSM_PHASE_OFF || (*phase == KSM_PHASE_TRICKLE && gap_regrew(cfg, st, v)))
+		return pace_start(cfg, in, st, v, phase, why, wlen);
+	if (*phase == KSM_PHASE_TRICKLE) {
+		snprintf(why, wlen, "trickle: gap %llu pages (%llu when trickling began)",
+			 (unsigned long long)v->gap, (unsigned long long)st->trickle_gap_pages);
+		return trickle_knobs(cfg, &in->cur);
+	}
+	if (st->converged_for_usec >= cfg->converged_hold_usec) {
+		/* Rule 3: converged. */
+		struct ksm_knobs next = begin_trickle(cfg, in, st, v->gap, phase);
+		snprintf(why, wlen, "converged: gap %llu <= %.0f%% of %llu predicted for %.1fs, %s",
+			 (unsigned long long)v->gap, cfg->converged_ratio * 100,
+			 (unsigned long long)v->predicted, st->converged_for_usec / 1e6,
+			 next.run ? "trickle" : "stop");
+		return next;
+	}
+	if (stalled(cfg, in, st)) {
+		/* Rule 4: stalled. */
+		struct ksm_knobs next = begin_trickle(cfg, in, st, v->gap, phase);
+		snprintf(why, wlen, "stalled: %lld full passes without progress at %llu of %llu "
+			 "predicted pages, %s", (long long)(in->full_scans - st->full_scans_at_best),
+			 (unsigned long long)v->merged, (unsigned long long)v->predicted,
+			 next.run ? "trickle" : "stop");
+		return next;
+	}
+	/* Rule 6: converging, fit the speed to the budget. */
+	return converge_knobs(cfg, in, v->first, v->gap, why, wlen);
+}
+
+/* One tick: the knobs, phase and reason from in and the state passed back (see above). */
 void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in,
 	      struct ksm_pace_output *out)
 {
@@ -189,126 +380,14 @@ void ksm_pace(const struct ksm_pace_config *cfg, const struct ksm_pace_input *in
 	char *why = out->reason;
 	size_t wlen = sizeof out->reason;
 
-	bool first = !st->started;
-	if (first) {
-		/* First call: free to act at once; KSM found running counts as
-		 * converging from here. */
-		st->started = true;
-		st->since_change_usec = cfg->settle_usec;
-		st->phase = KSM_PHASE_OFF;
-		if (in->cur.run == 1)
-			enter_converge(st, in);
-	} else {
-		st->since_change_usec += in->interval_usec;
-	}
-
-	bool pending = in->predicted_pages == KSM_PREDICTION_PENDING;
-	uint64_t predicted = pending ? 0 : in->predicted_pages, merged = in->merged_pages;
-	/* Off, KSM's counters may be stale (processes gone, or merged long
-	 * ago): start as if nothing were merged; fresh counters will tell. */
-	if (st->phase == KSM_PHASE_OFF && in->merged_stale)
-		merged = 0;
-	uint64_t gap = predicted > merged ? predicted - merged : 0;
-	uint64_t conv_gap = (uint64_t)(cfg->converged_ratio * (double)predicted);
-	double budget = cfg->cpu_budget_percent, cpu = in->kthread_cpu_percent;
-
-	if (gap <= conv_gap && !pending)
-		st->converged_for_usec += in->interval_usec;
-	else
-		st->converged_for_usec = 0;
-	if (st->phase == KSM_PHASE_CONVERGE) {
-		uint64_t progress = predicted / 1000 > 16 ? predicted / 1000 : 16;
-		if (merged >= st->best_merged_pages + progress) {
-			st->best_merged_pages = merged;
-			st->full_scans_at_best = in->full_scans;
-		}
-	}
+	bool first = pace_clock(cfg, in, st);
+	struct pace_view v = pace_measure(cfg, in, st, first);
+	/* damping first, so that no rule can flap */
+	if (pace_settling(cfg, in, st, why, wlen))
+		return;
 
 	enum ksm_pace_phase phase = st->phase;
-	struct ksm_knobs next = in->cur;
-
-	/* Rule 2 (checked first so that no rule can flap): damping. */
-	bool way_over = in->cur.run == 1 && cpu >= 0 && !full_speed(cfg, in) && cpu > 2 * budget;
-	if (st->since_change_usec < cfg->settle_usec && !way_over) {
-		snprintf(why, wlen, "%s: settling, %.1fs since the last change (wait %.1fs)",
-			 ksm_pace_phase_name(phase), st->since_change_usec / 1e6,
-			 cfg->settle_usec / 1e6);
-		return;
-	}
-
-	if (pending) {
-		/* Rule 0: no prediction yet; only the stall rule stops it. */
-		bool stalled = st->phase == KSM_PHASE_CONVERGE && cfg->stall_full_scans &&
-			       in->full_scans >= 0 && st->full_scans_at_best >= 0 &&
-			       in->full_scans - st->full_scans_at_best >= (int64_t)cfg->stall_full_scans;
-		if (stalled || st->phase == KSM_PHASE_TRICKLE) {
-			if (st->phase != KSM_PHASE_TRICKLE)
-				st->trickle_gap_pages = 0;
-			phase = KSM_PHASE_TRICKLE;
-			next = trickle_knobs(cfg, &in->cur);
-			snprintf(why, wlen, "no prediction yet, %s: %llu merged",
-				 stalled ? "stalled" : "trickle", (unsigned long long)merged);
-		} else {
-			bool entering = st->phase != KSM_PHASE_CONVERGE || first;
-			if (entering)
-				enter_converge(st, in);
-			phase = KSM_PHASE_CONVERGE;
-			next = converge_knobs(cfg, in, entering, 0, why, wlen);
-			size_t n = strlen(why);
-			snprintf(why + n, wlen - n, " (no prediction yet: first scanner pass running)");
-		}
-	} else if (predicted < cfg->min_savings_pages) {
-		/* Rule 1: nothing worth merging. */
-		phase = KSM_PHASE_OFF;
-		next.run = 0;
-		snprintf(why, wlen, "off: predicted %llu pages < min_savings %llu pages",
-			 (unsigned long long)predicted, (unsigned long long)cfg->min_savings_pages);
-	} else if (phase == KSM_PHASE_OFF || (phase == KSM_PHASE_TRICKLE &&
-		   gap > st->trickle_gap_pages +
-			 (conv_gap > cfg->min_savings_pages ? conv_gap : cfg->min_savings_pages))) {
-		/* Start, or rule 5: restart after trickling. */
-		if (gap > conv_gap) {
-			const char *from = phase == KSM_PHASE_OFF ? "start" : "restart";
-			enter_converge(st, in);
-			phase = KSM_PHASE_CONVERGE;
-			next = converge_knobs(cfg, in, true, gap, why, wlen);
-			size_t n = strlen(why);
-			snprintf(why + n, wlen - n, " (%s: %llu predicted, %llu merged)", from,
-				 (unsigned long long)predicted, (unsigned long long)merged);
-		} else {
-			phase = KSM_PHASE_TRICKLE;
-			st->trickle_gap_pages = gap;
-			next = trickle_knobs(cfg, &in->cur);
-			snprintf(why, wlen, "trickle: already merged %llu of %llu predicted pages",
-				 (unsigned long long)merged, (unsigned long long)predicted);
-		}
-	} else if (phase == KSM_PHASE_TRICKLE) {
-		next = trickle_knobs(cfg, &in->cur);
-		snprintf(why, wlen, "trickle: gap %llu pages (%llu when trickling began)",
-			 (unsigned long long)gap, (unsigned long long)st->trickle_gap_pages);
-	} else if (st->converged_for_usec >= cfg->converged_hold_usec) {
-		/* Rule 3: converged. */
-		phase = KSM_PHASE_TRICKLE;
-		st->trickle_gap_pages = gap;
-		next = trickle_knobs(cfg, &in->cur);
-		snprintf(why, wlen, "converged: gap %llu <= %.0f%% of %llu predicted for %.1fs, %s",
-			 (unsigned long long)gap, cfg->converged_ratio * 100,
-			 (unsigned long long)predicted, st->converged_for_usec / 1e6,
-			 next.run ? "trickle" : "stop");
-	} else if (cfg->stall_full_scans && in->full_scans >= 0 && st->full_scans_at_best >= 0 &&
-		   in->full_scans - st->full_scans_at_best >= (int64_t)cfg->stall_full_scans) {
-		/* Rule 4: stalled. */
-		phase = KSM_PHASE_TRICKLE;
-		st->trickle_gap_pages = gap;
-		next = trickle_knobs(cfg, &in->cur);
-		snprintf(why, wlen, "stalled: %lld full passes without progress at %llu of %llu "
-			 "predicted pages, %s", (long long)(in->full_scans - st->full_scans_at_best),
-			 (unsigned long long)merged, (unsigned long long)predicted,
-			 next.run ? "trickle" : "stop");
-	} else {
-		/* Rule 6: converging, fit the speed to the budget. */
-		next = converge_knobs(cfg, in, first, gap, why, wlen);
-	}
+	struct ksm_knobs next = pace_decide(cfg, in, st, &v, &phase, why, wlen);
 
 	st->phase = phase;
 	out->next = next;

@@ -1074,64 +1074,61 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 	return 0;
 }
 
-static int scan_chunk(struct worker *w, struct work_item *it)
+/* Stage 1 for page i (pagemap entry e): count it, note a KSM mapping, return its RD_* verdict. */
+static unsigned char classify_page(struct worker *w, struct work_item *it, uint64_t i,
+				   uint64_t e, struct chunk_state **c)
 {
-	struct scan_region *r = it->r;
-	struct scan_guest *g = r->g;
 	struct scanner *s = w->p->s;
-	if (atomic_load(&g->failed))
-		return 0;
-	uint64_t vpn = r->start / PAGE_SIZE_4K + it->first;
-	usec_t tp = now_usec();
-	ssize_t got = pread_full(g->pagemap_fd, w->pm, it->count * 8, (off_t)(vpn * 8));
-	w->pagemap_usec += now_usec() - tp;
-	if (got <= 0)
-		return got < 0 ? (int)got : -ESRCH;
-	uint64_t n = (uint64_t)got / 8;
+	if (!(e & PM_PRESENT)) {
+		if (e & PM_SWAPPED)
+			w->c[GC_SWAPPED]++;
+		w->skipped++;
+		return RD_SKIP;
+	}
+	uint64_t pfn = e & PM_PFN_MASK;
+	w->c[GC_PRESENT]++;
+	if (e & PM_EXCLUSIVE && pfn)
+		return RD_EXCL;
+	if (e & PM_EXCLUSIVE || !pfn)
+		return RD_PREAD;
+	if (pfn == s->zero_pfn) {
+		w->c[GC_ZERO_PAGE]++;
+		w->skipped++;
+		return RD_SKIP;
+	}
+	uint64_t f = kpf_get(w, pfn);
+	if (f != ~0ULL && (f & KPF_ZERO_PAGE)) {
+		w->c[GC_ZERO_PAGE]++;
+		w->skipped++;
+		return RD_SKIP;
+	}
+	if (f != ~0ULL && (f & KPF_KSM)) {
+		w->c[GC_KSM]++;
+		w->skipped++;
+		if (!*c)
+			*c = chunk_get(w->p, it->r, it->first);
+		note_ksm_pfn(w, pfn, *c && (*c)->ref_pass == w->p->id ?
+			     (*c)->ref_base + (uint32_t)i : UINT32_MAX);
+		return RD_SKIP;
+	}
+	return RD_PREAD;
+}
+
+/* Stage 1: decide the chunk's first n pages into w->rd (*c: chunk state, fetched if needed). */
+static void classify_chunk(struct worker *w, struct work_item *it, uint64_t n,
+			   struct chunk_state **c)
+{
+	usec_t t0 = now_usec();
+	for (uint64_t i = 0; i < n; i++)
+		w->rd[i] = classify_page(w, it, i, w->pm[i], c);
+	w->pagemap_usec += now_usec() - t0;
+}
+
+/* Stage 2: read the runs of readable pages; 0, or a negative errno from read_run (or -ENOMEM). */
+static int read_runs(struct worker *w, struct work_item *it, uint64_t n, struct chunk_state *c)
+{
 	uint64_t run_start = 0, run_len = 0;
 	unsigned char run_kind = RD_SKIP;
-	struct chunk_state *c = NULL;
-	/* Stage 1: decide every page from pagemap (and kpageflags). */
-	usec_t t0 = now_usec();
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t e = w->pm[i];
-		unsigned char readable = RD_SKIP;
-		if (!(e & PM_PRESENT)) {
-			if (e & PM_SWAPPED)
-				w->c[GC_SWAPPED]++;
-			w->skipped++;
-		} else {
-			uint64_t pfn = e & PM_PFN_MASK;
-			w->c[GC_PRESENT]++;
-			if (e & PM_EXCLUSIVE && pfn) {
-				readable = RD_EXCL;
-			} else if (e & PM_EXCLUSIVE || !pfn) {
-				readable = RD_PREAD;
-			} else if (pfn == s->zero_pfn) {
-				w->c[GC_ZERO_PAGE]++;
-				w->skipped++;
-			} else {
-				uint64_t f = kpf_get(w, pfn);
-				if (f != ~0ULL && (f & KPF_ZERO_PAGE)) {
-					w->c[GC_ZERO_PAGE]++;
-					w->skipped++;
-				} else if (f != ~0ULL && (f & KPF_KSM)) {
-					w->c[GC_KSM]++;
-					w->skipped++;
-					if (!c)
-						c = chunk_get(w->p, r, it->first);
-					note_ksm_pfn(w, pfn, c && c->ref_pass == w->p->id ?
-						     c->ref_base + (uint32_t)i : UINT32_MAX);
-				} else {
-					readable = RD_PREAD;
-				}
-			}
-		}
-		w->rd[i] = readable;
-	}
-	w->pagemap_usec += now_usec() - t0;
-
-	/* Stage 2: read runs of readable pages. */
 	for (uint64_t i = 0; i <= n; i++) {
 		if (i < n && w->rd[i] && (!run_len || w->rd[i] == run_kind)) {
 			if (!run_len) {
@@ -1142,9 +1139,9 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 			continue;
 		}
 		if (run_len) {
-			if (!c && !(c = chunk_get(w->p, r, it->first)))
+			if (!c && !(c = chunk_get(w->p, it->r, it->first)))
 				return -ENOMEM;
-			int e = read_run(w, r, c, run_start, run_len, run_kind == RD_EXCL);
+			int e = read_run(w, it->r, c, run_start, run_len, run_kind == RD_EXCL);
 			if (e < 0)
 				return e;
 			run_len = 0;
@@ -1156,6 +1153,25 @@ static int scan_chunk(struct worker *w, struct work_item *it)
 		}
 	}
 	return 0;
+}
+
+/* One work item: pagemap, stage 1, stage 2; 0, -ECANCELED or an errno ending the guest's pass. */
+static int scan_chunk(struct worker *w, struct work_item *it)
+{
+	struct scan_region *r = it->r;
+	struct scan_guest *g = r->g;
+	if (atomic_load(&g->failed))
+		return 0;
+	uint64_t vpn = r->start / PAGE_SIZE_4K + it->first;
+	usec_t tp = now_usec();
+	ssize_t got = pread_full(g->pagemap_fd, w->pm, it->count * 8, (off_t)(vpn * 8));
+	w->pagemap_usec += now_usec() - tp;
+	if (got <= 0)
+		return got < 0 ? (int)got : -ESRCH;
+	uint64_t n = (uint64_t)got / 8;
+	struct chunk_state *c = NULL;
+	classify_chunk(w, it, n, &c);
+	return read_runs(w, it, n, c);
 }
 
 static void worker_flush(struct worker *w, struct scan_guest *g)
@@ -1309,6 +1325,109 @@ static void index_ksm_pages(struct scan_pass *p)
 		mark_read(p->g[i]);
 }
 
+/* Allocate t's counters (pairs for 2 to 4096 guests); -ENOMEM leaves the rest to tally_free. */
+static int tally_init(struct tally *t, unsigned ng)
+{
+	t->ng = ng;
+	t->intra = calloc(ng + 1, sizeof(uint64_t));
+	t->cross = calloc(ng + 1, sizeof(uint64_t));
+	t->mergeable = calloc(ng + 1, sizeof(uint64_t));
+	if (ng >= 2 && ng <= 4096)
+		t->pair = calloc((size_t)ng * ng, sizeof(uint64_t));
+	if (!t->intra || !t->cross || !t->mergeable || (ng >= 2 && ng <= 4096 && !t->pair))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Free what tally_init allocated. */
+static void tally_free(struct tally *t)
+{
+	free(t->intra);
+	free(t->cross);
+	free(t->mergeable);
+	free(t->pair);
+}
+
+/* Note how guest g's pass ended, then fill o with its counts (i: its index in t). */
+static void guest_stats(struct scan_guest *g, const struct tally *t, unsigned i,
+			struct scanner_guest_stats *o)
+{
+	int failed = atomic_load(&g->failed);
+	if (failed) {
+		g->last_error = failed;
+		if (failed == -ESRCH || failed == -ENOENT)
+			g->alive = false;
+	}
+	snprintf(o->name, sizeof(o->name), "%s", g->name);
+	o->pid = g->pid;
+	o->alive = g->alive;
+	o->last_error = g->last_error;
+	o->regions = g->n_regions;
+	for (size_t j = 0; j < g->n_regions; j++)
+		o->region_pages += g->regions[j].npages;
+	o->present_pages = g->c[GC_PRESENT];
+	o->swapped_pages = g->c[GC_SWAPPED];
+	o->zero_page_pages = g->c[GC_ZERO_PAGE];
+	o->zero_filled_pages = g->c[GC_ZERO_FILLED];
+	o->ksm_merged_pages = g->c[GC_KSM];
+	o->volatile_pages = g->c[GC_VOLATILE];
+	o->dup_intra_pages = t->intra[i];
+	o->dup_cross_pages = t->cross[i];
+	o->mergeable_pages = t->mergeable[i];
+	o->unique_pages = g->c[GC_HASHED] - t->intra[i] - t->cross[i];
+	uint64_t accounted = o->zero_page_pages + o->zero_filled_pages + o->ksm_merged_pages +
+			     g->c[GC_HASHED] + o->volatile_pages;
+	o->unread_pages = o->present_pages > accounted ? o->present_pages - accounted : 0;
+}
+
+/* The pairs of guests sharing contents, from t's pair counts if kept, into r; 0 or -ENOMEM. */
+static int pair_stats(const struct tally *t, struct scanner_results *r)
+{
+	if (!t->pair)
+		return 0;
+	unsigned n = 0;
+	for (size_t k = 0; k < (size_t)t->ng * t->ng; k++)
+		n += t->pair[k] != 0;
+	r->pairs = calloc(n + 1, sizeof(*r->pairs));
+	if (!r->pairs)
+		return -ENOMEM;
+	for (unsigned a = 0; a < t->ng; a++)
+		for (unsigned b = a + 1; b < t->ng; b++)
+			if (t->pair[(size_t)a * t->ng + b])
+				r->pairs[r->n_pairs++] = (struct scanner_pair_stats){
+					a, b, t->pair[(size_t)a * t->ng + b] };
+	return 0;
+}
+
+/* The pass's totals into r: times, rates, the prediction and the scanner's memory. */
+static void pass_totals(struct scan_pass *p, const struct tally *t, uint64_t ksm_pages,
+			usec_t start, usec_t wall, struct scanner_results *r)
+{
+	r->last_pass_start_usec = start;
+	r->last_pass_usec = wall;
+	r->last_pass_cpu_sec = (double)atomic_load(&p->cpu_nsec) / 1e9;
+	r->pages_scanned = p->scanned;
+	r->pages_skipped = p->skipped;
+	r->pages_vm_readv = p->vmr;
+	r->vm_readv_changed = p->vmr_changed;
+	r->pages_scanned_per_sec = wall ? (double)r->pages_scanned * 1e6 / (double)wall : 0;
+	uint64_t pm_usec = atomic_load(&p->pagemap_usec);
+	r->pages_skipped_per_sec = pm_usec ? (double)r->pages_skipped * 1e6 / (double)pm_usec : 0;
+	r->dup_saveable_pages = t->saveable;
+	r->ksm_saved_pages = ksm_pages > p->n_ksm ? ksm_pages - p->n_ksm : 0;
+	r->predicted_sharing_pages = r->dup_saveable_pages + r->ksm_saved_pages;
+	r->dup_classes = t->classes;
+	r->hash_collisions = scan_index_collisions(p->ix);
+	/* the index lives for the pass only: it counts in the peak */
+	r->state_bytes = state_bytes_of(p, &r->tracked_pages);
+	r->peak_state_bytes = r->state_bytes + scan_index_peak_bytes(p->ix);
+	if (r->tracked_pages) {
+		r->bytes_per_tracked_page = (double)r->state_bytes / (double)r->tracked_pages;
+		r->peak_bytes_per_tracked_page = (double)r->peak_state_bytes / (double)r->tracked_pages;
+	}
+	r->incremental = p->s->incremental;
+}
+
 /* Build the results of a finished pass and publish them. */
 static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 {
@@ -1317,86 +1436,22 @@ static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 	struct tally t = { .ng = p->ng };
 	int ret = -ENOMEM;
 
-	t.intra = calloc(p->ng + 1, sizeof(uint64_t));
-	t.cross = calloc(p->ng + 1, sizeof(uint64_t));
-	t.mergeable = calloc(p->ng + 1, sizeof(uint64_t));
-	if (p->ng >= 2 && p->ng <= 4096)
-		t.pair = calloc((size_t)p->ng * p->ng, sizeof(uint64_t));
+	int tr = tally_init(&t, p->ng);
 	r.guests = calloc(p->ng + 1, sizeof(*r.guests));
-	if (!t.intra || !t.cross || !t.mergeable || !r.guests || (p->ng >= 2 && p->ng <= 4096 && !t.pair))
+	if (tr < 0 || !r.guests)
 		goto out;
 	scan_index_walk(p->ix, tally_class, &t);
 
 	uint64_t ksm_pages = 0;
 	r.n_guests = p->ng;
 	for (unsigned i = 0; i < p->ng; i++) {
-		struct scan_guest *g = p->g[i];
-		struct scanner_guest_stats *o = &r.guests[i];
-		int failed = atomic_load(&g->failed);
-		if (failed) {
-			g->last_error = failed;
-			if (failed == -ESRCH || failed == -ENOENT)
-				g->alive = false;
-		}
-		snprintf(o->name, sizeof(o->name), "%s", g->name);
-		o->pid = g->pid;
-		o->alive = g->alive;
-		o->last_error = g->last_error;
-		o->regions = g->n_regions;
-		for (size_t j = 0; j < g->n_regions; j++)
-			o->region_pages += g->regions[j].npages;
-		o->present_pages = g->c[GC_PRESENT];
-		o->swapped_pages = g->c[GC_SWAPPED];
-		o->zero_page_pages = g->c[GC_ZERO_PAGE];
-		o->zero_filled_pages = g->c[GC_ZERO_FILLED];
-		o->ksm_merged_pages = g->c[GC_KSM];
-		o->volatile_pages = g->c[GC_VOLATILE];
-		o->dup_intra_pages = t.intra[i];
-		o->dup_cross_pages = t.cross[i];
-		o->mergeable_pages = t.mergeable[i];
-		o->unique_pages = g->c[GC_HASHED] - t.intra[i] - t.cross[i];
-		uint64_t accounted = o->zero_page_pages + o->zero_filled_pages + o->ksm_merged_pages +
-				     g->c[GC_HASHED] + o->volatile_pages;
-		o->unread_pages = o->present_pages > accounted ? o->present_pages - accounted : 0;
-		ksm_pages += o->ksm_merged_pages;
-		r.zero_filled_pages += o->zero_filled_pages;
+		guest_stats(p->g[i], &t, i, &r.guests[i]);
+		ksm_pages += r.guests[i].ksm_merged_pages;
+		r.zero_filled_pages += r.guests[i].zero_filled_pages;
 	}
-	if (t.pair) {
-		unsigned n = 0;
-		for (size_t k = 0; k < (size_t)p->ng * p->ng; k++)
-			n += t.pair[k] != 0;
-		r.pairs = calloc(n + 1, sizeof(*r.pairs));
-		if (!r.pairs)
-			goto out;
-		for (unsigned a = 0; a < p->ng; a++)
-			for (unsigned b = a + 1; b < p->ng; b++)
-				if (t.pair[(size_t)a * p->ng + b])
-					r.pairs[r.n_pairs++] = (struct scanner_pair_stats){
-						a, b, t.pair[(size_t)a * p->ng + b] };
-	}
-	r.last_pass_start_usec = start;
-	r.last_pass_usec = wall;
-	r.last_pass_cpu_sec = (double)atomic_load(&p->cpu_nsec) / 1e9;
-	r.pages_scanned = p->scanned;
-	r.pages_skipped = p->skipped;
-	r.pages_vm_readv = p->vmr;
-	r.vm_readv_changed = p->vmr_changed;
-	r.pages_scanned_per_sec = wall ? (double)r.pages_scanned * 1e6 / (double)wall : 0;
-	uint64_t pm_usec = atomic_load(&p->pagemap_usec);
-	r.pages_skipped_per_sec = pm_usec ? (double)r.pages_skipped * 1e6 / (double)pm_usec : 0;
-	r.dup_saveable_pages = t.saveable;
-	r.ksm_saved_pages = ksm_pages > p->n_ksm ? ksm_pages - p->n_ksm : 0;
-	r.predicted_sharing_pages = r.dup_saveable_pages + r.ksm_saved_pages;
-	r.dup_classes = t.classes;
-	r.hash_collisions = scan_index_collisions(p->ix);
-	/* the index lives for the pass only: it counts in the peak */
-	r.state_bytes = state_bytes_of(p, &r.tracked_pages);
-	r.peak_state_bytes = r.state_bytes + scan_index_peak_bytes(p->ix);
-	if (r.tracked_pages) {
-		r.bytes_per_tracked_page = (double)r.state_bytes / (double)r.tracked_pages;
-		r.peak_bytes_per_tracked_page = (double)r.peak_state_bytes / (double)r.tracked_pages;
-	}
-	r.incremental = s->incremental;
+	if (pair_stats(&t, &r) < 0)
+		goto out;
+	pass_totals(p, &t, ksm_pages, start, wall, &r);
 
 	pthread_mutex_lock(&s->res_lock);
 	r.passes = s->res.passes + 1;
@@ -1409,10 +1464,7 @@ static int publish(struct scan_pass *p, usec_t start, usec_t wall)
 out:
 	free(r.guests);
 	free(r.pairs);
-	free(t.intra);
-	free(t.cross);
-	free(t.mergeable);
-	free(t.pair);
+	tally_free(&t);
 	return ret;
 }
 
@@ -1489,16 +1541,11 @@ static void pass_open_guest(struct scan_guest *g, bool pread_only)
 	g->last_error = 0;
 }
 
-/* Run one pass over all guests with conf.threads workers; called from a
- * thread registered with RCU. Returns 0, -ECANCELED or -ENOMEM. */
-static int run_pass(struct scanner *s)
+/* Free the guests removed since the last pass, take the others into p->g; 0 or -ENOMEM. */
+static int pass_take_guests(struct scan_pass *p)
 {
-	struct scan_pass p = { .s = s, .id = ++s->pass_seq };
+	struct scanner *s = p->s;
 	struct scan_guest **prev;
-	int ret = -ENOMEM;
-	usec_t start = now_usec();
-
-	pthread_mutex_init(&p.ksm_lock, NULL);
 	pthread_mutex_lock(&s->lock);
 	for (prev = &s->guests; *prev;) {
 		struct scan_guest *g = *prev;
@@ -1506,29 +1553,31 @@ static int run_pass(struct scanner *s)
 			*prev = g->next;
 			guest_free(g);
 		} else {
-			p.ng++;
+			p->ng++;
 			prev = &g->next;
 		}
 	}
-	p.g = calloc(p.ng + 1, sizeof(*p.g));
-	if (!p.g) {
+	p->g = calloc(p->ng + 1, sizeof(*p->g));
+	if (!p->g) {
 		pthread_mutex_unlock(&s->lock);
-		goto out;
+		return -ENOMEM;
 	}
-	p.ng = 0;
+	p->ng = 0;
 	for (struct scan_guest *g = s->guests; g; g = g->next) {
-		g->idx = p.ng;
-		p.g[p.ng++] = g;
+		g->idx = p->ng;
+		p->g[p->ng++] = g;
 	}
 	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
 
-	/* Work items are chunks; the index is sized by what can be read at
-	 * most: the guests' resident pages (statm), not their address space. */
-	uint64_t total = 0, resident = 0;
+/* Open every guest; returns the work items of those that opened, adds their pages to the sums. */
+static size_t pass_open_guests(struct scan_pass *p, uint64_t *total, uint64_t *resident)
+{
 	size_t nwork = 0;
-	for (unsigned i = 0; i < p.ng; i++) {
-		struct scan_guest *g = p.g[i];
-		pass_open_guest(g, s->conf.pread_only);
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
+		pass_open_guest(g, p->s->conf.pread_only);
 		if (atomic_load(&g->failed))
 			continue;
 		uint64_t gpages = 0;
@@ -1536,45 +1585,77 @@ static int run_pass(struct scanner *s)
 			gpages += g->regions[j].npages;
 			nwork += g->regions[j].nchunks;
 		}
-		total += gpages;
-		resident += MIN(gpages, guest_resident_pages(g->pid, gpages));
+		*total += gpages;
+		*resident += MIN(gpages, guest_resident_pages(g->pid, gpages));
 	}
-	p.work = calloc(nwork + 1, sizeof(*p.work));
-	p.n_blocks = MIN(nwork, (size_t)(SCAN_REF_MAX / CHUNK_PAGES));
-	p.blocks = calloc(p.n_blocks + 1, sizeof(*p.blocks));
-	if (!p.work || !p.blocks)
-		goto out;
-	for (unsigned i = 0; i < p.ng; i++) {
-		struct scan_guest *g = p.g[i];
+	return nwork;
+}
+
+/* Open the guests, plan one work item per chunk, make the ref blocks and the index; 0 or -ENOMEM. */
+static int pass_plan(struct scan_pass *p)
+{
+	/* Work items are chunks; the index is sized by what can be read at
+	 * most: the guests' resident pages (statm), not their address space. */
+	uint64_t total = 0, resident = 0;
+	size_t nwork = pass_open_guests(p, &total, &resident);
+	p->work = calloc(nwork + 1, sizeof(*p->work));
+	p->n_blocks = MIN(nwork, (size_t)(SCAN_REF_MAX / CHUNK_PAGES));
+	p->blocks = calloc(p->n_blocks + 1, sizeof(*p->blocks));
+	if (!p->work || !p->blocks)
+		return -ENOMEM;
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
 		if (atomic_load(&g->failed))
 			continue;
 		for (size_t j = 0; j < g->n_regions; j++) {
 			struct scan_region *r = &g->regions[j];
 			for (uint64_t f = 0; f < r->npages; f += CHUNK_PAGES)
-				p.work[p.nwork++] = (struct work_item){ r, f, MIN(CHUNK_PAGES, r->npages - f) };
+				p->work[p->nwork++] =
+					(struct work_item){ r, f, MIN(CHUNK_PAGES, r->npages - f) };
 		}
 	}
-	p.ix = scan_index_new(MIN(total, resident + CHUNK_PAGES), s->hash, &index_ops, &p);
-	if (!p.ix)
-		goto out;
+	p->ix = scan_index_new(MIN(total, resident + CHUNK_PAGES), p->s->hash, &index_ops, p);
+	return p->ix ? 0 : -ENOMEM;
+}
 
-	p.nthreads = s->conf.threads;
-	struct worker *w = calloc(p.nthreads, sizeof(*w));
-	pthread_t *tid = calloc(p.nthreads, sizeof(*tid));
+/* Give w its buffers for pass p; false if one it needs is missing (ra is optional). */
+static bool worker_init(struct worker *w, struct scan_pass *p, int kpf)
+{
+	size_t batch = p->s->conf.read_batch_bytes;
+	w->p = p;
+	w->kpf_fd = kpf;
+	w->pm = malloc(CHUNK_PAGES * sizeof(uint64_t));
+	w->pm2 = malloc(batch / PAGE_SIZE_4K * sizeof(uint64_t));
+	w->hs = malloc(batch / PAGE_SIZE_4K * sizeof(uint64_t));
+	if (posix_memalign((void **)&w->buf, 4096, batch))
+		w->buf = NULL;
+	if (posix_memalign((void **)&w->ra, 4096, RA_PAGES * PAGE_SIZE_4K))
+		w->ra = NULL;  /* then one page per read-back */
+	return w->pm && w->pm2 && w->buf && w->hs;
+}
+
+/* Free what worker_init and the worker's run allocated. */
+static void worker_release(struct worker *w)
+{
+	free(w->pm);
+	free(w->pm2);
+	free(w->hs);
+	free(w->buf);
+	free(w->ra);
+	free(w->ksm);
+}
+
+/* Run conf.threads workers until the work is done or cancelled; returns how many ran. */
+static unsigned pass_run_workers(struct scan_pass *p)
+{
+	p->nthreads = p->s->conf.threads;
+	struct worker *w = calloc(p->nthreads, sizeof(*w));
+	pthread_t *tid = calloc(p->nthreads, sizeof(*tid));
 	int kpf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 	unsigned started = 0;
 	if (w && tid) {
-		for (unsigned i = 0; i < p.nthreads; i++) {
-			w[i].p = &p;
-			w[i].kpf_fd = kpf;
-			w[i].pm = malloc(CHUNK_PAGES * sizeof(uint64_t));
-			w[i].pm2 = malloc(s->conf.read_batch_bytes / PAGE_SIZE_4K * sizeof(uint64_t));
-			w[i].hs = malloc(s->conf.read_batch_bytes / PAGE_SIZE_4K * sizeof(uint64_t));
-			if (posix_memalign((void **)&w[i].buf, 4096, s->conf.read_batch_bytes))
-				w[i].buf = NULL;
-			if (posix_memalign((void **)&w[i].ra, 4096, RA_PAGES * PAGE_SIZE_4K))
-				w[i].ra = NULL;  /* then one page per read-back */
-			if (!w[i].pm || !w[i].pm2 || !w[i].buf || !w[i].hs)
+		for (unsigned i = 0; i < p->nthreads; i++) {
+			if (!worker_init(&w[i], p, kpf))
 				break;
 			if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0)
 				break;
@@ -1586,17 +1667,36 @@ static int run_pass(struct scanner *s)
 	if (kpf >= 0)
 		close(kpf);
 	if (w)
-		for (unsigned i = 0; i < p.nthreads; i++) {
-			free(w[i].pm);
-			free(w[i].pm2);
-			free(w[i].hs);
-			free(w[i].buf);
-			free(w[i].ra);
-			free(w[i].ksm);
-		}
+		for (unsigned i = 0; i < p->nthreads; i++)
+			worker_release(&w[i]);
 	free(w);
 	free(tid);
-	if (!started)
+	return started;
+}
+
+/* Close the guests' files and free what the pass allocated. */
+static void pass_release(struct scan_pass *p)
+{
+	if (p->g)
+		pass_close_guests(p);
+	scan_index_free(p->ix);
+	free(p->blocks);
+	free(p->work);
+	free(p->g);
+	free(p->ksm_pfns);
+	pthread_mutex_destroy(&p->ksm_lock);
+}
+
+/* Run one pass over all guests with conf.threads workers; called from a
+ * thread registered with RCU. Returns 0, -ECANCELED or -ENOMEM. */
+static int run_pass(struct scanner *s)
+{
+	struct scan_pass p = { .s = s, .id = ++s->pass_seq };
+	int ret = -ENOMEM;
+	usec_t start = now_usec();
+
+	pthread_mutex_init(&p.ksm_lock, NULL);
+	if (pass_take_guests(&p) < 0 || pass_plan(&p) < 0 || !pass_run_workers(&p))
 		goto out;
 	if (atomic_load(&p.cancelled)) {
 		ret = -ECANCELED;
@@ -1607,14 +1707,7 @@ static int run_pass(struct scanner *s)
 	if (ret < 0)
 		log_warn("scanner: publishing results: %s, ignoring", strerror(-ret));
 out:
-	if (p.g)
-		pass_close_guests(&p);
-	scan_index_free(p.ix);
-	free(p.blocks);
-	free(p.work);
-	free(p.g);
-	free(p.ksm_pfns);
-	pthread_mutex_destroy(&p.ksm_lock);
+	pass_release(&p);
 	return ret;
 }
 
