@@ -208,139 +208,9 @@ static size_t field_size(const struct conf_key *k)
 	return !strcmp(k->name, "control_socket") ? CONF_PATH_MAX : CONF_STR_MAX;
 }
 
-int config_parse_value(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+/* The out-of-range message of k, bounds in the key's own unit. */
+static int range_error(const struct conf_key *k, const char *v, char *err, size_t errlen)
 {
-	int r;
-	double num = 0;
-	switch (k->type) {
-	case CONF_BOOL: {
-		bool b;
-		if (parse_bool(v, &b) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a boolean (yes/no)", k->section, k->name, v);
-			return -EINVAL;
-		}
-		*(bool *)p = b;
-		return 0;
-	}
-	case CONF_UINT: {
-		int64_t i;
-		if ((r = parse_int64(v, &i)) < 0 || i < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a non-negative integer", k->section, k->name, v);
-			return -EINVAL;
-		}
-		num = (double)i;
-		if (num < k->min || num > k->max)
-			goto range;
-		*(uint64_t *)p = (uint64_t)i;
-		return 0;
-	}
-	case CONF_SIZE: {
-		uint64_t s;
-		if (parse_size(v, &s) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a size (e.g. 4096, 512M, 2G)", k->section, k->name, v);
-			return -EINVAL;
-		}
-		num = (double)s;
-		if (num < k->min || num > k->max)
-			goto range;
-		*(uint64_t *)p = s;
-		return 0;
-	}
-	case CONF_DURATION: {
-		usec_t d;
-		if (parse_duration(v, &d) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a duration (e.g. 500ms, 10s, 2m)", k->section, k->name, v);
-			return -EINVAL;
-		}
-		num = (double)d;
-		if (num < k->min || num > k->max)
-			goto range;
-		*(usec_t *)p = d;
-		return 0;
-	}
-	case CONF_PERCENT: {
-		char buf[64];
-		snprintf(buf, sizeof buf, "%s", v);
-		size_t n = strlen(buf);
-		if (n && buf[n - 1] == '%')
-			buf[n - 1] = 0;
-		if (parse_double(buf, &num) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a percentage", k->section, k->name, v);
-			return -EINVAL;
-		}
-		if (num < k->min || num > k->max)
-			goto range;
-		*(double *)p = num;
-		return 0;
-	}
-	case CONF_DOUBLE:
-		if (parse_double(v, &num) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a number", k->section, k->name, v);
-			return -EINVAL;
-		}
-		if (num < k->min || num > k->max)
-			goto range;
-		*(double *)p = num;
-		return 0;
-	case CONF_BUDGET: {
-		/* bytes, then the cgroup path right after them (policy_conf) */
-		uint64_t s = 0;
-		char *cg = (char *)p + sizeof(uint64_t);
-		if (!strncmp(v, "cgroup:", 7)) {
-			const char *path = v + 7;
-			if (path[0] != '/') {
-				snprintf(err, errlen, "%s.%s: '%s': the cgroup path must start with / "
-					 "(as /proc/PID/cgroup names it, e.g. cgroup:/machine.slice)",
-					 k->section, k->name, v);
-				return -EINVAL;
-			}
-			if (strlen(path) >= POLICY_CGROUP_LEN) {
-				snprintf(err, errlen, "%s.%s: cgroup path longer than %d characters",
-					 k->section, k->name, POLICY_CGROUP_LEN - 1);
-				return -EINVAL;
-			}
-			*(uint64_t *)p = 0;
-			memset(cg, 0, POLICY_CGROUP_LEN);
-			strcpy(cg, path);
-			return 0;
-		}
-		if (parse_size(v, &s) < 0) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a size (e.g. 512M, 2G) or cgroup:PATH",
-				 k->section, k->name, v);
-			return -EINVAL;
-		}
-		num = (double)s;
-		if (num < k->min || num > k->max)
-			goto range;
-		*(uint64_t *)p = s;
-		memset(cg, 0, POLICY_CGROUP_LEN);
-		return 0;
-	}
-	case CONF_STRING:
-	case CONF_ENUM:
-		if (strlen(v) >= field_size(k)) {
-			snprintf(err, errlen, "%s.%s: value longer than %zu characters", k->section, k->name,
-				 field_size(k) - 1);
-			return -EINVAL;
-		}
-		if (k->type == CONF_ENUM) {
-			bool ok = false;
-			for (const char *const *e = k->enum_values; *e; e++)
-				ok |= !strcmp(*e, v);
-			if (!ok) {
-				char all[256] = "";
-				for (const char *const *e = k->enum_values; *e; e++)
-					snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s",
-						 e == k->enum_values ? "" : ", ", *e);
-				snprintf(err, errlen, "%s.%s: '%s' is not one of: %s", k->section, k->name, v, all);
-				return -EINVAL;
-			}
-		}
-		strcpy((char *)p, v);
-		return 0;
-	}
-	return -EINVAL;
-range: {
 	char lo[64], hi[64];
 	if (k->type == CONF_SIZE || k->type == CONF_BUDGET) {
 		format_size((uint64_t)k->min, lo, sizeof lo);
@@ -355,6 +225,147 @@ range: {
 	snprintf(err, errlen, "%s.%s: '%s' is out of range [%s, %s]", k->section, k->name, v, lo, hi);
 	return -ERANGE;
 }
+
+/* A numeric key's text into *num (and the exact integer into *u for the
+ * integer types); the message names what was expected. */
+static int parse_number(const struct conf_key *k, const char *v, double *num, uint64_t *u, char *err,
+			size_t errlen)
+{
+	const char *want = NULL;
+	char buf[64];
+	int64_t i;
+	switch (k->type) {
+	case CONF_UINT:
+		if (parse_int64(v, &i) < 0 || i < 0)
+			want = "a non-negative integer";
+		*u = (uint64_t)i;
+		break;
+	case CONF_SIZE:
+		if (parse_size(v, u) < 0)
+			want = "a size (e.g. 4096, 512M, 2G)";
+		break;
+	case CONF_DURATION:
+		if (parse_duration(v, u) < 0)
+			want = "a duration (e.g. 500ms, 10s, 2m)";
+		break;
+	case CONF_PERCENT: /* "75" or "75%" */
+		snprintf(buf, sizeof buf, "%s", v);
+		if (*buf && buf[strlen(buf) - 1] == '%')
+			buf[strlen(buf) - 1] = 0;
+		if (parse_double(buf, num) < 0)
+			want = "a percentage";
+		break;
+	default:
+		if (parse_double(v, num) < 0)
+			want = "a number";
+		break;
+	}
+	if (want) {
+		snprintf(err, errlen, "%s.%s: '%s' is not %s", k->section, k->name, v, want);
+		return -EINVAL;
+	}
+	if (k->type == CONF_UINT || k->type == CONF_SIZE || k->type == CONF_DURATION)
+		*num = (double)*u;
+	return 0;
+}
+
+/* policy.budget: bytes, then the cgroup path right after them (policy_conf). */
+static int parse_budget(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+{
+	uint64_t s = 0;
+	char *cg = (char *)p + sizeof(uint64_t);
+	if (!strncmp(v, "cgroup:", 7)) {
+		const char *path = v + 7;
+		if (path[0] != '/') {
+			snprintf(err, errlen, "%s.%s: '%s': the cgroup path must start with / "
+				 "(as /proc/PID/cgroup names it, e.g. cgroup:/machine.slice)",
+				 k->section, k->name, v);
+			return -EINVAL;
+		}
+		if (strlen(path) >= POLICY_CGROUP_LEN) {
+			snprintf(err, errlen, "%s.%s: cgroup path longer than %d characters", k->section, k->name,
+				 POLICY_CGROUP_LEN - 1);
+			return -EINVAL;
+		}
+		*(uint64_t *)p = 0;
+		memset(cg, 0, POLICY_CGROUP_LEN);
+		strcpy(cg, path);
+		return 0;
+	}
+	if (parse_size(v, &s) < 0) {
+		snprintf(err, errlen, "%s.%s: '%s' is not a size (e.g. 512M, 2G) or cgroup:PATH", k->section,
+			 k->name, v);
+		return -EINVAL;
+	}
+	if ((double)s < k->min || (double)s > k->max)
+		return range_error(k, v, err, errlen);
+	*(uint64_t *)p = s;
+	memset(cg, 0, POLICY_CGROUP_LEN);
+	return 0;
+}
+
+/* A string or enum key: its length, and for an enum one of its values. */
+static int parse_text(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+{
+	if (strlen(v) >= field_size(k)) {
+		snprintf(err, errlen, "%s.%s: value longer than %zu characters", k->section, k->name,
+			 field_size(k) - 1);
+		return -EINVAL;
+	}
+	if (k->type == CONF_ENUM) {
+		bool ok = false;
+		for (const char *const *e = k->enum_values; *e; e++)
+			ok |= !strcmp(*e, v);
+		if (!ok) {
+			char all[256] = "";
+			for (const char *const *e = k->enum_values; *e; e++)
+				snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s",
+					 e == k->enum_values ? "" : ", ", *e);
+			snprintf(err, errlen, "%s.%s: '%s' is not one of: %s", k->section, k->name, v, all);
+			return -EINVAL;
+		}
+	}
+	strcpy((char *)p, v);
+	return 0;
+}
+
+int config_parse_value(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+{
+	switch (k->type) {
+	case CONF_BOOL: {
+		bool b;
+		if (parse_bool(v, &b) < 0) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a boolean (yes/no)", k->section, k->name, v);
+			return -EINVAL;
+		}
+		*(bool *)p = b;
+		return 0;
+	}
+	case CONF_BUDGET:
+		return parse_budget(k, v, p, err, errlen);
+	case CONF_STRING:
+	case CONF_ENUM:
+		return parse_text(k, v, p, err, errlen);
+	case CONF_UINT:
+	case CONF_SIZE:
+	case CONF_DURATION:
+	case CONF_PERCENT:
+	case CONF_DOUBLE: {
+		double num = 0;
+		uint64_t u = 0;
+		int r = parse_number(k, v, &num, &u, err, errlen);
+		if (r < 0)
+			return r;
+		if (num < k->min || num > k->max)
+			return range_error(k, v, err, errlen);
+		if (k->type == CONF_PERCENT || k->type == CONF_DOUBLE)
+			*(double *)p = num;
+		else
+			*(uint64_t *)p = u; /* usec_t is a uint64_t too */
+		return 0;
+	}
+	}
+	return -EINVAL;
 }
 
 static void set_defaults(const char *section, void *base)
