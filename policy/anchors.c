@@ -71,6 +71,45 @@ static int64_t pve_shares(const struct anchor_pve_vm *d)
 	return d->shares ? (int64_t)d->shares : ANCHOR_PVE_DEFAULT_SHARES;
 }
 
+/* One pass's $shares_total and $alloc_old over idlist's VMs not done (AutoBalloon.pm:23-32). */
+static void pve_pass_totals(const struct pve_work *w, const size_t *idlist, size_t n_id,
+			    const bool *done, int64_t *shares_total, int64_t *alloc_old)
+{
+	*shares_total = 0;                            /* :23 */
+	*alloc_old = 0;                               /* :24 */
+	for (size_t k = 0; k < n_id; k++) {           /* :26-32 */
+		size_t id = idlist[k];
+		if (done[id])
+			continue;
+		const struct anchor_pve_vm *d = &w->vms[id];
+		int64_t balloon = w->res_defined[id] ? w->res[id]
+						     : (int64_t)d->balloon_bytes;
+		*alloc_old += balloon - (int64_t)d->balloon_min_bytes;
+		*shares_total += pve_shares(d);
+	}
+}
+
+/* VM d's $desired in [balloon_min, maxmem] (AutoBalloon.pm:43-51); *repeat set if clamped. */
+static int64_t pve_desired(const struct anchor_pve_vm *d, int64_t alloc_new,
+			   int64_t shares_total, bool *repeat)
+{
+	int64_t d_min = (int64_t)d->balloon_min_bytes;
+	int64_t d_max = (int64_t)d->maxmem_bytes;
+	int64_t shares = pve_shares(d);               /* :43 */
+	/* :44 $d->{balloon_min} + int(($alloc_new / $shares_total) * $shares) */
+	int64_t desired = d_min + (int64_t)(((double)alloc_new /
+					     (double)shares_total) *
+					    (double)shares);
+	if (desired > d_max) {                        /* :46-48 */
+		desired = d_max;
+		*repeat = true;
+	} else if (desired < d_min) {                 /* :49-51 */
+		desired = d_min;
+		*repeat = true;
+	}
+	return desired;
+}
+
 /* $change_func (AutoBalloon.pm:11-87): move the VMs of idlist toward their
  * share of (their current allocation above balloon_min + bytes), each at
  * most maxchange away from its balloon, until the bytes are placed, no VM
@@ -92,18 +131,8 @@ static int64_t pve_change(struct pve_work *w, const size_t *idlist,
 		repeat = false;                           /* :20 */
 		progress = 0;                             /* :21 */
 
-		int64_t shares_total = 0;                 /* :23 */
-		int64_t alloc_old = 0;                    /* :24 */
-		for (size_t k = 0; k < n_id; k++) {       /* :26-32 */
-			size_t id = idlist[k];
-			if (done[id])
-				continue;
-			const struct anchor_pve_vm *d = &w->vms[id];
-			int64_t balloon = w->res_defined[id] ? w->res[id]
-							     : (int64_t)d->balloon_bytes;
-			alloc_old += balloon - (int64_t)d->balloon_min_bytes;
-			shares_total += pve_shares(d);
-		}
+		int64_t shares_total, alloc_old;          /* :23-32 */
+		pve_pass_totals(w, idlist, n_id, done, &shares_total, &alloc_old);
 
 		int64_t changes = 0;                      /* :34 */
 		int64_t alloc_new = alloc_old + rest;     /* :36 */
@@ -114,20 +143,7 @@ static int64_t pve_change(struct pve_work *w, const size_t *idlist,
 				continue;
 			const struct anchor_pve_vm *d = &w->vms[id];
 			int64_t d_balloon = (int64_t)d->balloon_bytes;
-			int64_t d_min = (int64_t)d->balloon_min_bytes;
-			int64_t d_max = (int64_t)d->maxmem_bytes;
-			int64_t shares = pve_shares(d);       /* :43 */
-			/* :44 $d->{balloon_min} + int(($alloc_new / $shares_total) * $shares) */
-			int64_t desired = d_min + (int64_t)(((double)alloc_new /
-							     (double)shares_total) *
-							    (double)shares);
-			if (desired > d_max) {                /* :46-48 */
-				desired = d_max;
-				repeat = true;
-			} else if (desired < d_min) {         /* :49-51 */
-				desired = d_min;
-				repeat = true;
-			}
+			int64_t desired = pve_desired(d, alloc_new, shares_total, &repeat); /* :43-51 */
 			w->desired[id] = desired;
 
 			int64_t nw, balloon;                  /* :54 */
@@ -161,6 +177,133 @@ static int64_t pve_change(struct pve_work *w, const size_t *idlist,
 	return rest;                                      /* :86 */
 }
 
+/* compute_alg1's three lists (AutoBalloon.pm:89-115), as indices into vms. */
+struct pve_lists {
+	size_t idlist[ANCHOR_MAX_VMS];      /* every VM ballooned */
+	size_t idlist1[ANCHOR_MAX_VMS];     /* of them, those under pressure */
+	size_t idlist2[ANCHOR_MAX_VMS];     /* and those with free memory */
+	size_t n_all, n1, n2;
+};
+
+/* Whether VM d is left out of compute_alg1 (AutoBalloon.pm:95-100); if so, o says why. */
+static bool pve_skipped(const struct anchor_pve_vm *d, struct anchor_pve_vm_out *o)
+{
+	if (!d->balloon_bytes) {                      /* :95 */
+		o->reason = ANCHOR_PVE_R_NO_BALLOON;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "skipped: balloon driver not running (AutoBalloon.pm:95)");
+		return true;
+	}
+	if (!d->balloon_min_bytes) {                  /* :96 */
+		o->reason = ANCHOR_PVE_R_NO_MIN;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "skipped: balloon value not set in config (AutoBalloon.pm:96)");
+		return true;
+	}
+	if (d->migrating) {                           /* :97 */
+		o->reason = ANCHOR_PVE_R_MIGRATING;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "skipped: lock migrate (AutoBalloon.pm:97)");
+		return true;
+	}
+	if (d->shares == 0) {                         /* :98-100 */
+		o->reason = ANCHOR_PVE_R_SHARES_ZERO;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "skipped: shares 0 (AutoBalloon.pm:98-100)");
+		return true;
+	}
+	return false;
+}
+
+/* Sorts vms into the lists (AutoBalloon.pm:89-115) and sets each VM's list and first reason in out. */
+static void pve_sort(const struct anchor_pve_vm *vms, size_t n_vms, struct pve_lists *l,
+		     struct anchor_pve_round *out)
+{
+	l->n_all = l->n1 = l->n2 = 0;
+	for (size_t i = 0; i < n_vms; i++) {
+		const struct anchor_pve_vm *d = &vms[i];
+		struct anchor_pve_vm_out *o = &out->vm[i];
+		o->list = ANCHOR_PVE_SKIPPED;
+		if (pve_skipped(d, o))                    /* :95-100 */
+			continue;
+		l->idlist[l->n_all++] = i;                /* :102 */
+		/* :104-114 freemem > 25% of balloon_min and balloon >= balloon_min */
+		if (d->freemem_bytes &&
+		    (double)d->freemem_bytes > (double)d->balloon_min_bytes * 0.25 &&
+		    d->balloon_bytes >= d->balloon_min_bytes) {
+			l->idlist2[l->n2++] = i;
+			o->list = ANCHOR_PVE_FREE;
+		} else {
+			l->idlist1[l->n1++] = i;
+			o->list = ANCHOR_PVE_PRESSURE;
+		}
+		o->reason = ANCHOR_PVE_R_UNCHANGED;
+	}
+}
+
+/* Places goal, then on all VMs if need be (AutoBalloon.pm:117-141); sets the phase, returns $rest. */
+static int64_t pve_compute(struct pve_work *w, const struct pve_lists *l, int64_t goal,
+			   int64_t maxchange, struct anchor_pve_round *out)
+{
+	int64_t rest = 0;
+	int64_t small = (int64_t)ANCHOR_PVE_MIN_GOAL_BYTES; /* 10 * 1024 * 1024 */
+	if (goal > small) {                                   /* :119 */
+		out->phase = ANCHOR_PVE_GROW;
+		rest = pve_change(w, l->idlist1, l->n1, goal, maxchange);      /* :122 */
+		if (rest >= goal) {                               /* :123 */
+			out->all_pass = true;
+			rest = pve_change(w, l->idlist, l->n_all, rest, maxchange); /* :125 */
+		}
+	} else if (goal < -small) {                           /* :129 */
+		out->phase = ANCHOR_PVE_SHRINK;
+		rest = pve_change(w, l->idlist2, l->n2, goal, maxchange);      /* :132 */
+		if (rest <= goal) {                               /* :133 */
+			out->all_pass = true;
+			rest = pve_change(w, l->idlist, l->n_all, rest, maxchange); /* :135 */
+		}
+	} else {                                              /* :138-141 */
+		out->phase = ANCHOR_PVE_NOTHING;
+	}
+	return rest;
+}
+
+/* pvestatd.pm:317-325 for VM i: sets its target unless int(target) == int(current), and says why. */
+static void pve_apply(const struct pve_work *w, size_t i, const struct anchor_pve_vm *d,
+		      int64_t goal, struct anchor_pve_round *out)
+{
+	struct anchor_pve_vm_out *o = &out->vm[i];
+	o->desired_bytes = w->desired[i];
+	o->capped = w->capped[i];
+	const char *list = o->list == ANCHOR_PVE_FREE ? "free list (idlist2)"
+						      : "pressure list (idlist1)";
+	if (out->phase == ANCHOR_PVE_NOTHING) {
+		o->reason = ANCHOR_PVE_R_GOAL_SMALL;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "%s; |goal| %lld <= 10 MiB: do nothing (AutoBalloon.pm:138-141)",
+			 list, (long long)goal);
+		return;
+	}
+	if (!w->res_defined[i] || w->res[i] == (int64_t)d->balloon_bytes) {
+		o->reason = ANCHOR_PVE_R_UNCHANGED;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "%s; %s goal %lld: no new value%s (pvestatd.pm:320)",
+			 list, out->phase == ANCHOR_PVE_GROW ? "grow" : "shrink",
+			 (long long)goal,
+			 out->all_pass ? " (all-VM pass too)" : "");
+		return;
+	}
+	o->set = true;
+	o->target_bytes = (uint64_t)w->res[i];
+	o->reason = w->res[i] > (int64_t)d->balloon_bytes ? ANCHOR_PVE_R_GROW
+							  : ANCHOR_PVE_R_SHRINK;
+	snprintf(o->reason_text, sizeof o->reason_text,
+		 "%s; %s goal %lld: desired %lld%s%s (AutoBalloon.pm:44-60)",
+		 list, o->reason == ANCHOR_PVE_R_GROW ? "grow" : "shrink",
+		 (long long)goal, (long long)w->desired[i],
+		 w->capped[i] ? ", capped at 100 MiB per round" : "",
+		 out->all_pass ? ", all-VM pass" : "");
+}
+
 int anchor_proxmox_round(const struct anchor_pve_host *host,
 			 const struct anchor_pve_vm *vms, size_t n_vms,
 			 struct anchor_pve_round *out)
@@ -187,110 +330,17 @@ int anchor_proxmox_round(const struct anchor_pve_host *host,
 	w.vms = vms;
 
 	/* AutoBalloon.pm:89-115: the three lists. */
-	size_t idlist[ANCHOR_MAX_VMS], idlist1[ANCHOR_MAX_VMS], idlist2[ANCHOR_MAX_VMS];
-	size_t n_all = 0, n1 = 0, n2 = 0;
-	for (size_t i = 0; i < n_vms; i++) {
-		const struct anchor_pve_vm *d = &vms[i];
-		struct anchor_pve_vm_out *o = &out->vm[i];
-		o->list = ANCHOR_PVE_SKIPPED;
-		if (!d->balloon_bytes) {                  /* :95 */
-			o->reason = ANCHOR_PVE_R_NO_BALLOON;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "skipped: balloon driver not running (AutoBalloon.pm:95)");
-			continue;
-		}
-		if (!d->balloon_min_bytes) {              /* :96 */
-			o->reason = ANCHOR_PVE_R_NO_MIN;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "skipped: balloon value not set in config (AutoBalloon.pm:96)");
-			continue;
-		}
-		if (d->migrating) {                       /* :97 */
-			o->reason = ANCHOR_PVE_R_MIGRATING;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "skipped: lock migrate (AutoBalloon.pm:97)");
-			continue;
-		}
-		if (d->shares == 0) {                     /* :98-100 */
-			o->reason = ANCHOR_PVE_R_SHARES_ZERO;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "skipped: shares 0 (AutoBalloon.pm:98-100)");
-			continue;
-		}
-		idlist[n_all++] = i;                      /* :102 */
-		/* :104-114 freemem > 25% of balloon_min and balloon >= balloon_min */
-		if (d->freemem_bytes &&
-		    (double)d->freemem_bytes > (double)d->balloon_min_bytes * 0.25 &&
-		    d->balloon_bytes >= d->balloon_min_bytes) {
-			idlist2[n2++] = i;
-			o->list = ANCHOR_PVE_FREE;
-		} else {
-			idlist1[n1++] = i;
-			o->list = ANCHOR_PVE_PRESSURE;
-		}
-		o->reason = ANCHOR_PVE_R_UNCHANGED;
-	}
+	struct pve_lists l;
+	pve_sort(vms, n_vms, &l, out);
 
 	/* AutoBalloon.pm:117-141 */
-	int64_t rest = 0;
-	int64_t small = (int64_t)ANCHOR_PVE_MIN_GOAL_BYTES; /* 10 * 1024 * 1024 */
-	if (goal > small) {                                   /* :119 */
-		out->phase = ANCHOR_PVE_GROW;
-		rest = pve_change(&w, idlist1, n1, goal, maxchange);      /* :122 */
-		if (rest >= goal) {                               /* :123 */
-			out->all_pass = true;
-			rest = pve_change(&w, idlist, n_all, rest, maxchange); /* :125 */
-		}
-	} else if (goal < -small) {                           /* :129 */
-		out->phase = ANCHOR_PVE_SHRINK;
-		rest = pve_change(&w, idlist2, n2, goal, maxchange);      /* :132 */
-		if (rest <= goal) {                               /* :133 */
-			out->all_pass = true;
-			rest = pve_change(&w, idlist, n_all, rest, maxchange); /* :135 */
-		}
-	} else {                                              /* :138-141 */
-		out->phase = ANCHOR_PVE_NOTHING;
-	}
-	out->rest_bytes = rest;
+	out->rest_bytes = pve_compute(&w, &l, goal, maxchange, out);
 	out->passes = w.passes;
 	out->pass_cap_hit = w.pass_cap_hit;
 
 	/* pvestatd.pm:317-325: apply each $res unless int(target) == int(current). */
-	for (size_t k = 0; k < n_all; k++) {
-		size_t i = idlist[k];
-		const struct anchor_pve_vm *d = &vms[i];
-		struct anchor_pve_vm_out *o = &out->vm[i];
-		o->desired_bytes = w.desired[i];
-		o->capped = w.capped[i];
-		const char *list = o->list == ANCHOR_PVE_FREE ? "free list (idlist2)"
-							      : "pressure list (idlist1)";
-		if (out->phase == ANCHOR_PVE_NOTHING) {
-			o->reason = ANCHOR_PVE_R_GOAL_SMALL;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "%s; |goal| %lld <= 10 MiB: do nothing (AutoBalloon.pm:138-141)",
-				 list, (long long)goal);
-			continue;
-		}
-		if (!w.res_defined[i] || w.res[i] == (int64_t)d->balloon_bytes) {
-			o->reason = ANCHOR_PVE_R_UNCHANGED;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "%s; %s goal %lld: no new value%s (pvestatd.pm:320)",
-				 list, out->phase == ANCHOR_PVE_GROW ? "grow" : "shrink",
-				 (long long)goal,
-				 out->all_pass ? " (all-VM pass too)" : "");
-			continue;
-		}
-		o->set = true;
-		o->target_bytes = (uint64_t)w.res[i];
-		o->reason = w.res[i] > (int64_t)d->balloon_bytes ? ANCHOR_PVE_R_GROW
-								 : ANCHOR_PVE_R_SHRINK;
-		snprintf(o->reason_text, sizeof o->reason_text,
-			 "%s; %s goal %lld: desired %lld%s%s (AutoBalloon.pm:44-60)",
-			 list, o->reason == ANCHOR_PVE_R_GROW ? "grow" : "shrink",
-			 (long long)goal, (long long)w.desired[i],
-			 w.capped[i] ? ", capped at 100 MiB per round" : "",
-			 out->all_pass ? ", all-VM pass" : "");
-	}
+	for (size_t k = 0; k < l.n_all; k++)
+		pve_apply(&w, l.idlist[k], &vms[l.idlist[k]], goal, out);
 	return 0;
 }
 
@@ -482,6 +532,90 @@ static void mom_grow(const struct mom_view *v, double hfp,
 	}
 }
 
+/* host_free_percent (02-balloon:113), returned and, with its average, set in out. */
+static double mom_host_free_percent(const struct anchor_mom_host *host, uint64_t mem_available,
+				    struct anchor_mom_round *out)
+{
+	/* 02-balloon:113 (defvar host_free_percent
+	 *                  (/ (Host.StatAvg "mem_free") Host.mem_available)) */
+	uint64_t total = 0;
+	for (unsigned k = 0; k < host->n_samples; k++)
+		total += kib(host->mem_free_bytes[k]);
+	double free_avg = (double)total / (double)host->n_samples;  /* Entity.py:121 */
+	double hfp = free_avg / (double)mem_available;
+	out->host_free_avg_kib = free_avg;
+	out->host_free_percent = hfp;
+	return hfp;
+}
+
+/* balloon_logic for guest g, or why it is skipped (02-balloon:115-124). */
+static void mom_balloon_logic(const struct anchor_mom_guest *g, double hfp, bool pressure,
+			      struct anchor_mom_guest_out *o)
+{
+	if (g->n_samples == 0) {
+		o->reason = ANCHOR_MOM_R_NOT_MONITORED;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "not in Guests: no sample yet (Monitor.py:138-139)");
+		return;
+	}
+	const struct anchor_mom_sample *last = &g->samples[g->n_samples - 1];
+	if (!last->balloon_valid || !last->mem_unused_valid) {   /* :122, :124 */
+		o->reason = ANCHOR_MOM_R_NO_INFO;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "Memory information is missing, ballooning disabled "
+			 "(02-balloon:124)");
+		return;
+	}
+	struct mom_view v = {
+		.balloon_cur = (int64_t)kib(last->balloon_cur_bytes),
+		.balloon_min = (int64_t)kib(g->balloon_min_bytes),
+		.balloon_max = (int64_t)kib(g->balloon_max_bytes),
+		.cur_avg = mom_stat_avg(g, 0),
+		.unused_avg = mom_stat_avg(g, 1),
+	};
+	if (pressure)                                        /* :115-119 */
+		mom_shrink(&v, hfp, o);
+	else
+		mom_grow(&v, hfp, o);
+}
+
+/* guest_qos for guest g (02-balloon:130-136); false when it raises (no balloon info): abort. */
+static bool mom_guest_qos(const struct anchor_mom_guest *g, struct anchor_mom_guest_out *o)
+{
+	if (g->n_samples == 0)
+		return true;
+	const struct anchor_mom_sample *last = &g->samples[g->n_samples - 1];
+	if (!last->balloon_valid) {
+		/* (< None None): Python raises TypeError; Policy.evaluate
+		 * returns False (Policy.py:96-98) and do_controls returns
+		 * before any controller runs (PolicyEngine.py:127-129). */
+		return false;
+	}
+	uint64_t cur = kib(last->balloon_cur_bytes), min = kib(g->balloon_min_bytes);
+	if (cur < min) {                                     /* :132-133 */
+		mom_control(o, (double)min);
+		o->reason = ANCHOR_MOM_R_QOS_MIN;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "guest_qos: balloon_cur below balloon_min, raised to it "
+			 "(02-balloon:130-134)");
+	}
+	return true;
+}
+
+/* An aborted evaluation (Policy.py:96-98): no guest's Control is applied; each says why. */
+static void mom_abort(struct anchor_mom_round *out, size_t n_guests)
+{
+	for (size_t i = 0; i < n_guests; i++) {
+		struct anchor_mom_guest_out *o = &out->guest[i];
+		o->set = false;
+		o->target_bytes = 0;
+		o->reason = ANCHOR_MOM_R_ABORTED;
+		snprintf(o->reason_text, sizeof o->reason_text,
+			 "evaluation aborted: a guest without balloon info makes "
+			 "guest_qos raise TypeError (02-balloon:132, Policy.py:96-98)");
+	}
+}
+
 int anchor_mom_round(const struct anchor_mom_host *host,
 		     const struct anchor_mom_guest *guests, size_t n_guests,
 		     struct anchor_mom_round *out)
@@ -503,87 +637,24 @@ int anchor_mom_round(const struct anchor_mom_host *host,
 	if (!mem_available)
 		return -EDOM;
 
-	/* 02-balloon:113 (defvar host_free_percent
-	 *                  (/ (Host.StatAvg "mem_free") Host.mem_available)) */
-	uint64_t total = 0;
-	for (unsigned k = 0; k < host->n_samples; k++)
-		total += kib(host->mem_free_bytes[k]);
-	double free_avg = (double)total / (double)host->n_samples;  /* Entity.py:121 */
-	double hfp = free_avg / (double)mem_available;
-	out->host_free_avg_kib = free_avg;
-	out->host_free_percent = hfp;
+	double hfp = mom_host_free_percent(host, mem_available, out);   /* :113 */
 	out->critical = hfp <= ANCHOR_MOM_PRESSURE_CRITICAL;
 	/* 02-balloon:116 (and (< host_free_percent pressure_threshold) balloonEnabled) */
 	out->pressure = hfp < ANCHOR_MOM_PRESSURE_THRESHOLD && host->balloon_enabled;
 
 	/* 02-balloon:121-124 (with Guests guest (if (valid ...) (balloon_logic guest) (debug ...))) */
-	for (size_t i = 0; i < n_guests; i++) {
-		const struct anchor_mom_guest *g = &guests[i];
-		struct anchor_mom_guest_out *o = &out->guest[i];
-		if (g->n_samples == 0) {
-			o->reason = ANCHOR_MOM_R_NOT_MONITORED;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "not in Guests: no sample yet (Monitor.py:138-139)");
-			continue;
-		}
-		const struct anchor_mom_sample *last = &g->samples[g->n_samples - 1];
-		if (!last->balloon_valid || !last->mem_unused_valid) {   /* :122, :124 */
-			o->reason = ANCHOR_MOM_R_NO_INFO;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "Memory information is missing, ballooning disabled "
-				 "(02-balloon:124)");
-			continue;
-		}
-		struct mom_view v = {
-			.balloon_cur = (int64_t)kib(last->balloon_cur_bytes),
-			.balloon_min = (int64_t)kib(g->balloon_min_bytes),
-			.balloon_max = (int64_t)kib(g->balloon_max_bytes),
-			.cur_avg = mom_stat_avg(g, 0),
-			.unused_avg = mom_stat_avg(g, 1),
-		};
-		if (out->pressure)                                   /* :115-119 */
-			mom_shrink(&v, hfp, o);
-		else
-			mom_grow(&v, hfp, o);
-	}
+	for (size_t i = 0; i < n_guests; i++)
+		mom_balloon_logic(&guests[i], hfp, out->pressure, &out->guest[i]);
 
 	/* 02-balloon:130-136 guest_qos. Its parameter is spelled `quest`, but
 	 * MOM's scopes are dynamic (Parser.py:307-330), so `guest` is the
 	 * (with Guests guest ...) binding: the rule works on every guest. It
 	 * comes after balloon_logic, so its Control wins (Entity.py:139-143). */
-	for (size_t i = 0; i < n_guests; i++) {
-		const struct anchor_mom_guest *g = &guests[i];
-		struct anchor_mom_guest_out *o = &out->guest[i];
-		if (g->n_samples == 0)
-			continue;
-		const struct anchor_mom_sample *last = &g->samples[g->n_samples - 1];
-		if (!last->balloon_valid) {
-			/* (< None None): Python raises TypeError; Policy.evaluate
-			 * returns False (Policy.py:96-98) and do_controls returns
-			 * before any controller runs (PolicyEngine.py:127-129). */
+	for (size_t i = 0; i < n_guests; i++)
+		if (!mom_guest_qos(&guests[i], &out->guest[i]))
 			out->aborted = true;
-			continue;
-		}
-		uint64_t cur = kib(last->balloon_cur_bytes), min = kib(g->balloon_min_bytes);
-		if (cur < min) {                                     /* :132-133 */
-			mom_control(o, (double)min);
-			o->reason = ANCHOR_MOM_R_QOS_MIN;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "guest_qos: balloon_cur below balloon_min, raised to it "
-				 "(02-balloon:130-134)");
-		}
-	}
 
-	if (out->aborted) {
-		for (size_t i = 0; i < n_guests; i++) {
-			struct anchor_mom_guest_out *o = &out->guest[i];
-			o->set = false;
-			o->target_bytes = 0;
-			o->reason = ANCHOR_MOM_R_ABORTED;
-			snprintf(o->reason_text, sizeof o->reason_text,
-				 "evaluation aborted: a guest without balloon info makes "
-				 "guest_qos raise TypeError (02-balloon:132, Policy.py:96-98)");
-		}
-	}
+	if (out->aborted)
+		mom_abort(out, n_guests);
 	return 0;
 }

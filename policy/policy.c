@@ -77,6 +77,12 @@
  * balloon are counted in the cost but never targeted: their share is simply
  * left to the others. Floors and maxima are clamped last, always.
  *
+ * policy_decide() runs these as steps, one static function each, in this
+ * order: the host's cost, trend and level; merge first; the per-guest views
+ * (guest_view) and shrink capacities; distress; release (free memory the
+ * host still backs is ballooned away for a moment, then given back
+ * unbacked); idle trim; relax; and last the actions with their reasons.
+ *
  * Every action carries its reason as a sentence with the numbers that made
  * it, and the plan carries the host's. Nothing here reads a file or a clock. */
 #include "policy/policy.h"
@@ -355,37 +361,54 @@ static double rho(const struct gview *v, uint64_t bytes, double tax)
 	return shares / (pages * (f + k * (1 - f)));
 }
 
-static void guest_view(const struct policy_snapshot *snap, struct policy_state *st,
-		       size_t i, struct gview *v)
+/* What guest_view learns on the way that its later steps need. */
+struct gsigns {
+	bool faulting;          /* major faults above their threshold */
+	bool swapping;          /* swap-in above its threshold */
+	bool short_free;        /* available below guest_distress_free_percent */
+	uint64_t stats_active;  /* the active estimate from the stats alone */
+	uint64_t host_active;   /* the host-side working set while fresh, else 0 */
+};
+
+/* Starts v: slot, size, eligibility, stats, available and active memory; distress signals to sg. */
+static void view_activity(const struct policy_snapshot *snap, struct policy_state *st,
+			  size_t i, struct gview *v, struct gsigns *sg)
 {
 	const struct policy_conf *c = &snap->conf;
 	const struct policy_guest *g = &snap->guests[i];
 	memset(v, 0, sizeof(*v));
+	memset(sg, 0, sizeof(*sg));
 	v->g = g;
 	v->s = state_slot(st, g->id ? g->id : i + 1);
 	v->cur = g->balloon_actual_bytes ? g->balloon_actual_bytes : g->max_bytes;
 	v->eligible = g->has_balloon && !g->stuck && g->max_bytes && v->s;
 	v->fresh = g->stats_valid && g->stats_age_usec <= c->stats_max_age_usec;
 	v->avail = v->fresh ? MIN(g->stat_available_bytes, v->cur) : 0;
-	bool faulting = v->fresh && g->major_faults_per_sec > c->guest_distress_major_faults_per_sec;
-	bool swapping = v->fresh && g->swap_in_pages_per_sec > c->guest_distress_swap_in_pages_per_sec;
-	bool short_free = v->fresh && v->avail < pct(v->cur, c->guest_distress_free_percent);
-	v->active = (v->fresh && !faulting && !swapping) ? v->cur - v->avail : v->cur;
-	uint64_t stats_active = v->active;
+	sg->faulting = v->fresh && g->major_faults_per_sec > c->guest_distress_major_faults_per_sec;
+	sg->swapping = v->fresh && g->swap_in_pages_per_sec > c->guest_distress_swap_in_pages_per_sec;
+	sg->short_free = v->fresh && v->avail < pct(v->cur, c->guest_distress_free_percent);
+	v->active = (v->fresh && !sg->faulting && !sg->swapping) ? v->cur - v->avail : v->cur;
+	sg->stats_active = v->active;
 	/* The host's view: what the guest touched over the last interval. */
-	uint64_t host_active = 0;
 	/* a sample is fresh for three intervals: one to the next due sample,
 	 * one more when the interval in between was dropped because ksmd's
 	 * scanner read the guest (policy/wss.c), and the pass itself */
 	v->host_fresh = c->host_wss && g->host_active_valid &&
 			g->host_active_age_usec <= 3 * c->host_wss_interval_usec;
 	if (v->host_fresh) {
-		host_active = MIN(g->host_active_bytes, v->cur);
-		if (host_active > v->active) {
-			v->active = host_active;
+		sg->host_active = MIN(g->host_active_bytes, v->cur);
+		if (sg->host_active > v->active) {
+			v->active = sg->host_active;
 			v->host_bound = true;
 		}
 	}
+}
+
+/* Sets v's RSS growth rate (keeping this tick's RSS), and bursting if it runs out before an answer. */
+static void view_burst(const struct policy_snapshot *snap, struct gview *v, struct gsigns *sg)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_guest *g = v->g;
 	/* A burst outruns the guest's stats (sampled every few seconds): the
 	 * host sees it first, as RSS growth. What the guest touched since its
 	 * stats were taken is gone from its available memory, and at that
@@ -411,29 +434,38 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		if (bursting) {
 			v->burst_short_bytes = (uint64_t)(ahead - (double)v->avail) +
 					       pct(v->g->max_bytes, c->guest_min_free_percent);
-			short_free = false;
+			sg->short_free = false;
 		}
 	}
 	v->bursting = bursting;
 	v->grow_rate = grow_rate;
-	v->idle = MIN(v->avail, v->cur - v->active);
-	if (bursting)
+}
+
+/* Sets v->distress from the signals, and distress_why from the first of them that holds. */
+static void view_distress(const struct policy_conf *c, struct gview *v, const struct gsigns *sg)
+{
+	const struct policy_guest *g = v->g;
+	if (v->bursting)
 		say(v->distress_why, sizeof v->distress_why,
 		    "allocating fast: host RSS +%.0f MiB/s, available %.0f%% runs out within %.0f s",
-		    grow_rate / MIB, pc(v->avail, v->cur),
+		    v->grow_rate / MIB, pc(v->avail, v->cur),
 		    (double)(g->stats_age_usec + 2 * c->tick_usec) / USEC_PER_SEC);
-	else if (faulting)
+	else if (sg->faulting)
 		say(v->distress_why, sizeof v->distress_why, "major faults %.0f/s > %.0f/s",
 			 g->major_faults_per_sec, c->guest_distress_major_faults_per_sec);
-	else if (swapping)
+	else if (sg->swapping)
 		say(v->distress_why, sizeof v->distress_why, "swap-in %.0f pages/s > %.0f/s",
 			 g->swap_in_pages_per_sec, c->guest_distress_swap_in_pages_per_sec);
-	else if (short_free)
+	else if (sg->short_free)
 		say(v->distress_why, sizeof v->distress_why, "available %.1f%% < %.1f%%",
 			 pc(v->avail, v->cur), c->guest_distress_free_percent);
-	v->distress = faulting || swapping || short_free || bursting;
-	if (!v->s)
-		return;
+	v->distress = sg->faulting || sg->swapping || sg->short_free || v->bursting;
+}
+
+/* Keeps v's distress memory (v->s needed): when and at what size, until distress_memory_usec. */
+static void remember_distress(const struct policy_snapshot *snap, struct gview *v)
+{
+	const struct policy_conf *c = &snap->conf;
 	/* A burst is answered at once but leaves no learned floor: the guest
 	 * may well free it again (its stats will tell). */
 	if (v->distress && !v->bursting) {
@@ -447,7 +479,14 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		v->s->distress_usec = 0;
 		v->s->distress_level_bytes = 0;
 	}
+}
 
+/* Sets stats_behind; returns the active bytes v's floor counts, what was taken unseen as gone. */
+static uint64_t view_stats_lag(const struct policy_snapshot *snap, struct gview *v,
+			       const struct gsigns *sg)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_guest *g = v->g;
 	/* Stats that may predate the last shrinks: count their memory as gone. */
 	struct policy_guest_state *s = v->s;
 	uint64_t db = pct(g->max_bytes, c->deadband_percent);
@@ -460,11 +499,17 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		s->unseen_from_bytes = 0;
 	/* After a grow, stats that do not show it yet must not earn a second one. */
 	v->stats_behind = s->last_sign > 0 && !current;
-	uint64_t floor_active = stats_active;
+	uint64_t floor_active = sg->stats_active;
 	if (s->unseen_from_bytes > v->cur)
-		floor_active = MIN(v->cur, stats_active + (s->unseen_from_bytes - v->cur));
-	floor_active = MAX(floor_active, host_active);
+		floor_active = MIN(v->cur, sg->stats_active + (s->unseen_from_bytes - v->cur));
+	return MAX(floor_active, sg->host_active);
+}
 
+/* Sets v->backed_free: the guest's free memory the host still backs (0 = unknown). */
+static void view_backed_free(const struct policy_snapshot *snap, struct gview *v)
+{
+	const struct policy_guest *g = v->g;
+	const struct policy_guest_state *s = v->s;
 	/* Free memory the guest once touched stays backed by the host until
 	 * the guest reuses it (or reports it, with free page reporting): of
 	 * its memory, cur - resident is unbacked, and the rest of its free
@@ -474,7 +519,13 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		uint64_t unbacked = v->cur > g->ram_resident_bytes ? v->cur - g->ram_resident_bytes : 0;
 		v->backed_free = g->stat_free_bytes > unbacked ? g->stat_free_bytes - unbacked : 0;
 	}
+}
 
+/* Sets v->lo, the lowest target every rule allows, and hold_why when v may not shrink at all. */
+static void view_floor(const struct policy_snapshot *snap, struct gview *v, uint64_t floor_active)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_guest *g = v->g;
 	/* Lowest allowed target. */
 	uint64_t lo = MAX(g->min_bytes, floor_active + pct(v->cur, c->guest_min_free_percent));
 	if (v->s->distress_usec)
@@ -486,6 +537,23 @@ static void guest_view(const struct policy_snapshot *snap, struct policy_state *
 		say(v->hold_why, sizeof v->hold_why, "stats %s", g->stats_valid ? "stale" : "missing");
 	else if (v->distress)
 		say(v->hold_why, sizeof v->hold_why, "in distress");
+}
+
+/* Builds v, guest i's view this tick; updates its state (RSS, distress memory, stats lag). */
+static void guest_view(const struct policy_snapshot *snap, struct policy_state *st,
+		       size_t i, struct gview *v)
+{
+	struct gsigns sg;
+	view_activity(snap, st, i, v, &sg);
+	view_burst(snap, v, &sg);
+	v->idle = MIN(v->avail, v->cur - v->active);
+	view_distress(&snap->conf, v, &sg);
+	if (!v->s)
+		return;
+	remember_distress(snap, v);
+	uint64_t floor_active = view_stats_lag(snap, v, &sg);
+	view_backed_free(snap, v);
+	view_floor(snap, v, floor_active);
 }
 
 /* May v be shrunk this tick, and by how much at most? */
@@ -598,24 +666,45 @@ static void remember(const struct policy_snapshot *snap, struct gview *v, uint64
 		s->last_grow_usec = snap->now_usec ? snap->now_usec : 1;
 }
 
-size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
-		     struct policy_plan *out)
+/* ------------------------------------------------------------- decision */
+
+/* One call of policy_decide: its inputs, and the host-wide figures its
+ * steps set in turn (each step's comment names them) for the later ones. */
+struct decision {
+	const struct policy_snapshot *snap;
+	const struct policy_conf *c;
+	const struct policy_host *h;
+	struct policy_state *st;
+	struct policy_plan *out;
+	struct gview *views;
+	size_t n;               /* guests in views */
+	uint64_t swapped;       /* guest memory the host swapped out */
+	uint64_t used;          /* the guests' cost: RSS + swapped - merged */
+	uint64_t budget;        /* lowered to what the host can give now */
+	bool real_limit;        /* the budget is a cgroup's limit */
+	bool by_avail;          /* the budget was lowered by MemAvailable */
+	uint64_t projected;     /* the cost lookahead_usec ahead, at last tick's growth */
+	uint64_t near;          /* the cost two ticks ahead, at that growth */
+	char used_s[32];        /* used, formatted */
+	char budget_s[32];      /* budget, formatted */
+	enum policy_host_level lvl;
+	int64_t want;           /* the reclaim the host wants */
+	uint64_t gap;           /* duplicates KSM has not merged yet, bytes */
+	char gap_s[32];         /* gap, formatted */
+	int64_t balloon_want;   /* the part of want left to the balloons */
+	bool critical;          /* lvl is CRITICAL */
+	bool swapping;          /* the host, or the guests' cgroup, swaps out */
+	bool at_limit;          /* shed as fast as the balloons allow */
+	int64_t headroom;       /* budget above used and the low water (0 under pressure) */
+	uint64_t growth;        /* what the guests in distress need */
+	uint64_t fundable;      /* what headroom, others and the reserve can fund */
+	uint64_t granted;       /* what the guests are given */
+	uint64_t got;           /* the reclaim handed to the balloons */
+};
+
+/* Frees the state slot of every guest that is not in the snapshot. */
+static void forget_departed(const struct policy_snapshot *snap, struct policy_state *st, size_t n)
 {
-	const struct policy_conf *c = &snap->conf;
-	const struct policy_host *h = &snap->host;
-	struct gview views[POLICY_MAX_GUESTS];
-	size_t n = MIN(snap->n_guests, (size_t)POLICY_MAX_GUESTS);
-	char b1[32], b2[32], b3[32];
-
-	memset(out, 0, sizeof(*out));
-	out->now_usec = snap->now_usec;
-	out->dry_run = c->dry_run;
-	usec_t prev_tick_usec = st->last_tick_usec;
-	uint64_t prev_used = st->prev_used_bytes;
-	st->ticks++;
-	st->last_tick_usec = snap->now_usec;
-
-	/* Forget guests that left. */
 	for (size_t j = 0; j < POLICY_MAX_GUESTS; j++) {
 		bool present = false;
 		for (size_t i = 0; i < n && st->guests[j].id; i++)
@@ -623,10 +712,16 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		if (!present)
 			st->guests[j].id = 0;
 	}
+}
 
-	/* Host cost and level. */
+/* Sets swapped, used, budget, real_limit, by_avail and their texts; reports the cost in the plan. */
+static void host_cost(struct decision *t)
+{
+	const struct policy_snapshot *snap = t->snap;
+	const struct policy_conf *c = t->c;
+	const struct policy_host *h = t->h;
 	uint64_t rss = 0, swapped = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < t->n; i++) {
 		const struct policy_guest *g = &snap->guests[i];
 		rss += g->rss_bytes ? g->rss_bytes
 				    : (g->balloon_actual_bytes ? g->balloon_actual_bytes : g->max_bytes);
@@ -641,20 +736,34 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	uint64_t budget = policy_budget_bytes(snap);
 	/* A budget that is a cgroup's limit is the real limit: going over it
 	 * swaps the guests, and no host reserve can be borrowed against it. */
-	bool real_limit = c->budget_cgroup[0] && h->cg_valid && h->cg_limited;
+	t->real_limit = c->budget_cgroup[0] && h->cg_valid && h->cg_limited;
 	/* What the host can give now: other users of host memory shrink it. */
-	bool by_avail = false;
+	t->by_avail = false;
 	if (h->mem_total_bytes && used + h->mem_available_bytes < budget + c->reserve_bytes) {
 		uint64_t b = used + h->mem_available_bytes;
 		budget = b > c->reserve_bytes ? b - c->reserve_bytes : 0;
-		by_avail = true;
+		t->by_avail = true;
 	}
-	out->budget_bytes = budget;
-	out->guest_used_bytes = used;
-	out->guest_swap_bytes = swapped;
-	st->prev_used_bytes = used;
+	t->swapped = swapped;
+	t->used = used;
+	t->budget = budget;
+	t->out->budget_bytes = budget;
+	t->out->guest_used_bytes = used;
+	t->out->guest_swap_bytes = swapped;
+	t->st->prev_used_bytes = used;
+	fmt_size(used, t->used_s, sizeof t->used_s);
+	fmt_size(budget, t->budget_s, sizeof t->budget_s);
+}
+
+/* Sets projected and near from the cost's growth since the previous tick, over the same guests only. */
+static void cost_trend(struct decision *t, usec_t prev_tick_usec, uint64_t prev_used)
+{
+	const struct policy_snapshot *snap = t->snap;
+	const struct policy_conf *c = t->c;
+	struct policy_state *st = t->st;
+	uint64_t used = t->used;
 	uint64_t ids = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < t->n; i++)
 		ids += snap->guests[i].id ? snap->guests[i].id : i + 1;
 	bool same_guests = ids == st->prev_guest_ids;
 	st->prev_guest_ids = ids;
@@ -668,28 +777,47 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		/* where it is before the balloons can answer: two ticks */
 		near += (uint64_t)(rate * 2 * (double)c->tick_usec);
 	}
+	t->projected = projected;
+	t->near = near;
+}
 
+/* Writes the host's reason when the guests use more than the budget. */
+static void say_over_budget(const struct decision *t)
+{
+	char *hr = t->out->host_reason;
+	size_t hrl = sizeof t->out->host_reason;
+	char b3[32];
+	fmt_size(t->h->mem_available_bytes, b3, sizeof b3);
+	char sw[48] = "";
+	if (t->swapped) {
+		char b4[32];
+		fmt_size(t->swapped, b4, sizeof b4);
+		say(sw, sizeof sw, " (%s of it swapped out)", b4);
+	}
+	if (t->by_avail)
+		say(hr, hrl, "guests use %s%s > budget %s (host MemAvailable %s < reserve)",
+		    t->used_s, sw, t->budget_s, b3);
+	else
+		say(hr, hrl, "guests use %s%s > budget %s%s", t->used_s, sw, t->budget_s,
+		    t->real_limit ? " (cgroup limit)" : "");
+}
+
+/* Sets lvl and want and writes the host's reason, first signal first; keeps when pressure began. */
+static void host_level(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
+	const struct policy_host *h = t->h;
+	uint64_t used = t->used, budget = t->budget, projected = t->projected;
+	const char *b1 = t->used_s, *b2 = t->budget_s;
+	char b3[32];
 	int64_t want = 0;
 	enum policy_host_level lvl = POLICY_HOST_OK;
-	char *hr = out->host_reason;
-	size_t hrl = sizeof out->host_reason;
-	fmt_size(used, b1, sizeof b1);
-	fmt_size(budget, b2, sizeof b2);
+	char *hr = t->out->host_reason;
+	size_t hrl = sizeof t->out->host_reason;
 	if (used > budget) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)(used - budget + pct(budget, c->budget_low_water_percent));
-		fmt_size(h->mem_available_bytes, b3, sizeof b3);
-		char sw[48] = "";
-		if (swapped) {
-			char b4[32];
-			fmt_size(swapped, b4, sizeof b4);
-			say(sw, sizeof sw, " (%s of it swapped out)", b4);
-		}
-		if (by_avail)
-			say(hr, hrl, "guests use %s%s > budget %s (host MemAvailable %s < reserve)", b1, sw, b2, b3);
-		else
-			say(hr, hrl, "guests use %s%s > budget %s%s", b1, sw, b2,
-			    real_limit ? " (cgroup limit)" : "");
+		say_over_budget(t);
 	} else if (projected > budget) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)(projected - budget + pct(budget, c->budget_low_water_percent));
@@ -702,7 +830,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 					       (double)c->tick_usec / USEC_PER_SEC));
 		say(hr, hrl, "host swap-out %.0f pages/s > %.0f/s", h->swap_out_pages_per_sec,
 			 c->swap_out_threshold_pages_per_sec);
-	} else if (real_limit && h->cg_swap_out_bytes_per_sec > c->swap_out_threshold_pages_per_sec * 4096.0) {
+	} else if (t->real_limit && h->cg_swap_out_bytes_per_sec > c->swap_out_threshold_pages_per_sec * 4096.0) {
 		lvl = POLICY_HOST_CRITICAL;
 		want = (int64_t)MAX(pct(budget, c->max_shrink_percent_per_tick_critical),
 				    (uint64_t)(h->cg_swap_out_bytes_per_sec *
@@ -726,21 +854,31 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	} else {
 		say(hr, hrl, "guests use %s of budget %s", b1, b2);
 	}
-	out->host_level = lvl;
+	t->lvl = lvl;
+	t->want = want;
+	t->out->host_level = lvl;
 	if (lvl == POLICY_HOST_OK)
-		st->pressure_since_usec = 0;
-	else if (!st->pressure_since_usec)
-		st->pressure_since_usec = snap->now_usec ? snap->now_usec : 1;
+		t->st->pressure_since_usec = 0;
+	else if (!t->st->pressure_since_usec)
+		t->st->pressure_since_usec = t->snap->now_usec ? t->snap->now_usec : 1;
+}
 
-	/* Merge first. */
+/* Sets gap and its text, and the merge urgency and its reason: merge first. */
+static void merge_urgency(struct decision *t)
+{
+	const struct policy_snapshot *snap = t->snap;
+	struct policy_plan *out = t->out;
+	enum policy_host_level lvl = t->lvl;
 	uint64_t gap = 0;
 	if (snap->merge.available && snap->merge.potential_pages > snap->merge.merged_pages)
 		gap = (snap->merge.potential_pages - snap->merge.merged_pages) * 4096;
-	fmt_size(gap, b3, sizeof b3);
+	t->gap = gap;
+	fmt_size(gap, t->gap_s, sizeof t->gap_s);
+	const char *b3 = t->gap_s;
 	if (gap < 4 * MIB) {
 		out->merge_urgency = POLICY_MERGE_IDLE;
 		say(out->merge_reason, sizeof out->merge_reason, "unmerged duplicates %s: trickle", b3);
-	} else if (lvl == POLICY_HOST_OK && !(real_limit && used > pct(budget, 80))) {
+	} else if (lvl == POLICY_HOST_OK && !(t->real_limit && t->used > pct(t->budget, 80))) {
 		out->merge_urgency = POLICY_MERGE_NORMAL;
 		say(out->merge_reason, sizeof out->merge_reason,
 			 "unmerged duplicates %s, host %s: merge within budget", b3, policy_host_level_name(lvl));
@@ -752,28 +890,42 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 			 "unmerged duplicates %s, host %s%s: merge at full speed", b3, policy_host_level_name(lvl),
 			 lvl == POLICY_HOST_OK ? " but above 80% of its cgroup limit" : "");
 	}
+}
+
+/* Sets balloon_want: want less what the gap covers (all of it in the grace, half in CRITICAL). */
+static void merge_cover(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
+	struct policy_plan *out = t->out;
+	int64_t want = t->want;
+	uint64_t gap = t->gap;
 	int64_t balloon_want = want;
 	bool merge_covers = false;
 	if (want > 0 && gap > 0) {
-		bool grace = lvl == POLICY_HOST_PRESSURE &&
-			     snap->now_usec - st->pressure_since_usec < c->merge_grace_usec;
+		bool grace = t->lvl == POLICY_HOST_PRESSURE &&
+			     t->snap->now_usec - t->st->pressure_since_usec < c->merge_grace_usec;
 		if (grace && gap >= (uint64_t)want) {
 			balloon_want = 0;
 			merge_covers = true;
-		} else if (lvl == POLICY_HOST_CRITICAL) {
+		} else if (t->lvl == POLICY_HOST_CRITICAL) {
 			balloon_want = want - (int64_t)MIN(gap, (uint64_t)want) / 2;
 		}
 	}
 	out->reclaim_wanted_bytes = want;
 	if (merge_covers) {
-		size_t l = strlen(hr);
-		say(hr + l, hrl - l, "; merging %s covers it", b3);
+		size_t l = strlen(out->host_reason);
+		say(out->host_reason + l, sizeof out->host_reason - l, "; merging %s covers it", t->gap_s);
 	}
+	t->balloon_want = balloon_want;
+}
 
-	/* Per-guest views. */
-	for (size_t i = 0; i < n; i++)
-		guest_view(snap, st, i, &views[i]);
-	bool critical = lvl == POLICY_HOST_CRITICAL;
+/* Sets critical, swapping, at_limit, balloon_want's cap near the limit, and each shrink capacity. */
+static void shrink_limits(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
+	const struct policy_host *h = t->h;
+	uint64_t used = t->used, budget = t->budget, near = t->near;
+	t->critical = t->lvl == POLICY_HOST_CRITICAL;
 	/* At the limit (over budget, or swapping), shed as fast as the
 	 * balloons allow: the step is capped by each guest's floor and by the
 	 * want, not by a percentage per tick. Heading for it within two ticks
@@ -781,27 +933,24 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	 * overshoot those two ticks bring; further ahead (the lookahead) takes
 	 * the critical cap per tick: a burst is finite, and taking all of it
 	 * at once starves the guests. */
-	bool swapping = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
-			(real_limit && h->cg_swap_out_bytes_per_sec >
-				       c->swap_out_threshold_pages_per_sec * 4096.0);
-	bool at_limit = critical && (used > budget || near > budget || swapping);
-	if (at_limit && used <= budget && !swapping)
-		balloon_want = MIN(balloon_want,
-				   (int64_t)(near - budget + pct(budget, c->budget_low_water_percent)));
-	for (size_t i = 0; i < n; i++)
-		shrink_capacity(snap, &views[i], critical, at_limit);
+	t->swapping = h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
+		      (t->real_limit && h->cg_swap_out_bytes_per_sec >
+					c->swap_out_threshold_pages_per_sec * 4096.0);
+	t->at_limit = t->critical && (used > budget || near > budget || t->swapping);
+	if (t->at_limit && used <= budget && !t->swapping)
+		t->balloon_want = MIN(t->balloon_want,
+				      (int64_t)(near - budget + pct(budget, c->budget_low_water_percent)));
+	for (size_t i = 0; i < t->n; i++)
+		shrink_capacity(t->snap, &t->views[i], t->critical, t->at_limit);
+}
 
-	/* Distress first: give back fast, funded by headroom or others. */
-	uint64_t capacity = 0;
-	for (size_t i = 0; i < n; i++)
-		if (views[i].may_shrink)
-			capacity += views[i].cap_down;
-	int64_t headroom = (int64_t)budget - (int64_t)used - (int64_t)pct(budget, c->budget_low_water_percent);
-	if (lvl != POLICY_HOST_OK && headroom > 0)
-		headroom = 0;
+/* Sets give to what each eligible guest in distress needs, before funding; returns their sum. */
+static uint64_t distress_needs(const struct decision *t)
+{
+	const struct policy_conf *c = t->c;
 	uint64_t growth = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct gview *v = &views[i];
+	for (size_t i = 0; i < t->n; i++) {
+		struct gview *v = &t->views[i];
 		if (!v->eligible || !v->distress || v->cur >= v->g->max_bytes || v->stats_behind)
 			continue;
 		uint64_t need = pct(v->cur, c->guest_min_free_percent);
@@ -817,18 +966,37 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		v->give = need;
 		growth += need;
 	}
+	return growth;
+}
+
+/* Distress first: sets headroom, growth, fundable and granted (gives cut to fit), then got. */
+static void fund_distress(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
+	const struct policy_host *h = t->h;
+	struct gview *views = t->views;
+	size_t n = t->n;
+	uint64_t used = t->used, budget = t->budget;
+	uint64_t capacity = 0;
+	for (size_t i = 0; i < n; i++)
+		if (views[i].may_shrink)
+			capacity += views[i].cap_down;
+	int64_t headroom = (int64_t)budget - (int64_t)used - (int64_t)pct(budget, c->budget_low_water_percent);
+	if (t->lvl != POLICY_HOST_OK && headroom > 0)
+		headroom = 0;
+	uint64_t growth = distress_needs(t);
 	/* The reserve lies below the budget: a guest in distress may borrow a
 	 * quarter of it unless the host itself is already short or swapping;
 	 * under a cgroup's limit, it may use the headroom instead (below). */
-	bool host_short = real_limit ||
+	bool host_short = t->real_limit ||
 			  h->swap_out_pages_per_sec > c->swap_out_threshold_pages_per_sec ||
 			  (h->psi_available && h->psi_full_avg10_percent > c->psi_full_threshold_percent) ||
 			  (h->mem_total_bytes && h->mem_available_bytes < c->reserve_bytes / 2);
 	uint64_t lend = host_short ? 0 : c->reserve_bytes / 4;
 	/* Under a cgroup's limit the headroom kept below it is there for
 	 * exactly this: a guest in distress may use it, unless it swaps. */
-	if (real_limit)
-		lend = swapping || h->cg_limit_bytes <= budget ? 0 : h->cg_limit_bytes - budget;
+	if (t->real_limit)
+		lend = t->swapping || h->cg_limit_bytes <= budget ? 0 : h->cg_limit_bytes - budget;
 	uint64_t fundable = (uint64_t)MAX(headroom, 0) + capacity + lend;
 	if (growth > fundable && growth) {
 		for (size_t i = 0; i < n; i++)
@@ -839,18 +1007,28 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		granted += views[i].give;
 	uint64_t funded_by_others = granted > (uint64_t)MAX(headroom, 0) ? granted - (uint64_t)MAX(headroom, 0) : 0;
 	funded_by_others = MIN(funded_by_others, capacity);
-	if (balloon_want < 0)
-		balloon_want = 0;
-	uint64_t got = distribute_reclaim(views, n, (uint64_t)balloon_want + funded_by_others, c->idle_tax_percent);
+	if (t->balloon_want < 0)
+		t->balloon_want = 0;
+	t->got = distribute_reclaim(views, n, (uint64_t)t->balloon_want + funded_by_others, c->idle_tax_percent);
+	t->headroom = headroom;
+	t->growth = growth;
+	t->fundable = fundable;
+	t->granted = granted;
+}
 
+/* Sets release_take on guests with backed free memory, release_back when a release is done. */
+static void plan_releases(struct decision *t)
+{
+	const struct policy_snapshot *snap = t->snap;
+	const struct policy_conf *c = t->c;
 	/* Release: a guest that holds free memory the host still backs is
 	 * ballooned over it for a moment and then given its size back: the
 	 * host drops the pages the balloon took, the guest keeps what it had
 	 * (it can still map as much as before), now unbacked. Once per guest
 	 * a minute at most; not for guests that report their free pages.
 	 * Before the idle trim: a release costs the guest nothing it keeps. */
-	for (size_t i = 0; i < n; i++) {
-		struct gview *v = &views[i];
+	for (size_t i = 0; i < t->n; i++) {
+		struct gview *v = &t->views[i];
 		struct policy_guest_state *s = v->s;
 		if (!v->eligible || !s)
 			continue;
@@ -860,7 +1038,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 			bool late = snap->now_usec - s->release_usec > 5 * c->settle_usec + c->tick_usec;
 			if (!reached && !late)
 				continue;
-			if (lvl == POLICY_HOST_CRITICAL || v->take) {
+			if (t->lvl == POLICY_HOST_CRITICAL || v->take) {
 				s->release_from_bytes = 0; /* the host needs it: it stays taken */
 				continue;
 			}
@@ -878,7 +1056,12 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 		if (target + c->release_min_bytes / 2 <= v->cur)
 			v->release_take = v->cur - target;
 	}
+}
 
+/* Host ok and nothing reclaimed: sets take (a trim) on guests idle above idle_trim_percent. */
+static void idle_trim(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
 	/* Idle trim (senpai-like probing): no pressure, take idle memory
 	 * slowly from guests that hold much more than they use. Idle is
 	 * what the stats call available and the host did not see touched. */
@@ -886,11 +1069,11 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	 * nothing, and trimming it costs the guest what it can map (a
 	 * ballooned guest's MemTotal shrinks): trim only above
 	 * limit_trim_percent of the budget. */
-	bool trim_room = !real_limit || used >= pct(budget, c->limit_trim_percent);
-	if (lvl == POLICY_HOST_OK && got == 0 && c->idle_trim_percent > 0 && trim_room) {
+	bool trim_room = !t->real_limit || t->used >= pct(t->budget, c->limit_trim_percent);
+	if (t->lvl == POLICY_HOST_OK && t->got == 0 && c->idle_trim_percent > 0 && trim_room) {
 		double idle = c->idle_trim_percent / 100.0;
-		for (size_t i = 0; i < n; i++) {
-			struct gview *v = &views[i];
+		for (size_t i = 0; i < t->n; i++) {
+			struct gview *v = &t->views[i];
 			/* A guest seen in distress lately is not probed again. */
 			if (!v->may_shrink || v->give || v->release_take || v->release_back || v->s->distress_usec ||
 			    (double)v->idle <= idle * (double)v->cur)
@@ -900,158 +1083,246 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 			v->trim = true;
 		}
 	}
+}
 
-	/* Relax: host has room, give back to guests short of free memory. */
-	if (lvl == POLICY_HOST_OK && headroom > 0 && got == 0) {
-		uint64_t room = (uint64_t)headroom - granted;
-		if (granted > (uint64_t)headroom)
-			room = 0;
-		while (room > 0) {
-			struct gview *best = NULL;
-			double best_r = 0;
-			for (size_t i = 0; i < n; i++) {
-				struct gview *v = &views[i];
-				uint64_t top = MIN(v->g->max_bytes,
-						   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
-				if (!v->eligible || !v->fresh || v->distress || v->stats_behind ||
-				    v->release_take || v->release_back || v->cur + v->give >= top)
-					continue;
-				/* Only guests that would use it: available below twice the min. */
-				if (v->avail + v->give >= pct(v->cur + v->give, 2 * c->guest_min_free_percent))
-					continue;
-				double r = rho(v, v->cur + v->give, c->idle_tax_percent);
-				if (!best || r > best_r) {
-					best = v;
-					best_r = r;
-				}
+/* Relax: host room left, nothing reclaimed: adds to give of guests short of free memory. */
+static void relax(struct decision *t)
+{
+	const struct policy_conf *c = t->c;
+	int64_t headroom = t->headroom;
+	uint64_t granted = t->granted;
+	if (!(t->lvl == POLICY_HOST_OK && headroom > 0 && t->got == 0))
+		return;
+	uint64_t room = (uint64_t)headroom - granted;
+	if (granted > (uint64_t)headroom)
+		room = 0;
+	while (room > 0) {
+		struct gview *best = NULL;
+		double best_r = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			struct gview *v = &t->views[i];
+			uint64_t top = MIN(v->g->max_bytes,
+					   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
+			if (!v->eligible || !v->fresh || v->distress || v->stats_behind ||
+			    v->release_take || v->release_back || v->cur + v->give >= top)
+				continue;
+			/* Only guests that would use it: available below twice the min. */
+			if (v->avail + v->give >= pct(v->cur + v->give, 2 * c->guest_min_free_percent))
+				continue;
+			double r = rho(v, v->cur + v->give, c->idle_tax_percent);
+			if (!best || r > best_r) {
+				best = v;
+				best_r = r;
 			}
-			if (!best)
-				break;
-			uint64_t chunk = MIN(MAX(best->g->max_bytes / 100, 1 * MIB), room);
-			chunk = MIN(chunk, best->g->max_bytes - best->cur - best->give);
-			best->give += chunk;
-			room -= chunk;
 		}
+		if (!best)
+			break;
+		uint64_t chunk = MIN(MAX(best->g->max_bytes / 100, 1 * MIB), room);
+		chunk = MIN(chunk, best->g->max_bytes - best->cur - best->give);
+		best->give += chunk;
+		room -= chunk;
 	}
+}
 
-	/* Emit actions. */
-	for (size_t i = 0; i < n; i++) {
-		struct gview *v = &views[i];
-		const struct policy_guest *g = v->g;
-		if (!v->eligible)
+/* Picks v's step, clamped to [min, max], into *target and *why; false when it has none worth taking. */
+static bool action_target(const struct decision *t, const struct gview *v, uint64_t *target_out,
+			  enum policy_reason_code *why_out)
+{
+	const struct policy_guest *g = v->g;
+	uint64_t db = pct(g->max_bytes, t->c->deadband_percent);
+	uint64_t target = v->cur;
+	enum policy_reason_code why;
+	if (v->give > 0) {
+		target = v->cur + v->give;
+		why = v->distress ? POLICY_WHY_GUEST_DISTRESS : POLICY_WHY_RELAX;
+	} else if (v->take > 0) {
+		target = v->cur - v->take;
+		why = v->trim ? POLICY_WHY_IDLE_TRIM : POLICY_WHY_HOST_PRESSURE;
+	} else if (v->release_back) {
+		target = v->s->release_from_bytes;
+		why = POLICY_WHY_RELEASE;
+	} else if (v->release_take) {
+		target = v->cur - v->release_take;
+		why = POLICY_WHY_RELEASE;
+	} else if (g->balloon_target_bytes && (g->balloon_target_bytes < g->min_bytes ||
+					       g->balloon_target_bytes > g->max_bytes)) {
+		target = g->balloon_target_bytes;
+		why = POLICY_WHY_LIMIT;
+	} else {
+		return false;
+	}
+	/* Floors and maxima, always. */
+	if (target < g->min_bytes)
+		target = g->min_bytes;
+	if (target > g->max_bytes)
+		target = g->max_bytes;
+	uint64_t d = target > v->cur ? target - v->cur : v->cur - target;
+	if (why != POLICY_WHY_LIMIT && why != POLICY_WHY_GUEST_DISTRESS && d < MAX(db, 1))
+		return false;
+	if (d == 0 && why != POLICY_WHY_LIMIT)
+		return false;
+	if (why == POLICY_WHY_LIMIT && target == g->balloon_target_bytes)
+		return false;
+	*target_out = target;
+	*why_out = why;
+	return true;
+}
+
+/* Writes a host-pressure shrink's reason: the host's, and v's claim ranked among the shrinkable. */
+static void explain_pressure(const struct decision *t, const struct gview *v, struct policy_action *a,
+			     const char *ds, const char *ts)
+{
+	const struct policy_conf *c = t->c;
+	const struct policy_guest *g = v->g;
+	double r = rho(v, v->cur, c->idle_tax_percent);
+	unsigned rank = 1, cands = 0;
+	for (size_t j = 0; j < t->n; j++) {
+		if (!t->views[j].may_shrink)
 			continue;
-		uint64_t db = pct(g->max_bytes, c->deadband_percent);
-		uint64_t target = v->cur;
-		enum policy_reason_code why;
-		if (v->give > 0) {
-			target = v->cur + v->give;
-			why = v->distress ? POLICY_WHY_GUEST_DISTRESS : POLICY_WHY_RELAX;
-		} else if (v->take > 0) {
-			target = v->cur - v->take;
-			why = v->trim ? POLICY_WHY_IDLE_TRIM : POLICY_WHY_HOST_PRESSURE;
-		} else if (v->release_back) {
-			target = v->s->release_from_bytes;
-			why = POLICY_WHY_RELEASE;
-		} else if (v->release_take) {
-			target = v->cur - v->release_take;
-			why = POLICY_WHY_RELEASE;
-		} else if (g->balloon_target_bytes && (g->balloon_target_bytes < g->min_bytes ||
-						       g->balloon_target_bytes > g->max_bytes)) {
-			target = g->balloon_target_bytes;
-			why = POLICY_WHY_LIMIT;
+		cands++;
+		if (&t->views[j] != v && rho(&t->views[j], t->views[j].cur, c->idle_tax_percent) < r)
+			rank++;
+	}
+	char rk[48] = "lowest";
+	if (rank > 1)
+		say(rk, sizeof rk, "rank %u of %u in", rank, cands);
+	say(a->reason, sizeof a->reason,
+	    "%s -%s to %s: %s; %s available %.0f%%, %s shares per active page "
+	    "(%.3g, %" PRIu64 " shares, active %.0f%%)",
+	    g->name, ds, ts, t->out->host_reason, g->name, pc(v->avail, v->cur), rk,
+	    r * 1000.0, g->shares ? g->shares : DEFAULT_SHARES, pc(v->active, v->cur));
+}
+
+/* Writes action a's reason: the step, and the numbers that made it. */
+static void explain_action(const struct decision *t, const struct gview *v, struct policy_action *a)
+{
+	const struct policy_conf *c = t->c;
+	const struct policy_guest *g = v->g;
+	const char *b1 = t->used_s, *b2 = t->budget_s;
+	uint64_t target = a->target_bytes;
+	uint64_t d = target > v->cur ? target - v->cur : v->cur - target;
+	char ds[32], ts[32];
+	fmt_size(d, ds, sizeof ds);
+	fmt_size(target, ts, sizeof ts);
+	switch (a->why) {
+	case POLICY_WHY_HOST_PRESSURE:
+		explain_pressure(t, v, a, ds, ts);
+		break;
+	case POLICY_WHY_GUEST_DISTRESS:
+		say(a->reason, sizeof a->reason, "%s +%s to %s: %s in distress, %s%s",
+			 g->name, ds, ts, g->name, v->distress_why,
+			 t->growth > t->fundable ? " (partly funded)" : "");
+		break;
+	case POLICY_WHY_RELAX:
+		say(a->reason, sizeof a->reason,
+			 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
+			 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
+		break;
+	case POLICY_WHY_IDLE_TRIM:
+		if (v->host_fresh)
+			say(a->reason, sizeof a->reason,
+			    "%s -%s to %s: idle memory, %s idle %.0f%% > %.0f%% (available %.0f%%, "
+			    "host saw %.0f%% touched); host ok (%s of budget %s)",
+			    g->name, ds, ts, g->name, pc(v->idle, v->cur), c->idle_trim_percent,
+			    pc(v->avail, v->cur), pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
+		else
+			say(a->reason, sizeof a->reason,
+			    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
+			    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
+		break;
+	case POLICY_WHY_RELEASE:
+		if (v->release_back)
+			say(a->reason, sizeof a->reason,
+			    "%s +%s to %s: release done, the guest gets its size back (the pages the balloon "
+			    "took are no longer backed by the host)", g->name, ds, ts);
+		else
+			say(a->reason, sizeof a->reason,
+			    "%s -%s to %s for a moment: release, %s holds %.0f MiB of free memory the host "
+			    "still backs (free %.0f MiB, host backs %.0f of its %.0f MiB)",
+			    g->name, ds, ts, g->name, (double)v->backed_free / MIB,
+			    (double)g->stat_free_bytes / MIB, (double)g->ram_resident_bytes / MIB,
+			    (double)v->cur / MIB);
+		break;
+	case POLICY_WHY_LIMIT:
+		say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",
+			 g->name, ts);
+		break;
+	}
+}
+
+/* Records action a in v's state: the step, a release's start or end, a distress floor. */
+static void record_action(const struct policy_snapshot *snap, struct gview *v, const struct policy_action *a)
+{
+	uint64_t target = a->target_bytes;
+	remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
+	if (a->why == POLICY_WHY_RELEASE) {
+		if (v->release_back) {
+			v->s->release_from_bytes = 0;
 		} else {
-			continue;
+			v->s->release_from_bytes = v->cur;
+			v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
 		}
-		/* Floors and maxima, always. */
-		if (target < g->min_bytes)
-			target = g->min_bytes;
-		if (target > g->max_bytes)
-			target = g->max_bytes;
-		uint64_t d = target > v->cur ? target - v->cur : v->cur - target;
-		if (why != POLICY_WHY_LIMIT && why != POLICY_WHY_GUEST_DISTRESS && d < MAX(db, 1))
-			continue;
-		if (d == 0 && why != POLICY_WHY_LIMIT)
-			continue;
-		if (why == POLICY_WHY_LIMIT && target == g->balloon_target_bytes)
-			continue;
-		struct policy_action *a = add_action(out, v, i, target, why);
-		char ds[32], ts[32];
-		fmt_size(d, ds, sizeof ds);
-		fmt_size(target, ts, sizeof ts);
-		switch (why) {
-		case POLICY_WHY_HOST_PRESSURE: {
-			double r = rho(v, v->cur, c->idle_tax_percent);
-			unsigned rank = 1, cands = 0;
-			for (size_t j = 0; j < n; j++) {
-				if (!views[j].may_shrink)
-					continue;
-				cands++;
-				if (&views[j] != v && rho(&views[j], views[j].cur, c->idle_tax_percent) < r)
-					rank++;
-			}
-			char rk[48] = "lowest";
-			if (rank > 1)
-				say(rk, sizeof rk, "rank %u of %u in", rank, cands);
-			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: %s; %s available %.0f%%, %s shares per active page "
-			    "(%.3g, %" PRIu64 " shares, active %.0f%%)",
-			    g->name, ds, ts, out->host_reason, g->name, pc(v->avail, v->cur), rk,
-			    r * 1000.0, g->shares ? g->shares : DEFAULT_SHARES, pc(v->active, v->cur));
-			break;
-		}
-		case POLICY_WHY_GUEST_DISTRESS:
-			say(a->reason, sizeof a->reason, "%s +%s to %s: %s in distress, %s%s",
-				 g->name, ds, ts, g->name, v->distress_why,
-				 growth > fundable ? " (partly funded)" : "");
-			break;
-		case POLICY_WHY_RELAX:
-			say(a->reason, sizeof a->reason,
-				 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
-				 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
-			break;
-		case POLICY_WHY_IDLE_TRIM:
-			if (v->host_fresh)
-				say(a->reason, sizeof a->reason,
-				    "%s -%s to %s: idle memory, %s idle %.0f%% > %.0f%% (available %.0f%%, "
-				    "host saw %.0f%% touched); host ok (%s of budget %s)",
-				    g->name, ds, ts, g->name, pc(v->idle, v->cur), c->idle_trim_percent,
-				    pc(v->avail, v->cur), pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
-			else
-				say(a->reason, sizeof a->reason,
-				    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
-				    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
-			break;
-		case POLICY_WHY_RELEASE:
-			if (v->release_back)
-				say(a->reason, sizeof a->reason,
-				    "%s +%s to %s: release done, the guest gets its size back (the pages the balloon "
-				    "took are no longer backed by the host)", g->name, ds, ts);
-			else
-				say(a->reason, sizeof a->reason,
-				    "%s -%s to %s for a moment: release, %s holds %.0f MiB of free memory the host "
-				    "still backs (free %.0f MiB, host backs %.0f of its %.0f MiB)",
-				    g->name, ds, ts, g->name, (double)v->backed_free / MIB,
-				    (double)g->stat_free_bytes / MIB, (double)g->ram_resident_bytes / MIB,
-				    (double)v->cur / MIB);
-			break;
-		case POLICY_WHY_LIMIT:
-			say(a->reason, sizeof a->reason, "%s to %s: target kept within [min, max]",
-				 g->name, ts);
-			break;
-		}
-		remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
-		if (why == POLICY_WHY_RELEASE) {
-			if (v->release_back) {
-				v->s->release_from_bytes = 0;
-			} else {
-				v->s->release_from_bytes = v->cur;
-				v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
-			}
-		}
-		/* The answer to distress is the new learned floor. */
-		if (why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)
-			v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);
 	}
+	/* The answer to distress is the new learned floor. */
+	if (a->why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)
+		v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);
+}
+
+/* Adds guest i's action to the plan, if it has one, with its reason, and records it. */
+static void emit_action(struct decision *t, size_t i)
+{
+	struct gview *v = &t->views[i];
+	uint64_t target;
+	enum policy_reason_code why;
+	if (!v->eligible || !action_target(t, v, &target, &why))
+		return;
+	struct policy_action *a = add_action(t->out, v, i, target, why);
+	explain_action(t, v, a);
+	record_action(t->snap, v, a);
+}
+
+size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st,
+		     struct policy_plan *out)
+{
+	struct gview views[POLICY_MAX_GUESTS];
+	struct decision t = {
+		.snap = snap, .c = &snap->conf, .h = &snap->host, .st = st, .out = out,
+		.views = views, .n = MIN(snap->n_guests, (size_t)POLICY_MAX_GUESTS),
+	};
+
+	memset(out, 0, sizeof(*out));
+	out->now_usec = snap->now_usec;
+	out->dry_run = snap->conf.dry_run;
+	usec_t prev_tick_usec = st->last_tick_usec;
+	uint64_t prev_used = st->prev_used_bytes;
+	st->ticks++;
+	st->last_tick_usec = snap->now_usec;
+	forget_departed(snap, st, t.n);
+
+	/* The host: its cost, where it is heading, and its level. */
+	host_cost(&t);
+	cost_trend(&t, prev_tick_usec, prev_used);
+	host_level(&t);
+
+	/* Merge first: what KSM can still merge covers some of the want. */
+	merge_urgency(&t);
+	merge_cover(&t);
+
+	/* The guests: their views, and how much each may give. */
+	for (size_t i = 0; i < t.n; i++)
+		guest_view(snap, st, i, &views[i]);
+	shrink_limits(&t);
+
+	/* Who gives and who gets: distress first, then releases, idle trim
+	 * and relax, each only where the ones before left room. */
+	fund_distress(&t);
+	plan_releases(&t);
+	idle_trim(&t);
+	relax(&t);
+
+	/* The actions, floors and maxima clamped last. */
+	for (size_t i = 0; i < t.n; i++)
+		emit_action(&t, i);
 	return out->n_actions;
 }
 
