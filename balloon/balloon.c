@@ -919,8 +919,8 @@ int balloon_override(struct balloon *b, uint64_t size, usec_t now, char *err, si
 	if (r < 0)
 		return r;
 	r = send_target(b, size, now);
-	if (r < 0)
-		snprintf(err, err_len, "guest %s: %s", b->name, strerror(-r));
+	if (r < 0) /* the backend's own words when it has them (libvirt's) */
+		snprintf(err, err_len, "guest %s: %s", b->name, b->reason[0] ? b->reason : strerror(-r));
 	return r;
 }
 

@@ -48,6 +48,8 @@ struct lv_conn {
 	bool closed;                 /* the close callback fired */
 	char close_why[96];
 	int cb_lifecycle, cb_balloon;
+	bool need_resync;            /* a listing failed: list again */
+	usec_t next_resync_usec;
 	usec_t next_try_usec, backoff_usec;
 	bool ever_up, down_logged;
 	char error[256];
@@ -116,7 +118,9 @@ static void read_pid(const struct lv_conn *c, struct lv_domain *d)
 	d->pid = (pid_t)pid;
 }
 
-static void read_domain(const struct lv_conn *c, virDomainPtr dom, struct lv_domain *d)
+/* Returns 0, or -EIO when the domain's XML or maximum cannot be read (a
+ * transient failure: not a domain without a balloon). */
+static int read_domain(const struct lv_conn *c, virDomainPtr dom, struct lv_domain *d)
 {
 	memset(d, 0, sizeof *d);
 	const char *n = virDomainGetName(dom);
@@ -128,6 +132,10 @@ static void read_domain(const struct lv_conn *c, virDomainPtr dom, struct lv_dom
 	unsigned long max_kib = virDomainGetMaxMemory(dom);
 	d->max_bytes = (uint64_t)max_kib * 1024;
 	char *xml = virDomainGetXMLDesc(dom, 0);
+	if (!xml || !max_kib) {
+		free(xml);
+		return -EIO;
+	}
 	lv_parse_domain_xml(xml, d);
 	free(xml);
 	char *meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, LV_METADATA_URI, 0);
@@ -137,6 +145,7 @@ static void read_domain(const struct lv_conn *c, virDomainPtr dom, struct lv_dom
 	}
 	virResetLastError();
 	read_pid(c, d);
+	return 0;
 }
 
 /* ---- the balloon backend ---- */
@@ -212,6 +221,15 @@ void balloon_libvirt_refresh(struct balloon *b, usec_t now)
 		attach(b, now);
 		return;
 	}
+	if (!b->pid) { /* the pid file could not be read at attach: try again */
+		struct lv_domain d;
+		memset(&d, 0, sizeof d);
+		snprintf(d.name, sizeof d.name, "%s", b->name);
+		read_pid(c, &d);
+		if (d.pid)
+			log_info("balloon %s: QEMU pid %d (from the pid file, now readable)", b->name, (int)d.pid);
+		b->pid = d.pid;
+	}
 	virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];
 	int n = virDomainMemoryStats(b->lv_dom, st, VIR_DOMAIN_MEMORY_STAT_NR, 0);
 	if (n < 0) {
@@ -284,16 +302,26 @@ static void attach(struct balloon *b, usec_t now)
 		return;
 	}
 	struct lv_domain d;
-	read_domain(c, dom, &d);
+	if (read_domain(c, dom, &d) < 0) {
+		balloon_set_state(b, BALLOON_CONNECTING, "cannot read domain %s: %s; retrying", b->name,
+				  lv_err());
+		virResetLastError();
+		virDomainFree(dom);
+		lv_check_alive(c);
+		return;
+	}
 	if (b->pid && d.pid && d.pid != b->pid) {
 		/* the domain was restarted: a new QEMU starts with an empty balloon */
 		log_info("balloon %s: QEMU restarted (pid %d, was %d)", b->name, (int)d.pid, (int)b->pid);
 		b->target_bytes = b->actual_bytes = 0;
 		b->actual_usec = 0;
+		bool had_external = b->external_bytes;
 		b->external_bytes = 0;
 		b->lv_prev_actual = 0;
 		memset(&b->progress, 0, sizeof b->progress);
 		b->caps = 0;
+		if (had_external) /* an outside size was that QEMU's: it died with it */
+			balloon_notify(b, BALLOON_EV_EXTERNAL);
 	}
 	if (d.pid)
 		b->pid = d.pid;
@@ -332,10 +360,14 @@ int balloon_libvirt_set(struct balloon *b, uint64_t t, usec_t now)
 		log_warn("balloon %s: %s", b->name, b->reason);
 		lv_check_alive(b->lv);
 		b->target_bytes = 0;
+		/* not an outside change either: the size now is the baseline */
+		b->lv_prev_actual = b->actual_bytes;
+		b->lv_sent_usec = now;
 		balloon_notify(b, BALLOON_EV_TARGET);
 		return -EIO;
 	}
 	b->target_bytes = t;
+	b->lv_prev_actual = t; /* if ksmd's target is dropped later, its size is the baseline */
 	b->lv_sent_usec = now;
 	b->lv_best_gap = absdiff(b->actual_bytes, t);
 	b->external_bytes = 0;
@@ -427,7 +459,13 @@ static void domain_up(struct lv_conn *c, virDomainPtr dom, const char *why)
 	if (!lv_name_selected(name, c->domains, c->exclude))
 		return;
 	struct lv_domain d;
-	read_domain(c, dom, &d);
+	if (read_domain(c, dom, &d) < 0) {
+		log_warn("libvirt: cannot read domain %s: %s; trying again", name, lv_err());
+		virResetLastError();
+		c->need_resync = true;
+		c->next_resync_usec = now_usec() + c->backoff_usec;
+		return;
+	}
 	known_add(c, d.name);
 	c->cb(c, LV_DOMAIN_UP, &d, why, c->ud);
 }
@@ -524,10 +562,14 @@ static void resync(struct lv_conn *c)
 	virDomainPtr *doms = NULL;
 	int n = virConnectListAllDomains(c->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 	if (n < 0) {
-		log_warn("libvirt: cannot list the running domains: %s", lv_err());
+		if (!c->need_resync)
+			log_warn("libvirt: cannot list the running domains: %s; trying again", lv_err());
 		lv_check_alive(c);
+		c->need_resync = true;
+		c->next_resync_usec = now_usec() + c->backoff_usec;
 		return;
 	}
+	c->need_resync = false;
 	struct pat_check pc = { doms, n };
 	lv_each_pattern(c->domains, warn_unmatched, &pc);
 	for (size_t i = c->n_known; i-- > 0;) {
@@ -637,6 +679,8 @@ void lv_conn_tick(struct lv_conn *c, usec_t now)
 		drop(c, now, c->close_why[0] ? c->close_why : "closed");
 	if (!c->conn && now >= c->next_try_usec)
 		lv_connect(c, now);
+	else if (c->conn && c->need_resync && now >= c->next_resync_usec)
+		resync(c);
 }
 
 bool lv_conn_is_up(const struct lv_conn *c) { return c->conn && !c->closed; }

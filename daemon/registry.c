@@ -94,12 +94,21 @@ void balloon_event(struct balloon *b, enum balloon_event ev, void *userdata)
 		struct daemon *d = modules_daemon;
 		struct balloon_info info;
 		balloon_get_info(b, &info);
+		char who[128];
+		if (!info.external_bytes) { /* its QEMU restarted: that size died with it */
+			if (g->override_outside)
+				g->override = g->override_outside = false;
+			return;
+		}
+		if (!balloon_driven(d, g, who, sizeof who))
+			return; /* another manager (or nobody) drives it: its changes are not overrides */
+		if (g->override && !g->override_outside)
+			return; /* the operator's ksmdctl override stands */
 		bool first = !(g->override && g->override_outside);
+		/* not saved in the state file: it holds for this QEMU, while ksmd runs */
 		g->override = true;
 		g->override_outside = true;
 		g->override_bytes = info.external_bytes;
-		json_object_set_new(d->state.overrides, g->conf.name, json_integer((json_int_t)info.external_bytes));
-		daemon_save_state(d);
 		if (first) {
 			log_info("guest %s: balloon changed outside ksmd (virsh setmem, or the guest deflated on OOM): "
 				 "kept as an override until `ksmdctl balloon %s auto`", g->conf.name, g->conf.name);
@@ -313,10 +322,6 @@ void libvirt_event(struct lv_conn *c, enum lv_event ev, const struct lv_domain *
 		if (!g || !g->conf.libvirt)
 			return;
 		log_info("guest %s: the domain %s: forgotten", ld->name, why ? why : "stopped");
-		if (g->override_outside) { /* set live on that QEMU: it died with it */
-			json_object_del(d->state.overrides, ld->name);
-			daemon_save_state(d);
-		}
 		guest_remove(d, at);
 		return;
 	}
@@ -329,6 +334,8 @@ void libvirt_event(struct lv_conn *c, enum lv_event ev, const struct lv_domain *
 	}
 	if (g) {
 		g->lvd = *ld; /* known: found again after a reconnect */
+		if (!g->b && ld->pid)
+			g->pid = ld->pid; /* no balloon to say it: a restart's new pid */
 		return;
 	}
 	if (ld->meta_error[0])
@@ -366,7 +373,7 @@ void modules_reload_guests(struct daemon *d)
 			struct guest_conf now;
 			libvirt_guest_conf(d, &g->lvd, &now);
 			if (now.min_bytes != g->conf.min_bytes || now.max_bytes != g->conf.max_bytes ||
-			    now.shares != g->conf.shares) {
+			    now.shares != g->conf.shares || strcmp(now.balloon, g->conf.balloon)) {
 				struct lv_domain ld = g->lvd;
 				log_info("guest %s: its settings changed, taking them", g->conf.name);
 				guest_remove(d, i);
@@ -404,6 +411,7 @@ json_t *modules_balloon(struct daemon *d, const char *name, const char *size)
 		return control_error("unknown guest '%s'", name);
 	if (!g->b)
 		return control_error("guest '%s' has no balloon (a plain process)", name);
+	g->override_outside = false; /* whatever the operator says now is theirs */
 	if (!strcmp(size, "auto")) {
 		g->override = false;
 		g->override_bytes = 0;
