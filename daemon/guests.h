@@ -16,8 +16,9 @@
 #include "balloon/libvirt.h"
 #include "daemon/daemon.h"
 #include "daemon/modules.h"
+#include "collect/host.h"
 #include "policy/policy.h"
-#include "policy/wss.h"
+#include "collect/wss.h"
 #include "scanner/scanner.h"
 #include "stats/stats.h"
 
@@ -50,7 +51,7 @@ struct guest {
 	double major_per_sec, swap_in_per_sec, swap_out_per_sec;
 	char gone_reason[128];
 	char ksm_fix[256];           /* how to make it mergeable, "" when it is */
-	struct wss_tracker wss;      /* host-side working set of its RAM (policy/wss.h) */
+	struct wss_tracker wss;      /* host-side working set of its RAM (collect/wss.h) */
 	bool wss_on;                 /* tracker set up for the current pid */
 	pid_t wss_pid;
 	bool wss_warned;

@@ -2,7 +2,7 @@
  * registry.c, the snapshot snapshot.c).
  *
  * Each tick:
- *   collect  host memory, swap rates and PSI (policy_collect_host), the
+ *   collect  host memory, swap rates and PSI (collect_host), the
  *            scanner's last results, every guest's balloon state and stats,
  *            its KSM counters (/proc/PID/ksm_stat) and host-side RSS;
  *   decide   KSM pacing (ksm_pace, from the scanner's prediction and what
@@ -338,9 +338,9 @@ static void budget_cgroup_collect(struct daemon *d)
 		m->cg_err = 0;
 	}
 	if (!m->cg_dir[0])
-		r = policy_cgroup_resolve(spec, m->cg_dir, sizeof m->cg_dir);
+		r = collect_cgroup_resolve(spec, m->cg_dir, sizeof m->cg_dir);
 	if (r == 0)
-		r = policy_collect_cgroup(m->cg_dir, &m->host);
+		r = collect_cgroup(m->cg_dir, &m->host);
 	if (r < 0) {
 		m->cg_dir[0] = 0; /* find it again: it may be created later */
 		if (r != m->cg_err)
@@ -363,10 +363,10 @@ void modules_tick(struct daemon *d)
 	m->last_tick_usec = now;
 
 	m->host_prev = m->host;
-	if (policy_collect_host(&m->host) == 0) {
+	if (collect_host(&m->host) == 0) {
 		budget_cgroup_collect(d);
 		if (m->host_valid)
-			policy_host_rates(&m->host_prev, &m->host);
+			collect_host_rates(&m->host_prev, &m->host);
 		m->host_valid = true;
 	}
 	if (m->scanner) {

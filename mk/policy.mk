@@ -9,8 +9,8 @@
 # The policy's unit test and the simulator link only the policy and common
 # objects, so they build while other modules are under construction.
 
-POLICY_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard policy/*.c)) \
-              $(B)/obj/scanner/scan_regions.o $(B)/obj/common/log.o $(B)/obj/common/util.o
+POLICY_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard policy/*.c collect/*.c)) \
+              $(B)/obj/collect/regions.o $(B)/obj/common/log.o $(B)/obj/common/util.o
 
 $(B)/tests/test_policy: $(B)/obj/tests/unit/test_policy.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)

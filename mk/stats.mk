@@ -48,7 +48,7 @@ $(B)/bench/stats_load: bench/stats_load.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 
-STATS_SCAN_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard scanner/*.c)) \
+STATS_SCAN_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard scanner/*.c collect/regions.c)) \
                   $(B)/obj/common/log.o $(B)/obj/common/util.o
 
 # The scanner half is measured only where the scanner is present.

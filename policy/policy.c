@@ -36,7 +36,7 @@
  * we cannot see), and a guest with major faults is taken as fully active too.
  * The guest's stats can be wrong about its activity (a guest that reports
  * memory available that it is in fact using), so the host adds its own
- * view when it has one (policy.host_wss, policy/wss.c): the bytes of the
+ * view when it has one (policy.host_wss, collect/wss.c): the bytes of the
  * guest's RAM the host saw touched over the last host_wss_interval. While
  * that sample is fresh (younger than three intervals) the active
  * estimate is max(stats-based active, host-side active): the host's figure
@@ -392,7 +392,7 @@ static void view_activity(const struct policy_snapshot *snap, struct policy_stat
 	/* The host's view: what the guest touched over the last interval. */
 	/* a sample is fresh for three intervals: one to the next due sample,
 	 * one more when the interval in between was dropped because ksmd's
-	 * scanner read the guest (policy/wss.c), and the pass itself */
+	 * scanner read the guest (collect/wss.c), and the pass itself */
 	v->host_fresh = c->host_wss && g->host_active_valid &&
 			g->host_active_age_usec <= 3 * c->host_wss_interval_usec;
 	if (v->host_fresh) {

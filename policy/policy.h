@@ -9,9 +9,9 @@
  * clock and is deterministic: the same snapshot and state give the same
  * plan, so a recorded trace replays exactly (tests/sim does just that).
  *
- * The I/O half lives apart (policy/collect.c): pure parsers of
+ * The I/O half lives apart (collect/host.c): pure parsers of
  * /proc/meminfo, /proc/vmstat and /proc/pressure/memory text, and
- * policy_collect_host() that reads the real files.
+ * collect_host() that reads the real files.
  *
  * Sizes are uint64_t bytes, times usec_t microseconds, rates per second,
  * percentages double 0..100; every field says its unit in its name.
@@ -22,14 +22,14 @@
  *             policy_conf_validate(); policy_state_init(&st);
  *             policy_ring_init(&ring).
  *   each tick (conf.tick_usec):
- *             policy_collect_host(&cur); policy_host_rates(&prev, &cur);
+ *             collect_host(&cur); collect_host_rates(&prev, &cur);
  *             cur.psi_trigger_fired = <the PSI poll() trigger fired>;
  *             snap.now_usec = now_usec(); snap.conf = conf; snap.host = cur;
  *             snap.guests[] from the balloon module (actual, target, stats,
  *             stuck, min/max/shares from the config, RSS of the process);
  *             snap.merge from the scanner (potential) and KSM (pages_sharing);
  *             when conf.host_wss: wss_tracker_tick() then wss_tracker_fill()
- *             per guest (policy/wss.h) for host_active_*;
+ *             per guest (collect/wss.h) for host_active_*;
  *             policy_decide(&snap, &st, &plan);
  *             unless plan.dry_run: set each plan.actions[i].target_bytes on
  *             guest plan.actions[i].guest_index / guest_id;
@@ -84,7 +84,7 @@ struct policy_conf {
 	usec_t merge_grace_usec;            /* under soft pressure, let merging cover the want this long before ballooning */
 	double idle_trim_percent;           /* no pressure: trim guests with more than this % available, slowly (0 = off) */
 	usec_t lookahead_usec;              /* act on the guest cost projected this far ahead at its current growth */
-	bool host_wss;                      /* use the host-side working set (policy/wss.c) as a lower bound of active */
+	bool host_wss;                      /* use the host-side working set (collect/wss.c) as a lower bound of active */
 	uint64_t release_min_bytes;         /* release a guest's backed free memory when it holds more than this (0 = off) */
 	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than 3x this = stale */
 };
@@ -129,7 +129,7 @@ struct policy_host {
 	uint64_t swap_free_bytes;
 	uint64_t pswpin_pages;              /* /proc/vmstat counters (cumulative) */
 	uint64_t pswpout_pages;
-	double swap_in_pages_per_sec;       /* from two samples: policy_host_rates() */
+	double swap_in_pages_per_sec;       /* from two samples: collect_host_rates() */
 	double swap_out_pages_per_sec;
 	bool psi_available;                 /* /proc/pressure/memory was readable */
 	double psi_some_avg10_percent;
@@ -138,7 +138,7 @@ struct policy_host {
 	uint64_t psi_full_total_usec;
 	bool psi_trigger_fired;             /* a poll() trigger fired since the last tick */
 	usec_t sampled_usec;                /* monotonic time of the sample */
-	/* The memory cgroup of policy.budget = cgroup:PATH (policy_collect_cgroup). */
+	/* The memory cgroup of policy.budget = cgroup:PATH (collect_cgroup). */
 	bool cg_valid;                      /* the cgroup was read this tick */
 	bool cg_limited;                    /* it has a limit (not "max") */
 	uint64_t cg_limit_bytes;            /* memory.limit_in_bytes (v1) or memory.max (v2) */
@@ -322,46 +322,5 @@ void policy_ring_push_plan(struct policy_ring *r, const struct policy_plan *plan
 void policy_ring_push(struct policy_ring *r, const struct policy_ring_entry *e);
 /* i-th newest entry (0 = newest), NULL past count. */
 const struct policy_ring_entry *policy_ring_get(const struct policy_ring *r, size_t i);
-
-/* ------------------------------------------------- parsers and collector */
-
-/* Parse /proc/meminfo text into h (mem_*, swap_*). -EINVAL if MemTotal or
- * MemAvailable is missing. */
-int policy_parse_meminfo(const char *text, struct policy_host *h);
-/* Parse /proc/vmstat text: pswpin, pswpout. -EINVAL if either is missing. */
-int policy_parse_vmstat(const char *text, struct policy_host *h);
-/* Parse /proc/pressure/memory text ("some avg10=.. total=..", "full ...");
- * sets psi_available. -EINVAL on junk. */
-int policy_parse_psi(const char *text, struct policy_host *h);
-/* Rates from two samples: cur->swap_*_pages_per_sec from the counters'
- * difference over the sampled_usec difference (0 if prev is NULL, time did
- * not advance or a counter went back). */
-void policy_host_rates(const struct policy_host *prev, struct policy_host *cur);
-
-/* The directory of a memory cgroup named as in policy.budget: PATH as
- * /proc/PID/cgroup names it (relative to the memory controller's mount,
- * v1 or v2, found in /proc/self/mountinfo) or a full path under that
- * mount. Writes it to dir; -ENOENT if no memory controller is mounted or
- * the directory does not exist, -EINVAL if PATH is not absolute or
- * leaves the mount (".."). */
-int policy_cgroup_resolve(const char *path, char *dir, size_t len);
-/* Parse a /proc/self/mountinfo text: the memory controller's mount point
- * (a v1 "cgroup" mount with the memory option, else a cgroup2 mount) into
- * mnt. -ENOENT when there is none. */
-int policy_parse_cgroup_mount(const char *mountinfo, char *mnt, size_t len, bool *v2);
-/* Read a resolved memory cgroup directory into h->cg_* (v1:
- * memory.limit_in_bytes, memory.usage_in_bytes, memory.stat total_swap or
- * swap; v2: memory.max, memory.current, memory.swap.current), stamping
- * cg_valid. cg_swap_out_bytes_per_sec is left for policy_host_rates().
- * Returns 0 or -errno (cg_valid false). */
-int policy_collect_cgroup(const char *dir, struct policy_host *h);
-
-/* Read /proc/meminfo, /proc/vmstat, /proc/pressure/memory (PSI optional)
- * into h, stamping sampled_usec; rates are left for policy_host_rates().
- * psi_trigger_fired is left as it was (the daemon owns the trigger fd).
- * Returns 0 or -errno. */
-int policy_collect_host(struct policy_host *h);
-/* Same, from another root (tests): reads ROOT/proc/meminfo etc. */
-int policy_collect_host_at(const char *root, struct policy_host *h);
 
 #endif

@@ -156,7 +156,7 @@
 #include "common/log.h"
 #include "scanner/scan_hash.h"
 #include "scanner/scan_index.h"
-#include "scanner/scan_regions.h"
+#include "collect/regions.h"
 
 #define CHUNK_PAGES 8192u            /* work unit and unit of per-page state:
                                       * 32 MiB of address space */

@@ -94,7 +94,7 @@ int scanner_remove_guest(struct scanner *s, const char *name);
 /* When the scanner last read pages of the guest (now_usec() time, 0 =
  * never). Reading a page marks it accessed for the kernel (the reads go
  * through get_user_pages with FOLL_TOUCH: PG_referenced, the LRU), so a
- * working-set sample from accessed bits (policy/wss.h) whose interval
+ * working-set sample from accessed bits (collect/wss.h) whose interval
  * contains such a read measures the scanner, not the guest. Returns 0 or
  * -ENOENT. */
 int scanner_guest_last_read(struct scanner *s, const char *name, usec_t *last_read_usec);

@@ -15,7 +15,7 @@
  *   wss_touch ram PID SIZE_MIB
  *       print "START END" (hex) of the QEMU guest RAM mapping of PID as
  *       wss_qemu_ram_range() finds it (`mg` in VmFlags, SIZE_MIB long). */
-#include "policy/wss.h"
+#include "collect/wss.h"
 
 #include <errno.h>
 #include <inttypes.h>

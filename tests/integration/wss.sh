@@ -1,5 +1,5 @@
 #!/bin/bash
-# The host-side working-set collector (policy/wss.c) against real processes:
+# The host-side working-set collector (collect/wss.c) against real processes:
 # a process that filled 256 MiB and then keeps reading 64 MiB of it must be
 # sampled at 64 MiB (within 15%), one that touches nothing at ~0; and the
 # clear/read cycle must not unshare KSM pages (a merged process, KSM stopped

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Lab test of the host-side working-set collector (policy/wss.c) on a real
+# Lab test of the host-side working-set collector (collect/wss.c) on a real
 # QEMU guest: the guest RAM mapping is found the way the daemon finds it
 # (wss_qemu_ram_range via wss_touch's sampler, checked against
 # lab_ram_mapping), and a live working set started inside the guest (the

@@ -77,7 +77,7 @@
  *   memory grows toward min(potential, prediction); before the first pass
  *   ends it grows not at all, and the policy's merge figures are absent
  *   (snap.merge.available false), as in the daemon.
- * - The host-side working set (policy/wss.c) has no oracle: the model runs
+ * - The host-side working set (collect/wss.c) has no oracle: the model runs
  *   wss_tracker_tick()'s cycle per guest, with the scanner's last read
  *   standing for scanner_guest_last_read(): clear, read after
  *   host_wss_interval (10 s), clear again; an interval in which the scanner
@@ -167,6 +167,7 @@
  * bound the simulator always had, in seconds). --check also runs the ports
  * of sim_rules.c on cases worked by hand from the originals' text. */
 #include "policy/anchors.h"
+#include "collect/host.h"
 #include "policy/policy.h"
 #include "scanner/ksm.h"
 #include "tests/sim/sim_rules.h"
@@ -250,7 +251,7 @@ struct sguest {
 	int last_sign, reversals;
 	double distress_seen_t;          /* when its stats first showed distress, <0 none */
 	int oom;
-	/* ksmd's host-side working set (policy/wss.c, wss_tracker_tick) */
+	/* ksmd's host-side working set (collect/wss.c, wss_tracker_tick) */
 	usec_t hw_cleared;               /* 0 = not cleared */
 	double hw_ws, hw_cache;          /* touched since the clear */
 	bool hw_valid;
@@ -708,7 +709,7 @@ static void step_scanner(struct sim *s)
 	}
 }
 
-/* wss_tracker_tick() (policy/wss.c) for one guest, the scanner's last
+/* wss_tracker_tick() (collect/wss.c) for one guest, the scanner's last
  * read standing for scanner_guest_last_read(). */
 static void wss_tick(struct sim *s, struct sguest *g, usec_t interval)
 {

@@ -1,5 +1,6 @@
 /* Unit tests for policy/: one made-up snapshot per rule, the parsers on
  * made-up /proc text, the knob table and the decision ring. */
+#include "collect/host.h"
 #include "policy/policy.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/policy_fixture.h"
@@ -556,38 +557,38 @@ static void test_parse_meminfo(void)
 {
 	struct policy_host h;
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_parse_meminfo(MEMINFO, &h), 0);
+	CU_ASSERT_EQUAL(collect_parse_meminfo(MEMINFO, &h), 0);
 	CU_ASSERT_EQUAL(h.mem_total_bytes, 24563244ULL * 1024);
 	CU_ASSERT_EQUAL(h.mem_available_bytes, 20000000ULL * 1024);
 	CU_ASSERT_EQUAL(h.mem_free_bytes, 1000000ULL * 1024);
 	CU_ASSERT_EQUAL(h.swap_total_bytes, 2097148ULL * 1024);
-	CU_ASSERT_EQUAL(policy_parse_meminfo("MemTotal: 5 kB\nMemFree: 3 kB\n", &h), -EINVAL);
-	CU_ASSERT_EQUAL(policy_parse_meminfo("", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_meminfo("MemTotal: 5 kB\nMemFree: 3 kB\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_meminfo("", &h), -EINVAL);
 	/* A key that is a prefix of another does not match it. */
-	CU_ASSERT_EQUAL(policy_parse_meminfo("MemTotalX: 1 kB\nMemAvailable: 1 kB\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_meminfo("MemTotalX: 1 kB\nMemAvailable: 1 kB\n", &h), -EINVAL);
 }
 
 static void test_parse_vmstat(void)
 {
 	struct policy_host h, prev;
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_parse_vmstat("nr_free_pages 5\npswpin 100\npswpout 2000\npswpinx 9\n", &h), 0);
+	CU_ASSERT_EQUAL(collect_parse_vmstat("nr_free_pages 5\npswpin 100\npswpout 2000\npswpinx 9\n", &h), 0);
 	CU_ASSERT_EQUAL(h.pswpin_pages, 100);
 	CU_ASSERT_EQUAL(h.pswpout_pages, 2000);
-	CU_ASSERT_EQUAL(policy_parse_vmstat("pswpin 1\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_vmstat("pswpin 1\n", &h), -EINVAL);
 	prev = h;
 	prev.pswpin_pages = 100;
 	prev.sampled_usec = 10 * USEC_PER_SEC;
 	h.sampled_usec = 12 * USEC_PER_SEC;
 	h.pswpin_pages = 300;
 	h.pswpout_pages = 2100;
-	policy_host_rates(&prev, &h);
+	collect_host_rates(&prev, &h);
 	CU_ASSERT_DOUBLE_EQUAL(h.swap_in_pages_per_sec, 100.0, 1e-9);
 	CU_ASSERT_DOUBLE_EQUAL(h.swap_out_pages_per_sec, 50.0, 1e-9);
 	h.pswpout_pages = 1;   /* counter went back */
-	policy_host_rates(&prev, &h);
+	collect_host_rates(&prev, &h);
 	CU_ASSERT_DOUBLE_EQUAL(h.swap_out_pages_per_sec, 0.0, 1e-9);
-	policy_host_rates(NULL, &h);
+	collect_host_rates(NULL, &h);
 	CU_ASSERT_DOUBLE_EQUAL(h.swap_in_pages_per_sec, 0.0, 1e-9);
 }
 
@@ -595,19 +596,19 @@ static void test_parse_psi(void)
 {
 	struct policy_host h;
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=12.50 avg60=3.00 avg300=1.00 total=123456\n"
+	CU_ASSERT_EQUAL(collect_parse_psi("some avg10=12.50 avg60=3.00 avg300=1.00 total=123456\n"
 					 "full avg10=4.25 avg60=1.00 avg300=0.00 total=789\n", &h), 0);
 	CU_ASSERT_TRUE(h.psi_available);
 	CU_ASSERT_DOUBLE_EQUAL(h.psi_some_avg10_percent, 12.5, 1e-9);
 	CU_ASSERT_DOUBLE_EQUAL(h.psi_full_avg10_percent, 4.25, 1e-9);
 	CU_ASSERT_EQUAL(h.psi_some_total_usec, 123456);
 	CU_ASSERT_EQUAL(h.psi_full_total_usec, 789);
-	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=1.00 avg60=0.00 avg300=0.00 total=1\n", &h), 0);
+	CU_ASSERT_EQUAL(collect_parse_psi("some avg10=1.00 avg60=0.00 avg300=0.00 total=1\n", &h), 0);
 	CU_ASSERT_DOUBLE_EQUAL(h.psi_full_avg10_percent, 0, 1e-9);
-	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=x\n", &h), -EINVAL);
-	CU_ASSERT_EQUAL(policy_parse_psi("bogus\n", &h), -EINVAL);
-	CU_ASSERT_EQUAL(policy_parse_psi("", &h), -EINVAL);
-	CU_ASSERT_EQUAL(policy_parse_psi("some avg10=150.0 avg60=0 avg300=0 total=1\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_psi("some avg10=x\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_psi("bogus\n", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_psi("", &h), -EINVAL);
+	CU_ASSERT_EQUAL(collect_parse_psi("some avg10=150.0 avg60=0 avg300=0 total=1\n", &h), -EINVAL);
 }
 
 static void write_at(const char *dir, const char *rel, const char *text)
@@ -631,11 +632,11 @@ static void test_collect_at(void)
 	write_at(dir, "/proc/vmstat", "pswpin 7\npswpout 8\n");
 	struct policy_host h;
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_collect_host_at(dir, &h), 0);   /* PSI missing is fine */
+	CU_ASSERT_EQUAL(collect_host_at(dir, &h), 0);   /* PSI missing is fine */
 	CU_ASSERT_FALSE(h.psi_available);
 	CU_ASSERT_EQUAL(h.pswpout_pages, 8);
 	write_at(dir, "/proc/pressure/memory", "some avg10=2.00 avg60=0 avg300=0 total=5\n");
-	CU_ASSERT_EQUAL(policy_collect_host_at(dir, &h), 0);
+	CU_ASSERT_EQUAL(collect_host_at(dir, &h), 0);
 	CU_ASSERT_TRUE(h.psi_available);
 	CU_ASSERT(h.sampled_usec > 0);
 	snprintf(sub, sizeof sub, "%s/proc/pressure/memory", dir); unlink(sub);
@@ -647,7 +648,7 @@ static void test_collect_at(void)
 
 	/* The real files of this machine. */
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_collect_host(&h), 0);
+	CU_ASSERT_EQUAL(collect_host(&h), 0);
 	CU_ASSERT(h.mem_total_bytes > 0);
 	CU_ASSERT(h.mem_available_bytes <= h.mem_total_bytes);
 }
@@ -789,18 +790,18 @@ static void test_cgroup_mount_and_read(void)
 		"30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
 		"31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
 		"33 25 0:29 / /sys/fs/cgroup/memory rw,nosuid shared:9 - cgroup cgroup rw,memory\n";
-	CU_ASSERT_EQUAL(policy_parse_cgroup_mount(v1, mnt, sizeof mnt, &v2), 0);
+	CU_ASSERT_EQUAL(collect_parse_cgroup_mount(v1, mnt, sizeof mnt, &v2), 0);
 	CU_ASSERT_STRING_EQUAL(mnt, "/sys/fs/cgroup/memory");
 	CU_ASSERT_FALSE(v2);
 	static const char only2[] = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
-	CU_ASSERT_EQUAL(policy_parse_cgroup_mount(only2, mnt, sizeof mnt, &v2), 0);
+	CU_ASSERT_EQUAL(collect_parse_cgroup_mount(only2, mnt, sizeof mnt, &v2), 0);
 	CU_ASSERT_STRING_EQUAL(mnt, "/sys/fs/cgroup");
 	CU_ASSERT_TRUE(v2);
-	CU_ASSERT_EQUAL(policy_parse_cgroup_mount("1 0 0:1 / / rw - ext4 /dev/sda rw\n", mnt, sizeof mnt, &v2),
+	CU_ASSERT_EQUAL(collect_parse_cgroup_mount("1 0 0:1 / / rw - ext4 /dev/sda rw\n", mnt, sizeof mnt, &v2),
 			-ENOENT);
 	char dir[512];
-	CU_ASSERT_EQUAL(policy_cgroup_resolve("machine.slice", dir, sizeof dir), -EINVAL);
-	CU_ASSERT_EQUAL(policy_cgroup_resolve("/a/../../etc", dir, sizeof dir), -EINVAL);
+	CU_ASSERT_EQUAL(collect_cgroup_resolve("machine.slice", dir, sizeof dir), -EINVAL);
+	CU_ASSERT_EQUAL(collect_cgroup_resolve("/a/../../etc", dir, sizeof dir), -EINVAL);
 
 	/* a v1 directory and a v2 one, made up */
 	char d1[] = "/tmp/ksmd-cg-XXXXXX";
@@ -810,7 +811,7 @@ static void test_cgroup_mount_and_read(void)
 	write_at(d1, "/memory.stat", "cache 0\nswap 4096\ntotal_cache 0\ntotal_swap 8192\n");
 	struct policy_host h, prev;
 	memset(&h, 0, sizeof h);
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), 0);
 	CU_ASSERT_TRUE(h.cg_valid && h.cg_limited);
 	CU_ASSERT_EQUAL(h.cg_limit_bytes, 1 * GIB);
 	CU_ASSERT_EQUAL(h.cg_usage_bytes, 512 * MIB);
@@ -818,11 +819,11 @@ static void test_cgroup_mount_and_read(void)
 	prev = h;
 	h.sampled_usec = prev.sampled_usec + 2 * USEC_PER_SEC;
 	write_at(d1, "/memory.stat", "swap 4096\ntotal_swap 4202496\n");
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
-	policy_host_rates(&prev, &h);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), 0);
+	collect_host_rates(&prev, &h);
 	CU_ASSERT_DOUBLE_EQUAL(h.cg_swap_out_bytes_per_sec, 2 * MIB, 1);
 	write_at(d1, "/memory.limit_in_bytes", "9223372036854771712\n");  /* v1's "no limit" */
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), 0);
 	CU_ASSERT_FALSE(h.cg_limited);
 	char f[600];
 	const char *v1files[] = { "memory.limit_in_bytes", "memory.usage_in_bytes", "memory.stat" };
@@ -830,16 +831,16 @@ static void test_cgroup_mount_and_read(void)
 		snprintf(f, sizeof f, "%s/%s", d1, v1files[i]);
 		unlink(f);
 	}
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), -ENOENT);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), -ENOENT);
 	CU_ASSERT_FALSE(h.cg_valid);
 	write_at(d1, "/memory.max", "max\n");
 	write_at(d1, "/memory.current", "1000\n");
 	write_at(d1, "/memory.swap.current", "4096\n");
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), 0);
 	CU_ASSERT_FALSE(h.cg_limited);
 	CU_ASSERT_EQUAL(h.cg_swap_bytes, 4096);
 	write_at(d1, "/memory.max", "2147483648\n");
-	CU_ASSERT_EQUAL(policy_collect_cgroup(d1, &h), 0);
+	CU_ASSERT_EQUAL(collect_cgroup(d1, &h), 0);
 	CU_ASSERT_TRUE(h.cg_limited);
 	CU_ASSERT_EQUAL(h.cg_limit_bytes, 2 * GIB);
 	const char *v2files[] = { "memory.max", "memory.current", "memory.swap.current" };

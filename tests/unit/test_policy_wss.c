@@ -2,7 +2,7 @@
  * snapshots), the smaps parser (made-up text), and the tracker's cycle on
  * this test's own process. */
 #include "policy/policy.h"
-#include "policy/wss.h"
+#include "collect/wss.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/policy_fixture.h"
 

@@ -1,9 +1,9 @@
 /* Unit tests for scanner/scan_index.c: the content index decides duplicates
- * by bytes, never by hash alone; for scanner/scan_regions.c: which mappings
+ * by bytes, never by hash alone; for collect/regions.c: which mappings
  * are guest RAM. */
 #include "scanner/scan_hash.h"
 #include "scanner/scan_index.h"
-#include "scanner/scan_regions.h"
+#include "collect/regions.h"
 #include "tests/unit/harness.h"
 
 #include <pthread.h>

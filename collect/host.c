@@ -1,11 +1,11 @@
-/* collect.c — the I/O half of the policy: parse /proc/meminfo, /proc/vmstat
- * and /proc/pressure/memory, and read them from the real files.
+/* host.c — collect: parse /proc/meminfo, /proc/vmstat and
+ * /proc/pressure/memory and a memory cgroup's files, and read them (host.h).
  *
  * The parsers are pure (text in, fields out) so that tests feed them made-up
- * text; policy_collect_host() is the only function here that touches files.
+ * text; collect_host() is the only function here that touches files.
  * Swap rates need two samples: the collector stores the cumulative counters
- * and policy_host_rates() turns two samples into pages per second. */
-#include "policy/policy.h"
+ * and collect_host_rates() turns two samples into pages per second. */
+#include "collect/host.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ static bool meminfo_kb(const char *text, const char *key, uint64_t *bytes)
 	return false;
 }
 
-int policy_parse_meminfo(const char *text, struct policy_host *h)
+int collect_parse_meminfo(const char *text, struct policy_host *h)
 {
 	uint64_t v;
 	if (!meminfo_kb(text, "MemTotal", &h->mem_total_bytes) ||
@@ -58,7 +58,7 @@ static bool vmstat_value(const char *text, const char *key, uint64_t *out)
 	return false;
 }
 
-int policy_parse_vmstat(const char *text, struct policy_host *h)
+int collect_parse_vmstat(const char *text, struct policy_host *h)
 {
 	if (!vmstat_value(text, "pswpin", &h->pswpin_pages) ||
 	    !vmstat_value(text, "pswpout", &h->pswpout_pages))
@@ -80,7 +80,7 @@ static int psi_line(const char *p, double *avg10, uint64_t *total)
 	return 0;
 }
 
-int policy_parse_psi(const char *text, struct policy_host *h)
+int collect_parse_psi(const char *text, struct policy_host *h)
 {
 	bool some = false, full = false;
 	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -106,7 +106,7 @@ int policy_parse_psi(const char *text, struct policy_host *h)
 	return 0;
 }
 
-void policy_host_rates(const struct policy_host *prev, struct policy_host *cur)
+void collect_host_rates(const struct policy_host *prev, struct policy_host *cur)
 {
 	cur->swap_in_pages_per_sec = 0;
 	cur->swap_out_pages_per_sec = 0;
@@ -130,27 +130,27 @@ static int read_at(const char *root, const char *rel, char **buf)
 	return read_file(path, buf, NULL);
 }
 
-int policy_collect_host_at(const char *root, struct policy_host *h)
+int collect_host_at(const char *root, struct policy_host *h)
 {
 	char *buf = NULL;
 	int r = read_at(root, "/proc/meminfo", &buf);
 	if (r < 0)
 		return r;
-	r = policy_parse_meminfo(buf, h);
+	r = collect_parse_meminfo(buf, h);
 	free(buf);
 	if (r < 0)
 		return r;
 	r = read_at(root, "/proc/vmstat", &buf);
 	if (r < 0)
 		return r;
-	r = policy_parse_vmstat(buf, h);
+	r = collect_parse_vmstat(buf, h);
 	free(buf);
 	if (r < 0)
 		return r;
 	/* PSI is optional: a kernel without it leaves psi_available false. */
 	h->psi_available = false;
 	if (read_at(root, "/proc/pressure/memory", &buf) >= 0) {
-		if (policy_parse_psi(buf, h) < 0)
+		if (collect_parse_psi(buf, h) < 0)
 			h->psi_available = false;
 		free(buf);
 	}
@@ -158,9 +158,9 @@ int policy_collect_host_at(const char *root, struct policy_host *h)
 	return 0;
 }
 
-int policy_collect_host(struct policy_host *h)
+int collect_host(struct policy_host *h)
 {
-	return policy_collect_host_at("", h);
+	return collect_host_at("", h);
 }
 
 /* ------------------------------------------------------- memory cgroup */
@@ -183,7 +183,7 @@ static bool mi_field(const char *line, int idx, char *out, size_t len)
 	return true;
 }
 
-int policy_parse_cgroup_mount(const char *mountinfo, char *mnt, size_t len, bool *v2)
+int collect_parse_cgroup_mount(const char *mountinfo, char *mnt, size_t len, bool *v2)
 {
 	char v2mnt[512] = "";
 	for (const char *p = mountinfo; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
@@ -226,7 +226,7 @@ static bool has_dotdot(const char *path)
 	return false;
 }
 
-int policy_cgroup_resolve(const char *path, char *dir, size_t len)
+int collect_cgroup_resolve(const char *path, char *dir, size_t len)
 {
 	if (path[0] != '/' || has_dotdot(path))
 		return -EINVAL;
@@ -235,7 +235,7 @@ int policy_cgroup_resolve(const char *path, char *dir, size_t len)
 	int r = read_file("/proc/self/mountinfo", &mi, NULL);
 	if (r < 0)
 		return r;
-	r = policy_parse_cgroup_mount(mi, mnt, sizeof mnt, &v2);
+	r = collect_parse_cgroup_mount(mi, mnt, sizeof mnt, &v2);
 	free(mi);
 	if (r < 0)
 		return r;
@@ -271,7 +271,7 @@ static int read_u64_at(const char *dir, const char *name, uint64_t *v)
 	return 0;
 }
 
-int policy_collect_cgroup(const char *dir, struct policy_host *h)
+int collect_cgroup(const char *dir, struct policy_host *h)
 {
 	char path[600];
 	uint64_t limit, usage, swap = 0;

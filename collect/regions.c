@@ -1,4 +1,6 @@
-/* scan_regions.c — finding a guest's RAM in /proc/PID/maps and smaps.
+/* regions.c — collect: a process's memory regions from /proc/PID/maps and
+ * smaps (which mappings of a guest are its RAM), for the scanner and the
+ * working set.
  *
  * QEMU allocates each RAM block as one anonymous mapping and marks it
  * MADV_MERGEABLE (mem-merge=on, the default), which smaps shows as `mg` in
@@ -8,7 +10,7 @@
  * mmaps, named anonymous ones) are what KSM could merge for them. File
  * mappings, shared mappings and read-only ones are never candidates. The
  * regions are re-read every pass, so hotplug and restarts are followed. */
-#include "scanner/scan_regions.h"
+#include "collect/regions.h"
 
 #include <errno.h>
 #include <stdbool.h>

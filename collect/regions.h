@@ -1,4 +1,4 @@
-/* scan_regions.h — which mappings of a guest are its RAM (internal).
+/* regions.h — which mappings of a guest are its RAM (collect/regions.c).
  *
  * Pure parsers over the text of /proc/PID/maps or /proc/PID/smaps, so unit
  * tests feed them made-up files; scan_regions_read() does the I/O. */

@@ -1,5 +1,5 @@
 /* wss.h — a host-side working-set estimate of a guest: which of its RAM
- * pages did it touch in the last interval? (the essay is in policy/wss.c)
+ * pages did it touch in the last interval? (the essay is in collect/wss.c)
  *
  * Use from the daemon, per guest with a known process and RAM range:
  *   start:    when conf.host_wss is on (nothing otherwise):

@@ -93,8 +93,8 @@
  * The parsers are pure (smaps text in, numbers out) for unit tests;
  * wss_clear(), wss_sample() and wss_qemu_ram_range() are the only
  * functions here that touch files. */
-#include "policy/wss.h"
-#include "scanner/scan_regions.h"
+#include "collect/wss.h"
+#include "collect/regions.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -171,7 +171,7 @@ int wss_parse_smaps(const char *text, uint64_t start, uint64_t end,
 	return counted;
 }
 
-/* The scanner's own finder (scanner/scan_regions.c: writable anonymous
+/* The scanner's own finder (collect/regions.c: writable anonymous
  * mappings with `mg`, of exactly ram_bytes when given), so both agree on
  * what guest RAM is; with no size, the largest. */
 int wss_find_qemu_ram(const char *text, uint64_t ram_bytes, uint64_t *start, uint64_t *end)
