@@ -33,10 +33,8 @@ static const char *guest_state(const struct daemon *d, const struct guest *g)
 		return "uncooperative";
 	if (g->info.progress.stuck)
 		return "stuck";
-	const struct balloon_stats *s = &g->info.stats;
-	if ((s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) && g->info.actual_bytes &&
-	    (double)s->value[BALLOON_STAT_AVAILABLE] <
-		    d->cfg.policy.guest_distress_free_percent / 100.0 * (double)g->info.actual_bytes)
+	/* the policy's own judgment at its last tick: one definition of distress */
+	if (d->mod->plan_valid && policy_guest_in_distress(&d->mod->pstate, &d->mod->plan, g->id))
 		return "distress";
 	return "ok";
 }

@@ -251,6 +251,7 @@ static void policy_run(struct daemon *d, usec_t now)
 	if (m->sres_valid) {
 		snap.merge.available = true;
 		snap.merge.potential_pages = m->sres.predicted_sharing_pages;
+		snap.merge.min_savings_bytes = d->cfg.ksm_min_savings_bytes; /* one threshold with the executor */
 	}
 	int64_t merged = guests_merged_pages(d);
 	snap.merge.merged_pages = merged > 0 ? (uint64_t)merged : 0;

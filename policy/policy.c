@@ -333,6 +333,15 @@ static double pc(uint64_t part, uint64_t whole)
 	return whole ? 100.0 * (double)part / (double)whole : 0;
 }
 
+bool policy_guest_in_distress(const struct policy_state *st, const struct policy_plan *plan, uint64_t id)
+{
+	for (size_t i = 0; id && i < POLICY_MAX_GUESTS; i++)
+		if (st->guests[i].id == id)
+			return st->guests[i].distress_seen_usec &&
+			       st->guests[i].distress_seen_usec == (plan->now_usec ? plan->now_usec : 1);
+	return false;
+}
+
 static struct policy_guest_state *state_slot(struct policy_state *st, uint64_t id)
 {
 	struct policy_guest_state *free_slot = NULL;
@@ -466,6 +475,8 @@ static void view_distress(const struct policy_conf *c, struct gview *v, const st
 static void remember_distress(const struct policy_snapshot *snap, struct gview *v)
 {
 	const struct policy_conf *c = &snap->conf;
+	if (v->distress)
+		v->s->distress_seen_usec = snap->now_usec ? snap->now_usec : 1;
 	/* A burst is answered at once but leaves no learned floor: the guest
 	 * may well free it again (its stats will tell). */
 	if (v->distress && !v->bursting) {
@@ -875,7 +886,8 @@ static void merge_urgency(struct decision *t)
 	t->gap = gap;
 	fmt_size(gap, t->gap_s, sizeof t->gap_s);
 	const char *b3 = t->gap_s;
-	if (gap < 4 * MIB) {
+	uint64_t min = snap->merge.min_savings_bytes ? snap->merge.min_savings_bytes : POLICY_MERGE_MIN_BYTES;
+	if (gap < min) {
 		out->merge_urgency = POLICY_MERGE_IDLE;
 		say(out->merge_reason, sizeof out->merge_reason, "unmerged duplicates %s: trickle", b3);
 	} else if (lvl == POLICY_HOST_OK && !(t->real_limit && t->used > pct(t->budget, 80))) {

@@ -180,7 +180,12 @@ struct policy_merge {
 	uint64_t potential_pages;           /* scanner-predicted mergeable (non-zero duplicate) pages */
 	uint64_t merged_pages;              /* KSM pages_sharing (saved pages) */
 	double ksmd_cpu_percent;            /* kernel ksmd thread CPU, % of one core */
+	uint64_t min_savings_bytes;         /* less left to merge is not worth merging:
+	                                     * the KSM executor's own threshold ([ksm]
+	                                     * min_savings); 0 = POLICY_MERGE_MIN_BYTES */
 };
+
+#define POLICY_MERGE_MIN_BYTES (4ull << 20)
 
 struct policy_snapshot {
 	usec_t now_usec;                    /* monotonic time of the tick */
@@ -257,6 +262,7 @@ struct policy_guest_state {
 	int last_sign;                      /* -1 shrink, +1 grow, 0 none yet */
 	uint64_t sign_changes;              /* direction reversals seen (oscillation meter) */
 	usec_t distress_usec;               /* last time distress was seen (0 = never) */
+	usec_t distress_seen_usec;          /* tick at which distress (a burst too) was last judged */
 	uint64_t distress_level_bytes;      /* actual when distress was seen: a learned floor */
 	uint32_t distress_episodes;         /* times distress began; each doubles how long the floor holds */
 	usec_t reached_usec;                /* tick that first saw actual at the last shrink's target (0 = not yet) */
@@ -317,6 +323,11 @@ struct policy_ring {
 };
 
 void policy_ring_init(struct policy_ring *r);
+/* Whether the policy judged the guest of this id in distress at the tick of
+ * plan (its one definition of distress: available memory, major faults,
+ * swap-in, a fast allocation); false when the policy has not seen it. */
+bool policy_guest_in_distress(const struct policy_state *st, const struct policy_plan *plan, uint64_t id);
+
 /* Push every action of plan (nothing for an empty plan). */
 void policy_ring_push_plan(struct policy_ring *r, const struct policy_plan *plan);
 void policy_ring_push(struct policy_ring *r, const struct policy_ring_entry *e);

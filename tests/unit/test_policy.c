@@ -369,6 +369,40 @@ static void test_merge_first(void)
 	CU_ASSERT_EQUAL(p.guest_used_bytes, 4 * GIB - 300000ULL * 4096);
 }
 
+/* One merge threshold with the KSM executor: [ksm] min_savings when the
+ * daemon gives it, else POLICY_MERGE_MIN_BYTES. */
+static void test_merge_threshold(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.merge.available = true;
+	s.merge.potential_pages = 1000 + 10 * MIB / 4096;   /* 10 MiB left to merge */
+	s.merge.merged_pages = 1000;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_NORMAL);   /* 10 MiB >= 4 MiB */
+	s.merge.min_savings_bytes = 16 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.merge_urgency, POLICY_MERGE_IDLE);     /* 10 MiB < 16 MiB */
+}
+
+/* Distress has one definition, the policy's: the snapshot asks it. */
+static void test_distress_judged_once(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 2);
+	s.guests[1].major_faults_per_sec = 5000;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT(!policy_guest_in_distress(&st, &p, 1));
+	CU_ASSERT(policy_guest_in_distress(&st, &p, 2));
+	CU_ASSERT(!policy_guest_in_distress(&st, &p, 99));
+	s.now_usec += 2 * USEC_PER_SEC;
+	s.guests[1].major_faults_per_sec = 0;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT(!policy_guest_in_distress(&st, &p, 2));  /* judged at this tick, not remembered */
+}
+
 static void test_host_levels(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
@@ -1031,6 +1065,8 @@ int main(void)
 		{ "decision ring", test_ring },
 		{ "parse meminfo", test_parse_meminfo },
 		{ "parse vmstat and rates", test_parse_vmstat },
+		{ "merge threshold is the executor's", test_merge_threshold },
+		{ "distress judged once, by the policy", test_distress_judged_once },
 		{ "parse psi", test_parse_psi },
 		{ "collect from a root and from /proc", test_collect_at },
 		{ "memory cgroup: mount, resolve, read", test_cgroup_mount_and_read },
