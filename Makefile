@@ -23,7 +23,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 LDFLAGS := $(SAN) $(EXTRA_LDFLAGS)
 
-MODULES := common ctl collect scanner balloon policy stats daemon
+MODULES := common ctl collect scanner policy act balloon stats daemon
 LIB_SRC := $(filter-out daemon/main.c,$(wildcard $(addsuffix /*.c,$(MODULES))))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_SRC := $(wildcard cli/*.c)

@@ -16,7 +16,7 @@
  * restores the KSM settings found at start and prints
  * "cpu_sec X" (this process's own user+system CPU, scanner included). */
 #include "common/log.h"
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "scanner/scanner.h"
 
 #include <errno.h>

@@ -26,7 +26,7 @@
  *
  * Writes JSON (-o) and a markdown table (-M). The machine is shared and
  * noisy: medians, and ratios taken within one run. */
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "scanner/scanner.h"
 #include "tests/scanner_memhog.h"
 

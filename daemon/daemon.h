@@ -16,7 +16,7 @@
 #include "daemon/loop.h"
 #include "daemon/managers.h"
 #include "daemon/state.h"
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 
 #define DAEMON_MAX_CONFIGS 8
 
@@ -40,7 +40,7 @@ struct daemon {
 	uint64_t ticks;
 	int exit_code;
 
-	/* KSM: the executor (scanner/ksm.h) saves the settings found at start,
+	/* KSM: the executor (act/ksm.h) saves the settings found at start,
 	 * paces KSM each tick, and restores the settings at exit. */
 	bool ksm_available;       /* /sys/kernel/mm/ksm exists and is writable */
 	bool ksm_driving;         /* ksm_driver_init succeeded */

@@ -26,7 +26,7 @@
 #include <sys/types.h>
 
 #include "common/util.h"
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 
 #define MANAGERS_MAX 16
 #define MANAGER_NAME_LEN 32

@@ -5,7 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 
 struct daemon_state {
 	bool ksm_saved_valid;

@@ -1,4 +1,4 @@
-# mk/ksm.mk — targets of the KSM executor (scanner/ksm.c, scanner/ksmpace.c).
+# mk/ksm.mk — targets of the KSM executor (act/ksm.c, policy/ksmpace.c).
 #
 #   make check-ksm       unit tests (pacing, sysfs against a temp dir, parsers)
 #                        and the KSM integration test (root, real KSM; skips
@@ -16,7 +16,7 @@
 # The KSM unit tests link only the objects they need, so that they build
 # while other modules are under construction.
 
-KSM_OBJ := $(B)/obj/scanner/ksm.o $(B)/obj/scanner/ksmpace.o \
+KSM_OBJ := $(B)/obj/act/ksm.o $(B)/obj/policy/ksmpace.o \
            $(B)/obj/common/log.o $(B)/obj/common/util.o
 KSM_UNIT := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_ksm*.c))
 

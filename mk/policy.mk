@@ -26,10 +26,10 @@ $(B)/tests/wss_touch: $(B)/obj/tests/wss_touch.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-# The simulator also runs ksmd's KSM pacing (scanner/ksmpace.c, pure) and
+# The simulator also runs ksmd's KSM pacing (policy/ksmpace.c, pure) and
 # the anchors' rules that policy/anchors.c does not port (tests/sim/sim_rules.c).
 $(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(B)/obj/tests/sim/sim_rules.o \
-		$(B)/obj/scanner/ksmpace.o $(POLICY_OBJ)
+		$(B)/obj/policy/ksmpace.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 

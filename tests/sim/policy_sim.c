@@ -3,7 +3,7 @@
  * each by its ported original rule, on made-up guest workloads.
  *
  * Every scenario is replayed under five policies: ksmd (its real
- * policy_decide() and its real KSM pacing, ksm_pace() of scanner/ksmpace.c,
+ * policy_decide() and its real KSM pacing, ksm_pace() of policy/ksmpace.c,
  * at the shipped configuration), ksmd-notrim (the same with
  * policy.idle_trim_percent = 0), and three anchors, each run by its own
  * original rule, ported: oVirt MOM, Proxmox VE and Xen squeezed. Nothing in
@@ -169,7 +169,7 @@
 #include "policy/anchors.h"
 #include "collect/host.h"
 #include "policy/policy.h"
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "tests/sim/sim_rules.h"
 
 #include <math.h>

@@ -1,8 +1,8 @@
-/* Unit tests for scanner/ksm.c: sysfs save/apply/restore against a temp
+/* Unit tests for act/ksm.c: sysfs save/apply/restore against a temp
  * directory, the ksm_stat and /proc/PID/stat parsers on made-up text, the
  * "how to make it mergeable" hint, the kthread finder on a made-up /proc,
  * and ctl_exec_mergeable in a child. */
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "tests/unit/harness.h"
 
 #include <errno.h>

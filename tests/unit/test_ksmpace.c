@@ -1,6 +1,6 @@
 /* Unit tests for ksm_pace(): every rule, on made-up inputs, and a
  * simulated run from start to trickle. */
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "tests/unit/harness.h"
 
 #include <string.h>

@@ -3,7 +3,7 @@
  * ksmd; never the kernel's ksmd thread, a one-shot ksmd, nor ourselves),
  * the pure parsers, and the detection of outside changes of KSM's knobs. */
 #include "daemon/managers.h"
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 #include "tests/unit/harness.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
  * (max_page_sharing: EBUSY while KSM pages exist), and advisor_mode goes
  * first because the kernel resets pages_to_scan whenever the advisor
  * changes. run goes last, so KSM never runs with half-applied settings. */
-#include "scanner/ksm.h"
+#include "act/ksm.h"
 
 #include "common/log.h"
 

@@ -50,7 +50,7 @@
  * The function keeps no hidden state: what it remembers (phase, time since
  * the last change, how long the gap has been small, progress marks) is in
  * struct ksm_pace_state, returned in the output and passed back in. */
-#include "scanner/ksm.h"
+#include "policy/ksmpace.h"
 
 #include <stdio.h>
 #include <string.h>
