@@ -72,6 +72,7 @@ struct daemon_modules {
 	bool plan_valid;
 	struct policy_ring ring;
 	struct stats_server *http;
+	int64_t merged_pages;         /* this tick's guests_merged_pages() (-1 unknown) */
 	struct lv_conn *lv;           /* [libvirt]: the connection, NULL without */
 	usec_t last_tick_usec;
 	uint64_t pages_scanned_total; /* over every pass since start */

@@ -202,8 +202,7 @@ static void ksm_drive(struct daemon *d, usec_t now)
 		: m->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
 		: m->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
 		: KSM_URGENCY_NORMAL;
-	int64_t merged = guests_merged_pages(d);
-	int r = ksm_driver_tick(&d->ksm, predicted, merged, urgency, now);
+	int r = ksm_driver_tick(&d->ksm, predicted, m->merged_pages, urgency, now);
 	if (r < 0) {
 		log_warn("KSM: pacing failed: %s, ignoring", strerror(-r));
 		return;
@@ -253,7 +252,7 @@ static void policy_run(struct daemon *d, usec_t now)
 		snap.merge.potential_pages = m->sres.predicted_sharing_pages;
 		snap.merge.min_savings_bytes = d->cfg.ksm_min_savings_bytes; /* one threshold with the executor */
 	}
-	int64_t merged = guests_merged_pages(d);
+	int64_t merged = m->merged_pages;
 	snap.merge.merged_pages = merged > 0 ? (uint64_t)merged : 0;
 	snap.merge.ksmd_cpu_percent = d->ksm_driving ? d->ksm.kthread_cpu_percent : -1;
 	size_t idx[POLICY_MAX_GUESTS];
@@ -391,6 +390,7 @@ void modules_tick(struct daemon *d)
 		discover(d);
 	for (size_t i = 0; i < m->n; i++)
 		guest_collect(d, m->g[i], now);
+	m->merged_pages = guests_merged_pages(d); /* once: the policy and the executor share it */
 	if (d->cfg.policy_enabled && !d->policy_paused)
 		policy_run(d, now);
 	ksm_drive(d, now);
