@@ -325,25 +325,12 @@ static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
 	return skip;
 }
 
-static void render_guests(const json_t *snap, struct sbuf *f)
+/* ksmd_guest_info and ksmd_guest_state: backend and state as labels, and
+ * the state as a set of 0/1 samples (the enum idiom of Prometheus). */
+static void render_guest_states(const json_t *guests, const bool *skip, struct sbuf *f)
 {
-	const json_t *guests = json_object_get(snap, "guests");
-	if (!json_is_array(guests))
-		return;
-	size_t n = json_array_size(guests), i;
+	size_t i;
 	const json_t *g;
-	char val[64];
-	bool *skip = mark_duplicates(guests, "name", NULL);
-	if (!skip) {
-		f->failed = true; /* ENOMEM: fail the render, not a partial text */
-		return;
-	}
-
-	header(f, "ksmd_guests", GAUGE, "Guests known to ksmd.");
-	put_int(val, (long long)n);
-	sample(f, "ksmd_guests", val);
-
-	/* Info: backend and state as labels. */
 	bool any = false;
 	json_array_foreach(guests, i, g) {
 		const char *name = skip[i] ? NULL : guest_name(g);
@@ -361,7 +348,6 @@ static void render_guests(const json_t *snap, struct sbuf *f)
 		put_label(f, st ? st : "");
 		sbuf_puts(f, "\"} 1\n");
 	}
-	/* State as a set of 0/1 samples, the enum idiom of Prometheus. */
 	any = false;
 	json_array_foreach(guests, i, g) {
 		const char *name = skip[i] ? NULL : guest_name(g), *st = name ? str_field(g, "state") : NULL;
@@ -378,9 +364,17 @@ static void render_guests(const json_t *snap, struct sbuf *f)
 			sbuf_puts(f, strcmp(st, guest_states[s]) == 0 ? "\"} 1\n" : "\"} 0\n");
 		}
 	}
+}
+
+/* One block per per-guest family of the table, one sample per guest. */
+static void render_guest_families(const json_t *guests, const bool *skip, struct sbuf *f)
+{
+	size_t i;
+	const json_t *g;
+	char val[64];
 	for (size_t k = 0; k < sizeof guest_families / sizeof guest_families[0]; k++) {
 		const struct family *fa = &guest_families[k];
-		any = false;
+		bool any = false;
 		json_array_foreach(guests, i, g) {
 			const char *name = skip[i] ? NULL : guest_name(g);
 			if (!name || !value_str(json_object_get(g, fa->key), fa->scale, val, sizeof val))
@@ -396,7 +390,15 @@ static void render_guests(const json_t *snap, struct sbuf *f)
 			sbuf_putc(f, '\n');
 		}
 	}
-	any = false;
+}
+
+/* ksmd_guest_scan_pages: what the scanner found, by kind. */
+static void render_guest_scan(const json_t *guests, const bool *skip, struct sbuf *f)
+{
+	size_t i;
+	const json_t *g;
+	char val[64];
+	bool any = false;
 	json_array_foreach(guests, i, g) {
 		const char *name = skip[i] ? NULL : guest_name(g);
 		const json_t *scan = name ? json_object_get(g, "scan") : NULL;
@@ -418,6 +420,25 @@ static void render_guests(const json_t *snap, struct sbuf *f)
 			sbuf_putc(f, '\n');
 		}
 	}
+}
+
+static void render_guests(const json_t *snap, struct sbuf *f)
+{
+	const json_t *guests = json_object_get(snap, "guests");
+	if (!json_is_array(guests))
+		return;
+	char val[64];
+	bool *skip = mark_duplicates(guests, "name", NULL);
+	if (!skip) {
+		f->failed = true; /* ENOMEM: fail the render, not a partial text */
+		return;
+	}
+	header(f, "ksmd_guests", GAUGE, "Guests known to ksmd.");
+	put_int(val, (long long)json_array_size(guests));
+	sample(f, "ksmd_guests", val);
+	render_guest_states(guests, skip, f);
+	render_guest_families(guests, skip, f);
+	render_guest_scan(guests, skip, f);
 	free(skip);
 }
 
