@@ -435,9 +435,13 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		log_err("timerfd: %s", strerror(-d->tick_fd));
 		return d->tick_fd;
 	}
-	/* A first snapshot right away, so readers never see nothing. */
+	/* A first tick and snapshot right away, so readers never see nothing;
+	 * what the driver writes now is ksmd's own, not an outside change. */
 	ksm_collect(d);
+	usec_t drove_usec = d->ksm.last_tick_usec;
+	uint64_t foreign = d->ksm.foreign_changes;
 	modules_tick(d);
+	owners_after_drive(d, drove_usec, foreign);
 	json_t *snap = daemon_snapshot(d);
 	if (snap)
 		stats_publish(snap);
