@@ -1,0 +1,243 @@
+/* scan_publish.c — after a pass: the KSM pages met entered into the index,
+ * then the results (per guest, per pair of guests, totals) published. */
+#include "scanner/scanner_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- results -------------------------------------------------------------- */
+
+struct tally {
+	unsigned ng;
+	uint64_t *intra, *cross, *mergeable;
+	uint64_t *pair;           /* ng * ng, upper triangle used */
+	uint64_t saveable, classes;
+};
+
+static void tally_class(const struct scan_class_info *c, void *arg)
+{
+	struct tally *t = arg;
+	/* pages KSM would free: all but one, or all when a KSM page holds the
+	 * content already */
+	uint32_t kept = c->merged ? 0 : 1;
+	if (c->pages < 1 + kept)
+		return;
+	t->saveable += c->pages - kept;
+	t->classes++;
+	for (unsigned i = 0; i < c->n_guests; i++) {
+		unsigned gi = c->guests[i].guest;
+		if (c->n_guests > 1)
+			t->cross[gi] += c->guests[i].pages;
+		else
+			t->intra[gi] += c->guests[i].pages;
+		t->mergeable[gi] += c->guests[i].pages - (i == 0 ? kept : 0);
+		if (t->pair)
+			for (unsigned j = i + 1; j < c->n_guests; j++) {
+				unsigned a = MIN(gi, c->guests[j].guest), b = MAX(gi, c->guests[j].guest);
+				t->pair[(size_t)a * t->ng + b]++;
+			}
+	}
+}
+
+
+static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
+{
+	uint64_t bytes = 0;
+	*tracked = 0;
+	for (unsigned i = 0; i < p->ng; i++) {
+		struct scan_guest *g = p->g[i];
+		bytes += sizeof(*g) + g->n_regions * sizeof(struct scan_region);
+		for (size_t j = 0; j < g->n_regions; j++) {
+			struct scan_region *r = &g->regions[j];
+			*tracked += MIN(r->npages, r->chunks_allocated * CHUNK_PAGES);
+			bytes += r->nchunks * sizeof(struct chunk_state *) +
+				 r->chunks_allocated * sizeof(struct chunk_state);
+		}
+	}
+	return bytes;
+}
+
+static int cmp_ksm_seen(const void *a, const void *b)
+{
+	const struct ksm_seen *x = a, *y = b;
+	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
+}
+
+/* KSM pages met in this pass: count the distinct ones, and enter one
+ * mapping of each into the index (read like any page: pread does not
+ * unshare), so that pages not merged yet whose content a KSM page already
+ * holds count as mergeable. One read per distinct KSM page per pass. */
+void scan_index_ksm_pages(struct scan_pass *p)
+{
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
+	if (!p->n_ksm)
+		return;
+	qsort(p->ksm_pfns, p->n_ksm, sizeof(*p->ksm_pfns), cmp_ksm_seen);
+	size_t distinct = 0;
+	for (size_t i = 0; i < p->n_ksm; i++) {
+		if (i && p->ksm_pfns[i].pfn == p->ksm_pfns[i - 1].pfn)
+			continue;
+		distinct++;
+		uint32_t ref = p->ksm_pfns[i].ref;
+		if (ref == UINT32_MAX || scan_cb_read_page(p, ref, buf) < 0)
+			continue;
+		uint64_t h = p->s->hash(buf, SCAN_PAGE_SIZE);
+		if (h == p->s->zero_hash)
+			continue;  /* zero-filled: reported apart */
+		struct ref_block *b = ref_block(p, ref);
+		__atomic_store_n(&b->c->hash[ref % CHUNK_PAGES], h, __ATOMIC_RELEASE);
+		(void)scan_index_add_merged(p->ix, ref, b->r->g->idx, h, buf);
+	}
+	p->n_ksm = distinct;
+	/* a KSM page read through one guest is marked accessed for every guest
+	 * that maps it */
+	for (unsigned i = 0; i < p->ng; i++)
+		scan_mark_read(p->g[i]);
+}
+
+/* Allocate t's counters (pairs for 2 to 4096 guests); -ENOMEM leaves the rest to tally_free. */
+static int tally_init(struct tally *t, unsigned ng)
+{
+	t->ng = ng;
+	t->intra = calloc(ng + 1, sizeof(uint64_t));
+	t->cross = calloc(ng + 1, sizeof(uint64_t));
+	t->mergeable = calloc(ng + 1, sizeof(uint64_t));
+	if (ng >= 2 && ng <= 4096)
+		t->pair = calloc((size_t)ng * ng, sizeof(uint64_t));
+	if (!t->intra || !t->cross || !t->mergeable || (ng >= 2 && ng <= 4096 && !t->pair))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Free what tally_init allocated. */
+static void tally_free(struct tally *t)
+{
+	free(t->intra);
+	free(t->cross);
+	free(t->mergeable);
+	free(t->pair);
+}
+
+/* Note how guest g's pass ended, then fill o with its counts (i: its index in t). */
+static void guest_stats(struct scan_guest *g, const struct tally *t, unsigned i,
+			struct scanner_guest_stats *o)
+{
+	int failed = atomic_load(&g->failed);
+	if (failed) {
+		g->last_error = failed;
+		if (failed == -ESRCH || failed == -ENOENT)
+			g->alive = false;
+	}
+	snprintf(o->name, sizeof(o->name), "%s", g->name);
+	o->pid = g->pid;
+	o->alive = g->alive;
+	o->last_error = g->last_error;
+	o->regions = g->n_regions;
+	for (size_t j = 0; j < g->n_regions; j++)
+		o->region_pages += g->regions[j].npages;
+	o->present_pages = g->c[GC_PRESENT];
+	o->swapped_pages = g->c[GC_SWAPPED];
+	o->zero_page_pages = g->c[GC_ZERO_PAGE];
+	o->zero_filled_pages = g->c[GC_ZERO_FILLED];
+	o->ksm_merged_pages = g->c[GC_KSM];
+	o->volatile_pages = g->c[GC_VOLATILE];
+	o->dup_intra_pages = t->intra[i];
+	o->dup_cross_pages = t->cross[i];
+	o->mergeable_pages = t->mergeable[i];
+	o->unique_pages = g->c[GC_HASHED] - t->intra[i] - t->cross[i];
+	uint64_t accounted = o->zero_page_pages + o->zero_filled_pages + o->ksm_merged_pages +
+			     g->c[GC_HASHED] + o->volatile_pages;
+	o->unread_pages = o->present_pages > accounted ? o->present_pages - accounted : 0;
+}
+
+/* The pairs of guests sharing contents, from t's pair counts if kept, into r; 0 or -ENOMEM. */
+static int pair_stats(const struct tally *t, struct scanner_results *r)
+{
+	if (!t->pair)
+		return 0;
+	unsigned n = 0;
+	for (size_t k = 0; k < (size_t)t->ng * t->ng; k++)
+		n += t->pair[k] != 0;
+	r->pairs = calloc(n + 1, sizeof(*r->pairs));
+	if (!r->pairs)
+		return -ENOMEM;
+	for (unsigned a = 0; a < t->ng; a++)
+		for (unsigned b = a + 1; b < t->ng; b++)
+			if (t->pair[(size_t)a * t->ng + b])
+				r->pairs[r->n_pairs++] = (struct scanner_pair_stats){
+					a, b, t->pair[(size_t)a * t->ng + b] };
+	return 0;
+}
+
+/* The pass's totals into r: times, rates, the prediction and the scanner's memory. */
+static void pass_totals(struct scan_pass *p, const struct tally *t, uint64_t ksm_pages,
+			usec_t start, usec_t wall, struct scanner_results *r)
+{
+	r->last_pass_start_usec = start;
+	r->last_pass_usec = wall;
+	r->last_pass_cpu_sec = (double)atomic_load(&p->cpu_nsec) / 1e9;
+	r->pages_scanned = p->scanned;
+	r->pages_skipped = p->skipped;
+	r->pages_vm_readv = p->vmr;
+	r->vm_readv_changed = p->vmr_changed;
+	r->pages_scanned_per_sec = wall ? (double)r->pages_scanned * 1e6 / (double)wall : 0;
+	uint64_t pm_usec = atomic_load(&p->pagemap_usec);
+	r->pages_skipped_per_sec = pm_usec ? (double)r->pages_skipped * 1e6 / (double)pm_usec : 0;
+	r->dup_saveable_pages = t->saveable;
+	r->ksm_saved_pages = ksm_pages > p->n_ksm ? ksm_pages - p->n_ksm : 0;
+	r->predicted_sharing_pages = r->dup_saveable_pages + r->ksm_saved_pages;
+	r->dup_classes = t->classes;
+	r->hash_collisions = scan_index_collisions(p->ix);
+	/* the index lives for the pass only: it counts in the peak */
+	r->state_bytes = state_bytes_of(p, &r->tracked_pages);
+	r->peak_state_bytes = r->state_bytes + scan_index_peak_bytes(p->ix);
+	if (r->tracked_pages) {
+		r->bytes_per_tracked_page = (double)r->state_bytes / (double)r->tracked_pages;
+		r->peak_bytes_per_tracked_page = (double)r->peak_state_bytes / (double)r->tracked_pages;
+	}
+	r->incremental = p->s->incremental;
+}
+
+/* Build the results of a finished pass and publish them. */
+int scan_publish(struct scan_pass *p, usec_t start, usec_t wall)
+{
+	struct scanner *s = p->s;
+	struct scanner_results r = { 0 };
+	struct tally t = { .ng = p->ng };
+	int ret = -ENOMEM;
+
+	int tr = tally_init(&t, p->ng);
+	r.guests = calloc(p->ng + 1, sizeof(*r.guests));
+	if (tr < 0 || !r.guests)
+		goto out;
+	scan_index_walk(p->ix, tally_class, &t);
+
+	uint64_t ksm_pages = 0;
+	r.n_guests = p->ng;
+	for (unsigned i = 0; i < p->ng; i++) {
+		guest_stats(p->g[i], &t, i, &r.guests[i]);
+		ksm_pages += r.guests[i].ksm_merged_pages;
+		r.zero_filled_pages += r.guests[i].zero_filled_pages;
+	}
+	if (pair_stats(&t, &r) < 0)
+		goto out;
+	pass_totals(p, &t, ksm_pages, start, wall, &r);
+
+	pthread_mutex_lock(&s->res_lock);
+	r.passes = s->res.passes + 1;
+	scanner_results_free(&s->res);
+	s->res = r;
+	pthread_mutex_unlock(&s->res_lock);
+	r.guests = NULL;
+	r.pairs = NULL;
+	ret = 0;
+out:
+	free(r.guests);
+	free(r.pairs);
+	tally_free(&t);
+	return ret;
+}

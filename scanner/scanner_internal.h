@@ -1,0 +1,201 @@
+/* scanner_internal.h — the scanner's shared structures (guests, regions,
+ * per-page state, a pass, a worker) and the functions its files share
+ * (scanner.c, scan_guests.c, scan_pass.c, scan_read.c, scan_publish.c). */
+#ifndef KSMD_SCANNER_INTERNAL_H
+#define KSMD_SCANNER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "scanner/scanner.h"
+#include "scanner/scan_index.h"
+
+#define CHUNK_PAGES 8192u            /* work unit and unit of per-page state:
+                                      * 32 MiB of address space */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_SOFT_DIRTY (1ULL << 55)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
+#define KPF_KSM (1ULL << 21)
+#define KPF_ZERO_PAGE (1ULL << 24)
+#define KPF_CACHE 512u               /* kpageflags entries cached per thread */
+#define KPF_READ 64u                 /* entries read per kpageflags miss */
+#define RA_PAGES 32u                 /* read-back read-ahead per worker */
+
+enum gcount {
+	GC_PRESENT, GC_SWAPPED, GC_ZERO_PAGE, GC_ZERO_FILLED, GC_KSM, GC_HASHED,
+	GC_VOLATILE, GC_UNREAD, GC_N,
+};
+
+struct scan_guest;
+
+/* Per-page state of one chunk (CHUNK_PAGES pages), allocated the first
+ * time the chunk holds a page to read: sparse regions (a large guest that
+ * touched little, reservations) cost 8 bytes per chunk, not per page. */
+struct chunk_state {
+	uint64_t hash[CHUNK_PAGES];        /* the hash at the last read */
+	uint64_t seen[CHUNK_PAGES / 64];   /* bitmap: hash[] is valid */
+	uint64_t ref_pass;                 /* pass in which ref_base is valid */
+	uint32_t ref_base;                 /* ref of its first page in that pass */
+};
+
+struct scan_region {
+	uint64_t start, end;    /* bytes, page aligned */
+	uint64_t npages;
+	uint64_t nchunks;
+	struct chunk_state **chunk;  /* nchunks, NULL until needed */
+	uint64_t chunks_allocated;
+	struct scan_guest *g;
+};
+
+struct scan_guest {
+	char name[64];
+	pid_t pid;
+	enum scanner_guest_kind kind;
+	uint64_t hint_bytes;
+	bool removed;           /* dropped at the next pass boundary */
+	bool alive;
+	int last_error;
+	unsigned idx;           /* index in this pass */
+	struct scan_region *regions;
+	size_t n_regions;
+	int mem_fd, pagemap_fd;
+	int pidfd;              /* -1: no process_vm_readv for this guest */
+	int ksm_stat_fd;        /* /proc/PID/ksm_stat; -1: none */
+	_Atomic bool no_vmr;    /* process_vm_readv refused this pass (EPERM &
+	                         * co): pread only for the rest of it */
+	_Atomic int failed;     /* negative errno that ended its pass */
+	_Atomic usec_t last_read_usec;  /* pages last read (marks them accessed) */
+	uint64_t maps_hash;     /* XXH3 of /proc/PID/maps when regions were read */
+	bool maps_valid;        /* regions match maps_hash */
+	_Atomic uint64_t c[GC_N];
+	struct scan_guest *next;
+};
+
+struct scanner {
+	struct scanner_conf conf;
+	scanner_hash_fn hash;
+	uint64_t zero_hash;
+	uint64_t zero_pfn;      /* 0: unknown (not root) */
+	bool incremental;
+
+	uint64_t pass_seq;      /* passes started (only the pass thread) */
+	pthread_mutex_t lock;   /* guests list, in_pass, bg state */
+	struct scan_guest *guests;
+	bool in_pass;
+
+	_Atomic uint64_t pages_per_sec;
+	_Atomic unsigned cpu_percent;
+	_Atomic usec_t interval_usec;
+
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool paused, stopping, bg_running;
+	pthread_t bg;
+
+	pthread_mutex_t rate_lock;
+	usec_t rate_next_usec;
+
+	pthread_mutex_t res_lock;
+	struct scanner_results res;
+};
+
+/* A mapping of a KSM page: its PFN and where (ref) it was seen. */
+struct ksm_seen {
+	uint64_t pfn;
+	uint32_t ref;   /* UINT32_MAX: no ref this pass */
+};
+
+struct work_item {
+	struct scan_region *r;
+	uint64_t first, count;  /* pages */
+};
+
+/* A block of CHUNK_PAGES refs: which chunk of which region they name. */
+struct ref_block {
+	struct scan_region *r;
+	struct chunk_state *c;
+	uint64_t first;            /* page index of the chunk in r */
+};
+
+struct scan_pass {
+	struct scanner *s;
+	uint64_t id;               /* pass number, for chunk_state.ref_pass */
+	struct scan_guest **g;
+	unsigned ng;
+	struct ref_block *blocks;  /* ref / CHUNK_PAGES -> chunk */
+	size_t n_blocks;
+	_Atomic size_t next_block;
+	struct work_item *work;
+	size_t nwork;
+	_Atomic size_t next;
+	struct scan_index *ix;
+	_Atomic uint64_t scanned, skipped;
+	_Atomic uint64_t vmr, vmr_changed;  /* pages read with process_vm_readv */
+	_Atomic uint64_t pagemap_usec;  /* stage-1 time, summed over threads */
+	_Atomic uint64_t cpu_nsec;
+	_Atomic bool cancelled;
+	unsigned nthreads;
+	pthread_mutex_t ksm_lock;
+	struct ksm_seen *ksm_pfns;  /* one entry per KSM mapping met */
+	size_t n_ksm, cap_ksm;      /* after the pass: n_ksm = distinct PFNs */
+};
+
+struct thread_pace {
+	usec_t win_wall_usec;
+	uint64_t win_cpu_nsec;
+};
+
+struct worker {
+	struct scan_pass *p;
+	uint64_t *pm;              /* CHUNK_PAGES pagemap entries */
+	uint64_t *pm2;             /* pagemap entries of one read batch */
+	unsigned char *buf;        /* read_batch_bytes */
+	uint64_t *hs;              /* hashes of one read batch */
+	unsigned char rd[CHUNK_PAGES];  /* stage 1 verdict: RD_* */
+	usec_t pagemap_usec;       /* time spent in stage 1 */
+	int kpf_fd;
+	uint64_t kpf_pfn[KPF_CACHE], kpf_flags[KPF_CACHE];  /* pfn + 1, flags */
+	uint64_t kpf_last_pfn, kpf_last;                    /* the last lookup */
+	struct thread_pace tp;
+	uint64_t c[GC_N];
+	uint64_t scanned, skipped;
+	uint64_t vmr, vmr_changed;
+	struct ksm_seen *ksm;      /* KSM mappings seen, deduplicated later */
+	size_t n_ksm, cap_ksm;
+	unsigned char *ra;         /* read-back read-ahead: RA_PAGES pages */
+	const struct ref_block *ra_blk;  /* whose refs ra holds; NULL: none */
+	uint32_t ra_ref, ra_n;     /* ra holds refs [ra_ref, ra_ref + ra_n) */
+	uint64_t ra_reads, ra_hits;
+};
+
+/* The ref block that names ref. */
+static inline struct ref_block *ref_block(struct scan_pass *p, uint32_t ref)
+{
+	return &p->blocks[ref / CHUNK_PAGES];
+}
+
+/* scan_guests.c */
+void scan_guest_free(struct scan_guest *g);
+void scan_guest_drop_regions(struct scan_guest *g);
+int scan_guest_refresh_regions(struct scan_guest *g);
+
+/* scan_pass.c */
+int scan_pace(struct scan_pass *p, struct thread_pace *tp, uint64_t pages);
+int scan_run_pass(struct scanner *s);
+
+/* scan_read.c */
+extern __thread struct worker *scan_tls_worker;  /* this thread's worker */
+void scan_mark_read(struct scan_guest *g);
+int scan_cb_read_page(void *ctx, uint32_t ref, void *buf);
+int scan_chunk(struct worker *w, struct work_item *it);
+
+/* scan_publish.c */
+void scan_index_ksm_pages(struct scan_pass *p);
+int scan_publish(struct scan_pass *p, usec_t start, usec_t wall);
+
+#endif
