@@ -84,6 +84,24 @@ struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
 void balloon_set_actual(struct balloon *b, uint64_t actual, usec_t now);
 void balloon_learn_max(struct balloon *b, uint64_t max_bytes);
 
+/* QMP backend (qmp_backend.c) */
+void balloon_qmp_refresh(struct balloon *b, usec_t now);
+/* set_target on QMP: `balloon` now, or queued for a shared-mode connection. */
+int balloon_qmp_set(struct balloon *b, uint64_t t, usec_t now);
+/* A QEMU to learn on a connection that just became READY. */
+void balloon_qmp_setup(struct balloon *b, struct qmp_client *c, usec_t now);
+/* QEMU went away: a restarted QEMU starts with an empty balloon. */
+void balloon_qmp_forget(struct balloon *b);
+
+/* QMP shared mode (qmp_shared.c): a connection per operation. Calls that
+ * drive the client are bracketed by balloon_sh_enter / balloon_sh_leave. */
+void balloon_sh_enter(struct balloon *b);
+void balloon_sh_leave(struct balloon *b, usec_t now);
+void balloon_sh_tick(struct balloon *b, usec_t now);
+void balloon_sh_request_refresh(struct balloon *b, usec_t now);
+int balloon_sh_queue_target(struct balloon *b, uint64_t t, usec_t now);
+void balloon_sh_on_state(struct balloon *b, struct qmp_client *c, enum qmp_state s, usec_t now);
+
 /* libvirt backend (libvirt.c) */
 int balloon_libvirt_set(struct balloon *b, uint64_t target_bytes, usec_t now);
 void balloon_libvirt_refresh(struct balloon *b, usec_t now);
