@@ -25,14 +25,14 @@ static void test_verbs_agree(void)
 	}
 	CU_ASSERT_PTR_NULL(ctl_verb_find("explode"));
 	/* the daemon refuses what the table does not have, and client verbs */
-	json_t *a = daemon_command("explode", json_array(), NULL);
+	json_t *args = json_array();
+	json_t *a = daemon_command("explode", args, NULL);
 	CU_ASSERT_PTR_NOT_NULL(strstr(json_string_value(json_object_get(a, "error")), "unknown command"));
 	json_decref(a);
-	a = daemon_command("top", json_array(), NULL);
+	a = daemon_command("top", args, NULL);
 	CU_ASSERT(json_is_false(json_object_get(a, "ok")));
 	json_decref(a);
 	/* argument counts come from the table */
-	json_t *args = json_array();
 	a = daemon_command("balloon", args, NULL);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "error")), "usage: balloon GUEST SIZE|auto");
 	json_decref(a);
