@@ -2,7 +2,8 @@
 # ksmd.conf). `make fuzz-control` runs it FUZZ_SECONDS (default 30) with
 # ASan+UBSan; the corpus is tests/fuzz/control_corpus.
 CONTROL_FUZZ_SRC := tests/fuzz/fuzz_control.c daemon/control.c ctl/protocol.c daemon/loop.c daemon/config.c \
-    balloon/libvirt_parse.c policy/policy.c common/log.c common/util.c
+    daemon/config_parse.c balloon/libvirt_parse.c policy/policy.c policy/guest_view.c policy/plan.c \
+    policy/actions.c common/log.c common/util.c
 
 $(B)/fuzz/fuzz_control: $(CONTROL_FUZZ_SRC)
 	@mkdir -p $(dir $@)

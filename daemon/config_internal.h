@@ -1,0 +1,14 @@
+/* config_internal.h — what config.c and config_parse.c share: defaults, key lookup, field sizes. */
+#ifndef KSMD_DAEMON_CONFIG_INTERNAL_H
+#define KSMD_DAEMON_CONFIG_INTERNAL_H
+
+#include "daemon/config.h"
+
+/* Sets every key of section ("guest", or any other for the global keys) at base to its default. */
+void config_set_defaults(const char *section, void *base);
+/* The key named name in section, or NULL. */
+const struct conf_key *config_find_key(const char *section, const char *name);
+/* Bytes of a string or enum key's buffer, NUL included. */
+size_t config_field_size(const struct conf_key *k);
+
+#endif
