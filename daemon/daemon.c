@@ -265,6 +265,16 @@ json_t *daemon_owners_json(const struct daemon *d)
 	return managers_owners_json(&d->managers, &d->ksm_watch, d->ksm_owner, balloon, now_usec());
 }
 
+/* The modules' tick, then what its KSM driver wrote is recorded as ksmd's
+ * own (never mistaken for another program's change). */
+static void modules_tick_owned(struct daemon *d)
+{
+	usec_t drove_usec = d->ksm.last_tick_usec;
+	uint64_t foreign = d->ksm.foreign_changes;
+	modules_tick(d);
+	owners_after_drive(d, drove_usec, foreign);
+}
+
 static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct daemon *d = data;
@@ -275,10 +285,7 @@ static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
 		return;
 	d->ticks++;
 	owners_tick(d, ksm_collect(d));
-	usec_t drove_usec = d->ksm.last_tick_usec;
-	uint64_t foreign = d->ksm.foreign_changes;
-	modules_tick(d);
-	owners_after_drive(d, drove_usec, foreign);
+	modules_tick_owned(d);
 	json_t *snap = daemon_snapshot(d);
 	if (snap && stats_publish(snap) < 0)
 		log_warn("stats: publishing the snapshot failed, ignoring");
@@ -435,13 +442,9 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		log_err("timerfd: %s", strerror(-d->tick_fd));
 		return d->tick_fd;
 	}
-	/* A first tick and snapshot right away, so readers never see nothing;
-	 * what the driver writes now is ksmd's own, not an outside change. */
+	/* A first tick and snapshot right away, so readers never see nothing. */
 	ksm_collect(d);
-	usec_t drove_usec = d->ksm.last_tick_usec;
-	uint64_t foreign = d->ksm.foreign_changes;
-	modules_tick(d);
-	owners_after_drive(d, drove_usec, foreign);
+	modules_tick_owned(d);
 	json_t *snap = daemon_snapshot(d);
 	if (snap)
 		stats_publish(snap);
