@@ -146,6 +146,13 @@ wait_for 5 "ksmd yields again" snap_is .owners.ksm "ksmtuned (pid $TPID)"
 [ "$(grep -c "KSM is driven by ksmtuned (pid $TPID): ksmd yields it" $KSMD_LOG)" = 2 ] || fail "second yield not logged"
 w0=$(writes)
 tuned=$TPID
+# ksmtuned's last word is left on KSM's knobs, one ksmd would not choose
+# (run = 1 at pages_to_scan 4321), so that whatever ksmd then decides, on
+# or off, it has to write: what KSM is found at when ksmtuned stops is
+# otherwise a race (ksmd may find exactly its own choice and write nothing).
+kill -STOP $TPID $(descendants $TPID) 2>/dev/null
+echo 4321 > $KSM/pages_to_scan
+echo 1 > $KSM/run
 stop_ksmtuned || fail "ksmtuned (pid $TPID) does not stop"
 pass_msg "ksmtuned stopped"
 wait_for 10 "ksmd takes the KSM knobs back" grep -q "ksmtuned (pid $tuned) is gone: ksmd takes the KSM knobs back" $KSMD_LOG
