@@ -1,7 +1,7 @@
 /* balloon_anchor.c — run another memory manager's balloon rule (Proxmox VE
  * auto-ballooning or oVirt MOM's balloon policy, ported verbatim in
- * policy/anchors.c) against real QEMU guests, through ksmd's own QMP
- * balloon backend: the anchors of the balloon comparison benchmark.
+ * policy/anchor_proxmox.c and policy/anchor_mom.c) against real QEMU guests,
+ * through ksmd's own QMP balloon backend: the anchors of the balloon comparison benchmark.
  *
  *   balloon_anchor --rule proxmox|mom [options] NAME=QMP_SOCKET ...
  *
@@ -381,7 +381,7 @@ static void round_mom(unsigned round, const struct host_in *h, bool dry_run, use
 static const char usage_text[] =
 "usage: balloon_anchor --rule proxmox|mom [options] NAME=QMP_SOCKET ...\n"
 "\n"
-"Run another memory manager's balloon rule, ported verbatim (policy/anchors.c),\n"
+"Run another memory manager's balloon rule, ported verbatim (policy/anchor_*.c),\n"
 "against QEMU guests through ksmd's QMP balloon backend. One log line per\n"
 "round for the host and one per VM: inputs, target, reason, what was sent.\n"
 "\n"

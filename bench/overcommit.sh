@@ -10,7 +10,7 @@
 #   ksmd     build/ksmd with the project's ksmd.conf, only the control
 #            socket, the stats endpoint (off), the guests and policy.budget =
 #            cgroup:PATH of the limit changed, as an operator would set it;
-#   proxmox  Proxmox VE's auto-ballooning rule, ported (policy/anchors.c),
+#   proxmox  Proxmox VE's auto-ballooning rule, ported (policy/anchor_proxmox.c),
 #            run every 10 s by build/bench/balloon_anchor as pvestatd does;
 #   mom      oVirt MOM's 02-balloon.policy, ported likewise, every 10 s.
 # RATIO is the overcommit: the limit is the guests' configured memory / RATIO

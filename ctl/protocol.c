@@ -50,7 +50,8 @@ static int wait_fd(int fd, short ev, usec_t deadline)
 	}
 }
 
-int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout, json_t **answer)
+/* Connect to the control socket at path: the fd, or a negative errno. */
+static int control_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof sa.sun_path)
@@ -64,24 +65,33 @@ int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout
 		close(fd);
 		return e;
 	}
+	return fd;
+}
+
+/* The request line {"cmd": cmd, "args": args or []} with its '\n', to
+ * free(); NULL when out of memory. */
+static char *request_line(const char *cmd, json_t *args)
+{
 	json_t *req = json_object();
 	json_object_set_new(req, "cmd", json_string(cmd));
 	json_object_set_new(req, "args", args ? json_incref(args) : json_array());
 	char *s = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
-	if (!s) {
-		close(fd);
-		return -ENOMEM;
-	}
-	usec_t deadline = now_usec() + timeout;
-	int r = 0;
+	if (!s)
+		return NULL;
 	char *msg;
 	if (asprintf(&msg, "%s\n", s) < 0) {
 		free(s);
-		close(fd);
-		return -ENOMEM;
+		return NULL;
 	}
 	free(s);
+	return msg;
+}
+
+/* Write all of msg: 0 or a negative errno. */
+static int send_all(int fd, const char *msg)
+{
+	int r = 0;
 	size_t off = 0, len = strlen(msg);
 	while (off < len) {
 		ssize_t w = send(fd, msg + off, len - off, MSG_NOSIGNAL);
@@ -93,7 +103,15 @@ int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout
 		}
 		off += (size_t)w;
 	}
-	free(msg);
+	return r;
+}
+
+/* Read until a read brings a line end: 0, or a negative errno (the
+ * deadline passed: -ETIMEDOUT; end of file first: -ECONNRESET). *in_out is
+ * what was read, NUL-terminated, to free() (NULL when nothing was). */
+static int read_answer(int fd, usec_t deadline, char **in_out)
+{
+	int r = 0;
 	char *in = NULL;
 	size_t in_len = 0;
 	while (r == 0) {
@@ -119,6 +137,26 @@ int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout
 		if (memchr(buf, '\n', (size_t)got))
 			break;
 	}
+	*in_out = in;
+	return r;
+}
+
+int control_call(const char *path, const char *cmd, json_t *args, usec_t timeout, json_t **answer)
+{
+	int fd = control_connect(path);
+	if (fd < 0)
+		return fd;
+	char *msg = request_line(cmd, args);
+	if (!msg) {
+		close(fd);
+		return -ENOMEM;
+	}
+	usec_t deadline = now_usec() + timeout;
+	int r = send_all(fd, msg);
+	free(msg);
+	char *in = NULL;
+	if (r == 0)
+		r = read_answer(fd, deadline, &in);
 	close(fd);
 	if (r == 0) {
 		json_error_t jerr;

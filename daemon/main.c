@@ -30,7 +30,10 @@ static void usage(FILE *f)
 		"  -V, --version       show the version and exit\n");
 }
 
-int main(int argc, char **argv)
+/* Parse the command line into opts, *check (-n) and *dump (--dump-config).
+ * Returns -1 to go on, or the exit code of a run that ends here: help,
+ * version, the key reference, or a usage error. */
+static int parse_args(int argc, char **argv, struct daemon_opts *opts, bool *check, bool *dump)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -44,24 +47,22 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct daemon_opts opts = { .config_path = DEFAULT_CONFIG, .log_level = LOG_INFO };
-	bool check = false, dump = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:fnvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			if (opts.n_configs == DAEMON_MAX_CONFIGS) {
+			if (opts->n_configs == DAEMON_MAX_CONFIGS) {
 				fprintf(stderr, "ksmd: at most %d -c files\n", DAEMON_MAX_CONFIGS);
 				return 2;
 			}
-			opts.config_paths[opts.n_configs++] = optarg;
+			opts->config_paths[opts->n_configs++] = optarg;
 			break;
-		case 'f': opts.foreground = true; break;
-		case 'n': check = true; break;
-		case 'v': opts.log_level = LOG_DEBUG; break;
-		case 'D': opts.dry_run = true; break;
-		case 'P': dump = true; break;
+		case 'f': opts->foreground = true; break;
+		case 'n': *check = true; break;
+		case 'v': opts->log_level = LOG_DEBUG; break;
+		case 'D': opts->dry_run = true; break;
+		case 'P': *dump = true; break;
 		case 'M': config_man(stdout); return 0; /* for man/ksmd.conf.5 */
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ksmd %s\n", KSMD_VERSION); return 0;
@@ -74,31 +75,47 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (opts.n_configs == 0)
-		opts.config_paths[opts.n_configs++] = DEFAULT_CONFIG;
-	opts.config_path = opts.config_paths[0];
+	if (opts->n_configs == 0)
+		opts->config_paths[opts->n_configs++] = DEFAULT_CONFIG;
+	opts->config_path = opts->config_paths[0];
+	return -1;
+}
 
-	if (check || dump) {
-		struct ksmd_config cfg;
-		struct conf_errors errs = { 0 };
-		if (config_load_files(opts.config_paths, opts.n_configs, &cfg, &errs) < 0) {
-			for (size_t i = 0; i < errs.n; i++)
-				fprintf(stderr, "%s\n", errs.msg[i]);
-			if (errs.total > errs.n)
-				fprintf(stderr, "%zu more errors (no memory for their text)\n", errs.total - errs.n);
-			conf_errors_free(&errs);
-			return 1;
-		}
-		if (dump) {
-			config_dump(&cfg, stdout);
-		} else {
-			for (size_t i = 0; i < opts.n_configs; i++)
-				printf("%s%s", i ? " + " : "", opts.config_paths[i]);
-			printf(": configuration OK (%zu guests)\n", cfg.n_guests);
-		}
-		config_free(&cfg);
-		return 0;
+/* -n and --dump-config: load the files, then print their errors (exit 1),
+ * the effective configuration (dump) or that they are fine (exit 0). */
+static int check_config(const struct daemon_opts *opts, bool dump)
+{
+	struct ksmd_config cfg;
+	struct conf_errors errs = { 0 };
+	if (config_load_files(opts->config_paths, opts->n_configs, &cfg, &errs) < 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		if (errs.total > errs.n)
+			fprintf(stderr, "%zu more errors (no memory for their text)\n", errs.total - errs.n);
+		conf_errors_free(&errs);
+		return 1;
 	}
+	if (dump) {
+		config_dump(&cfg, stdout);
+	} else {
+		for (size_t i = 0; i < opts->n_configs; i++)
+			printf("%s%s", i ? " + " : "", opts->config_paths[i]);
+		printf(": configuration OK (%zu guests)\n", cfg.n_guests);
+	}
+	config_free(&cfg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts opts = { .config_path = DEFAULT_CONFIG, .log_level = LOG_INFO };
+	bool check = false, dump = false;
+
+	int code = parse_args(argc, argv, &opts, &check, &dump);
+	if (code >= 0)
+		return code;
+	if (check || dump)
+		return check_config(&opts, dump);
 
 	log_open(opts.foreground ? LOG_TO_STDERR : LOG_TO_SYSLOG, opts.log_level);
 	struct daemon d;
@@ -107,7 +124,7 @@ int main(int argc, char **argv)
 		daemon_fini(&d);
 		return 1;
 	}
-	int code = daemon_run(&d);
+	code = daemon_run(&d);
 	daemon_fini(&d);
 	log_info("stopped");
 	return code;

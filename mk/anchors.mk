@@ -1,6 +1,6 @@
 # mk/anchors.mk — the balloon anchors: other managers' balloon rules
-# (policy/anchors.c: Proxmox VE auto-ballooning, oVirt MOM's balloon
-# policy, ported verbatim) driven against real QEMU guests.
+# (policy/anchor_proxmox.c: Proxmox VE auto-ballooning; policy/anchor_mom.c:
+# oVirt MOM's balloon policy; ported verbatim) driven against real QEMU guests.
 #
 #   make balloon-anchor    build $(B)/bench/balloon_anchor
 #
@@ -10,7 +10,7 @@
 # Built with `make tests` so the build checks it with the same flags.
 
 ANCHOR_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard balloon/*.c common/*.c)) \
-              $(B)/obj/policy/anchors.o
+              $(B)/obj/policy/anchor_proxmox.o $(B)/obj/policy/anchor_mom.o
 
 $(B)/bench/balloon_anchor: $(B)/obj/bench/balloon_anchor.o $(ANCHOR_OBJ)
 	@mkdir -p $(dir $@)

@@ -27,7 +27,7 @@ $(B)/tests/wss_touch: $(B)/obj/tests/wss_touch.o $(POLICY_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
 # The simulator also runs ksmd's KSM pacing (policy/ksmpace.c, pure) and
-# the anchors' rules that policy/anchors.c does not port (tests/sim/sim_rules.c).
+# the anchors' rules that policy/anchor_*.c do not port (tests/sim/sim_rules.c).
 $(B)/tests/policy_sim: $(B)/obj/tests/sim/policy_sim.o $(B)/obj/tests/sim/sim_rules.o \
 		$(B)/obj/policy/ksmpace.o $(POLICY_OBJ)
 	@mkdir -p $(dir $@)

@@ -4,8 +4,9 @@
  *
  * Nothing here is ksmd's own policy (that is policy.h). Each rule is a port
  * of one upstream file, line by line, with its constants, branches and
- * roundings, including the parts that look odd; every block in anchors.c
- * cites the file, the commit it was read at and the lines it ports:
+ * roundings, including the parts that look odd; every block of the ports
+ * (anchor_proxmox.c, anchor_mom.c) cites the file, the commit it was read
+ * at and the lines it ports:
  *
  *   Proxmox VE auto-ballooning
  *     proxmox/pve-manager @ 14a22df35955d97dfc1af21e117dc894a29df0c9

@@ -95,7 +95,7 @@
  * The anchors.
  * - oVirt MOM as vdsm ships it (static/etc/vdsm/mom.conf.in: every monitor
  *   and the policy engine at 15 s, history 10): 02-balloon.policy through
- *   anchor_mom_round() (policy/anchors.c, ported verbatim and cited
+ *   anchor_mom_round() (policy/anchor_mom.c, ported verbatim and cited
  *   there), with mem_unused = the guest's MemFree, host mem_free =
  *   MemFree + Buffers + Cached (here the host's free memory: it caches
  *   nothing), averaged over the last 10 samples; balloon_min = the guest's
@@ -109,7 +109,7 @@
  *   on: pages_to_scan +300 while free < 20%, -50 otherwise, within
  *   [64, 1250], sleep max(10, 10 ms x 16 GiB / MemTotal).
  * - Proxmox VE: pvestatd's auto-ballooning every 10 s, the first cycle
- *   skipped, through anchor_proxmox_round() (policy/anchors.c): target 80%
+ *   skipped, through anchor_proxmox_round() (policy/anchor_proxmox.c): target 80%
  *   of the host's memory used (MemTotal - MemAvailable), each VM's
  *   `balloon` minimum the guest's min, shares 1000, freemem the guest's
  *   MemFree. KSM by ksmtuned as pve's ksm-control-daemon ships it, every
@@ -1242,9 +1242,9 @@ static const char md_head[] =
 	"Produced by `make bench-policy` (tests/sim/policy_sim.c; the model, every\n"
 	"constant's source, and the ported rules are described at the top of that file\n"
 	"and in docs/PERFORMANCE.md). 600 s per scenario. Each anchor runs its original\n"
-	"rule, ported: MOM = vdsm's 02-balloon.policy (policy/anchors.c) and\n"
+	"rule, ported: MOM = vdsm's 02-balloon.policy (policy/anchor_mom.c) and\n"
 	"03-ksm.policy with its ksm_committed term, every 15 s; Proxmox = pvestatd's\n"
-	"auto-ballooning (policy/anchors.c) every 10 s and ksmtuned every 60 s;\n"
+	"auto-ballooning (policy/anchor_proxmox.c) every 10 s and ksmtuned every 60 s;\n"
 	"squeezed = xen-api's squeeze.ml balancer, no KSM (nothing in xapi starts it).\n"
 	"ksmd runs policy_decide() and ksm_pace() every 1 s, its scanner passes every\n"
 	"30 s at 0.6 M pages/s, and sees each guest's working set only through its\n"

@@ -1,4 +1,4 @@
-/* sim_rules.h — the anchors' rules that policy/anchors.c does not port,
+/* sim_rules.h — the anchors' rules that policy/anchor_*.c do not port,
  * ported here for the policy simulator (tests/sim/policy_sim.c):
  *
  *   - oVirt MOM's KSM rule as vdsm ships it (03-ksm.policy, with its

@@ -1,9 +1,9 @@
-/* Unit tests for policy/anchors.c: the Proxmox VE and oVirt MOM balloon
- * rules, ported verbatim.
+/* Unit tests for policy/anchor_proxmox.c and policy/anchor_mom.c: the
+ * Proxmox VE and oVirt MOM balloon rules, ported verbatim.
  *
  * Every row's expected values were computed by hand from the original code
  * (the comment names the lines each row pins; AutoBalloon.pm, pvestatd.pm
- * and 02-balloon as in anchors.c), and checked against the originals run
+ * and 02-balloon as in anchor_mom.c), and checked against the originals run
  * in their own interpreters: AutoBalloon.pm's compute_alg1 under perl 5.36
  * and 02-balloon.policy under MOM's own evaluator (mom/Policy) with
  * Entities built as MOM's Monitor builds them. Sizes are chosen so that the
