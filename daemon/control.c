@@ -18,21 +18,34 @@
 
 #include "common/log.h"
 
+/* How often the clients' timeouts are checked; at most this many
+ * connections are accepted, and this many bytes read from one client, per
+ * callback, so that one busy client cannot starve the others. */
+#define CONTROL_SWEEP_USEC USEC_PER_SEC
+#define CONTROL_ACCEPT_BATCH 8
+#define CONTROL_READ_CHUNK 16384
+#define CONTROL_READ_CHUNKS 4
+
 struct client {
 	int fd;
-	char *in;
+	char *in;             /* bytes read, not taken yet: requests, then a partial one */
 	size_t in_len;
-	char *out;
+	char *out;            /* answers: out_off sent, out_len queued */
 	size_t out_len, out_off;
+	usec_t active_usec;   /* accept, last whole request, or last answer bytes taken */
+	usec_t over_usec;     /* since when over CONTROL_OUT_MAX_BYTES without taking a byte, or 0 */
+	bool eof;             /* the client shut its side: no more requests */
+	bool closing;         /* close once the answers are sent (a request too long) */
 	struct control *c;
 };
 
 struct control {
 	struct loop *l;
-	int fd, lock_fd;
+	int fd, lock_fd, sweep_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	control_fn fn;
 	void *data;
+	usec_t warned_usec;   /* last warning about a client dropped for not reading */
 	struct client *clients[CONTROL_MAX_CLIENTS];
 };
 
@@ -49,12 +62,22 @@ static void client_free(struct client *cl)
 	free(cl);
 }
 
+static size_t out_pending(const struct client *cl)
+{
+	return cl->out_len - cl->out_off;
+}
+
 static void queue_answer(struct client *cl, json_t *answer)
 {
 	char *s = json_dumps(answer, JSON_COMPACT);
 	json_decref(answer);
 	if (!s)
 		return;
+	if (cl->out_off) { /* what was sent is dropped: the buffer holds only what is not */
+		memmove(cl->out, cl->out + cl->out_off, out_pending(cl));
+		cl->out_len -= cl->out_off;
+		cl->out_off = 0;
+	}
 	size_t n = strlen(s);
 	char *o = realloc(cl->out, cl->out_len + n + 1);
 	if (!o) {
@@ -92,112 +115,213 @@ json_t *control_dispatch(const char *line, control_fn fn, void *data)
 	return ans;
 }
 
-static void client_io(struct loop *l, int fd, uint32_t events, void *data)
+/* Answer one request line (NUL-terminated, len bytes, no newline). */
+static void take_line(struct client *cl, char *line, size_t len)
 {
-	struct client *cl = data;
-	(void)l;
-	if (events & EPOLLIN) {
-		char buf[16384];
-		for (;;) {
-			ssize_t r = read(fd, buf, sizeof buf);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 && errno == EAGAIN)
-				break;
-			if (r <= 0) {
-				if (cl->out_len == cl->out_off) {
-					client_free(cl);
-					return;
-				}
-				break;
-			}
-			if (cl->in_len + (size_t)r > CONTROL_MAX_LINE + sizeof buf) {
-				log_warn("control: request longer than %d bytes, closing the connection",
-					 CONTROL_MAX_LINE);
-				client_free(cl);
-				return;
-			}
-			char *n = realloc(cl->in, cl->in_len + (size_t)r + 1);
-			if (!n) {
-				client_free(cl);
-				return;
-			}
-			cl->in = n;
-			memcpy(cl->in + cl->in_len, buf, (size_t)r);
-			cl->in_len += (size_t)r;
-			cl->in[cl->in_len] = 0;
-		}
-		char *nl;
-		while (cl->in && (nl = memchr(cl->in, '\n', cl->in_len))) {
-			*nl = 0;
-			size_t used = (size_t)(nl - cl->in) + 1;
-			if (used - 1 > CONTROL_MAX_LINE)
-				queue_answer(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
-			else if (nl > cl->in)
-				queue_answer(cl, control_dispatch(cl->in, cl->c->fn, cl->c->data));
-			memmove(cl->in, cl->in + used, cl->in_len - used);
-			cl->in_len -= used;
-		}
-		if (cl->in_len > CONTROL_MAX_LINE) {
-			log_warn("control: request longer than %d bytes, closing the connection", CONTROL_MAX_LINE);
-			client_free(cl);
-			return;
-		}
+	if (len) /* an empty line is no request: it keeps no connection alive */
+		cl->active_usec = now_usec();
+	if (len > CONTROL_MAX_LINE)
+		queue_answer(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
+	else if (len)
+		queue_answer(cl, control_dispatch(line, cl->c->fn, cl->c->data));
+}
+
+/* Answer the whole requests buffered, as long as the answers queued stay
+ * within CONTROL_OUT_MAX_BYTES (the rest wait until the client reads). At
+ * EOF a last line without its newline is a request too. A partial line
+ * longer than CONTROL_MAX_LINE is refused and the client closing. Returns
+ * the number of requests taken. */
+static unsigned take_requests(struct client *cl)
+{
+	size_t off = 0;
+	unsigned n = 0;
+	char *nl;
+	while (off < cl->in_len && !cl->closing && out_pending(cl) <= CONTROL_OUT_MAX_BYTES &&
+	       (nl = memchr(cl->in + off, '\n', cl->in_len - off))) {
+		*nl = 0;
+		take_line(cl, cl->in + off, (size_t)(nl - (cl->in + off)));
+		off = (size_t)(nl - cl->in) + 1;
+		n++;
 	}
-	if (events & (EPOLLHUP | EPOLLERR) && cl->out_len == cl->out_off && !(events & EPOLLIN)) {
-		client_free(cl);
-		return;
+	if (off) {
+		memmove(cl->in, cl->in + off, cl->in_len - off);
+		cl->in_len -= off;
+		cl->in[cl->in_len] = 0;
 	}
-	while (cl->out_off < cl->out_len) {
-		ssize_t w = send(fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL);
+	bool partial = cl->in_len && !memchr(cl->in, '\n', cl->in_len);
+	if (partial && cl->eof && !cl->closing && out_pending(cl) <= CONTROL_OUT_MAX_BYTES) {
+		take_line(cl, cl->in, cl->in_len);
+		cl->in_len = 0;
+		n++;
+	} else if (partial && cl->in_len > CONTROL_MAX_LINE && !cl->closing) {
+		log_warn("control: request longer than %d bytes, closing the connection", CONTROL_MAX_LINE);
+		queue_answer(cl, control_error("request longer than %d bytes", CONTROL_MAX_LINE));
+		cl->closing = true;
+		cl->in_len = 0;
+	}
+	return n;
+}
+
+static bool may_read(const struct client *cl)
+{
+	return !cl->eof && !cl->closing && out_pending(cl) <= CONTROL_OUT_MAX_BYTES;
+}
+
+/* Read what the client sent (a few chunks at most), taking its requests
+ * after each chunk. Returns 0, or a negative errno: drop the client. */
+static int client_read(struct client *cl)
+{
+	char buf[CONTROL_READ_CHUNK];
+	for (int i = 0; i < CONTROL_READ_CHUNKS && may_read(cl); i++) {
+		ssize_t r = read(cl->fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			break;
+		if (r < 0)
+			return -errno;
+		if (r == 0) {
+			cl->eof = true;
+			take_requests(cl);
+			break;
+		}
+		char *n = realloc(cl->in, cl->in_len + (size_t)r + 1);
+		if (!n)
+			return -ENOMEM;
+		cl->in = n;
+		memcpy(cl->in + cl->in_len, buf, (size_t)r);
+		cl->in_len += (size_t)r;
+		cl->in[cl->in_len] = 0;
+		take_requests(cl);
+	}
+	return 0;
+}
+
+/* Send what the socket takes. Returns 0, or a negative errno. */
+static int client_flush(struct client *cl)
+{
+	while (out_pending(cl)) {
+		ssize_t w = send(cl->fd, cl->out + cl->out_off, out_pending(cl), MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN)
 			break;
-		if (w < 0) {
+		if (w < 0)
+			return -errno;
+		cl->out_off += (size_t)w;
+		cl->active_usec = now_usec();
+		cl->over_usec = 0; /* it reads: not stalled (set again below if still over) */
+	}
+	if (!out_pending(cl))
+		cl->out_off = cl->out_len = 0;
+	return 0;
+}
+
+static void client_io(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct client *cl = data;
+	(void)l; (void)fd;
+	if (events & EPOLLERR) {
+		client_free(cl);
+		return;
+	}
+	if ((events & EPOLLIN) && client_read(cl) < 0) {
+		client_free(cl);
+		return;
+	}
+	/* Send; as answers drain, requests held back by the bound are taken. */
+	do {
+		if (client_flush(cl) < 0) {
 			client_free(cl);
 			return;
 		}
-		cl->out_off += (size_t)w;
+	} while (take_requests(cl) > 0);
+	if ((cl->eof || cl->closing) && !out_pending(cl)) {
+		client_free(cl);
+		return;
 	}
-	if (cl->out_off == cl->out_len) {
-		cl->out_off = cl->out_len = 0;
-		loop_mod(cl->c->l, fd, EPOLLIN);
-	} else {
-		loop_mod(cl->c->l, fd, EPOLLIN | EPOLLOUT);
+	if (out_pending(cl) <= CONTROL_OUT_MAX_BYTES)
+		cl->over_usec = 0;
+	else if (!cl->over_usec) /* over the bound, and took nothing this time */
+		cl->over_usec = now_usec();
+	/* After EOF the socket is not polled for input (it would be readable
+	 * for ever); past the bound, it is not read until answers drain. */
+	loop_mod(cl->c->l, cl->fd, (may_read(cl) ? EPOLLIN : 0) | (out_pending(cl) ? EPOLLOUT : 0));
+}
+
+/* Every CONTROL_SWEEP_USEC: drop the clients idle too long, and those that
+ * hold answers over the bound too long. */
+static void sweep_cb(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct control *c = data;
+	uint64_t expirations;
+	(void)l; (void)events;
+	if (read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		log_debug("control: timer: %s, ignoring", strerror(errno));
+	usec_t now = now_usec();
+	unsigned stalled = 0;
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		struct client *cl = c->clients[i];
+		if (!cl)
+			continue;
+		if (cl->over_usec && now - cl->over_usec > CONTROL_OUT_STALL_USEC) {
+			stalled++;
+			client_free(cl);
+		} else if (now - cl->active_usec > CONTROL_IDLE_USEC) {
+			log_debug("control: client idle for %llu s, closing",
+				  (unsigned long long)(CONTROL_IDLE_USEC / USEC_PER_SEC));
+			client_free(cl);
+		}
 	}
+	if (stalled && (!c->warned_usec || now - c->warned_usec > 60 * USEC_PER_SEC)) {
+		log_warn("control: dropped %u client(s) that did not read %zu bytes of answers for %llu s",
+			 stalled, CONTROL_OUT_MAX_BYTES,
+			 (unsigned long long)(CONTROL_OUT_STALL_USEC / USEC_PER_SEC));
+		c->warned_usec = now;
+	}
+}
+
+/* A free slot for a new client: an empty one, or the one of the client
+ * idle for longest, evicted. */
+static size_t client_slot(struct control *c)
+{
+	size_t slot = 0;
+	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+		if (!c->clients[i])
+			return i;
+		if (c->clients[i]->active_usec < c->clients[slot]->active_usec)
+			slot = i;
+	}
+	log_debug("control: %d clients, evicting the one idle for longest", CONTROL_MAX_CLIENTS);
+	client_free(c->clients[slot]);
+	return slot;
 }
 
 static void accept_cb(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct control *c = data;
 	(void)events;
-	for (;;) {
+	for (int i = 0; i < CONTROL_ACCEPT_BATCH; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("control: accept: %s, ignoring", strerror(errno));
 			return;
 		}
-		size_t slot;
-		for (slot = 0; slot < CONTROL_MAX_CLIENTS && c->clients[slot]; slot++)
-			;
-		struct client *cl = slot < CONTROL_MAX_CLIENTS ? calloc(1, sizeof *cl) : NULL;
+		struct client *cl = calloc(1, sizeof *cl);
 		if (!cl) {
-			static const char busy[] = "{\"ok\":false,\"error\":\"too many control clients\"}\n";
-			ssize_t w = send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-			(void)w;
 			close(cfd);
 			continue;
 		}
 		cl->fd = cfd;
 		cl->c = c;
+		cl->active_usec = now_usec();
 		if (loop_add(l, cfd, EPOLLIN, client_io, cl) < 0) {
 			close(cfd);
 			free(cl);
 			continue;
 		}
-		c->clients[slot] = cl;
+		c->clients[client_slot(c)] = cl;
 	}
 }
 
@@ -230,6 +354,7 @@ int control_open(struct loop *l, const char *path, control_fn fn, void *data, st
 	c->fn = fn;
 	c->data = data;
 	c->fd = -1;
+	c->sweep_fd = -1;
 	strcpy(c->path, path);
 
 	char lock[300];
@@ -263,6 +388,12 @@ int control_open(struct loop *l, const char *path, control_fn fn, void *data, st
 	r = loop_add(l, c->fd, EPOLLIN, accept_cb, c);
 	if (r < 0)
 		goto fail;
+	c->sweep_fd = loop_add_timer(l, CONTROL_SWEEP_USEC, sweep_cb, c);
+	if (c->sweep_fd < 0) {
+		r = c->sweep_fd;
+		loop_del(l, c->fd);
+		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -283,6 +414,8 @@ void control_close(struct control *c)
 	for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
 		if (c->clients[i])
 			client_free(c->clients[i]);
+	loop_del(c->l, c->sweep_fd);
+	close(c->sweep_fd);
 	loop_del(c->l, c->fd);
 	close(c->fd);
 	unlink(c->path);

@@ -72,17 +72,30 @@ void stats_rcu_register_thread(void);
  * stale socket file at PATH is replaced; mode 0660). Serves GET (and HEAD):
  *   /v1/stats /v1/guests /v1/guests/NAME /v1/decisions /metrics /healthz
  * 404 unknown path or guest, 405 other methods (with Allow), 503 for data
- * endpoints before the first publish. Limits: 64 connections, 16 per IP,
- * 10 s idle timeout, 16 KiB per connection for request line and headers.
+ * endpoints before the first publish. Limits (stats/http.c): 16 KiB per
+ * connection for request line and headers; a whole request within 5 s of
+ * the accept (or of the previous answer), its answer sent within 30 s,
+ * however often bytes trickle; past 64 connections a new one evicts the
+ * one waiting longest for its request, so a newcomer is never refused;
+ * no per-address cap. Logs a warning when listen is not a loopback
+ * address (stats_listen_warning()).
  * Logs the reason of a failure (log_err) and returns -EINVAL (bad listen
  * string), -EADDRINUSE, -ENOMEM, or another negative errno. */
 int stats_server_start(const char *listen, struct stats_server **out);
+
+/* Whether listen exposes the endpoint beyond the host: a "HOST:PORT" whose
+ * host resolves to any address outside 127.0.0.0/8 and ::1 (0.0.0.0 and
+ * [::] included). Returns 1 with a one-line warning in buf (naming that
+ * there is no authentication), 0 (loopback or unix:PATH), or -EINVAL (a
+ * bad or unresolvable listen string). Logged by stats_server_start();
+ * pure of the server, so `ksmd -n` can print it too. */
+int stats_listen_warning(const char *listen, char *buf, size_t len);
 
 /* The TCP port the server is bound to (useful with port 0), 0 for unix. */
 uint16_t stats_server_port(const struct stats_server *srv);
 
 /* Stop the server, close its socket, remove a unix socket file, free. NULL
- * is fine. Waits for in-flight requests (bounded by the 10 s timeout). */
+ * is fine. Waits for in-flight requests (bounded by the 10 s idle timeout). */
 void stats_server_stop(struct stats_server *srv);
 
 /* ---- pure rendering ----------------------------------------------------- */
