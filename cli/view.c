@@ -13,6 +13,7 @@
  * restored on the way out. */
 #include "cli/view.h"
 #include "common/util.h"
+#include "ctl/fields.h"
 
 #include <errno.h>
 #include <math.h>
@@ -37,24 +38,31 @@ void view_set_raw(bool raw)
 
 /* ---- field access and formatting --------------------------------------- */
 
-static const json_t *obj(const json_t *o, const char *key)
+/* Fields are named by their row of the snapshot's field table
+ * (ctl/fields.h), never by a key of their own. */
+
+static const json_t *obj(const json_t *o, enum snap_id id)
 {
-	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	const json_t *v = snap_get(o, id);
 	return json_is_object(v) ? v : NULL;
 }
 
-static bool num(const json_t *o, const char *key, double *out)
+static bool num_v(const json_t *v, double *out)
 {
-	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
 	if (!json_is_number(v))
 		return false;
 	*out = json_number_value(v);
 	return true;
 }
 
-static const char *str(const json_t *o, const char *key)
+static bool num(const json_t *o, enum snap_id id, double *out)
 {
-	return json_is_object(o) ? json_string_value(json_object_get(o, key)) : NULL;
+	return num_v(snap_get(o, id), out);
+}
+
+static const char *str(const json_t *o, enum snap_id id)
+{
+	return json_string_value(snap_get(o, id));
 }
 
 struct fmt { char s[48]; };
@@ -72,27 +80,36 @@ static struct fmt fsize_d(double bytes)
 	return r;
 }
 
-/* A size field, "-" if missing. */
-static struct fmt fsize(const json_t *o, const char *key)
+/* A size, "-" if missing. */
+static struct fmt fsize_v(const json_t *v)
 {
-	double v;
+	double d;
 	struct fmt r = { "-" };
-	return num(o, key, &v) ? fsize_d(v) : r;
+	return num_v(v, &d) ? fsize_d(d) : r;
 }
 
-/* A page-count field shown as a size, "-" if missing. */
-static struct fmt fpages(const json_t *o, const char *key)
+static struct fmt fsize(const json_t *o, enum snap_id id)
 {
-	double v;
+	return fsize_v(snap_get(o, id));
+}
+
+/* A page count shown as a size, "-" if missing. */
+static struct fmt fpages_v(const json_t *v)
+{
+	double d;
 	struct fmt r = { "-" };
-	return num(o, key, &v) ? fsize_d(v * PAGE_BYTES) : r;
+	return num_v(v, &d) ? fsize_d(d * PAGE_BYTES) : r;
+}
+
+static struct fmt fpages(const json_t *o, enum snap_id id)
+{
+	return fpages_v(snap_get(o, id));
 }
 
 /* A plain number: integers without decimals, reals with prec decimals. */
-static struct fmt fnum(const json_t *o, const char *key, int prec)
+static struct fmt fnum_v(const json_t *v, int prec)
 {
 	struct fmt r = { "-" };
-	const json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
 	if (json_is_integer(v))
 		snprintf(r.s, sizeof r.s, "%lld", (long long)json_integer_value(v));
 	else if (json_is_real(v))
@@ -102,20 +119,25 @@ static struct fmt fnum(const json_t *o, const char *key, int prec)
 	return r;
 }
 
-static struct fmt fstr(const json_t *o, const char *key)
+static struct fmt fnum(const json_t *o, enum snap_id id, int prec)
+{
+	return fnum_v(snap_get(o, id), prec);
+}
+
+static struct fmt fstr(const json_t *o, enum snap_id id)
 {
 	struct fmt r = { "-" };
-	const char *s = str(o, key);
+	const char *s = str(o, id);
 	if (s)
 		snprintf(r.s, sizeof r.s, "%s", s);
 	return r;
 }
 
-static struct fmt fdur(const json_t *o, const char *key)
+static struct fmt fdur(const json_t *o, enum snap_id id)
 {
 	double v;
 	struct fmt r = { "-" };
-	if (num(o, key, &v) && v >= 0) {
+	if (num(o, id, &v) && v >= 0) {
 		if (v < 60)
 			snprintf(r.s, sizeof r.s, v < 10 && v != floor(v) ? "%.1fs" : "%.0fs", v);
 		else
@@ -137,7 +159,7 @@ static void cell_name(const char *name, char *buf, size_t len, size_t max)
 
 static const json_t *guests_of(const json_t *snap)
 {
-	const json_t *g = json_object_get(snap, "guests");
+	const json_t *g = snap_get(snap, SF_GUESTS);
 	return json_is_array(g) ? g : NULL;
 }
 
@@ -147,58 +169,60 @@ static const json_t *guests_of(const json_t *snap)
  * the last change of KSM's knobs made by another program. */
 static void view_owners(const json_t *snap, FILE *f)
 {
-	const json_t *o = obj(snap, "owners"), *ms = json_object_get(o, "managers"), *m;
+	const json_t *o = obj(snap, SF_OWNERS), *ms = snap_get(o, SF_OWNERS_MANAGERS), *m;
 	size_t i;
-	fprintf(f, "owners    KSM: %s; balloons: %s\n", str(o, "ksm") ? str(o, "ksm") : "-",
-		str(o, "balloon") ? str(o, "balloon") : "-");
+	fprintf(f, "owners    KSM: %s; balloons: %s\n", str(o, SF_OWNERS_KSM) ? str(o, SF_OWNERS_KSM) : "-",
+		str(o, SF_OWNERS_BALLOON) ? str(o, SF_OWNERS_BALLOON) : "-");
 	if (json_is_array(ms) && json_array_size(ms)) {
 		fprintf(f, "          other managers:");
 		json_array_foreach(ms, i, m) {
 			char name[33];
-			cell_name(str(m, "name"), name, sizeof name, 32);
-			fprintf(f, "%s %s (pid %s, %s)", i ? "," : "", name, fnum(m, "pid", 0).s, fstr(m, "drives").s);
+			cell_name(str(m, SF_MANAGER_NAME), name, sizeof name, 32);
+			fprintf(f, "%s %s (pid %s, %s)", i ? "," : "", name, fnum(m, SF_MANAGER_PID, 0).s,
+				fstr(m, SF_MANAGER_DRIVES).s);
 		}
 		fputc('\n', f);
 	}
-	if (str(o, "ksm_outside_change"))
-		fprintf(f, "          KSM knobs changed by another program: %s\n", str(o, "ksm_outside_change"));
+	if (str(o, SF_OWNERS_KSM_OUTSIDE_CHANGE))
+		fprintf(f, "          KSM knobs changed by another program: %s\n",
+			str(o, SF_OWNERS_KSM_OUTSIDE_CHANGE));
 }
 
 int view_status(const json_t *snap, FILE *f)
 {
 	if (!json_is_object(snap))
 		return -EINVAL;
-	const json_t *host = obj(snap, "host"), *ksm = obj(snap, "ksm"),
-		     *sc = obj(snap, "scanner"), *pol = obj(snap, "policy");
-	fprintf(f, "ksmd %s, up %s, schema version %s\n", fstr(snap, "ksmd_version").s,
-		fdur(snap, "uptime_seconds").s, fnum(snap, "version", 0).s);
+	const json_t *host = obj(snap, SF_HOST), *ksm = obj(snap, SF_KSM),
+		     *sc = obj(snap, SF_SCANNER), *pol = obj(snap, SF_POLICY);
+	fprintf(f, "ksmd %s, up %s, schema version %s\n", fstr(snap, SF_KSMD_VERSION).s,
+		fdur(snap, SF_UPTIME_SECONDS).s, fnum(snap, SF_VERSION, 0).s);
 	fprintf(f, "host      memory %s, available %s, budget %s, guests hold %s\n",
-		fsize(host, "mem_total_bytes").s, fsize(host, "mem_available_bytes").s,
-		fsize(host, "budget_bytes").s, fsize(host, "guests_total_bytes").s);
+		fsize(host, SF_HOST_MEM_TOTAL_BYTES).s, fsize(host, SF_HOST_MEM_AVAILABLE_BYTES).s,
+		fsize(host, SF_HOST_BUDGET_BYTES).s, fsize(host, SF_HOST_GUESTS_TOTAL_BYTES).s);
 	fprintf(f, "          pressure some %s%% full %s%% (avg10), swap in %s out %s pages/s\n",
-		fnum(host, "psi_some_avg10", 2).s, fnum(host, "psi_full_avg10", 2).s,
-		fnum(host, "swap_in_pages_per_sec", 1).s, fnum(host, "swap_out_pages_per_sec", 1).s);
+		fnum(host, SF_HOST_PSI_SOME_AVG10, 2).s, fnum(host, SF_HOST_PSI_FULL_AVG10, 2).s,
+		fnum(host, SF_HOST_SWAP_IN_PAGES_PER_SEC, 1).s, fnum(host, SF_HOST_SWAP_OUT_PAGES_PER_SEC, 1).s);
 	fprintf(f, "ksm       run %s, saving %s (%s pages sharing), zero pages %s, kthread cpu %s%%\n",
-		fnum(ksm, "run", 0).s, fpages(ksm, "pages_sharing").s, fnum(ksm, "pages_sharing", 0).s,
-		fnum(ksm, "ksm_zero_pages", 0).s, fnum(ksm, "kthread_cpu_percent", 1).s);
-	if (str(ksm, "pacing_reason"))
-		fprintf(f, "          pacing: %s\n", str(ksm, "pacing_reason"));
+		fnum(ksm, SF_KSM_RUN, 0).s, fpages(ksm, SF_KSM_PAGES_SHARING).s, fnum(ksm, SF_KSM_PAGES_SHARING, 0).s,
+		fnum(ksm, SF_KSM_KSM_ZERO_PAGES, 0).s, fnum(ksm, SF_KSM_KTHREAD_CPU_PERCENT, 1).s);
+	if (str(ksm, SF_KSM_PACING_REASON))
+		fprintf(f, "          pacing: %s\n", str(ksm, SF_KSM_PACING_REASON));
 	view_owners(snap, f);
 	fprintf(f, "scanner   %s, %s passes, last pass %s, predicted mergeable %s, zero-filled %s\n",
-		fstr(sc, "state").s, fnum(sc, "passes", 0).s, fdur(sc, "last_pass_seconds").s,
-		fpages(sc, "predicted_mergeable_pages").s, fpages(sc, "zero_filled_pages").s);
-	fprintf(f, "policy    %s, tick %s, dry run %s\n", fstr(pol, "state").s,
-		fnum(pol, "tick", 0).s, fnum(pol, "dry_run", 0).s);
+		fstr(sc, SF_SCANNER_STATE).s, fnum(sc, SF_SCANNER_PASSES, 0).s,
+		fdur(sc, SF_SCANNER_LAST_PASS_SECONDS).s,
+		fpages(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES).s, fpages(sc, SF_SCANNER_ZERO_FILLED_PAGES).s);
+	fprintf(f, "policy    %s, tick %s, dry run %s\n", fstr(pol, SF_POLICY_STATE).s,
+		fnum(pol, SF_POLICY_TICK, 0).s, fnum(pol, SF_POLICY_DRY_RUN, 0).s);
 	const json_t *gs = guests_of(snap), *g;
 	size_t i;
 	fprintf(f, "guests    %zu", gs ? json_array_size(gs) : 0);
-	static const char *const states[] = { "ok", "distress", "stuck", "uncooperative", "gone",
-					      "no-balloon", "connecting" };
+	const char *const *states = snap_guest_states;
 	const char *sep = ": ";
-	for (size_t s = 0; s < ARRAY_SIZE(states); s++) {
+	for (size_t s = 0; states[s]; s++) {
 		unsigned n = 0;
 		json_array_foreach(gs, i, g) {
-			const char *st = str(g, "state");
+			const char *st = str(g, SF_GUEST_STATE);
 			n += st && strcmp(st, states[s]) == 0;
 		}
 		if (n) {
@@ -220,11 +244,11 @@ int view_guests(const json_t *snap, FILE *f)
 		"SIZE", "TARGET", "ACTUAL", "MERGED", "AGE");
 	json_array_foreach(gs, i, g) {
 		char name[21];
-		cell_name(str(g, "name"), name, sizeof name, 20);
-		fprintf(f, "%-20s %-7s %-13s %10s %10s %10s %10s %6s\n", name, fstr(g, "backend").s,
-			fstr(g, "state").s, fsize(g, "mem_max_bytes").s,
-			fsize(g, "balloon_target_bytes").s, fsize(g, "balloon_actual_bytes").s,
-			fpages(g, "ksm_merging_pages").s, fdur(g, "stats_age_seconds").s);
+		cell_name(str(g, SF_GUEST_NAME), name, sizeof name, 20);
+		fprintf(f, "%-20s %-7s %-13s %10s %10s %10s %10s %6s\n", name, fstr(g, SF_GUEST_BACKEND).s,
+			fstr(g, SF_GUEST_STATE).s, fsize(g, SF_GUEST_MEM_MAX_BYTES).s,
+			fsize(g, SF_GUEST_BALLOON_TARGET_BYTES).s, fsize(g, SF_GUEST_BALLOON_ACTUAL_BYTES).s,
+			fpages(g, SF_GUEST_KSM_MERGING_PAGES).s, fdur(g, SF_GUEST_STATS_AGE_SECONDS).s);
 	}
 	return 0;
 }
@@ -244,13 +268,13 @@ static void dump_fields(const json_t *o, FILE *f, int indent)
 		}
 		fprintf(f, "%*s%-*s ", indent, "", 24 - indent, key);
 		if (json_is_number(v) && kl > 6 && !strcmp(key + kl - 6, "_bytes"))
-			fprintf(f, "%s\n", fsize(o, key).s);
+			fprintf(f, "%s\n", fsize_v(v).s);
 		else if (json_is_number(v) && kl > 6 && !strcmp(key + kl - 6, "_pages"))
-			fprintf(f, "%s (%s)\n", fnum(o, key, 0).s, fpages(o, key).s);
+			fprintf(f, "%s (%s)\n", fnum_v(v, 0).s, fpages_v(v).s);
 		else if (json_is_string(v))
 			fprintf(f, "%s\n", json_string_value(v));
 		else if (json_is_number(v) || json_is_boolean(v))
-			fprintf(f, "%s\n", fnum(o, key, 2).s);
+			fprintf(f, "%s\n", fnum_v(v, 2).s);
 		else {
 			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 			fprintf(f, "%s\n", s ? s : "-");
@@ -266,7 +290,7 @@ int view_guest(const json_t *snap, const char *name, FILE *f)
 	const json_t *gs = guests_of(snap), *g;
 	size_t i;
 	json_array_foreach(gs, i, g) {
-		const char *n = str(g, "name");
+		const char *n = str(g, SF_GUEST_NAME);
 		if (n && strcmp(n, name) == 0) {
 			dump_fields(g, f, 0);
 			return 0;
@@ -279,43 +303,45 @@ int view_ksm(const json_t *snap, FILE *f)
 {
 	if (!json_is_object(snap))
 		return -EINVAL;
-	const json_t *ksm = obj(snap, "ksm"), *sc = obj(snap, "scanner");
+	const json_t *ksm = obj(snap, SF_KSM), *sc = obj(snap, SF_SCANNER);
 	double pts, sleep_ms;
-	fprintf(f, "run               %s\n", fnum(ksm, "run", 0).s);
-	fprintf(f, "pages_to_scan     %s\n", fnum(ksm, "pages_to_scan", 0).s);
-	fprintf(f, "sleep_millisecs   %s\n", fnum(ksm, "sleep_millisecs", 0).s);
-	if (num(ksm, "pages_to_scan", &pts) && num(ksm, "sleep_millisecs", &sleep_ms))
+	fprintf(f, "run               %s\n", fnum(ksm, SF_KSM_RUN, 0).s);
+	fprintf(f, "pages_to_scan     %s\n", fnum(ksm, SF_KSM_PAGES_TO_SCAN, 0).s);
+	fprintf(f, "sleep_millisecs   %s\n", fnum(ksm, SF_KSM_SLEEP_MILLISECS, 0).s);
+	if (num(ksm, SF_KSM_PAGES_TO_SCAN, &pts) && num(ksm, SF_KSM_SLEEP_MILLISECS, &sleep_ms))
 		fprintf(f, "scan rate         at most %.0f pages/s (%s/s)\n",
 			pts * 1000.0 / MAX(sleep_ms, 1.0),
 			fsize_d(pts * 1000.0 / MAX(sleep_ms, 1.0) * PAGE_BYTES).s);
-	static const char *const pages[] = { "pages_shared", "pages_sharing", "pages_unshared",
-					     "pages_volatile", "ksm_zero_pages" };
+	static const enum snap_id pages[] = { SF_KSM_PAGES_SHARED, SF_KSM_PAGES_SHARING, SF_KSM_PAGES_UNSHARED,
+					      SF_KSM_PAGES_VOLATILE, SF_KSM_KSM_ZERO_PAGES };
 	for (size_t i = 0; i < ARRAY_SIZE(pages); i++)
-		fprintf(f, "%-17s %s (%s)\n", pages[i], fnum(ksm, pages[i], 0).s, fpages(ksm, pages[i]).s);
-	fprintf(f, "full_scans        %s\n", fnum(ksm, "full_scans", 0).s);
-	fprintf(f, "general_profit    %s\n", fsize(ksm, "general_profit").s);
-	fprintf(f, "kthread cpu       %s%%\n", fnum(ksm, "kthread_cpu_percent", 1).s);
-	fprintf(f, "pacing            %s\n", fstr(ksm, "pacing_reason").s);
-	const json_t *own = obj(snap, "owners");
-	fprintf(f, "driven by         %s\n", str(own, "ksm") ? str(own, "ksm") : "-");
+		fprintf(f, "%-17s %s (%s)\n", snap_key(pages[i]), fnum(ksm, pages[i], 0).s, fpages(ksm, pages[i]).s);
+	fprintf(f, "full_scans        %s\n", fnum(ksm, SF_KSM_FULL_SCANS, 0).s);
+	fprintf(f, "general_profit    %s\n", fsize(ksm, SF_KSM_GENERAL_PROFIT).s);
+	fprintf(f, "kthread cpu       %s%%\n", fnum(ksm, SF_KSM_KTHREAD_CPU_PERCENT, 1).s);
+	fprintf(f, "pacing            %s\n", fstr(ksm, SF_KSM_PACING_REASON).s);
+	const json_t *own = obj(snap, SF_OWNERS);
+	fprintf(f, "driven by         %s\n", str(own, SF_OWNERS_KSM) ? str(own, SF_OWNERS_KSM) : "-");
 	fprintf(f, "scanner           %s, %s threads, limit %s pages/s, %s%% cpu\n",
-		fstr(sc, "state").s, fnum(sc, "threads", 0).s, fnum(sc, "pages_per_sec_limit", 0).s,
-		fnum(sc, "cpu_percent_limit", 0).s);
+		fstr(sc, SF_SCANNER_STATE).s, fnum(sc, SF_SCANNER_THREADS, 0).s,
+		fnum(sc, SF_SCANNER_PAGES_PER_SEC_LIMIT, 0).s, fnum(sc, SF_SCANNER_CPU_PERCENT_LIMIT, 0).s);
 	fprintf(f, "predicted         %s mergeable (%s pages), %s zero-filled, %s volatile\n",
-		fpages(sc, "predicted_mergeable_pages").s, fnum(sc, "predicted_mergeable_pages", 0).s,
-		fpages(sc, "zero_filled_pages").s, fpages(sc, "volatile_pages").s);
+		fpages(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES).s,
+		fnum(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES, 0).s,
+		fpages(sc, SF_SCANNER_ZERO_FILLED_PAGES).s, fpages(sc, SF_SCANNER_VOLATILE_PAGES).s);
 	double pred, sharing;
-	if (num(sc, "predicted_mergeable_pages", &pred) && num(ksm, "pages_sharing", &sharing) && pred > 0)
+	if (num(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES, &pred) && num(ksm, SF_KSM_PAGES_SHARING, &sharing) &&
+	    pred > 0)
 		fprintf(f, "merged so far     %.1f%% of predicted, %s left\n",
 			100.0 * sharing / pred, fsize_d(MAX(pred - sharing, 0) * PAGE_BYTES).s);
 	return 0;
 }
 
-static struct fmt ftime(const json_t *o, const char *key)
+static struct fmt ftime(const json_t *o, enum snap_id id)
 {
 	double t;
 	struct fmt r = { "-" };
-	if (num(o, key, &t)) {
+	if (num(o, id, &t)) {
 		time_t s = (time_t)t;
 		struct tm tm;
 		if (localtime_r(&s, &tm))
@@ -328,7 +354,7 @@ int view_decisions(const json_t *snap, FILE *f)
 {
 	if (!json_is_object(snap))
 		return -EINVAL;
-	const json_t *d = json_object_get(snap, "decisions"), *e;
+	const json_t *d = snap_get(snap, SF_DECISIONS), *e;
 	size_t i;
 	fprintf(f, "%-8s %6s %-16s %-10s %10s  %s\n", "TIME", "TICK", "TARGET", "ACTION", "DELTA", "REASON");
 	if (!json_is_array(d))
@@ -337,11 +363,13 @@ int view_decisions(const json_t *snap, FILE *f)
 		char target[17];
 		double delta;
 		struct fmt ds = { "-" };
-		if (num(e, "delta_bytes", &delta))
+		if (num(e, SF_DECISION_DELTA_BYTES, &delta))
 			snprintf(ds.s, sizeof ds.s, "%s%.40s", delta > 0 ? "+" : "", fsize_d(delta).s);
-		cell_name(str(e, "target"), target, sizeof target, 16);
-		fprintf(f, "%-8s %6s %-16s %-10s %10s  %s\n", ftime(e, "time").s, fnum(e, "tick", 0).s,
-			target, fstr(e, "action").s, ds.s, str(e, "reason") ? str(e, "reason") : "-");
+		cell_name(str(e, SF_DECISION_TARGET), target, sizeof target, 16);
+		const char *reason = str(e, SF_DECISION_REASON);
+		fprintf(f, "%-8s %6s %-16s %-10s %10s  %s\n", ftime(e, SF_DECISION_TIME).s,
+			fnum(e, SF_DECISION_TICK, 0).s, target, fstr(e, SF_DECISION_ACTION).s, ds.s,
+			reason ? reason : "-");
 	}
 	return 0;
 }
@@ -365,11 +393,12 @@ static void put_cut(FILE *f, int width, const char *fmt, ...)
 static int cmp_size_desc(const void *a, const void *b)
 {
 	double x = 0, y = 0;
-	num(*(const json_t *const *)a, "mem_max_bytes", &x);
-	num(*(const json_t *const *)b, "mem_max_bytes", &y);
+	num(*(const json_t *const *)a, SF_GUEST_MEM_MAX_BYTES, &x);
+	num(*(const json_t *const *)b, SF_GUEST_MEM_MAX_BYTES, &y);
 	if (x != y)
 		return x < y ? 1 : -1;
-	const char *na = str(*(const json_t *const *)a, "name"), *nb = str(*(const json_t *const *)b, "name");
+	const char *na = str(*(const json_t *const *)a, SF_GUEST_NAME);
+	const char *nb = str(*(const json_t *const *)b, SF_GUEST_NAME);
 	return strcmp(na ? na : "", nb ? nb : "");
 }
 
@@ -379,25 +408,25 @@ int view_top_frame(const json_t *snap, FILE *f, int width)
 		return -EINVAL;
 	if (width < 40)
 		width = 40;
-	const json_t *host = obj(snap, "host"), *ksm = obj(snap, "ksm"),
-		     *sc = obj(snap, "scanner"), *pol = obj(snap, "policy");
+	const json_t *host = obj(snap, SF_HOST), *ksm = obj(snap, SF_KSM),
+		     *sc = obj(snap, SF_SCANNER), *pol = obj(snap, SF_POLICY);
 	put_cut(f, width, "ksmd %s  up %s  tick %s  policy %s%s  scanner %s",
-		fstr(snap, "ksmd_version").s, fdur(snap, "uptime_seconds").s, fnum(pol, "tick", 0).s,
-		fstr(pol, "state").s, json_is_true(json_object_get(pol, "dry_run")) ? " (dry run)" : "",
-		fstr(sc, "state").s);
+		fstr(snap, SF_KSMD_VERSION).s, fdur(snap, SF_UPTIME_SECONDS).s, fnum(pol, SF_POLICY_TICK, 0).s,
+		fstr(pol, SF_POLICY_STATE).s, json_is_true(snap_get(pol, SF_POLICY_DRY_RUN)) ? " (dry run)" : "",
+		fstr(sc, SF_SCANNER_STATE).s);
 	put_cut(f, width, "host  avail %s of %s  budget %s  guests %s  psi some %s%% full %s%%  swap in %s out %s/s",
-		fsize(host, "mem_available_bytes").s, fsize(host, "mem_total_bytes").s,
-		fsize(host, "budget_bytes").s, fsize(host, "guests_total_bytes").s,
-		fnum(host, "psi_some_avg10", 1).s, fnum(host, "psi_full_avg10", 1).s,
-		fnum(host, "swap_in_pages_per_sec", 0).s, fnum(host, "swap_out_pages_per_sec", 0).s);
+		fsize(host, SF_HOST_MEM_AVAILABLE_BYTES).s, fsize(host, SF_HOST_MEM_TOTAL_BYTES).s,
+		fsize(host, SF_HOST_BUDGET_BYTES).s, fsize(host, SF_HOST_GUESTS_TOTAL_BYTES).s,
+		fnum(host, SF_HOST_PSI_SOME_AVG10, 1).s, fnum(host, SF_HOST_PSI_FULL_AVG10, 1).s,
+		fnum(host, SF_HOST_SWAP_IN_PAGES_PER_SEC, 0).s, fnum(host, SF_HOST_SWAP_OUT_PAGES_PER_SEC, 0).s);
 	double pts, sl;
 	struct fmt rate = { "-" };
-	if (num(ksm, "pages_to_scan", &pts) && num(ksm, "sleep_millisecs", &sl))
+	if (num(ksm, SF_KSM_PAGES_TO_SCAN, &pts) && num(ksm, SF_KSM_SLEEP_MILLISECS, &sl))
 		snprintf(rate.s, sizeof rate.s, "%.0f pages/s", pts * 1000.0 / MAX(sl, 1.0));
 	put_cut(f, width, "ksm   run %s  rate %s  saved %s  predicted %s  cpu %s%%  %s",
-		fnum(ksm, "run", 0).s, rate.s, fpages(ksm, "pages_sharing").s,
-		fpages(sc, "predicted_mergeable_pages").s, fnum(ksm, "kthread_cpu_percent", 1).s,
-		fstr(ksm, "pacing_reason").s);
+		fnum(ksm, SF_KSM_RUN, 0).s, rate.s, fpages(ksm, SF_KSM_PAGES_SHARING).s,
+		fpages(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES).s, fnum(ksm, SF_KSM_KTHREAD_CPU_PERCENT, 1).s,
+		fstr(ksm, SF_KSM_PACING_REASON).s);
 	fputc('\n', f);
 
 	/* Guest table: the name column takes what the numbers leave. */
@@ -421,12 +450,13 @@ int view_top_frame(const json_t *snap, FILE *f, int width)
 	for (size_t i = 0; i < n; i++) {
 		char name[40];
 		const json_t *g = v[i];
-		cell_name(str(g, "name"), name, sizeof name, (size_t)namew);
-		put_cut(f, width, "%-*s %-13s %9s %9s %9s %9s %9s %9s %6s", namew, name, fstr(g, "state").s,
-			fsize(g, "mem_max_bytes").s, fsize(g, "balloon_target_bytes").s,
-			fsize(g, "balloon_actual_bytes").s, fsize(g, "rss_bytes").s,
-			fpages(g, "ksm_merging_pages").s, fpages(obj(g, "scan"), "duplicate_pages").s,
-			fdur(g, "stats_age_seconds").s);
+		cell_name(str(g, SF_GUEST_NAME), name, sizeof name, (size_t)namew);
+		put_cut(f, width, "%-*s %-13s %9s %9s %9s %9s %9s %9s %6s", namew, name, fstr(g, SF_GUEST_STATE).s,
+			fsize(g, SF_GUEST_MEM_MAX_BYTES).s, fsize(g, SF_GUEST_BALLOON_TARGET_BYTES).s,
+			fsize(g, SF_GUEST_BALLOON_ACTUAL_BYTES).s, fsize(g, SF_GUEST_RSS_BYTES).s,
+			fpages(g, SF_GUEST_KSM_MERGING_PAGES).s,
+			fpages(obj(g, SF_GUEST_SCAN), SF_SCAN_DUPLICATE_PAGES).s,
+			fdur(g, SF_GUEST_STATS_AGE_SECONDS).s);
 	}
 	free(v);
 	return 0;

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "ctl/fields.h"
 
-#define JSET(o, k, v) json_object_set_new(o, k, v)
+/* JSET(o, HOST_MEM_TOTAL_BYTES, v): set the key of that row of ctl/fields.h */
+#define JSET(o, id, v) json_object_set_new(o, snap_key(SF_##id), v)
 #define JU(v) json_integer((json_int_t)(v))
 
 static const char *guest_state(const struct daemon *d, const struct guest *g)
@@ -43,17 +45,17 @@ static const char *guest_state(const struct daemon *d, const struct guest *g)
 static json_t *guest_libvirt_json(const struct daemon *d, const struct guest *g)
 {
 	json_t *lv = json_object();
-	JSET(lv, "uuid", json_string(g->lvd.uuid));
-	JSET(lv, "id", json_integer(g->lvd.id));
-	JSET(lv, "balloon_device", json_boolean(g->lvd.has_balloon));
-	JSET(lv, "nosharepages", json_boolean(g->lvd.nosharepages));
-	JSET(lv, "settings", json_string(config_guest(&d->cfg, g->conf.name) ? "section"
+	JSET(lv, GUEST_LV_UUID, json_string(g->lvd.uuid));
+	JSET(lv, GUEST_LV_ID, json_integer(g->lvd.id));
+	JSET(lv, GUEST_LV_BALLOON_DEVICE, json_boolean(g->lvd.has_balloon));
+	JSET(lv, GUEST_LV_NOSHAREPAGES, json_boolean(g->lvd.nosharepages));
+	JSET(lv, GUEST_LV_SETTINGS, json_string(config_guest(&d->cfg, g->conf.name) ? "section"
 					 : g->lvd.meta_min_bytes || g->lvd.meta_max_bytes ||
 							   g->lvd.meta_shares ? "metadata" : "defaults"));
 	if (g->lvd.pid_error[0])
-		JSET(lv, "pid_error", json_string(g->lvd.pid_error));
+		JSET(lv, GUEST_LV_PID_ERROR, json_string(g->lvd.pid_error));
 	if (g->lvd.meta_error[0])
-		JSET(lv, "metadata_error", json_string(g->lvd.meta_error));
+		JSET(lv, GUEST_LV_METADATA_ERROR, json_string(g->lvd.meta_error));
 	return lv;
 }
 
@@ -62,32 +64,32 @@ static void guest_balloon_json(const struct daemon *d, const struct guest *g, js
 {
 	const struct balloon_info *in = &g->info;
 	const struct balloon_stats *s = &in->stats;
-	JSET(o, "mem_max_bytes", JU(in->limits.max_bytes));
-	JSET(o, "mem_min_bytes", JU(in->limits.min_bytes));
-	JSET(o, "balloon_target_bytes", JU(in->target_bytes));
-	JSET(o, "balloon_actual_bytes", JU(in->actual_bytes));
-	JSET(o, "override_bytes", JU(g->override ? g->override_bytes : 0));
+	JSET(o, GUEST_MEM_MAX_BYTES, JU(in->limits.max_bytes));
+	JSET(o, GUEST_MEM_MIN_BYTES, JU(in->limits.min_bytes));
+	JSET(o, GUEST_BALLOON_TARGET_BYTES, JU(in->target_bytes));
+	JSET(o, GUEST_BALLOON_ACTUAL_BYTES, JU(in->actual_bytes));
+	JSET(o, GUEST_OVERRIDE_BYTES, JU(g->override ? g->override_bytes : 0));
 	if (g->override)
-		JSET(o, "override_by", json_string(g->override_outside ? "outside" : "ksmdctl"));
+		JSET(o, GUEST_OVERRIDE_BY, json_string(g->override_outside ? "outside" : "ksmdctl"));
 	char who[128];
 	balloon_driven(d, g, who, sizeof who);
-	JSET(o, "balloon_driver", json_string(who));
-	JSET(o, "stats_age_seconds", s->updated_usec ? json_real((double)(now - MIN(now, s->updated_usec)) / 1e6)
+	JSET(o, GUEST_BALLOON_DRIVER, json_string(who));
+	JSET(o, GUEST_STATS_AGE_SECONDS, s->updated_usec ? json_real((double)(now - MIN(now, s->updated_usec)) / 1e6)
 						    : json_null());
 	if (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE))
-		JSET(o, "available_bytes", JU(s->value[BALLOON_STAT_AVAILABLE]));
+		JSET(o, GUEST_AVAILABLE_BYTES, JU(s->value[BALLOON_STAT_AVAILABLE]));
 	if (s->valid_mask & (1u << BALLOON_STAT_FREE))
-		JSET(o, "free_bytes", JU(s->value[BALLOON_STAT_FREE]));
+		JSET(o, GUEST_FREE_BYTES, JU(s->value[BALLOON_STAT_FREE]));
 	if (s->valid_mask & (1u << BALLOON_STAT_MAJOR_FAULTS))
-		JSET(o, "major_faults", JU(s->value[BALLOON_STAT_MAJOR_FAULTS]));
+		JSET(o, GUEST_MAJOR_FAULTS, JU(s->value[BALLOON_STAT_MAJOR_FAULTS]));
 	if (s->valid_mask & (1u << BALLOON_STAT_SWAP_IN))
-		JSET(o, "swap_in", JU(s->value[BALLOON_STAT_SWAP_IN]));
+		JSET(o, GUEST_SWAP_IN, JU(s->value[BALLOON_STAT_SWAP_IN]));
 	if (s->valid_mask & (1u << BALLOON_STAT_SWAP_OUT))
-		JSET(o, "swap_out", JU(s->value[BALLOON_STAT_SWAP_OUT]));
-	JSET(o, "free_page_reporting", json_boolean(in->caps & BALLOON_CAP_FREE_PAGE_REPORTING));
-	JSET(o, "deflate_on_oom", json_boolean(in->caps & BALLOON_CAP_DEFLATE_ON_OOM));
-	JSET(o, "stuck", json_boolean(in->progress.stuck));
-	JSET(o, "uncooperative", json_boolean(in->progress.uncooperative));
+		JSET(o, GUEST_SWAP_OUT, JU(s->value[BALLOON_STAT_SWAP_OUT]));
+	JSET(o, GUEST_FREE_PAGE_REPORTING, json_boolean(in->caps & BALLOON_CAP_FREE_PAGE_REPORTING));
+	JSET(o, GUEST_DEFLATE_ON_OOM, json_boolean(in->caps & BALLOON_CAP_DEFLATE_ON_OOM));
+	JSET(o, GUEST_STUCK, json_boolean(in->progress.stuck));
+	JSET(o, GUEST_UNCOOPERATIVE, json_boolean(in->progress.uncooperative));
 }
 
 /* The scanner's figures of a guest (as of its last pass). */
@@ -102,27 +104,27 @@ static void guest_scan_json(const struct daemon *d, const struct guest *g, json_
 			if (strcmp(sg->name, g->conf.name))
 				continue;
 			json_t *sc = json_object();
-			JSET(sc, "present_pages", JU(sg->present_pages));
+			JSET(sc, SCAN_PRESENT_PAGES, JU(sg->present_pages));
 			/* guest memory the host does not back: never touched, or
 			 * given back by free page reporting (as of the last pass) */
 			if (g->b && g->info.actual_bytes)
-				JSET(o, "unbacked_bytes", JU(g->info.actual_bytes > sg->present_pages * 4096
+				JSET(o, GUEST_UNBACKED_BYTES, JU(g->info.actual_bytes > sg->present_pages * 4096
 							      ? g->info.actual_bytes - sg->present_pages * 4096 : 0));
-			JSET(sc, "zero_page_pages", JU(sg->zero_page_pages));
-			JSET(sc, "zero_filled_pages", JU(sg->zero_filled_pages));
-			JSET(sc, "merged_pages", JU(sg->ksm_merged_pages));
-			JSET(sc, "unique_pages", JU(sg->unique_pages));
-			JSET(sc, "duplicate_pages", JU(sg->dup_intra_pages + sg->dup_cross_pages));
-			JSET(sc, "duplicate_cross_pages", JU(sg->dup_cross_pages));
-			JSET(sc, "volatile_pages", JU(sg->volatile_pages));
-			JSET(sc, "mergeable_pages", JU(sg->mergeable_pages));
-			JSET(sc, "regions", JU(sg->regions));
-			JSET(sc, "region_pages", JU(sg->region_pages));
-			JSET(sc, "swapped_pages", JU(sg->swapped_pages));
-			JSET(sc, "unread_pages", JU(sg->unread_pages));
+			JSET(sc, SCAN_ZERO_PAGE_PAGES, JU(sg->zero_page_pages));
+			JSET(sc, SCAN_ZERO_FILLED_PAGES, JU(sg->zero_filled_pages));
+			JSET(sc, SCAN_MERGED_PAGES, JU(sg->ksm_merged_pages));
+			JSET(sc, SCAN_UNIQUE_PAGES, JU(sg->unique_pages));
+			JSET(sc, SCAN_DUPLICATE_PAGES, JU(sg->dup_intra_pages + sg->dup_cross_pages));
+			JSET(sc, SCAN_DUPLICATE_CROSS_PAGES, JU(sg->dup_cross_pages));
+			JSET(sc, SCAN_VOLATILE_PAGES, JU(sg->volatile_pages));
+			JSET(sc, SCAN_MERGEABLE_PAGES, JU(sg->mergeable_pages));
+			JSET(sc, SCAN_REGIONS, JU(sg->regions));
+			JSET(sc, SCAN_REGION_PAGES, JU(sg->region_pages));
+			JSET(sc, SCAN_SWAPPED_PAGES, JU(sg->swapped_pages));
+			JSET(sc, SCAN_UNREAD_PAGES, JU(sg->unread_pages));
 			if (sg->last_error)
-				JSET(sc, "error", json_string(strerror(-sg->last_error)));
-			JSET(o, "scan", sc);
+				JSET(sc, SCAN_ERROR, json_string(strerror(-sg->last_error)));
+			JSET(o, GUEST_SCAN, sc);
 		}
 	}
 }
@@ -131,38 +133,38 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 {
 	json_t *o = json_object();
 	usec_t now = now_usec();
-	JSET(o, "name", json_string(g->conf.name));
-	JSET(o, "pid", JU(g->pid));
-	JSET(o, "backend", json_string(g->conf.libvirt ? "libvirt" : g->conf.qmp[0] ? "qmp"
+	JSET(o, GUEST_NAME, json_string(g->conf.name));
+	JSET(o, GUEST_PID, JU(g->pid));
+	JSET(o, GUEST_BACKEND, json_string(g->conf.libvirt ? "libvirt" : g->conf.qmp[0] ? "qmp"
 				       : g->conf.cgroup[0] ? "cgroup" : "pid"));
-	JSET(o, "state", json_string(guest_state(d, g)));
+	JSET(o, GUEST_STATE, json_string(guest_state(d, g)));
 	if (g->b && g->info.reason[0])
-		JSET(o, "reason", json_string(g->info.reason));
-	JSET(o, "discovered", json_boolean(g->discovered));
+		JSET(o, GUEST_REASON, json_string(g->info.reason));
+	JSET(o, GUEST_DISCOVERED, json_boolean(g->discovered));
 	if (g->conf.libvirt)
-		JSET(o, "libvirt", guest_libvirt_json(d, g));
+		JSET(o, GUEST_LIBVIRT, guest_libvirt_json(d, g));
 	if (g->conf.qmp[0])
-		JSET(o, "qmp_mode", json_string(g->conf.qmp_mode[0] ? g->conf.qmp_mode : "own"));
-	JSET(o, "shares", JU(g->conf.shares));
+		JSET(o, GUEST_QMP_MODE, json_string(g->conf.qmp_mode[0] ? g->conf.qmp_mode : "own"));
+	JSET(o, GUEST_SHARES, JU(g->conf.shares));
 	if (g->b)
 		guest_balloon_json(d, g, o, now);
-	JSET(o, "rss_bytes", JU(g->rss_bytes));
-	JSET(o, "swap_bytes", JU(g->swap_bytes));
+	JSET(o, GUEST_RSS_BYTES, JU(g->rss_bytes));
+	JSET(o, GUEST_SWAP_BYTES, JU(g->swap_bytes));
 	if (g->wss_on && d->cfg.policy.host_wss) {
 		struct policy_guest pg;
 		memset(&pg, 0, sizeof pg);
 		wss_tracker_fill(&g->wss, now, &pg);
 		if (pg.host_active_valid) {
-			JSET(o, "host_active_bytes", JU(pg.host_active_bytes));
-			JSET(o, "host_active_age_seconds", json_real((double)pg.host_active_age_usec / 1e6));
+			JSET(o, GUEST_HOST_ACTIVE_BYTES, JU(pg.host_active_bytes));
+			JSET(o, GUEST_HOST_ACTIVE_AGE_SECONDS, json_real((double)pg.host_active_age_usec / 1e6));
 		}
 	}
 	if (g->ksm_valid) {
-		JSET(o, "ksm_mergeable", json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
-		JSET(o, "ksm_merging_pages", JU(g->ksm.merging_pages));
-		JSET(o, "ksm_zero_pages", JU(g->ksm.zero_pages));
+		JSET(o, GUEST_KSM_MERGEABLE, json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
+		JSET(o, GUEST_KSM_MERGING_PAGES, JU(g->ksm.merging_pages));
+		JSET(o, GUEST_KSM_ZERO_PAGES, JU(g->ksm.zero_pages));
 		if (g->ksm_fix[0])
-			JSET(o, "ksm_fix", json_string(g->ksm_fix));
+			JSET(o, GUEST_KSM_FIX, json_string(g->ksm_fix));
 	}
 	guest_scan_json(d, g, o);
 	return o;
@@ -177,32 +179,33 @@ static json_t *host_json(const struct daemon *d)
 		guests_total += m->g[i]->b ? m->g[i]->info.actual_bytes : m->g[i]->rss_bytes;
 	json_t *h = json_object();
 	if (m->host_valid) {
-		JSET(h, "mem_total_bytes", JU(m->host.mem_total_bytes));
-		JSET(h, "mem_available_bytes", JU(m->host.mem_available_bytes));
-		JSET(h, "swap_in_pages_per_sec", json_real(m->host.swap_in_pages_per_sec));
-		JSET(h, "swap_out_pages_per_sec", json_real(m->host.swap_out_pages_per_sec));
+		JSET(h, HOST_MEM_TOTAL_BYTES, JU(m->host.mem_total_bytes));
+		JSET(h, HOST_MEM_AVAILABLE_BYTES, JU(m->host.mem_available_bytes));
+		JSET(h, HOST_SWAP_IN_PAGES_PER_SEC, json_real(m->host.swap_in_pages_per_sec));
+		JSET(h, HOST_SWAP_OUT_PAGES_PER_SEC, json_real(m->host.swap_out_pages_per_sec));
 		if (m->host.psi_available) {
-			JSET(h, "psi_some_avg10", json_real(m->host.psi_some_avg10_percent));
-			JSET(h, "psi_full_avg10", json_real(m->host.psi_full_avg10_percent));
+			JSET(h, HOST_PSI_SOME_AVG10, json_real(m->host.psi_some_avg10_percent));
+			JSET(h, HOST_PSI_FULL_AVG10, json_real(m->host.psi_full_avg10_percent));
 		}
 		struct policy_snapshot tmp;
 		tmp.conf = d->cfg.policy;
 		tmp.host = m->host;
-		JSET(h, "budget_bytes", JU(policy_budget_bytes(&tmp)));
+		JSET(h, HOST_BUDGET_BYTES, JU(policy_budget_bytes(&tmp)));
 		if (d->cfg.policy.budget_cgroup[0]) {
 			json_t *cg = json_object();
-			JSET(cg, "path", json_string(d->cfg.policy.budget_cgroup));
-			JSET(cg, "readable", json_boolean(m->host.cg_valid));
+			JSET(cg, CGROUP_PATH, json_string(d->cfg.policy.budget_cgroup));
+			JSET(cg, CGROUP_READABLE, json_boolean(m->host.cg_valid));
 			if (m->host.cg_valid) {
-				JSET(cg, "limit_bytes", m->host.cg_limited ? JU(m->host.cg_limit_bytes) : json_null());
-				JSET(cg, "usage_bytes", JU(m->host.cg_usage_bytes));
-				JSET(cg, "swap_bytes", JU(m->host.cg_swap_bytes));
-				JSET(cg, "swap_out_bytes_per_sec", json_real(m->host.cg_swap_out_bytes_per_sec));
+				JSET(cg, CGROUP_LIMIT_BYTES,
+				     m->host.cg_limited ? JU(m->host.cg_limit_bytes) : json_null());
+				JSET(cg, CGROUP_USAGE_BYTES, JU(m->host.cg_usage_bytes));
+				JSET(cg, CGROUP_SWAP_BYTES, JU(m->host.cg_swap_bytes));
+				JSET(cg, CGROUP_SWAP_OUT_BYTES_PER_SEC, json_real(m->host.cg_swap_out_bytes_per_sec));
 			}
-			JSET(h, "cgroup", cg);
+			JSET(h, HOST_CGROUP, cg);
 		}
 	}
-	JSET(h, "guests_total_bytes", JU(guests_total));
+	JSET(h, HOST_GUESTS_TOTAL_BYTES, JU(guests_total));
 	return h;
 }
 
@@ -210,24 +213,24 @@ static json_t *host_json(const struct daemon *d)
 static json_t *ksm_json(const struct daemon *d)
 {
 	json_t *k = json_object();
-	JSET(k, "available", json_boolean(d->ksm_available));
-	JSET(k, "managed", json_boolean(d->ksm_driving && daemon_ksm_wanted(d)));
-	JSET(k, "run", JU(d->ksm_now.set.run));
-	JSET(k, "pages_to_scan", JU(d->ksm_now.set.pages_to_scan));
-	JSET(k, "sleep_millisecs", JU(d->ksm_now.set.sleep_millisecs));
-	JSET(k, "pages_shared", JU(d->ksm_now.cnt.pages_shared));
-	JSET(k, "pages_sharing", JU(d->ksm_now.cnt.pages_sharing));
-	JSET(k, "pages_unshared", JU(d->ksm_now.cnt.pages_unshared));
-	JSET(k, "pages_volatile", JU(d->ksm_now.cnt.pages_volatile));
-	JSET(k, "full_scans", JU(d->ksm_now.cnt.full_scans));
-	JSET(k, "ksm_zero_pages", JU(d->ksm_now.cnt.ksm_zero_pages));
-	JSET(k, "general_profit", JU(d->ksm_now.cnt.general_profit));
-	JSET(k, "pages_scanned", JU(d->ksm_now.cnt.pages_scanned));
+	JSET(k, KSM_AVAILABLE, json_boolean(d->ksm_available));
+	JSET(k, KSM_MANAGED, json_boolean(d->ksm_driving && daemon_ksm_wanted(d)));
+	JSET(k, KSM_RUN, JU(d->ksm_now.set.run));
+	JSET(k, KSM_PAGES_TO_SCAN, JU(d->ksm_now.set.pages_to_scan));
+	JSET(k, KSM_SLEEP_MILLISECS, JU(d->ksm_now.set.sleep_millisecs));
+	JSET(k, KSM_PAGES_SHARED, JU(d->ksm_now.cnt.pages_shared));
+	JSET(k, KSM_PAGES_SHARING, JU(d->ksm_now.cnt.pages_sharing));
+	JSET(k, KSM_PAGES_UNSHARED, JU(d->ksm_now.cnt.pages_unshared));
+	JSET(k, KSM_PAGES_VOLATILE, JU(d->ksm_now.cnt.pages_volatile));
+	JSET(k, KSM_FULL_SCANS, JU(d->ksm_now.cnt.full_scans));
+	JSET(k, KSM_KSM_ZERO_PAGES, JU(d->ksm_now.cnt.ksm_zero_pages));
+	JSET(k, KSM_GENERAL_PROFIT, JU(d->ksm_now.cnt.general_profit));
+	JSET(k, KSM_PAGES_SCANNED, JU(d->ksm_now.cnt.pages_scanned));
 	if (d->ksm_driving) {
 		if (d->ksm.kthread_cpu_percent >= 0)
-			JSET(k, "kthread_cpu_percent", json_real(d->ksm.kthread_cpu_percent));
-		JSET(k, "pacing_phase", json_string(ksm_pace_phase_name(d->ksm.state.phase)));
-		JSET(k, "pacing_reason", json_string(d->ksm.last.reason));
+			JSET(k, KSM_KTHREAD_CPU_PERCENT, json_real(d->ksm.kthread_cpu_percent));
+		JSET(k, KSM_PACING_PHASE, json_string(ksm_pace_phase_name(d->ksm.state.phase)));
+		JSET(k, KSM_PACING_REASON, json_string(d->ksm.last.reason));
 	}
 	return k;
 }
@@ -237,10 +240,10 @@ static json_t *scanner_json(const struct daemon *d)
 {
 	const struct daemon_modules *m = d->mod;
 	json_t *sc = json_object();
-	JSET(sc, "state", json_string(!m->scanner ? "disabled" : d->scanner_paused ? "paused" : "running"));
-	JSET(sc, "threads", JU(d->cfg.scanner_threads));
-	JSET(sc, "pages_per_sec_limit", JU(d->cfg.scanner_pages_per_sec));
-	JSET(sc, "cpu_percent_limit", json_real(d->cfg.scanner_cpu_percent));
+	JSET(sc, SCANNER_STATE, json_string(!m->scanner ? "disabled" : d->scanner_paused ? "paused" : "running"));
+	JSET(sc, SCANNER_THREADS, JU(d->cfg.scanner_threads));
+	JSET(sc, SCANNER_PAGES_PER_SEC_LIMIT, JU(d->cfg.scanner_pages_per_sec));
+	JSET(sc, SCANNER_CPU_PERCENT_LIMIT, json_real(d->cfg.scanner_cpu_percent));
 	if (m->sres_valid) {
 		const struct scanner_results *r = &m->sres;
 		uint64_t dups = 0, vol = 0;
@@ -248,24 +251,24 @@ static json_t *scanner_json(const struct daemon *d)
 			dups += r->guests[i].dup_intra_pages + r->guests[i].dup_cross_pages;
 			vol += r->guests[i].volatile_pages;
 		}
-		JSET(sc, "passes", JU(r->passes));
-		JSET(sc, "last_pass_seconds", json_real((double)r->last_pass_usec / 1e6));
-		JSET(sc, "last_pass_cpu_seconds", json_real(r->last_pass_cpu_sec));
-		JSET(sc, "pages_scanned", JU(r->pages_scanned));
-		JSET(sc, "pages_scanned_total", JU(m->pages_scanned_total));
-		JSET(sc, "pages_skipped", JU(r->pages_skipped));
-		JSET(sc, "pages_scanned_per_sec", json_real(r->pages_scanned_per_sec));
-		JSET(sc, "predicted_mergeable_pages", JU(r->predicted_sharing_pages));
-		JSET(sc, "unmerged_duplicate_pages", JU(r->dup_saveable_pages));
-		JSET(sc, "zero_filled_pages", JU(r->zero_filled_pages));
-		JSET(sc, "duplicate_pages", JU(dups));
-		JSET(sc, "volatile_pages", JU(vol));
-		JSET(sc, "hash_collisions", JU(r->hash_collisions));
-		JSET(sc, "tracked_pages", JU(r->tracked_pages));
-		JSET(sc, "bytes_per_tracked_page", json_real(r->bytes_per_tracked_page));
-		JSET(sc, "incremental", json_boolean(r->incremental));
-		JSET(sc, "pages_vm_readv", JU(r->pages_vm_readv));
-		JSET(sc, "vm_readv_changed", JU(r->vm_readv_changed));
+		JSET(sc, SCANNER_PASSES, JU(r->passes));
+		JSET(sc, SCANNER_LAST_PASS_SECONDS, json_real((double)r->last_pass_usec / 1e6));
+		JSET(sc, SCANNER_LAST_PASS_CPU_SECONDS, json_real(r->last_pass_cpu_sec));
+		JSET(sc, SCANNER_PAGES_SCANNED, JU(r->pages_scanned));
+		JSET(sc, SCANNER_PAGES_SCANNED_TOTAL, JU(m->pages_scanned_total));
+		JSET(sc, SCANNER_PAGES_SKIPPED, JU(r->pages_skipped));
+		JSET(sc, SCANNER_PAGES_SCANNED_PER_SEC, json_real(r->pages_scanned_per_sec));
+		JSET(sc, SCANNER_PREDICTED_MERGEABLE_PAGES, JU(r->predicted_sharing_pages));
+		JSET(sc, SCANNER_UNMERGED_DUPLICATE_PAGES, JU(r->dup_saveable_pages));
+		JSET(sc, SCANNER_ZERO_FILLED_PAGES, JU(r->zero_filled_pages));
+		JSET(sc, SCANNER_DUPLICATE_PAGES, JU(dups));
+		JSET(sc, SCANNER_VOLATILE_PAGES, JU(vol));
+		JSET(sc, SCANNER_HASH_COLLISIONS, JU(r->hash_collisions));
+		JSET(sc, SCANNER_TRACKED_PAGES, JU(r->tracked_pages));
+		JSET(sc, SCANNER_BYTES_PER_TRACKED_PAGE, json_real(r->bytes_per_tracked_page));
+		JSET(sc, SCANNER_INCREMENTAL, json_boolean(r->incremental));
+		JSET(sc, SCANNER_PAGES_VM_READV, JU(r->pages_vm_readv));
+		JSET(sc, SCANNER_VM_READV_CHANGED, JU(r->vm_readv_changed));
 	}
 	return sc;
 }
@@ -278,10 +281,10 @@ static json_t *libvirt_json(const struct daemon *d)
 	unsigned n = 0;
 	for (size_t i = 0; i < m->n; i++)
 		n += m->g[i]->conf.libvirt;
-	JSET(lv, "uri", json_string(d->cfg.libvirt_uri));
-	JSET(lv, "connected", json_boolean(lv_conn_is_up(m->lv)));
-	JSET(lv, "error", lv_conn_error(m->lv)[0] ? json_string(lv_conn_error(m->lv)) : json_null());
-	JSET(lv, "domains", JU(n));
+	JSET(lv, LIBVIRT_URI, json_string(d->cfg.libvirt_uri));
+	JSET(lv, LIBVIRT_CONNECTED, json_boolean(lv_conn_is_up(m->lv)));
+	JSET(lv, LIBVIRT_ERROR, lv_conn_error(m->lv)[0] ? json_string(lv_conn_error(m->lv)) : json_null());
+	JSET(lv, LIBVIRT_DOMAINS, JU(n));
 	return lv;
 }
 
@@ -296,9 +299,9 @@ static json_t *sharing_json(const struct daemon *d)
 			if (p->a >= m->sres.n_guests || p->b >= m->sres.n_guests)
 				continue;
 			json_t *o = json_object();
-			JSET(o, "a", json_string(m->sres.guests[p->a].name));
-			JSET(o, "b", json_string(m->sres.guests[p->b].name));
-			JSET(o, "pages", JU(p->shared_pages));
+			JSET(o, PAIR_A, json_string(m->sres.guests[p->a].name));
+			JSET(o, PAIR_B, json_string(m->sres.guests[p->b].name));
+			JSET(o, PAIR_PAGES, JU(p->shared_pages));
 			json_array_append_new(sh, o);
 		}
 	return sh;
@@ -309,17 +312,18 @@ static json_t *policy_json(const struct daemon *d)
 {
 	const struct daemon_modules *m = d->mod;
 	json_t *po = json_object();
-	JSET(po, "state", json_string(!d->cfg.policy_enabled ? "disabled" : d->policy_paused ? "paused" : "running"));
-	JSET(po, "dry_run", json_boolean(d->cfg.policy.dry_run));
-	JSET(po, "tick", JU(m->pstate.ticks));
+	JSET(po, POLICY_STATE, json_string(!d->cfg.policy_enabled ? "disabled"
+					   : d->policy_paused ? "paused" : "running"));
+	JSET(po, POLICY_DRY_RUN, json_boolean(d->cfg.policy.dry_run));
+	JSET(po, POLICY_TICK, JU(m->pstate.ticks));
 	if (m->plan_valid) {
-		JSET(po, "host_level", json_string(policy_host_level_name(m->plan.host_level)));
-		JSET(po, "merge_urgency", json_string(policy_merge_urgency_name(m->plan.merge_urgency)));
-		JSET(po, "guest_used_bytes", JU(m->plan.guest_used_bytes));
-		JSET(po, "guest_swap_bytes", JU(m->plan.guest_swap_bytes));
-		JSET(po, "reclaim_wanted_bytes", json_integer(m->plan.reclaim_wanted_bytes));
-		JSET(po, "host_reason", json_string(m->plan.host_reason));
-		JSET(po, "merge_reason", json_string(m->plan.merge_reason));
+		JSET(po, POLICY_HOST_LEVEL, json_string(policy_host_level_name(m->plan.host_level)));
+		JSET(po, POLICY_MERGE_URGENCY, json_string(policy_merge_urgency_name(m->plan.merge_urgency)));
+		JSET(po, POLICY_GUEST_USED_BYTES, JU(m->plan.guest_used_bytes));
+		JSET(po, POLICY_GUEST_SWAP_BYTES, JU(m->plan.guest_swap_bytes));
+		JSET(po, POLICY_RECLAIM_WANTED_BYTES, json_integer(m->plan.reclaim_wanted_bytes));
+		JSET(po, POLICY_HOST_REASON, json_string(m->plan.host_reason));
+		JSET(po, POLICY_MERGE_REASON, json_string(m->plan.merge_reason));
 	}
 	return po;
 }
@@ -335,16 +339,16 @@ static json_t *decisions_json(const struct daemon *d, usec_t now)
 		if (!e)
 			continue;
 		json_t *o = json_object();
-		JSET(o, "time", json_real((double)(rt - (now - MIN(now, e->when_usec))) / 1e6));
-		JSET(o, "target", json_string(e->guest[0] ? e->guest : "host"));
-		JSET(o, "action", json_string(e->kind == POLICY_ACT_SHRINK ? "shrink"
+		JSET(o, DECISION_TIME, json_real((double)(rt - (now - MIN(now, e->when_usec))) / 1e6));
+		JSET(o, DECISION_TARGET, json_string(e->guest[0] ? e->guest : "host"));
+		JSET(o, DECISION_ACTION, json_string(e->kind == POLICY_ACT_SHRINK ? "shrink"
 					      : e->kind == POLICY_ACT_GROW ? "grow" : "note"));
 		if (e->kind) {
-			JSET(o, "target_bytes", JU(e->target_bytes));
-			JSET(o, "delta_bytes", json_integer(e->delta_bytes));
+			JSET(o, DECISION_TARGET_BYTES, JU(e->target_bytes));
+			JSET(o, DECISION_DELTA_BYTES, json_integer(e->delta_bytes));
 		}
-		JSET(o, "dry_run", json_boolean(e->dry_run));
-		JSET(o, "reason", json_string(e->reason));
+		JSET(o, DECISION_DRY_RUN, json_boolean(e->dry_run));
+		JSET(o, DECISION_REASON, json_string(e->reason));
 		json_array_append_new(da, o);
 	}
 	return da;
@@ -355,23 +359,23 @@ json_t *daemon_snapshot(struct daemon *d)
 	struct daemon_modules *m = d->mod;
 	json_t *s = json_object();
 	usec_t now = now_usec();
-	JSET(s, "version", json_integer(STATS_SCHEMA_VERSION));
-	JSET(s, "ksmd_version", json_string(KSMD_VERSION));
-	JSET(s, "time", json_real((double)now_realtime_usec() / 1e6));
-	JSET(s, "uptime_seconds", json_real((double)(now - d->started_usec) / 1e6));
-	JSET(s, "tick", JU(d->ticks));
-	JSET(s, "host", host_json(d));
-	JSET(s, "ksm", ksm_json(d));
-	JSET(s, "owners", daemon_owners_json(d));
-	JSET(s, "scanner", scanner_json(d));
+	JSET(s, VERSION, json_integer(STATS_SCHEMA_VERSION));
+	JSET(s, KSMD_VERSION, json_string(KSMD_VERSION));
+	JSET(s, TIME, json_real((double)now_realtime_usec() / 1e6));
+	JSET(s, UPTIME_SECONDS, json_real((double)(now - d->started_usec) / 1e6));
+	JSET(s, TICK, JU(d->ticks));
+	JSET(s, HOST, host_json(d));
+	JSET(s, KSM, ksm_json(d));
+	JSET(s, OWNERS, daemon_owners_json(d));
+	JSET(s, SCANNER, scanner_json(d));
 	json_t *ga = json_array();
 	for (size_t i = 0; i < m->n; i++)
 		json_array_append_new(ga, guest_json(d, m->g[i]));
-	JSET(s, "guests", ga);
+	JSET(s, GUESTS, ga);
 	if (m->lv)
-		JSET(s, "libvirt", libvirt_json(d));
-	JSET(s, "sharing", sharing_json(d));
-	JSET(s, "policy", policy_json(d));
-	JSET(s, "decisions", decisions_json(d, now));
+		JSET(s, LIBVIRT, libvirt_json(d));
+	JSET(s, SHARING, sharing_json(d));
+	JSET(s, POLICY, policy_json(d));
+	JSET(s, DECISIONS, decisions_json(d, now));
 	return s;
 }

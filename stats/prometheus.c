@@ -1,21 +1,38 @@
 /* prometheus.c — a snapshot as Prometheus text exposition format 0.0.4.
  *
- * The renderer is table driven. Each metric family is one row: where its
- * value sits in the snapshot (section, key), its name (ksmd_ prefix, base
- * units per Prometheus conventions: _bytes, _seconds, ratios instead of
- * percents, _total for counters), its type, its help text, and a scale
+ * The renderer has no metric of its own: every family comes from a row of
+ * the snapshot's field table (ctl/fields.h), which says where the value
+ * sits (object, key), the name (ksmd_ prefix, base units per Prometheus
+ * conventions: _bytes, _seconds, ratios instead of percents, _total for
+ * counters), the kind (gauge, counter, info, ...), the help text, the scale
  * that converts the snapshot's unit into the base unit (milliseconds ×
- * 0.001 → seconds, percent × 0.01 → ratio). One family is written as one
- * block: HELP, TYPE, then its samples (for per-guest families one sample
- * per guest with the label guest="NAME"), so every name appears once.
+ * 0.001 → seconds, percent × 0.01 → ratio) and the labels. One family is
+ * written as one block: HELP, TYPE, then its samples, so every name
+ * appears once.
  *
- * Missing or non-numeric fields produce no sample; a guest (or sharing
- * pair) that repeats an earlier one's name is skipped, so no series is
- * ever written twice; a family with no sample
- * at all is left out entirely (no orphan HELP/TYPE). Label values are
- * escaped as the format requires (backslash, double quote, newline).
- * Numbers: JSON integers print as integers, reals with the fewest of 15
- * or 17 significant digits that read back exactly, booleans as 0/1.
+ * Order of the blocks, each in the order of the table's rows:
+ *   1. the rows outside arrays that are not plain values: info (the value
+ *      as a label, sample 1), running (1 if "running"), flag (a boolean),
+ *      count (an array's length, when its elements carry no metric);
+ *   2. the gauges and counters outside arrays;
+ *   3. for each array whose elements carry metrics (guests, sharing): its
+ *      count, then its elements' info and state-set rows, then their gauges
+ *      and counters. Each sample of an element is labelled by the element's
+ *      label rows (guest="NAME"; a="A",b="B").
+ * Rows that share a metric name are one family, written where its first
+ * row is: ksmd_guest_scan_pages{kind=...} spans the rows of a guest's scan
+ * object, each with its fixed label value, written guest by guest, row by
+ * row.
+ *
+ * Missing or non-numeric fields produce no sample; an element without its
+ * labels, or one that repeats an earlier one's labels, is skipped, so no
+ * series is ever written twice; a family with no sample at all is left out
+ * entirely (no orphan HELP/TYPE). An element's info sample marks that it
+ * exists: it is written for every element, a missing label value empty.
+ * Label values are escaped as the format requires (backslash, double
+ * quote, newline). Numbers: JSON integers print as integers, reals with the
+ * fewest of 15 or 17 significant digits that read back exactly, booleans
+ * as 0/1.
  *
  * Cost. The text is rendered once per published snapshot, on the loop's
  * thread, so it is written into a plain growable buffer (stats/sbuf.h)
@@ -23,94 +40,14 @@
  * formatted by hand; only non-integral reals go through snprintf. */
 #include "stats/stats.h"
 #include "stats/sbuf.h"
+#include "ctl/fields.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum mtype { GAUGE, COUNTER };
-
-struct family {
-	const char *section; /* top-level object, NULL = the root */
-	const char *key;
-	const char *name;
-	enum mtype type;
-	double scale;        /* multiply the snapshot value by this; 0 = 1 */
-	const char *help;
-};
-
-static const struct family scalar_families[] = {
-	{ NULL, "uptime_seconds", "ksmd_uptime_seconds", GAUGE, 0, "Seconds since ksmd started." },
-	{ NULL, "time", "ksmd_snapshot_timestamp_seconds", GAUGE, 0, "Unix time at which this snapshot was taken." },
-	{ "host", "mem_total_bytes", "ksmd_host_memory_total_bytes", GAUGE, 0, "Host MemTotal." },
-	{ "host", "mem_available_bytes", "ksmd_host_memory_available_bytes", GAUGE, 0, "Host MemAvailable." },
-	{ "host", "swap_in_pages_per_sec", "ksmd_host_swap_in_pages_per_second", GAUGE, 0, "Host pages swapped in per second (pswpin rate)." },
-	{ "host", "swap_out_pages_per_sec", "ksmd_host_swap_out_pages_per_second", GAUGE, 0, "Host pages swapped out per second (pswpout rate)." },
-	{ "host", "psi_some_avg10", "ksmd_host_memory_pressure_some_avg10_ratio", GAUGE, 0.01, "Share of time some task stalled on memory, 10 s average (PSI)." },
-	{ "host", "psi_full_avg10", "ksmd_host_memory_pressure_full_avg10_ratio", GAUGE, 0.01, "Share of time all tasks stalled on memory, 10 s average (PSI)." },
-	{ "host", "budget_bytes", "ksmd_host_budget_bytes", GAUGE, 0, "Memory ksmd may give to guests in total." },
-	{ "host", "guests_total_bytes", "ksmd_host_guests_memory_bytes", GAUGE, 0, "Memory the guests currently hold in total." },
-	{ "ksm", "run", "ksmd_ksm_run", GAUGE, 0, "Kernel KSM run mode (0 stopped, 1 running, 2 unmerge)." },
-	{ "ksm", "pages_to_scan", "ksmd_ksm_pages_to_scan", GAUGE, 0, "Kernel KSM pages scanned per wake-up." },
-	{ "ksm", "sleep_millisecs", "ksmd_ksm_sleep_seconds", GAUGE, 0.001, "Kernel KSM sleep between wake-ups." },
-	{ "ksm", "pages_shared", "ksmd_ksm_pages_shared", GAUGE, 0, "KSM pages in use (stable tree nodes)." },
-	{ "ksm", "pages_sharing", "ksmd_ksm_pages_sharing", GAUGE, 0, "Pages mapped onto a KSM page (pages saved)." },
-	{ "ksm", "pages_unshared", "ksmd_ksm_pages_unshared", GAUGE, 0, "Pages KSM checked but found unique." },
-	{ "ksm", "pages_volatile", "ksmd_ksm_pages_volatile", GAUGE, 0, "Pages changing too fast to merge." },
-	{ "ksm", "full_scans", "ksmd_ksm_full_scans_total", COUNTER, 0, "Completed full KSM scans." },
-	{ "ksm", "ksm_zero_pages", "ksmd_ksm_zero_pages", GAUGE, 0, "Empty pages merged with the kernel zero page." },
-	{ "ksm", "general_profit", "ksmd_ksm_general_profit_bytes", GAUGE, 0, "Memory saved by KSM minus its metadata." },
-	{ "ksm", "kthread_cpu_percent", "ksmd_ksm_kthread_cpu_ratio", GAUGE, 0.01, "CPU share used by the kernel ksmd thread." },
-	{ "scanner", "threads", "ksmd_scanner_threads", GAUGE, 0, "Scanner threads." },
-	{ "scanner", "pages_per_sec_limit", "ksmd_scanner_pages_per_second_limit", GAUGE, 0, "Scanner rate limit in pages per second (0 = none)." },
-	{ "scanner", "cpu_percent_limit", "ksmd_scanner_cpu_limit_ratio", GAUGE, 0.01, "Scanner CPU limit as a share of one core." },
-	{ "scanner", "passes", "ksmd_scanner_passes_total", COUNTER, 0, "Completed scanner passes." },
-	{ "scanner", "last_pass_seconds", "ksmd_scanner_last_pass_duration_seconds", GAUGE, 0, "Duration of the last scanner pass." },
-	{ "scanner", "pages_scanned_total", "ksmd_scanner_pages_scanned_total", COUNTER, 0, "Pages read and hashed by the scanner." },
-	{ "scanner", "predicted_mergeable_pages", "ksmd_scanner_predicted_mergeable_pages", GAUGE, 0, "Non-zero duplicate pages KSM can merge, as predicted." },
-	{ "scanner", "zero_filled_pages", "ksmd_scanner_zero_filled_pages", GAUGE, 0, "Zero-filled pages found by the scanner." },
-	{ "scanner", "duplicate_pages", "ksmd_scanner_duplicate_pages", GAUGE, 0, "Pages whose content exists elsewhere too." },
-	{ "scanner", "volatile_pages", "ksmd_scanner_volatile_pages", GAUGE, 0, "Pages whose content changed between passes." },
-	{ "scanner", "bytes_per_tracked_page", "ksmd_scanner_bytes_per_tracked_page", GAUGE, 0, "Scanner memory overhead per tracked page." },
-	{ "policy", "tick", "ksmd_policy_ticks_total", COUNTER, 0, "Policy loop ticks." },
-};
-
-static const struct family guest_families[] = {
-	{ NULL, "pid", "ksmd_guest_pid", GAUGE, 0, "Process id of the guest." },
-	{ NULL, "mem_max_bytes", "ksmd_guest_memory_max_bytes", GAUGE, 0, "Guest memory size (balloon fully deflated)." },
-	{ NULL, "mem_min_bytes", "ksmd_guest_memory_min_bytes", GAUGE, 0, "Least memory ksmd leaves the guest." },
-	{ NULL, "shares", "ksmd_guest_shares", GAUGE, 0, "Relative weight of the guest when memory is divided." },
-	{ NULL, "balloon_target_bytes", "ksmd_guest_balloon_target_bytes", GAUGE, 0, "Memory the guest is asked to keep." },
-	{ NULL, "balloon_actual_bytes", "ksmd_guest_balloon_actual_bytes", GAUGE, 0, "Memory the guest actually has." },
-	{ NULL, "override_bytes", "ksmd_guest_override_bytes", GAUGE, 0, "Operator override of the target (0 = none)." },
-	{ NULL, "stats_age_seconds", "ksmd_guest_stats_age_seconds", GAUGE, 0, "Age of the guest's last memory statistics." },
-	{ NULL, "available_bytes", "ksmd_guest_available_bytes", GAUGE, 0, "Memory available inside the guest." },
-	{ NULL, "free_bytes", "ksmd_guest_free_bytes", GAUGE, 0, "Free memory inside the guest." },
-	{ NULL, "major_faults", "ksmd_guest_major_faults_total", COUNTER, 0, "Major page faults inside the guest." },
-	{ NULL, "swap_in", "ksmd_guest_swap_in_bytes_total", COUNTER, 0, "Memory the guest swapped in." },
-	{ NULL, "swap_out", "ksmd_guest_swap_out_bytes_total", COUNTER, 0, "Memory the guest swapped out." },
-	{ NULL, "rss_bytes", "ksmd_guest_resident_bytes", GAUGE, 0, "Resident memory of the guest process on the host." },
-	{ NULL, "swap_bytes", "ksmd_guest_swapped_bytes", GAUGE, 0, "Memory of the guest process the host swapped out." },
-	{ NULL, "ksm_mergeable", "ksmd_guest_ksm_mergeable", GAUGE, 0, "1 if the guest memory is marked mergeable." },
-	{ NULL, "ksm_merging_pages", "ksmd_guest_ksm_merging_pages", GAUGE, 0, "Pages of the guest currently merged by KSM." },
-};
-
-/* scan.KEY of each guest, written as ksmd_guest_scan_pages{kind=...}. */
-static const struct { const char *key, *kind; } scan_kinds[] = {
-	{ "present_pages", "present" },
-	{ "zero_page_pages", "zero_page" },
-	{ "zero_filled_pages", "zero_filled" },
-	{ "merged_pages", "merged" },
-	{ "unique_pages", "unique" },
-	{ "duplicate_pages", "duplicate" },
-	{ "volatile_pages", "volatile" },
-};
-
-static const char *const guest_states[] = {
-	"ok", "distress", "stuck", "uncooperative", "gone", "no-balloon", "connecting",
-};
 
 /* Decimal digits of v into buf (at least 21 bytes), NUL-terminated, as
  * printf's %lld would write them. */
@@ -184,12 +121,23 @@ static void put_label(struct sbuf *f, const char *s)
 	}
 }
 
+/* SEP LABEL="VALUE" */
+static void put_pair(struct sbuf *f, char sep, const char *label, const char *value)
+{
+	sbuf_putc(f, sep);
+	sbuf_puts(f, label);
+	sbuf_puts(f, "=\"");
+	put_label(f, value);
+	sbuf_putc(f, '"');
+}
+
 /* HELP text escaping: backslash and newline. */
-static void header(struct sbuf *f, const char *name, enum mtype type, const char *help)
+static void header(struct sbuf *f, const struct snap_metric *m)
 {
 	sbuf_puts(f, "# HELP ");
-	sbuf_puts(f, name);
+	sbuf_puts(f, m->name);
 	sbuf_putc(f, ' ');
+	const char *help = m->help;
 	for (;;) {
 		size_t n = strcspn(help, "\\\n");
 		sbuf_add(f, help, n);
@@ -203,8 +151,8 @@ static void header(struct sbuf *f, const char *name, enum mtype type, const char
 		help++;
 	}
 	sbuf_puts(f, "\n# TYPE ");
-	sbuf_puts(f, name);
-	sbuf_puts(f, type == COUNTER ? " counter\n" : " gauge\n");
+	sbuf_puts(f, m->name);
+	sbuf_puts(f, m->kind == SNAP_M_COUNTER ? " counter\n" : " gauge\n");
 }
 
 /* "NAME VALUE\n" */
@@ -214,74 +162,6 @@ static void sample(struct sbuf *f, const char *name, const char *val)
 	sbuf_putc(f, ' ');
 	sbuf_puts(f, val);
 	sbuf_putc(f, '\n');
-}
-
-static const char *str_field(const json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
-/* A guest usable for per-guest samples: an object with a string name. */
-static const char *guest_name(const json_t *g)
-{
-	return json_is_object(g) ? str_field(g, "name") : NULL;
-}
-
-static void render_scalars(const json_t *snap, struct sbuf *f)
-{
-	char val[64];
-	for (size_t i = 0; i < sizeof scalar_families / sizeof scalar_families[0]; i++) {
-		const struct family *fa = &scalar_families[i];
-		const json_t *o = fa->section ? json_object_get(snap, fa->section) : snap;
-		if (!json_is_object(o) || !value_str(json_object_get(o, fa->key), fa->scale, val, sizeof val))
-			continue;
-		header(f, fa->name, fa->type, fa->help);
-		sample(f, fa->name, val);
-	}
-}
-
-static void render_info(const json_t *snap, struct sbuf *f)
-{
-	const char *ver = str_field(snap, "ksmd_version");
-	if (ver) {
-		header(f, "ksmd_build_info", GAUGE, "Always 1; the version label names the ksmd release.");
-		sbuf_puts(f, "ksmd_build_info{version=\"");
-		put_label(f, ver);
-		sbuf_puts(f, "\"} 1\n");
-	}
-	const json_t *ksm = json_object_get(snap, "ksm");
-	const char *reason = json_is_object(ksm) ? str_field(ksm, "pacing_reason") : NULL;
-	if (reason) {
-		header(f, "ksmd_ksm_pacing_info", GAUGE, "Always 1; the reason label says why KSM is paced as it is.");
-		sbuf_puts(f, "ksmd_ksm_pacing_info{reason=\"");
-		put_label(f, reason);
-		sbuf_puts(f, "\"} 1\n");
-	}
-	static const char *const sections[] = { "scanner", "policy" };
-	static const char *const names[] = { "ksmd_scanner_running", "ksmd_policy_running" };
-	static const char *const helps[] = { "1 if the scanner is running, 0 if paused.",
-					     "1 if the policy loop acts, 0 if paused." };
-	for (int i = 0; i < 2; i++) {
-		const json_t *o = json_object_get(snap, sections[i]);
-		const char *st = json_is_object(o) ? str_field(o, "state") : NULL;
-		if (!st)
-			continue;
-		header(f, names[i], GAUGE, helps[i]);
-		sample(f, names[i], strcmp(st, "running") == 0 ? "1" : "0");
-	}
-	const json_t *pol = json_object_get(snap, "policy");
-	const json_t *dry = json_is_object(pol) ? json_object_get(pol, "dry_run") : NULL;
-	if (json_is_boolean(dry)) {
-		header(f, "ksmd_policy_dry_run", GAUGE, "1 if the policy decides without acting.");
-		sample(f, "ksmd_policy_dry_run", json_is_true(dry) ? "1" : "0");
-	}
-	const json_t *dec = json_object_get(snap, "decisions");
-	if (json_is_array(dec)) {
-		header(f, "ksmd_policy_recent_decisions", GAUGE, "Decisions listed in the current snapshot.");
-		char val[24];
-		put_int(val, (long long)json_array_size(dec));
-		sample(f, "ksmd_policy_recent_decisions", val);
-	}
 }
 
 /* Entries of arr whose key (or key pair) repeats an earlier entry's are
@@ -300,7 +180,7 @@ static int cmp_keyed(const void *x, const void *y)
 	return c;
 }
 
-static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
+static bool *mark_duplicates(const json_t *arr, enum snap_id ka, enum snap_id kb)
 {
 	size_t n = json_array_size(arr), m = 0, i;
 	const json_t *e;
@@ -312,8 +192,8 @@ static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
 		return NULL;
 	}
 	json_array_foreach(arr, i, e) {
-		const char *a = json_is_object(e) ? str_field(e, ka) : NULL;
-		const char *b = kb ? (json_is_object(e) ? str_field(e, kb) : NULL) : "";
+		const char *a = json_string_value(snap_get(e, ka));
+		const char *b = kb != SF_NONE ? json_string_value(snap_get(e, kb)) : "";
 		if (a && b)
 			k[m++] = (struct keyed){ i, a, b };
 	}
@@ -325,165 +205,261 @@ static bool *mark_duplicates(const json_t *arr, const char *ka, const char *kb)
 	return skip;
 }
 
-/* ksmd_guest_info and ksmd_guest_state: backend and state as labels, and
- * the state as a set of 0/1 samples (the enum idiom of Prometheus). */
-static void render_guest_states(const json_t *guests, const bool *skip, struct sbuf *f)
+static bool is_value(enum snap_id id)
 {
-	size_t i;
-	const json_t *g;
-	bool any = false;
-	json_array_foreach(guests, i, g) {
-		const char *name = skip[i] ? NULL : guest_name(g);
-		if (!name)
+	return snap_fields[id].m.kind == SNAP_M_GAUGE || snap_fields[id].m.kind == SNAP_M_COUNTER;
+}
+
+/* What the renderer derives from the table, once (the table is constant):
+ * its families, the value rows that share a metric name, linked in row
+ * order; and the arrays whose elements carry metrics (3. above). */
+static struct {
+	bool first[SF_N];          /* the first row of its family */
+	enum snap_id next[SF_N];   /* the family's next row, SF_NONE after its last */
+	enum snap_obj block[SF_N]; /* an array row's element object if that
+				    * carries a metric, else SO_ROOT */
+} plan;
+static pthread_once_t plan_once = PTHREAD_ONCE_INIT;
+
+static void plan_init(void)
+{
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		const struct snap_field *r = &snap_fields[id];
+		enum snap_obj el = snap_element_of(r->obj);
+		if (el != SO_ROOT && r->m.kind != SNAP_M_NONE && r->m.kind != SNAP_M_LABEL)
+			plan.block[snap_objects[el].in] = el;
+		if (!is_value(id))
 			continue;
-		if (!any)
-			header(f, "ksmd_guest_info", GAUGE, "Always 1; labels name the guest's backend and state.");
-		any = true;
-		sbuf_puts(f, "ksmd_guest_info{guest=\"");
-		put_label(f, name);
-		const char *b = str_field(g, "backend"), *st = str_field(g, "state");
-		sbuf_puts(f, "\",backend=\"");
-		put_label(f, b ? b : "");
-		sbuf_puts(f, "\",state=\"");
-		put_label(f, st ? st : "");
-		sbuf_puts(f, "\"} 1\n");
+		plan.first[id] = true;
+		for (enum snap_id e = id - 1; e > SF_NONE; e--)
+			if (is_value(e) && !strcmp(snap_fields[e].m.name, r->m.name)) {
+				plan.first[id] = false;
+				plan.next[e] = id;
+				break;
+			}
 	}
-	any = false;
-	json_array_foreach(guests, i, g) {
-		const char *name = skip[i] ? NULL : guest_name(g), *st = name ? str_field(g, "state") : NULL;
-		if (!st)
+}
+
+/* `NAME{LABEL="VALUE"} 1` */
+static void info_sample(struct sbuf *f, const struct snap_metric *m, const char *value)
+{
+	sbuf_puts(f, m->name);
+	put_pair(f, '{', m->label, value);
+	sbuf_puts(f, "} 1\n");
+}
+
+/* 1. info, running, flag and count rows outside arrays */
+static void render_top_info(const json_t *snap, struct sbuf *f)
+{
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		const struct snap_field *r = &snap_fields[id];
+		if (snap_element_of(r->obj) != SO_ROOT)
 			continue;
-		if (!any)
-			header(f, "ksmd_guest_state", GAUGE, "1 for the state the guest is in, 0 for the others.");
-		any = true;
-		for (size_t s = 0; s < sizeof guest_states / sizeof guest_states[0]; s++) {
-			sbuf_puts(f, "ksmd_guest_state{guest=\"");
-			put_label(f, name);
-			sbuf_puts(f, "\",state=\"");
-			sbuf_puts(f, guest_states[s]);
-			sbuf_puts(f, strcmp(st, guest_states[s]) == 0 ? "\"} 1\n" : "\"} 0\n");
+		const json_t *v = snap_get(snap_object_in(snap, SO_ROOT, r->obj), id);
+		const char *s = json_string_value(v);
+		char val[24];
+		if (r->m.kind == SNAP_M_INFO && s) {
+			header(f, &r->m);
+			info_sample(f, &r->m, s);
+		} else if (r->m.kind == SNAP_M_RUNNING && s) {
+			header(f, &r->m);
+			sample(f, r->m.name, strcmp(s, "running") == 0 ? "1" : "0");
+		} else if (r->m.kind == SNAP_M_FLAG && json_is_boolean(v)) {
+			header(f, &r->m);
+			sample(f, r->m.name, json_is_true(v) ? "1" : "0");
+		} else if (r->m.kind == SNAP_M_COUNT && json_is_array(v) && plan.block[id] == SO_ROOT) {
+			header(f, &r->m);
+			put_int(val, (long long)json_array_size(v));
+			sample(f, r->m.name, val);
 		}
 	}
 }
 
-/* One block per per-guest family of the table, one sample per guest. */
-static void render_guest_families(const json_t *guests, const bool *skip, struct sbuf *f)
+/* 2. gauges and counters outside arrays */
+static void render_top_values(const json_t *snap, struct sbuf *f)
 {
-	size_t i;
-	const json_t *g;
 	char val[64];
-	for (size_t k = 0; k < sizeof guest_families / sizeof guest_families[0]; k++) {
-		const struct family *fa = &guest_families[k];
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		if (!plan.first[id] || snap_element_of(snap_fields[id].obj) != SO_ROOT)
+			continue;
 		bool any = false;
-		json_array_foreach(guests, i, g) {
-			const char *name = skip[i] ? NULL : guest_name(g);
-			if (!name || !value_str(json_object_get(g, fa->key), fa->scale, val, sizeof val))
+		for (enum snap_id r = id; r != SF_NONE; r = plan.next[r]) {
+			const struct snap_field *row = &snap_fields[r];
+			const json_t *o = snap_object_in(snap, SO_ROOT, row->obj);
+			if (!o || !value_str(json_object_get(o, row->key), row->m.scale, val, sizeof val))
 				continue;
 			if (!any)
-				header(f, fa->name, fa->type, fa->help);
+				header(f, &row->m);
 			any = true;
-			sbuf_puts(f, fa->name);
-			sbuf_puts(f, "{guest=\"");
-			put_label(f, name);
-			sbuf_puts(f, "\"} ");
+			sbuf_puts(f, row->m.name);
+			if (row->m.label) {
+				put_pair(f, '{', row->m.label, row->m.label_value);
+				sbuf_putc(f, '}');
+			}
+			sbuf_putc(f, ' ');
 			sbuf_puts(f, val);
 			sbuf_putc(f, '\n');
 		}
 	}
 }
 
-/* ksmd_guest_scan_pages: what the scanner found, by kind. */
-static void render_guest_scan(const json_t *guests, const bool *skip, struct sbuf *f)
+/* An array's elements and the rows that label them (at most two). */
+struct elements {
+	const json_t *arr;
+	enum snap_obj obj;     /* the element object */
+	enum snap_id label[2];
+	size_t n_labels;
+	bool *skip;            /* repeats of an earlier element's labels */
+};
+
+/* The label values of element i in v[], or false when it has none to give:
+ * not an object, a repeat, a label missing. */
+static bool element_labels(const struct elements *es, size_t i, const json_t *el, const char *v[2])
 {
-	size_t i;
-	const json_t *g;
-	char val[64];
-	bool any = false;
-	json_array_foreach(guests, i, g) {
-		const char *name = skip[i] ? NULL : guest_name(g);
-		const json_t *scan = name ? json_object_get(g, "scan") : NULL;
-		if (!json_is_object(scan))
+	if (es->skip[i] || !json_is_object(el))
+		return false;
+	for (size_t k = 0; k < es->n_labels; k++)
+		if (!(v[k] = json_string_value(snap_get(el, es->label[k]))))
+			return false;
+	return true;
+}
+
+/* NAME{L1="V1",L2="V2" (the caller closes it) */
+static void open_sample(struct sbuf *f, const struct elements *es, const char *name, const char *const v[2])
+{
+	sbuf_puts(f, name);
+	for (size_t k = 0; k < es->n_labels; k++)
+		put_pair(f, k ? ',' : '{', snap_fields[es->label[k]].m.label, v[k]);
+}
+
+/* The string of row id in element el, NULL if there is none. */
+static const char *element_str(const struct elements *es, const json_t *el, enum snap_id id)
+{
+	return json_string_value(snap_get(snap_object_in(el, es->obj, snap_fields[id].obj), id));
+}
+
+/* One info sample (labels: the element's, the row's, its `with` row's), or
+ * one state set, of element el. */
+static void element_info(struct sbuf *f, const struct elements *es, const json_t *el, const char *const v[2],
+			 const struct snap_field *r, const char *s)
+{
+	const struct snap_metric *m = &r->m;
+	if (m->kind == SNAP_M_INFO) {
+		open_sample(f, es, m->name, v);
+		put_pair(f, ',', m->label, s ? s : "");
+		if (m->with != SF_NONE) {
+			const char *w = element_str(es, el, m->with);
+			put_pair(f, ',', snap_fields[m->with].m.label, w ? w : "");
+		}
+		sbuf_puts(f, "} 1\n");
+		return;
+	}
+	for (const char *const *val = m->values; *val; val++) {
+		open_sample(f, es, m->name, v);
+		put_pair(f, ',', m->label, *val);
+		sbuf_puts(f, strcmp(s, *val) == 0 ? "} 1\n" : "} 0\n");
+	}
+}
+
+/* 3. the info and state-set rows of an array's elements */
+static void render_element_info(const struct elements *es, struct sbuf *f)
+{
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		const struct snap_field *r = &snap_fields[id];
+		if (snap_element_of(r->obj) != es->obj || (r->m.kind != SNAP_M_INFO && r->m.kind != SNAP_M_STATES))
 			continue;
-		for (size_t k = 0; k < sizeof scan_kinds / sizeof scan_kinds[0]; k++) {
-			if (!value_str(json_object_get(scan, scan_kinds[k].key), 1, val, sizeof val))
+		bool any = false;
+		size_t i;
+		const json_t *el;
+		json_array_foreach(es->arr, i, el) {
+			const char *v[2];
+			if (!element_labels(es, i, el, v))
+				continue;
+			const char *s = element_str(es, el, id);
+			if (r->m.kind == SNAP_M_STATES && !s)
 				continue;
 			if (!any)
-				header(f, "ksmd_guest_scan_pages", GAUGE,
-				       "Guest pages by what the scanner found in them (kind).");
+				header(f, &r->m);
 			any = true;
-			sbuf_puts(f, "ksmd_guest_scan_pages{guest=\"");
-			put_label(f, name);
-			sbuf_puts(f, "\",kind=\"");
-			sbuf_puts(f, scan_kinds[k].kind);
-			sbuf_puts(f, "\"} ");
-			sbuf_puts(f, val);
-			sbuf_putc(f, '\n');
+			element_info(f, es, el, v, r, s);
 		}
 	}
 }
 
-static void render_guests(const json_t *snap, struct sbuf *f)
+/* 3. the gauges and counters of an array's elements, family by family */
+static void render_element_values(const struct elements *es, struct sbuf *f)
 {
-	const json_t *guests = json_object_get(snap, "guests");
-	if (!json_is_array(guests))
-		return;
 	char val[64];
-	bool *skip = mark_duplicates(guests, "name", NULL);
-	if (!skip) {
-		f->failed = true; /* ENOMEM: fail the render, not a partial text */
-		return;
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		if (!plan.first[id] || snap_element_of(snap_fields[id].obj) != es->obj)
+			continue;
+		bool any = false;
+		size_t i;
+		const json_t *el;
+		json_array_foreach(es->arr, i, el) {
+			const char *v[2];
+			if (!element_labels(es, i, el, v))
+				continue;
+			for (enum snap_id r = id; r != SF_NONE; r = plan.next[r]) {
+				const struct snap_field *row = &snap_fields[r];
+				const json_t *o = snap_object_in(el, es->obj, row->obj);
+				if (!o || !value_str(json_object_get(o, row->key), row->m.scale, val, sizeof val))
+					continue;
+				if (!any)
+					header(f, &row->m);
+				any = true;
+				open_sample(f, es, row->m.name, v);
+				if (row->m.label)
+					put_pair(f, ',', row->m.label, row->m.label_value);
+				sbuf_puts(f, "} ");
+				sbuf_puts(f, val);
+				sbuf_putc(f, '\n');
+			}
+		}
 	}
-	header(f, "ksmd_guests", GAUGE, "Guests known to ksmd.");
-	put_int(val, (long long)json_array_size(guests));
-	sample(f, "ksmd_guests", val);
-	render_guest_states(guests, skip, f);
-	render_guest_families(guests, skip, f);
-	render_guest_scan(guests, skip, f);
-	free(skip);
 }
 
-static void render_sharing(const json_t *snap, struct sbuf *f)
+/* 3. the block of array row arr, whose elements (obj) carry metrics. An
+ * element object without a label row has no samples: they could not be
+ * told apart. */
+static void render_elements(const json_t *snap, enum snap_id arr, enum snap_obj obj, struct sbuf *f)
 {
-	const json_t *sh = json_object_get(snap, "sharing"), *p;
-	size_t i;
-	bool any = false;
-	char val[64];
-	if (!json_is_array(sh))
+	const struct snap_field *a = &snap_fields[arr];
+	struct elements es = { .arr = snap_get(snap_object_in(snap, SO_ROOT, a->obj), arr), .obj = obj };
+	if (!json_is_array(es.arr))
 		return;
-	bool *skip = mark_duplicates(sh, "a", "b");
-	if (!skip) {
+	for (enum snap_id id = SF_NONE + 1; id < SF_N && es.n_labels < 2; id++)
+		if (snap_fields[id].obj == obj && snap_fields[id].m.kind == SNAP_M_LABEL)
+			es.label[es.n_labels++] = id;
+	if (!es.n_labels)
+		return;
+	es.skip = mark_duplicates(es.arr, es.label[0], es.n_labels > 1 ? es.label[1] : SF_NONE);
+	if (!es.skip) {
 		f->failed = true; /* ENOMEM: fail the render, not a partial text */
 		return;
 	}
-	json_array_foreach(sh, i, p) {
-		const char *a = json_is_object(p) && !skip[i] ? str_field(p, "a") : NULL;
-		const char *b = json_is_object(p) ? str_field(p, "b") : NULL;
-		if (!a || !b || !value_str(json_object_get(p, "pages"), 1, val, sizeof val))
-			continue;
-		if (!any)
-			header(f, "ksmd_sharing_pages", GAUGE,
-			       "Duplicate pages the scanner found between guests a and b.");
-		any = true;
-		sbuf_puts(f, "ksmd_sharing_pages{a=\"");
-		put_label(f, a);
-		sbuf_puts(f, "\",b=\"");
-		put_label(f, b);
-		sbuf_puts(f, "\"} ");
-		sbuf_puts(f, val);
-		sbuf_putc(f, '\n');
+	if (a->m.kind == SNAP_M_COUNT) {
+		char val[24];
+		header(f, &a->m);
+		put_int(val, (long long)json_array_size(es.arr));
+		sample(f, a->m.name, val);
 	}
-	free(skip);
+	render_element_info(&es, f);
+	render_element_values(&es, f);
+	free(es.skip);
 }
 
 int stats_render_prometheus(const json_t *snap, char **out, size_t *len)
 {
 	if (!json_is_object(snap))
 		return -EINVAL;
+	pthread_once(&plan_once, plan_init);
 	struct sbuf f = { 0 };
-	render_info(snap, &f);
-	render_scalars(snap, &f);
-	render_guests(snap, &f);
-	render_sharing(snap, &f);
+	render_top_info(snap, &f);
+	render_top_values(snap, &f);
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++)
+		if (plan.block[id] != SO_ROOT)
+			render_elements(snap, id, plan.block[id], &f);
 	if (sbuf_finish(&f) < 0)
 		return -ENOMEM;
 	*out = f.s;

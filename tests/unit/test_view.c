@@ -1,8 +1,10 @@
 /* Unit tests of cli/view.c: every view over a full made-up snapshot and
  * over a sparse one (missing fields print "-"), top frames at several
- * widths, and the top loop with a scripted fetch callback. */
+ * widths, the top loop with a scripted fetch callback, and the fields the
+ * views read against the rows of ctl/fields.h flagged V. */
 #include "cli/view.h"
 #include "common/util.h"
+#include "ctl/fields.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/test_stats_fixture.h"
 
@@ -256,6 +258,99 @@ static void test_top_loop(void)
 	CU_ASSERT_EQUAL(frames, 2);
 }
 
+/* ---- the views read the rows flagged V, and only them ------------------- */
+
+/* Every instance of object obj in snap (each element of an array,
+ * recursively) appended to out (borrowed references). */
+static void instances(json_t *snap, enum snap_obj obj, json_t *out)
+{
+	if (obj == SO_ROOT) {
+		json_array_append(out, snap);
+		return;
+	}
+	enum snap_id in = snap_objects[obj].in;
+	json_t *parents = json_array(), *p, *e;
+	size_t i, k;
+	instances(snap, snap_fields[in].obj, parents);
+	json_array_foreach(parents, i, p) {
+		json_t *v = json_object_get(p, snap_key(in));
+		if (!snap_objects[obj].element && json_is_object(v))
+			json_array_append(out, v);
+		else if (snap_objects[obj].element && json_is_array(v))
+			json_array_foreach(v, k, e)
+				if (json_is_object(e))
+					json_array_append(out, e);
+	}
+	json_decref(parents);
+}
+
+/* Every view but `guest` (which prints each field of a guest, whatever
+ * its name), into one string (free() it). */
+static char *render_views(const json_t *s)
+{
+	char *out = NULL;
+	size_t n;
+	FILE *f = open_memstream(&out, &n);
+	view_status(s, f);
+	view_guests(s, f);
+	view_ksm(s, f);
+	view_decisions(s, f);
+	view_top_frame(s, f, 250);
+	fclose(f);
+	return out;
+}
+
+/* A snapshot with every field a view reads: the fixture, owners added. */
+static json_t *view_fixture(void)
+{
+	json_t *s = stats_fixture(3, false);
+	json_object_set_new(s, "owners", json_pack("{s:s, s:s, s:[{s:s, s:i, s:s}], s:s, s:i}",
+		"ksm", "ksmtuned (pid 812)", "balloon", "ksmd", "managers", "name", "ksmtuned", "pid", 812,
+		"drives", "ksm", "ksm_outside_change", "run 1 -> 0 (3 s ago)", "ksm_outside_changes", 1));
+	return s;
+}
+
+/* Take each field out of the snapshot: the views' text changes if and only
+ * if its row is flagged V. A view reading a key under another name than
+ * the table's, or a row flagged V that no view reads, fails here. */
+static void test_fields_read(void)
+{
+	json_t *s = view_fixture();
+	char *base = render_views(s);
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		json_t *c = json_deep_copy(s), *objs = json_array(), *o;
+		size_t i, found = 0;
+		instances(c, snap_fields[id].obj, objs);
+		json_array_foreach(objs, i, o)
+			found += json_object_del(o, snap_key(id)) == 0;
+		json_decref(objs);
+		bool v = snap_fields[id].where & SNAP_VIEW;
+		if (found) {
+			char *out = render_views(c);
+			if (v != (strcmp(base, out) != 0)) {
+				fprintf(stderr, "%s: flagged %s, but the views %s\n", snap_key(id),
+					v ? "V" : "not V", v ? "never read it" : "read it");
+				CU_FAIL("a field read by the views and its V flag disagree");
+			}
+			free(out);
+		} else if (v) {
+			fprintf(stderr, "%s: flagged V, missing from the view fixture\n", snap_key(id));
+			CU_FAIL("view fixture incomplete");
+		}
+		json_decref(c);
+	}
+	free(base);
+	/* `guest` prints every field of a guest */
+	char *out = NULL;
+	RENDER(view_guest(s, "vm01", f_), out);
+	const char *key;
+	json_t *val;
+	json_object_foreach(json_array_get(json_object_get(s, "guests"), 1), key, val)
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, key));
+	free(out);
+	json_decref(s);
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -267,6 +362,7 @@ int main(void)
 		{ "decisions", test_decisions },
 		{ "top frame", test_top_frame },
 		{ "top loop", test_top_loop },
+		{ "fields read are the rows flagged V", test_fields_read },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();
