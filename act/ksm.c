@@ -110,7 +110,7 @@ static int read_one(const char *root, const char *name, int64_t *out)
  * file (a test's made-up sysfs) holding exactly the value. */
 static int write_value(const char *path, const char *val)
 {
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	int fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	size_t n = strlen(val);

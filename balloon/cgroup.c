@@ -10,14 +10,28 @@
  * soft limit can be exceeded), so stuck tracking sees a workload that does
  * not shrink; an unlimited cgroup's actual is its max.
  *
- * Writing goes through libcgroup (cgroup_modify_cgroup), which locates the
- * memory hierarchy for us on v1, v2 and hybrid hosts. Reading uses
- * libcgroup's memory.stat iterator; the one-value files (usage, limits) and
- * `memory.pressure` are read directly, because libcgroup offers no typed
- * reader for a single value without loading every file of the controller
- * (cgroup_get_cgroup reads them all, including slow ones) and knows nothing
- * of PSI files. If libcgroup cannot initialise (no memory hierarchy listed
- * in /proc/mounts it understands) the backend writes the files directly.
+ * libcgroup locates the memory hierarchy for us on v1, v2 and hybrid hosts,
+ * and reads v1's memory.stat with its iterator; the one-value files (usage,
+ * limits) and `memory.pressure` are read directly, because libcgroup offers
+ * no typed reader for a single value without loading every file of the
+ * controller (cgroup_get_cgroup reads them all, including slow ones) and
+ * knows nothing of PSI files.
+ *
+ * ksmd runs as root and the path is whatever the configuration (or a
+ * discovered guest) says: the folder is taken only when statfs says it is
+ * on cgroupfs (v1 or v2), and each limit file is opened relative to it with
+ * O_NOFOLLOW and written only when it too is on cgroupfs (not a file
+ * bind-mounted over it). So the backend writes the files itself, never
+ * through libcgroup, whose writes follow whatever the path leads to.
+ *
+ * The limit files' text at attach ("max", v1's unlimited, an operator's
+ * limit) is kept: a target at the maximum writes it back when the limit it
+ * sets is above the target, so `on_exit = restore` leaves an unlimited
+ * cgroup unlimited (not limited to MemTotal), and the maximum learned at
+ * attach is never above the limit the operator had set in the file ksmd
+ * drives. In v1 hard mode the soft limit goes back with the hard one; a
+ * hard limit that is the maximum itself is written as the number, and so
+ * is the soft limit beside it (the same thing under that hard limit).
  *
  * Statistics map onto the guest-stats vocabulary as closely as honest:
  * total = the limit, free = limit - usage, disk caches = page cache,
@@ -28,11 +42,14 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libcgroup.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define UNLIMITED_BYTES (1ULL << 60)  /* v1 "unlimited" is ~2^63 rounded to a page */
@@ -62,28 +79,91 @@ static char *memory_root(void)
 	return strdup("/sys/fs/cgroup");
 }
 
-static int cg_file(const struct balloon *b, const char *file, char *buf, size_t len)
+/* fd is on cgroupfs (v1 or v2): -EMEDIUMTYPE when not, its type in *type. */
+static int on_cgroupfs(int fd, long *type)
 {
-	int n = snprintf(buf, len, "%s/%s", b->cg_dir, file);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return -errno;
+	if (type)
+		*type = (long)sf.f_type;
+	return sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC ? 0 : -EMEDIUMTYPE;
 }
 
-/* Read a limit file: "max" / huge = unlimited -> UINT64_MAX. */
-static int read_limit(const struct balloon *b, const char *file, uint64_t *out)
+/* Open the cgroup folder (O_PATH): -EMEDIUMTYPE when it is not on cgroupfs. */
+static int cg_dir_open(const struct balloon *b, long *type)
 {
-	char p[PATH_MAX], *s = NULL;
-	int r = cg_file(b, file, p, sizeof p);
-	if (r < 0 || (r = read_file(p, &s, NULL)) < 0)
+	int dfd = open(b->cg_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int r = on_cgroupfs(dfd, type);
+	if (r < 0) {
+		close(dfd);
 		return r;
+	}
+	return dfd;
+}
+
+/* Open one file of the cgroup, never through a symbolic link, and only if
+ * it is on cgroupfs too (not a file bind-mounted over it). */
+static int cg_open(const struct balloon *b, const char *file, int flags)
+{
+	int dfd = cg_dir_open(b, NULL);
+	if (dfd < 0)
+		return dfd;
+	int fd = openat(dfd, file, flags | O_NOFOLLOW | O_CLOEXEC);
+	int r = fd < 0 ? -errno : on_cgroupfs(fd, NULL);
+	close(dfd);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int cg_read(const struct balloon *b, const char *file, char **out)
+{
+	int fd = cg_open(b, file, O_RDONLY);
+	if (fd < 0)
+		return fd;
+	int r = read_fd(fd, out, NULL);
+	close(fd);
+	return r;
+}
+
+static int cg_write(const struct balloon *b, const char *file, const char *text)
+{
+	int fd = cg_open(b, file, O_WRONLY);
+	if (fd < 0)
+		return fd;
+	int r = write_fd(fd, text);
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	return r;
+}
+
+/* A limit's text: "max" / huge = unlimited -> UINT64_MAX. */
+static int parse_limit(const char *s, uint64_t *out)
+{
 	if (!strncmp(s, "max", 3)) {
 		*out = UINT64_MAX;
-	} else {
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(s, &end, 10);
-		r = errno || end == s ? -EINVAL : 0;
-		*out = v >= UNLIMITED_BYTES ? UINT64_MAX : v;
+		return 0;
 	}
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	*out = v >= UNLIMITED_BYTES ? UINT64_MAX : v;
+	return errno || end == s ? -EINVAL : 0;
+}
+
+static int read_limit(const struct balloon *b, const char *file, uint64_t *out)
+{
+	char *s = NULL;
+	int r = cg_read(b, file, &s);
+	if (r < 0)
+		return r;
+	r = parse_limit(s, out);
 	free(s);
 	return r;
 }
@@ -109,6 +189,50 @@ static const char *limit_file(const struct balloon *b)
 						      : "memory.limit_in_bytes";
 }
 
+/* The files a target is written to, in order; the last is limit_file(). */
+static size_t target_files(const struct balloon *b, const char *files[BALLOON_CG_FILES])
+{
+	size_t n = 0;
+	if (b->cg_version == 2) {
+		files[n++] = "memory.high";
+	} else {
+		files[n++] = "memory.soft_limit_in_bytes";
+		if (b->cfg.cg_v1_mode == BALLOON_CG_V1_HARD)
+			files[n++] = "memory.limit_in_bytes";
+	}
+	return n;
+}
+
+/* Keep the target files' text as found (once: the first attach). */
+static void read_originals(struct balloon *b)
+{
+	const char *files[BALLOON_CG_FILES];
+	size_t n = target_files(b, files);
+	for (size_t i = 0; i < n; i++) {
+		char *s = NULL;
+		b->cg_orig[i][0] = 0;
+		if (cg_read(b, files[i], &s) < 0)
+			continue;
+		s[strcspn(s, "\n")] = 0;
+		if (strlen(s) < sizeof b->cg_orig[i] && parse_limit(s, &b->cg_orig_bytes[i]) == 0)
+			memcpy(b->cg_orig[i], s, strlen(s) + 1);
+		free(s);
+	}
+}
+
+/* The largest target: the folder's hard limit (else host RAM), and never
+ * above what the operator had in the file ksmd drives. */
+static uint64_t learned_max(const struct balloon *b)
+{
+	const char *files[BALLOON_CG_FILES];
+	size_t last = target_files(b, files) - 1;
+	uint64_t lim = UINT64_MAX;
+	(void)read_limit(b, b->cg_version == 2 ? "memory.max" : "memory.limit_in_bytes", &lim);
+	if (b->cg_orig[last][0] && b->cg_orig_bytes[last] < lim)
+		lim = b->cg_orig_bytes[last];
+	return lim != UINT64_MAX ? lim : host_memtotal();
+}
+
 int balloon_cgroup_open(struct balloon *b, const char *path)
 {
 	char *root = memory_root();
@@ -127,18 +251,26 @@ int balloon_cgroup_open(struct balloon *b, const char *path)
 	free(root);
 	if (!b->cg_dir)
 		return -ENOMEM;
-	char p[PATH_MAX];
-	if (cg_file(b, "memory.limit_in_bytes", p, sizeof p) == 0 && access(p, F_OK) == 0)
+	long type = 0;
+	int dfd = cg_dir_open(b, &type);
+	if (dfd == -EMEDIUMTYPE)
+		log_warn("balloon %s: %s is not on a cgroup file system (statfs type 0x%lx): refused", b->name,
+			 b->cg_dir, type);
+	if (dfd < 0)
+		return dfd;
+	if (faccessat(dfd, "memory.limit_in_bytes", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		b->cg_version = 1;
-	else if (cg_file(b, "memory.high", p, sizeof p) == 0 && access(p, F_OK) == 0)
+	else if (faccessat(dfd, "memory.high", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		b->cg_version = 2;
-	else
-		return access(b->cg_dir, F_OK) == 0 ? -ENOTSUP : -ENOENT;
-
+	close(dfd);
+	if (!b->cg_version)
+		return -ENOTSUP;
+	if (!b->cg_orig_read) {
+		read_originals(b);
+		b->cg_orig_read = true;
+	}
 	if (!b->max_known) {
-		uint64_t lim = UINT64_MAX;
-		(void)read_limit(b, b->cg_version == 2 ? "memory.max" : "memory.limit_in_bytes", &lim);
-		b->limits.max_bytes = lim != UINT64_MAX ? lim : host_memtotal();
+		b->limits.max_bytes = learned_max(b);
 		b->limits.min_bytes = b->cfg.min_bytes;
 		balloon_limits_default(&b->limits, b->cfg.min_percent);
 		b->max_known = b->limits.max_bytes != 0;
@@ -148,55 +280,33 @@ int balloon_cgroup_open(struct balloon *b, const char *path)
 	return 0;
 }
 
-static int write_direct(const struct balloon *b, const char *file, uint64_t v)
+/* At the maximum, the text found at attach goes back when the limit it
+ * sets is above the target ("max", v1's unlimited): ksmd's limit is lifted
+ * rather than replaced by a number of its own. */
+static bool back_to_original(const struct balloon *b, size_t n, uint64_t t)
 {
-	char p[PATH_MAX];
-	int r = cg_file(b, file, p, sizeof p);
-	return r < 0 ? r : write_u64_file(p, v);
+	return t >= b->limits.max_bytes && b->cg_orig[n - 1][0] && b->cg_orig_bytes[n - 1] > t;
 }
 
-static int set_values(const struct balloon *b, const char *const *files, size_t n, uint64_t v)
+static const char *cg_strerror(int r)
 {
-	if (lcg_ready() && b->cg_rel) {
-		struct cgroup *cg = cgroup_new_cgroup(b->cg_rel);
-		struct cgroup_controller *ctl = cg ? cgroup_add_controller(cg, "memory") : NULL;
-		int r = ctl ? 0 : ECGFAIL;
-		for (size_t i = 0; i < n && !r; i++)
-			r = cgroup_set_value_uint64(ctl, files[i], v);
-		if (!r)
-			r = cgroup_modify_cgroup(cg);
-		cgroup_free(&cg);
-		if (!r)
-			return 0;
-		if (r == ECGOTHER || r == ECGROUPVALUENOTEXIST || r == ECGROUPNOTALLOWED) {
-			int e = cgroup_get_last_errno();
-			return e ? -e : -EIO;
-		}
-		log_debug("cgroup %s: libcgroup: %s, writing directly", b->cg_dir, cgroup_strerror(r));
-	}
-	for (size_t i = 0; i < n; i++) {
-		int r = write_direct(b, files[i], v);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return r == -EMEDIUMTYPE ? "not on a cgroup file system (a file mounted over it?)"
+	       : r == -ELOOP ? "a symbolic link, not followed" : strerror(-r);
 }
 
 int balloon_cgroup_set(struct balloon *b, uint64_t t)
 {
-	const char *files[2];
-	size_t n = 0;
-	if (b->cg_version == 2) {
-		files[n++] = "memory.high";
-	} else {
-		files[n++] = "memory.soft_limit_in_bytes";
-		if (b->cfg.cg_v1_mode == BALLOON_CG_V1_HARD)
-			files[n++] = "memory.limit_in_bytes";
-	}
-	int r = set_values(b, files, n, t);
+	const char *files[BALLOON_CG_FILES];
+	size_t n = target_files(b, files), i;
+	bool orig = back_to_original(b, n, t);
+	char num[32];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)t);
+	int r = 0;
+	for (i = 0; i < n && !r; i++)
+		r = cg_write(b, files[i], orig && b->cg_orig[i][0] ? b->cg_orig[i] : num);
 	if (r < 0) {
-		snprintf(b->reason, sizeof b->reason, "setting %s to %llu: %s", limit_file(b),
-			 (unsigned long long)t, strerror(-r));
+		snprintf(b->reason, sizeof b->reason, "setting %s to %s: %s", files[i - 1],
+			 orig && b->cg_orig[i - 1][0] ? b->cg_orig[i - 1] : num, cg_strerror(r));
 		log_warn("balloon %s: cgroup %s: %s", b->name, b->cg_dir, b->reason);
 	}
 	return r;
@@ -243,9 +353,9 @@ static int read_memory_stat(const struct balloon *b, struct kv *kv, size_t n)
 		if (r == ECGEOF)
 			return 0;
 	}
-	char p[PATH_MAX], *s = NULL;
-	int r = cg_file(b, "memory.stat", p, sizeof p);
-	if (r < 0 || (r = read_file(p, &s, NULL)) < 0)
+	char *s = NULL;
+	int r = cg_read(b, "memory.stat", &s);
+	if (r < 0)
 		return r;
 	char *save = NULL;
 	for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -261,8 +371,8 @@ static int read_memory_stat(const struct balloon *b, struct kv *kv, size_t n)
 
 static void read_pressure(const struct balloon *b, struct balloon_stats *st)
 {
-	char p[PATH_MAX], *s = NULL;
-	if (cg_file(b, "memory.pressure", p, sizeof p) < 0 || read_file(p, &s, NULL) < 0)
+	char *s = NULL;
+	if (cg_read(b, "memory.pressure", &s) < 0)
 		return;
 	char *some = strstr(s, "some avg10="), *full = strstr(s, "full avg10=");
 	if (some) {
@@ -288,7 +398,7 @@ void balloon_cgroup_refresh(struct balloon *b, usec_t now)
 		balloon_set_state(b, BALLOON_READY, NULL);
 	/* memory.high and the soft limit can be exceeded: then the usage is
 	 * what the workload really holds, and progress is measured on it */
-	uint64_t actual = lim == UINT64_MAX ? b->limits.max_bytes : MAX(lim, usage);
+	uint64_t actual = lim >= b->limits.max_bytes ? b->limits.max_bytes : MAX(lim, usage);
 
 	/* the same numbers under v1's and v2's names */
 	bool v1 = b->cg_version == 1;

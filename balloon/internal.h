@@ -7,6 +7,8 @@
 #include "balloon/balloon.h"
 #include "balloon/qmp.h"
 
+#define BALLOON_CG_FILES 2          /* v1 hard mode: the soft limit and the limit */
+
 struct balloon {
 	char *name;
 	enum balloon_backend backend;
@@ -64,6 +66,11 @@ struct balloon {
 	char *cg_dir;                /* absolute directory */
 	char *cg_rel;                /* relative to the memory hierarchy root */
 	int cg_version;              /* 1 or 2 */
+	bool cg_orig_read;           /* cg_orig was read (at the first attach) */
+	char cg_orig[BALLOON_CG_FILES][32]; /* each file a target is written to
+	                              * (cgroup.c's target_files): its text at
+	                              * attach ("max", a limit), "" unknown */
+	uint64_t cg_orig_bytes[BALLOON_CG_FILES]; /* the same, UINT64_MAX no limit */
 };
 
 /* Set state and reason (printf-style, may be NULL) and notify on change. */

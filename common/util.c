@@ -4,12 +4,14 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -187,23 +189,17 @@ const char *format_duration(usec_t us, char *buf, size_t len)
 	return buf;
 }
 
-int read_file(const char *path, char **out, size_t *len)
+int read_fd(int fd, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
+	if (!buf)
 		return -ENOMEM;
-	}
 	for (;;) {
 		if (n + 1 >= cap) {
 			char *nb = realloc(buf, cap * 2);
 			if (!nb) {
 				free(buf);
-				close(fd);
 				return -ENOMEM;
 			}
 			buf = nb;
@@ -215,19 +211,27 @@ int read_file(const char *path, char **out, size_t *len)
 				continue;
 			int e = -errno;
 			free(buf);
-			close(fd);
 			return e;
 		}
 		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
-	close(fd);
 	buf[n] = 0;
 	*out = buf;
 	if (len)
 		*len = n;
 	return 0;
+}
+
+int read_file(const char *path, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = read_fd(fd, out, len);
+	close(fd);
+	return r;
 }
 
 int read_u64_file(const char *path, uint64_t *out)
@@ -248,14 +252,19 @@ int read_u64_file(const char *path, uint64_t *out)
 	return 0;
 }
 
+int write_fd(int fd, const char *s)
+{
+	size_t n = strlen(s);
+	ssize_t w = write(fd, s, n);
+	return w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+}
+
 int write_file(const char *path, const char *s)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	size_t n = strlen(s);
-	ssize_t w = write(fd, s, n);
-	int e = w < 0 ? -errno : (size_t)w != n ? -EIO : 0;
+	int e = write_fd(fd, s);
 	if (close(fd) < 0 && !e)
 		e = -errno;
 	return e;
@@ -266,4 +275,84 @@ int write_u64_file(const char *path, uint64_t v)
 	char buf[32];
 	snprintf(buf, sizeof buf, "%" PRIu64, v);
 	return write_file(path, buf);
+}
+
+/* ---- folders only root may write ---- */
+
+static bool uid_trusted(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* One folder of the chain: p itself (last) or one above it. */
+static int check_folder(const char *p, bool last, char *why, size_t len)
+{
+	struct stat st;
+	if (lstat(p, &st) < 0 || (S_ISLNK(st.st_mode) && uid_trusted(st.st_uid) && stat(p, &st) < 0)) {
+		int e = errno;
+		snprintf(why, len, "%s: %s", p, strerror(e));
+		return -e;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		snprintf(why, len, "%s is a symbolic link owned by uid %u, not root", p, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "%s is not a folder", p);
+		return -ENOTDIR;
+	}
+	if (!uid_trusted(st.st_uid)) {
+		snprintf(why, len, "%s is owned by uid %u, not root", p, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	/* above it a sticky folder (/tmp) is fine: nobody else can rename
+	 * or remove what root owns in it */
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (last || !(st.st_mode & S_ISVTX))) {
+		snprintf(why, len, "%s is writable by %s (mode %04o)", p,
+			 st.st_mode & S_IWOTH ? "others" : "its group", (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* The absolute path abs and each folder above it, up to "/". */
+static int check_chain(const char *abs, char *why, size_t len)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(abs);
+	if (n >= sizeof p)
+		return -ENAMETOOLONG;
+	memcpy(p, abs, n + 1);
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = 0;
+	for (bool last = true;; last = false) {
+		int r = check_folder(p, last, why, len);
+		if (r < 0)
+			return r;
+		char *slash = strrchr(p, '/');
+		if (!slash || (slash == p && !p[1]))
+			return 0;
+		slash[slash == p] = 0;  /* "/a" -> "/", "/a/b" -> "/a" */
+	}
+}
+
+int dir_check_private(const char *dir, char *why, size_t len)
+{
+	char abs[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX];
+	int n = dir[0] == '/' ? snprintf(abs, sizeof abs, "%s", dir)
+		: getcwd(cwd, sizeof cwd) ? snprintf(abs, sizeof abs, "%s/%s", cwd, dir) : -1;
+	if (n < 0 || (size_t)n >= sizeof abs) {
+		snprintf(why, len, "%s: cannot make the path absolute", dir);
+		return -ENAMETOOLONG;
+	}
+	int r = check_chain(abs, why, len);
+	if (r < 0)
+		return r;
+	if (!realpath(abs, real)) {
+		r = -errno;
+		snprintf(why, len, "%s: %s", abs, strerror(-r));
+		return r;
+	}
+	/* the folders the symbolic links on the way lead to */
+	return strcmp(real, abs) ? check_chain(real, why, len) : 0;
 }

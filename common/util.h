@@ -45,10 +45,23 @@ const char *format_duration(usec_t usec, char *buf, size_t len);
 /* Read a whole (small, /proc or /sys) file into a malloc'd NUL-terminated
  * buffer. *len may be NULL. */
 int read_file(const char *path, char **out, size_t *len);
+/* Read what is left of an open file the same way (the caller closes it). */
+int read_fd(int fd, char **out, size_t *len);
 /* Read one unsigned decimal number from a file (e.g. /sys/kernel/mm/ksm/run). */
 int read_u64_file(const char *path, uint64_t *out);
 /* Write a string to an existing file (no O_CREAT), whole or error. */
 int write_file(const char *path, const char *s);
 int write_u64_file(const char *path, uint64_t v);
+/* Write a string whole to an open file. */
+int write_fd(int fd, const char *s);
+
+/* Whether only root (or this process's own user) can change what is in
+ * the folder dir, so that a root daemon may create files there without
+ * following a symbolic link someone planted: dir and every folder above it
+ * (and above where its symbolic links lead) owned by root or the effective
+ * user, dir writable by nobody else, a folder above it only when sticky
+ * (/tmp). 0, else a negative errno (-EPERM: not private) with why naming
+ * the path and what is wrong with it. */
+int dir_check_private(const char *dir, char *why, size_t len);
 
 #endif

@@ -83,12 +83,15 @@ static void daemon_ksm_start(struct daemon *d)
 		return;
 	}
 	d->ksm_driving = true;
+	d->ksm_saved_settled = false;
 	if (d->state.ksm_saved_valid) {
-		/* A ksmd before us did not exit cleanly: what is in sysfs now is its
-		 * pacing; the operator's settings are the ones it found. */
+		/* A ksmd before us did not restore KSM (a crash, or its restore
+		 * failed): what is in sysfs now is its pacing; the operator's
+		 * settings are the ones it found. */
 		d->ksm.saved = d->state.ksm_saved;
-		log_warn("KSM: the previous ksmd did not exit cleanly; carrying on, and at exit restoring the "
-			 "settings it found (run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64 ")",
+		log_warn("KSM: a previous ksmd did not restore KSM's settings (a crash?); carrying on, and at exit "
+			 "restoring the settings it found (run=%" PRId64 " pages_to_scan=%" PRId64
+			 " sleep_millisecs=%" PRId64 ")",
 			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
 	} else {
 		d->state.ksm_saved = d->ksm.saved;
@@ -109,7 +112,17 @@ void daemon_save_state(struct daemon *d)
 		log_warn("state file %s: %s, ignoring", d->state_path, strerror(-r));
 }
 
-/* Stop driving KSM; at_exit honours daemon.restore_ksm. */
+/* The saved settings are restored, or need not be: the state file stops
+ * carrying them. */
+static void ksm_saved_drop(struct daemon *d)
+{
+	d->state.ksm_saved_valid = false;
+	daemon_save_state(d);
+}
+
+/* Stop driving KSM; at_exit honours daemon.restore_ksm. The state file
+ * keeps the saved settings until they are back in sysfs: a crash (or a
+ * kill at the stop timeout) in between leaves them to the next ksmd. */
 static void ksm_stop(struct daemon *d, bool at_exit)
 {
 	if (!d->ksm_driving)
@@ -117,18 +130,60 @@ static void ksm_stop(struct daemon *d, bool at_exit)
 	d->ksm_driving = false;
 	if (at_exit && !d->cfg.restore_ksm) {
 		log_info("KSM: leaving its settings as they are (daemon.restore_ksm = no)");
+		ksm_saved_drop(d);
 		return;
 	}
-	d->state.ksm_saved_valid = false;
-	daemon_save_state(d);
 	int r = ksm_driver_restore(&d->ksm);
 	ksm_watch_resync(d);
-	if (r < 0)
-		log_err("KSM: restoring its settings failed: %s", strerror(-r));
-	else
-		log_info("KSM: settings restored (run=%" PRId64 " pages_to_scan=%" PRId64
-			 " sleep_millisecs=%" PRId64 ")",
-			 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
+	if (r < 0) {
+		log_err("KSM: restoring its settings failed: %s; %s keeps them for the next ksmd", strerror(-r),
+			d->state_path);
+		d->ksm_saved_settled = true; /* not tried again by this ksmd */
+		return;
+	}
+	log_info("KSM: settings restored (run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64 ")",
+		 d->ksm.saved.run, d->ksm.saved.pages_to_scan, d->ksm.saved.sleep_millisecs);
+	ksm_saved_drop(d);
+}
+
+/* Not driving KSM, yet holding the settings a ksmd before this one found
+ * and did not restore (a crash): under ksm.manage = no they are given back
+ * now, as when ksm.manage is set to no while ksmd drives KSM, because what
+ * is in sysfs is a ksmd's pacing, not the operator's choice. Unless another
+ * program drives KSM (its settings prevail: dropped) or daemon.restore_ksm
+ * = no (left as they are: dropped); when KSM cannot be written (or in a
+ * dry run) the state file keeps them for the next ksmd. Once. */
+static void ksm_settle_saved(struct daemon *d, const char *other)
+{
+	if (d->ksm_driving || !d->state.ksm_saved_valid || d->ksm_saved_settled)
+		return;
+	d->ksm_saved_settled = true;
+	const struct ksm_settings *s = &d->state.ksm_saved;
+	char was[160];
+	snprintf(was, sizeof was, "run=%" PRId64 " pages_to_scan=%" PRId64 " sleep_millisecs=%" PRId64, s->run,
+		 s->pages_to_scan, s->sleep_millisecs);
+	if (other) {
+		log_info("KSM: a previous ksmd did not restore the settings it found (%s); %s drives KSM now: "
+			 "leaving KSM to it", was, other);
+	} else if (!d->cfg.restore_ksm) {
+		log_info("KSM: a previous ksmd did not restore the settings it found (%s); leaving KSM as it is "
+			 "(daemon.restore_ksm = no)", was);
+	} else if (!d->ksm_available || d->cfg.policy.dry_run) {
+		log_warn("KSM: a previous ksmd did not restore the settings it found (%s); %s keeps them for the "
+			 "next ksmd (%s)", was, d->state_path, d->ksm_available ? "dry run" : "KSM is not writable");
+		return;
+	} else {
+		int r = ksm_restore(KSM_SYSFS_ROOT, s);
+		ksm_watch_resync(d);
+		if (r < 0) {
+			log_err("KSM: restoring the settings a previous ksmd found (%s) failed: %s; %s keeps them "
+				"for the next ksmd", was, strerror(-r), d->state_path);
+			return;
+		}
+		log_info("KSM: settings a previous ksmd found and did not restore are restored (%s; "
+			 "ksm.manage = no)", was);
+	}
+	ksm_saved_drop(d);
 }
 
 /* Stop driving KSM and leave its knobs to another program, as they are. */
@@ -213,8 +268,10 @@ static void ksm_owner_decide(struct daemon *d)
 			log_info("KSM: ksm.manage = no: giving KSM back its settings");
 			ksm_stop(d, false);
 		}
+		ksm_settle_saved(d, other ? who : NULL);
 	} else if (yield) {
 		ksm_release(d);
+		ksm_settle_saved(d, who);
 	} else {
 		daemon_ksm_start(d);
 	}
@@ -375,6 +432,21 @@ static void signal_cb(struct loop *l, int fd, uint32_t events, void *data)
 	}
 }
 
+/* The state file, once the control socket (and so the file) is ours. */
+static void state_init(struct daemon *d)
+{
+	d->state_owned = true;
+	state_path(d->cfg.control_socket, d->state_path, sizeof d->state_path);
+	int r = state_load(d->state_path, &d->state);
+	if (r == -EBADMSG)
+		log_warn("state file %s is unreadable, ignoring it", d->state_path);
+	else if (r < 0 && r != -ENOENT)
+		log_warn("state file %s: %s, ignoring it", d->state_path,
+			 r == -ELOOP ? "a symbolic link (not followed)" : r == -EINVAL ? "not a regular file" : strerror(-r));
+	if (!d->state.overrides)
+		d->state.overrides = json_object();
+}
+
 int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 {
 	struct conf_errors errs = { 0 };
@@ -414,6 +486,12 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		return r;
 	}
 
+	char why[CONF_STR_MAX + 160];
+	r = state_dir_check(d->cfg.control_socket, why, sizeof why);
+	if (r < 0) {
+		log_err("control socket %s: %s; not starting", d->cfg.control_socket, why);
+		return r;
+	}
 	r = control_open(d->loop, d->cfg.control_socket, daemon_command, d, &d->control);
 	if (r == -EADDRINUSE) {
 		log_err("another ksmd is running on %s; not starting", d->cfg.control_socket);
@@ -424,13 +502,7 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 		return r;
 	}
 
-	d->state_owned = true;
-	state_path(d->cfg.control_socket, d->state_path, sizeof d->state_path);
-	r = state_load(d->state_path, &d->state);
-	if (r == -EBADMSG)
-		log_warn("state file %s is unreadable, ignoring it", d->state_path);
-	if (!d->state.overrides)
-		d->state.overrides = json_object();
+	state_init(d);
 	ksm_probe(d);
 	owners_tick(d, ksm_collect(d)); /* looks for other managers before touching KSM */
 	r = modules_init(d);
@@ -448,6 +520,7 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 	json_t *snap = daemon_snapshot(d);
 	if (snap)
 		stats_publish(snap);
+	d->started = true;
 	return 0;
 }
 
@@ -465,12 +538,28 @@ int daemon_run(struct daemon *d)
 	return d->exit_code;
 }
 
+/* At exit, after KSM is restored: a clean exit drops the overrides (they
+ * hold while ksmd runs) and removes the file, unless it still carries KSM
+ * settings nobody restored (KSM not writable, a failed restore). A start
+ * that failed leaves the file as it is: what a crashed ksmd left is still
+ * there for the ksmd that starts next. */
+static void state_fini(struct daemon *d)
+{
+	if (!d->state_owned || !d->started)
+		return;
+	if (!d->state.ksm_saved_valid) {
+		unlink(d->state_path);
+		return;
+	}
+	json_object_clear(d->state.overrides);
+	daemon_save_state(d);
+}
+
 void daemon_fini(struct daemon *d)
 {
 	modules_fini(d);
 	ksm_stop(d, true);
-	if (d->state_owned)
-		unlink(d->state_path); /* a clean exit: nothing to carry over */
+	state_fini(d);
 	state_free(&d->state);
 	stats_shutdown();
 	if (d->control)

@@ -61,6 +61,9 @@ struct daemon {
 	struct daemon_state state;
 	char state_path[CONF_STR_MAX + 16];
 	bool state_owned;         /* we hold the control socket: the file is ours */
+	bool ksm_saved_settled;   /* the saved KSM settings were restored (or tried),
+	                           * dropped or kept while not driving KSM: once */
+	bool started;             /* daemon_init succeeded: an exit is a clean one */
 
 	bool scanner_paused;
 	bool policy_paused;

@@ -13,11 +13,23 @@ struct daemon_state {
 	json_t *overrides;              /* guest name -> balloon size in bytes */
 };
 
-/* The state file's path: "ksmd.state" in the control socket's folder. */
+/* The state file's path: beside the control socket, named after it with
+ * ".sock" replaced by ".state" (/run/ksmd/ksmd.sock: /run/ksmd/ksmd.state;
+ * a socket not ending in ".sock" gets ".state" appended). */
 void state_path(const char *control_socket, char *buf, size_t len);
-/* 0, -ENOENT (no file: a clean start), or -EBADMSG (unreadable). */
+/* Before ksmd creates anything beside its control socket: the socket's
+ * folder (created 0755 when missing) and every folder above it must be
+ * private to root (dir_check_private), and the lock file (SOCKET.lock) is
+ * created here, mode 0600, refused when it is a symbolic link or not a
+ * regular file of its own. 0, or a negative errno with why naming the
+ * path and what is wrong. */
+int state_dir_check(const char *control_socket, char *why, size_t len);
+/* 0, -ENOENT (no file: a clean start), -EBADMSG (unreadable JSON), -ELOOP
+ * (a symbolic link: not followed), -EINVAL (not a regular file) or another
+ * negative errno. */
 int state_load(const char *path, struct daemon_state *st);
-/* Write atomically. 0 or negative errno. */
+/* Write atomically, mode 0600: a temporary beside path, created anew
+ * (O_EXCL|O_NOFOLLOW), renamed over path. 0 or negative errno. */
 int state_save(const char *path, const struct daemon_state *st);
 void state_free(struct daemon_state *st);
 
