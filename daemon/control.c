@@ -359,7 +359,7 @@ int control_open(struct loop *l, const char *path, control_fn fn, void *data, st
 
 	char lock[300];
 	snprintf(lock, sizeof lock, "%s.lock", path);
-	c->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	c->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (c->lock_fd < 0) {
 		r = -errno;
 		goto fail;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "stats/stats.h"
 #include "daemon/daemon.h"
 
 #define DEFAULT_CONFIG "/etc/ksmd.conf"
@@ -95,6 +96,17 @@ static int check_config(const struct daemon_opts *opts, bool dump)
 		conf_errors_free(&errs);
 		return 1;
 	}
+	/* what would make the daemon exit at start is an error here too */
+	char warn[512] = "";
+	int w = cfg.stats_enabled ? stats_listen_warning(cfg.stats_listen, warn, sizeof warn) : 0;
+	if (w < 0) {
+		fprintf(stderr, "stats.listen: '%s': not HOST:PORT or unix:PATH, or HOST does not resolve\n",
+			cfg.stats_listen);
+		config_free(&cfg);
+		return 1;
+	}
+	if (w > 0)
+		fprintf(stderr, "warning: stats.%s\n", warn);
 	if (dump) {
 		config_dump(&cfg, stdout);
 	} else {

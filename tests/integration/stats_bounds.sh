@@ -151,6 +151,14 @@ wait_for 10 "a daemon on localhost answers" "$KSMDCTL" -s $T/lo.sock status
 kill -TERM $APID; wait $APID
 grep -q "no authentication" $T/lo.log && fail "warning on listen = localhost: $(cat $T/lo.log)"
 pass_msg "listen = localhost: no warning"
+# ksmd -n says the same, and refuses what would make the daemon exit at start
+out=$("$KSMD" -n -c $T/any.conf 2>&1) || fail "ksmd -n refused listen = 0.0.0.0: $out"
+echo "$out" | grep -q "warning: stats.listen = 0.0.0.0:0 .*no authentication" || fail "ksmd -n: no warning: $out"
+"$KSMD" -n -c $T/lo.conf 2>&1 | grep -q "no authentication" && fail "ksmd -n warns on localhost"
+write_conf $T/bad.conf $T/bad.sock nosuchhost.invalid:9
+out=$("$KSMD" -n -c $T/bad.conf 2>&1) && fail "ksmd -n accepted an unresolvable stats.listen: $out"
+echo "$out" | grep -q "stats.listen: 'nosuchhost.invalid:9'" || fail "ksmd -n: $out"
+pass_msg "ksmd -n: the warning for 0.0.0.0, an error for a listen the daemon could not open"
 
 kill -TERM $PID
 wait $PID; rc=$?
