@@ -49,7 +49,7 @@ deps:
 deps-build:
 	@scripts/deps.sh deps/build.txt
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
 
