@@ -132,6 +132,16 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 			 t->growth > t->fundable ? " (partly funded)" : "");
 		break;
 	case POLICY_WHY_RELAX:
+		if (v->size_back) {
+			char ob[32], ub[32];
+			fmt_size(v->s->size_owed_bytes, ob, sizeof ob);
+			fmt_size(pct(t->budget, c->limit_trim_percent), ub, sizeof ub);
+			say(a->reason, sizeof a->reason,
+			    "%s +%s to %s: its size back (ksmd took %s); under the cgroup limit it costs the "
+			    "host nothing until used (guests use %s < %.0f%% of budget %s = %s)",
+			    g->name, ds, ts, ob, b1, c->limit_trim_percent, b2, ub);
+			break;
+		}
 		say(a->reason, sizeof a->reason,
 			 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
 			 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
@@ -180,6 +190,14 @@ static void record_action(const struct policy_snapshot *snap, struct gview *v, c
 			v->s->release_from_bytes = v->cur;
 			v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
 		}
+	}
+	/* What ksmd's shrinks take is owed back (under a cgroup limit, plan.c's
+	 * size_back); a release gives back itself, a clamp is no choice. */
+	if (a->why != POLICY_WHY_RELEASE && a->why != POLICY_WHY_LIMIT) {
+		if (a->delta_bytes < 0)
+			v->s->size_owed_bytes += (uint64_t)-a->delta_bytes;
+		else
+			v->s->size_owed_bytes -= MIN(v->s->size_owed_bytes, (uint64_t)a->delta_bytes);
 	}
 	/* The answer to distress is the new learned floor. */
 	if (a->why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)

@@ -120,10 +120,13 @@ static void view_distress(const struct policy_conf *c, struct gview *v, const st
 	else if (sg->swapping)
 		say(v->distress_why, sizeof v->distress_why, "swap-in %.0f pages/s > %.0f/s",
 			 g->swap_in_pages_per_sec, c->guest_distress_swap_in_pages_per_sec);
-	else if (sg->short_free)
+	else if (sg->short_free && !v->grown_lately)
 		say(v->distress_why, sizeof v->distress_why, "available %.1f%% < %.1f%%",
 			 pc(v->avail, v->cur), c->guest_distress_free_percent);
-	v->distress = sg->faulting || sg->swapping || sg->short_free || v->bursting;
+	/* Short of free memory in stats that predate the grow just given is
+	 * the shortage that grow answered, not a new one: no distress (and so
+	 * no learned floor) until a sample shows the grow. */
+	v->distress = sg->faulting || sg->swapping || (sg->short_free && !v->grown_lately) || v->bursting;
 }
 
 /* Keeps v's distress memory (v->s needed): when and at what size, until distress_memory_usec. */
@@ -165,6 +168,8 @@ static uint64_t view_stats_lag(const struct policy_snapshot *snap, struct gview 
 		s->unseen_from_bytes = 0;
 	/* After a grow, stats that do not show it yet must not earn a second one. */
 	v->stats_behind = s->last_sign > 0 && !current;
+	v->grown_lately = v->stats_behind && s->last_grow_usec &&
+			  snap->now_usec - s->last_grow_usec < c->settle_usec + c->stats_max_age_usec;
 	uint64_t floor_active = sg->stats_active;
 	if (s->unseen_from_bytes > v->cur)
 		floor_active = MIN(v->cur, sg->stats_active + (s->unseen_from_bytes - v->cur));
@@ -213,11 +218,12 @@ void guest_view(const struct policy_snapshot *snap, struct policy_state *st,
 	view_activity(snap, st, i, v, &sg);
 	view_burst(snap, v, &sg);
 	v->idle = MIN(v->avail, v->cur - v->active);
+	/* the stats' lag first: distress is judged on stats that show the last step */
+	uint64_t floor_active = v->s ? view_stats_lag(snap, v, &sg) : 0;
 	view_distress(&snap->conf, v, &sg);
 	if (!v->s)
 		return;
 	remember_distress(snap, v);
-	uint64_t floor_active = view_stats_lag(snap, v, &sg);
 	view_backed_free(snap, v);
 	view_floor(snap, v, floor_active);
 }
@@ -238,8 +244,7 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 	}
 	/* Grown lately for a shortage its stats do not show yet: taking it
 	 * back now would undo the answer before the guest used it. */
-	if (v->stats_behind && s->last_grow_usec &&
-	    snap->now_usec - s->last_grow_usec < c->settle_usec + c->stats_max_age_usec) {
+	if (v->grown_lately) {
 		say(v->hold_why, sizeof v->hold_why, "grown, stats not caught up");
 		return;
 	}

@@ -61,9 +61,11 @@ struct gview {
 	char distress_why[96];
 	char hold_why[64];      /* why it may not shrink, for the summary */
 	bool stats_behind;      /* grown lately; its stats predate the grow's effect */
+	bool grown_lately;      /* stats_behind within settle + stats_max_age of the last grow */
 	uint64_t backed_free;   /* free memory in the guest that the host still backs (0 = unknown) */
 	uint64_t release_take;  /* a release this tick: bytes the balloon takes for a moment */
 	bool release_back;      /* a release is done: give the guest its size back */
+	bool size_back;         /* the give is what ksmd took, given back under a cgroup limit */
 };
 
 /* Shares per adjusted page (ESX), with P = pages now. */
@@ -139,6 +141,8 @@ void fund_distress(struct decision *t);
 void plan_releases(struct decision *t);
 /* Host ok and nothing reclaimed: sets take (a trim) on guests idle above idle_trim_percent. */
 void idle_trim(struct decision *t);
+/* Under a cgroup limit, cost well below it: sets give (size_back) to what ksmd took from a guest. */
+void size_back(struct decision *t);
 /* Relax: host room left, nothing reclaimed: adds to give of guests short of free memory. */
 void relax(struct decision *t);
 

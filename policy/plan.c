@@ -406,6 +406,34 @@ void idle_trim(struct decision *t)
 	}
 }
 
+/* Under a cgroup limit, cost well below it: sets give (size_back) to what ksmd took from a guest. */
+void size_back(struct decision *t)
+{
+	const struct policy_snapshot *snap = t->snap;
+	const struct policy_conf *c = t->c;
+	/* Under a cgroup's limit, a guest's size costs the host nothing until
+	 * the guest uses it (the limit counts what is resident, not what the
+	 * balloon allows): once the cost is below limit_trim_percent of the
+	 * budget, where the idle trim stops, what ksmd's shrinks took is given
+	 * back, so the next burst finds its memory where it left it instead of
+	 * waiting for a grow. Not while anything is reclaimed or the guest
+	 * settles after a shrink; at most max_grow_percent_per_tick a tick. */
+	if (!t->real_limit || t->lvl != POLICY_HOST_OK || t->got || t->swapping ||
+	    t->used >= pct(t->budget, c->limit_trim_percent))
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		struct gview *v = &t->views[i];
+		struct policy_guest_state *s = v->s;
+		if (!v->eligible || !s || !s->size_owed_bytes || v->give || v->take || v->release_take ||
+		    v->release_back || s->release_from_bytes || v->cur >= v->g->max_bytes ||
+		    (s->last_shrink_usec && snap->now_usec - s->last_shrink_usec < c->settle_usec))
+			continue;
+		uint64_t give = MIN(s->size_owed_bytes, v->g->max_bytes - v->cur);
+		v->give = MIN(give, pct(v->g->max_bytes, c->max_grow_percent_per_tick));
+		v->size_back = true;
+	}
+}
+
 /* Relax: host room left, nothing reclaimed: adds to give of guests short of free memory. */
 void relax(struct decision *t)
 {
@@ -424,7 +452,7 @@ void relax(struct decision *t)
 			struct gview *v = &t->views[i];
 			uint64_t top = MIN(v->g->max_bytes,
 					   v->cur + pct(v->g->max_bytes, c->max_grow_percent_per_tick));
-			if (!v->eligible || !v->fresh || v->distress || v->stats_behind ||
+			if (!v->eligible || !v->fresh || v->distress || v->stats_behind || v->size_back ||
 			    v->release_take || v->release_back || v->cur + v->give >= top)
 				continue;
 			/* Only guests that would use it: available below twice the min. */

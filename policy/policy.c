@@ -65,13 +65,23 @@
  * grow (distress or relax) for the same shortage, and is not shrunk either.
  * The stats lag a burst: a guest whose host RSS grows fast enough to use up
  * its available memory within the stats' age plus two ticks is in distress
- * at once (bursting), without the learned floor of a real distress.
+ * at once (bursting), without the learned floor of a real distress; and
+ * stats that show it short of free memory but predate the grow that
+ * answered (within settle + stats_max_age of it) are that same shortage,
+ * not a new distress: no floor from them either, or a guest that frees
+ * its burst would be held at the burst's size for distress_memory.
  * Giving is fast: a guest in distress (available
  * below guest_distress_free_percent, major faults or swap-in above their
  * thresholds) gets up to max_grow_percent_per_tick back at once, with no
  * settle wait, when the budget allows or other guests can fund it this tick.
  * When the host has room to spare, guests that run short of free memory get
- * memory back toward their maximum, the highest claim first.
+ * memory back toward their maximum, the highest claim first. Under a
+ * cgroup's limit, a guest's size costs nothing until it is used (the limit
+ * counts resident memory): once the cost is below limit_trim_percent of the
+ * budget, where the idle trim stops, each guest gets back what ksmd's
+ * shrinks took (size_owed; a release is not counted), after the settle and
+ * at most max_grow_percent_per_tick a tick, so the next burst finds its
+ * memory in place instead of waiting for a grow.
  *
  * Stuck guests (the balloon module saw no progress) and guests without a
  * balloon are counted in the cost but never targeted: their share is simply
@@ -81,11 +91,12 @@
  * the host's cost, trend and level; merge first; the per-guest views
  * (guest_view) and shrink capacities; distress; release (free memory the
  * host still backs is ballooned away for a moment, then given back
- * unbacked); idle trim; relax; and last the actions with their reasons.
+ * unbacked); idle trim; size back under a cgroup limit; relax; and last
+ * the actions with their reasons.
  * The steps live in their own files, sharing policy/internal.h:
  * guest_view.c (the per-guest view: activity, burst, distress, floor,
  * shrink capacity), plan.c (host level, merge, reclaim distribution,
- * distress funding, releases, idle trim, relax) and actions.c (the
+ * distress funding, releases, idle trim, size back, relax) and actions.c (the
  * actions, their reasons, and what each leaves in the guest's state).
  * This file holds the knobs, the state, policy_decide and the ring.
  *
@@ -183,8 +194,8 @@ const struct policy_knob policy_knobs[] = {
 	  "a burst lands in that headroom while the balloons shed, not in swap"),
 	K("limit_trim_percent", PERCENT, limit_trim_percent, "percent", 0, 100, "75",
 	  "when the budget is a cgroup's limit, trim idle memory only while the guests' cost is above "
-	  "this percent of the budget: below it, idle memory costs nothing, and a trimmed guest can "
-	  "map less"),
+	  "this percent of the budget: below it, idle memory costs nothing, a trimmed guest can map "
+	  "less, and what ksmd took is given back"),
 	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
 	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
 	K("idle_trim_percent", PERCENT, idle_trim_percent, "percent", 0, 90, "30",
@@ -337,6 +348,7 @@ size_t policy_decide(const struct policy_snapshot *snap, struct policy_state *st
 	fund_distress(&t);
 	plan_releases(&t);
 	idle_trim(&t);
+	size_back(&t);
 	relax(&t);
 
 	/* The actions, floors and maxima clamped last. */

@@ -271,6 +271,7 @@ struct policy_guest_state {
 	usec_t release_usec;                /* when the last release began (0 = never) */
 	uint64_t prev_rss_bytes;            /* host RSS at the last tick (0 = none yet) */
 	usec_t prev_rss_usec;
+	uint64_t size_owed_bytes;           /* what ksmd's shrinks took (releases aside) and no grow gave back yet */
 };
 
 struct policy_state {

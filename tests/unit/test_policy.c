@@ -1025,6 +1025,121 @@ static void test_limit_trim(void)
 	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
 }
 
+/* A burst is answered with no learned floor; the stats that follow, taken
+ * before the answer reached the guest, show the shortage it answered: that
+ * is no distress either, and the guest may give the memory back once a
+ * newer sample shows it free again. */
+static void test_burst_answer_no_floor(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	mk(&s, 1);
+	struct policy_guest *g = &s.guests[0];
+	s.conf.tick_usec = USEC_PER_SEC;
+	s.conf.budget_bytes = 8 * GIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	/* 800 MiB in a second, stats 1 s old: a burst, answered at once */
+	s.now_usec += USEC_PER_SEC;
+	g->rss_bytes += 800 * MIB;
+	g->stats_age_usec = USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_GUEST_DISTRESS);
+	CU_ASSERT(strstr(a->reason, "allocating fast") != NULL);
+	uint64_t grown = a->target_bytes;
+	CU_ASSERT(grown > 3 * GIB);
+	/* the balloon got there; a sample taken half a second before it did
+	 * shows the guest short (50 MiB available) */
+	s.now_usec += USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = grown;
+	g->stats_age_usec = USEC_PER_SEC / 2;
+	g->stat_available_bytes = 50 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	CU_ASSERT_EQUAL(st.guests[0].distress_usec, 0);
+	CU_ASSERT_EQUAL(st.guests[0].distress_level_bytes, 0);
+	CU_ASSERT(!policy_guest_in_distress(&st, &p, g->id));
+	/* a sample after the grow: the burst is freed; over budget, the guest
+	 * gives memory back below the size the burst was given */
+	s.now_usec += 8 * USEC_PER_SEC;
+	g->stats_age_usec = 0;
+	g->stat_available_bytes = 3 * GIB;
+	s.conf.budget_bytes = 2 * GIB + 512 * MIB;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	CU_ASSERT(a->target_bytes < grown);
+	/* a sample after the grow that still shows the guest short is distress */
+	policy_state_init(&st);
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+	g->stat_available_bytes = 50 * MIB;
+	s.conf.budget_bytes = 8 * GIB;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_GUEST_DISTRESS);
+	CU_ASSERT(st.guests[0].distress_level_bytes > 0);
+	check_invariants(&s, &p);
+}
+
+/* Under a cgroup's limit, what ksmd took is given back once the cost is
+ * below limit_trim_percent of the budget: after the settle, with its
+ * reason; never under a plain budget. */
+static void test_size_back_under_limit(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture(&s, 1);                  /* idle trim on, as shipped */
+	struct policy_guest *g = &s.guests[0];
+	g->stat_available_bytes = 1800 * MIB;   /* 88% available: idle */
+	s.conf.budget_bytes = 0;
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/vms");
+	s.host.cg_valid = s.host.cg_limited = true;
+	s.host.cg_limit_bytes = 2 * GIB + 700 * MIB;   /* budget 2.43 GiB: cost 82% of it */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	uint64_t taken = (uint64_t)-p.actions[0].delta_bytes;
+	CU_ASSERT(taken > 0);
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, taken);
+	uint64_t small = p.actions[0].target_bytes;
+	/* the limit is raised (cost 56% of the budget): not while it settles */
+	s.now_usec += USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = small;
+	g->rss_bytes = small;
+	g->stat_available_bytes = small - 250 * MIB;
+	s.host.cg_limit_bytes = 4 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	/* after it: the size it had, with the reason */
+	s.now_usec += 10 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].kind, POLICY_ACT_GROW);
+	CU_ASSERT_EQUAL(p.actions[0].target_bytes, 2 * GIB);
+	CU_ASSERT(strstr(p.actions[0].reason, "its size back") != NULL);
+	CU_ASSERT(strstr(p.actions[0].reason, "cgroup limit") != NULL);
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 0);
+	/* given: nothing more */
+	s.now_usec += 10 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB;
+	g->stat_available_bytes = 1800 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	/* under a plain budget nothing is given back */
+	s.conf.budget_cgroup[0] = 0;
+	s.conf.budget_bytes = 12 * GIB;
+	s.conf.idle_trim_percent = 0;
+	st.guests[0].size_owed_bytes = 512 * MIB;
+	s.now_usec += 10 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	check_invariants(&s, &p);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -1058,6 +1173,8 @@ int main(void)
 		{ "a burst seen by the host first", test_burst_seen_by_the_host },
 		{ "release backed free memory, keep the size", test_release_backed_free },
 		{ "under a cgroup limit, trim only near it", test_limit_trim },
+		{ "a burst's answer teaches no floor", test_burst_answer_no_floor },
+		{ "under a cgroup limit, the size ksmd took given back", test_size_back_under_limit },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test data[] = {
