@@ -13,10 +13,11 @@
 #   proxmox  Proxmox VE's auto-ballooning rule, ported (policy/anchor_proxmox.c),
 #            run every 10 s by build/bench/balloon_anchor as pvestatd does;
 #   mom      oVirt MOM's 02-balloon.policy, ported likewise, every 10 s.
-# RATIO is the overcommit: the limit is the guests' configured memory / RATIO
+# RATIO is the overcommit: the guests' configured memory / the limit
 # (0: no real limit, for the workloads' reference times).
 #
-# The guests (OC_N = 3 of OC_GUEST_MIB = 768 MiB, seeds 7 7 9) play tenants,
+# The guests (OC_N = 3, seeds 7 7 9; 1024 MiB each at 2x, 768 at 1.5x under
+# a 1536 MiB limit, see OC_LIMIT_MIB below) play tenants,
 # from the lab's filler, seeded and repeatable:
 #   t = 0   g0 and g1 fill OC_IMAGE_MIB (128) of identical content (the same
 #           "image" seed: identical OS images); g2 starts holding OC_HOLD_MIB
@@ -40,7 +41,8 @@
 # when the lab, a cgroup limit or a swap device cannot be had here, 1 on an
 # error of the run itself.
 #
-# Settings: OC_SECONDS (180), OC_N, OC_GUEST_MIB, OC_IMAGE_MIB, OC_HOLD_MIB,
+# Settings: OC_SECONDS (180), OC_N, OC_LIMIT_MIB (1536), OC_GUEST_MIB (unset:
+# from the limit and the ratio; set: the limit from it), OC_IMAGE_MIB, OC_HOLD_MIB,
 # OC_BURST_MIB, OC_MIN_MIB (each guest's floor under Proxmox's and MOM's
 # rules: half its memory, ksmd's default), OC_SWAP_MIB (the limit), OC_LOG (keep the manager's log
 # there), KSMD_BUILD.
@@ -55,7 +57,17 @@ RATIO=${2:?ratio}
 OUT=${3:?out}
 OC_SECONDS=${OC_SECONDS:-180}
 OC_N=${OC_N:-3}
-OC_GUEST_MIB=${OC_GUEST_MIB:-768}
+# The limit is fixed (OC_LIMIT_MIB, 1536 MiB: what the tenants really need
+# at their peak, about 1.3 GiB with QEMU's own ~80 MiB each under TCG, fits
+# under it) and the guests are sized to the ratio: 3 x 1024 MiB at 2x,
+# 3 x 768 MiB at 1.5x. OC_GUEST_MIB fixes the guests' size instead and
+# derives the limit (the earlier sizing: 768 MiB guests at 2x is a limit of
+# 1152 MiB, under the tenants' peak needs, which no manager can meet).
+OC_LIMIT_MIB=${OC_LIMIT_MIB:-1536}
+if [ -z "${OC_GUEST_MIB:-}" ]; then
+    OC_GUEST_MIB=$(awk -v l="$OC_LIMIT_MIB" -v n="$OC_N" -v r="$RATIO" \
+        'BEGIN { g = (r > 0 ? l * r : 2 * l) / n; printf "%d", int(g / 4) * 4 }')
+fi
 OC_IMAGE_MIB=${OC_IMAGE_MIB:-128}
 OC_HOLD_MIB=${OC_HOLD_MIB:-200}
 OC_BURST_MIB=${OC_BURST_MIB:-400}

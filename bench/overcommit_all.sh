@@ -52,13 +52,15 @@ def burst_ratio(r):
 keys = ["swap_peak_mib", "swap_end_mib", "seconds_over_limit", "guest_oom_kills", "cgroup_oom_kills",
         "qemu_killed", "merged_mib", "ballooned_mib"]
 out = ["# Overcommit under a real limit (bench/overcommit.sh)", "",
-       "Three 768 MiB lab tenants (identical 128 MiB images, a 200 MiB live working set, two 400 MiB",
-       "bursts written then freed) in a memory cgroup limited to their memory / ratio, zram swap behind",
-       "it. Median over the runs (min-max). Bursts: bursts that completed / bursts, median seconds, and",
+       "Three lab tenants (identical 128 MiB images, a 200 MiB live working set, two 400 MiB bursts",
+       "written then freed) in a memory cgroup with a hard limit and zram swap behind it; the guests are",
+       "sized to the ratio (their memory = ratio x the limit). Median over the runs (min-max). Bursts:",
+       "bursts that completed / bursts, median seconds, and",
        "the median of each burst's time over its time with no limit (reference run: no manager,",
        f"no limit to speak of; {', '.join(f'{k} {v:.2f} s' for k, v in sorted(ref.items())) or 'not run'}).", ""]
 for ratio in sorted({r["ratio"] for r in runs}, reverse=True):
-    out += [f"## {ratio}x (limit {next(r['limit_mib'] for r in runs if r['ratio'] == ratio)} MiB)", "",
+    r0 = next(r for r in runs if r["ratio"] == ratio)
+    out += [f"## {ratio}x (limit {r0['limit_mib']} MiB, {r0['guests']} guests of {r0['guest_mib']} MiB)", "",
             "| manager | runs | " + " | ".join(keys) + " | bursts ok | burst s | burst / no limit |",
             "|---" * (len(keys) + 5) + "|"]
     for m in ["none", "ksmd", "proxmox", "mom"]:
