@@ -11,6 +11,7 @@
 #include "cli/view.h"
 #include "common/util.h"
 #include "ctl/ctl.h"
+#include "ctl/fields.h"
 
 #define DEFAULT_SOCKET "/run/ksmd/ksmd.sock"
 #define TIMEOUT_USEC (10 * USEC_PER_SEC)
@@ -90,13 +91,13 @@ static int do_view(const char *verb, int argc, char **argv)
 	if (r)
 		return r;
 	if (json_out) {
-		const char *key = !strcmp(verb, "status") ? NULL : !strcmp(verb, "guest") ? "guests" : verb;
+		const char *key = !strcmp(verb, "status") ? NULL : !strcmp(verb, "guest") ? snap_key(SF_GUESTS) : verb;
 		json_t *part = key ? json_object_get(snap, key) : snap;
 		if (!strcmp(verb, "guest")) {
 			json_t *g, *found = NULL;
 			size_t i;
 			json_array_foreach(part, i, g)
-				if (!strcmp(json_string_value(json_object_get(g, "name")) ?: "", argv[0]))
+				if (!strcmp(json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME))) ?: "", argv[0]))
 					found = g;
 			if (!found) {
 				fprintf(stderr, "ksmdctl: unknown guest '%s'\n", argv[0]);

@@ -13,6 +13,7 @@
  * A kernel thread (PF_KTHREAD) or a process without a cmdline never counts:
  * the kernel's KSM thread is called "ksmd" too. */
 #include "daemon/managers.h"
+#include "ctl/fields.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -350,24 +351,24 @@ json_t *managers_owners_json(const struct managers *m, const struct ksm_watch *w
 			     const char *balloon_owner, usec_t now_usec)
 {
 	json_t *o = json_object(), *a = json_array();
-	json_object_set_new(o, "ksm", json_string(ksm_owner));
-	json_object_set_new(o, "balloon", json_string(balloon_owner));
+	json_object_set_new(o, snap_key(SF_OWNERS_KSM), json_string(ksm_owner));
+	json_object_set_new(o, snap_key(SF_OWNERS_BALLOON), json_string(balloon_owner));
 	for (size_t i = 0; m && i < m->n; i++) {
 		json_t *x = json_object();
-		json_object_set_new(x, "name", json_string(m->m[i].name));
-		json_object_set_new(x, "pid", json_integer(m->m[i].pid));
-		json_object_set_new(x, "drives", json_string(managers_drives_name(m->m[i].drives)));
+		json_object_set_new(x, snap_key(SF_MANAGER_NAME), json_string(m->m[i].name));
+		json_object_set_new(x, snap_key(SF_MANAGER_PID), json_integer(m->m[i].pid));
+		json_object_set_new(x, snap_key(SF_MANAGER_DRIVES), json_string(managers_drives_name(m->m[i].drives)));
 		json_array_append_new(a, x);
 	}
-	json_object_set_new(o, "managers", a);
+	json_object_set_new(o, snap_key(SF_OWNERS_MANAGERS), a);
 	if (w && w->changed_usec) {
 		char buf[sizeof w->what + 48];
 		double ago = now_usec > w->changed_usec ? (double)(now_usec - w->changed_usec) / 1e6 : 0;
 		snprintf(buf, sizeof buf, "%s (%.0f s ago)", w->what, ago);
-		json_object_set_new(o, "ksm_outside_change", json_string(buf));
+		json_object_set_new(o, snap_key(SF_OWNERS_KSM_OUTSIDE_CHANGE), json_string(buf));
 	} else {
-		json_object_set_new(o, "ksm_outside_change", json_null());
+		json_object_set_new(o, snap_key(SF_OWNERS_KSM_OUTSIDE_CHANGE), json_null());
 	}
-	json_object_set_new(o, "ksm_outside_changes", json_integer(w ? (json_int_t)w->changes : 0));
+	json_object_set_new(o, snap_key(SF_OWNERS_KSM_OUTSIDE_CHANGES), json_integer(w ? (json_int_t)w->changes : 0));
 	return o;
 }

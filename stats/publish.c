@@ -28,6 +28,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "stats/sbuf.h"
+#include "ctl/fields.h"
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -205,6 +206,13 @@ static void add_guest_list(struct sbuf *dst, const struct pieces *pc)
  * but the guest list goes through the scratch buffer, so that the
  * envelope of the partial bodies can reuse version, time, policy and
  * decisions. */
+
+/* The key of length klen at key is the snapshot's field id (ctl/fields.h). */
+static bool key_is(const char *key, size_t klen, enum snap_id id)
+{
+	const char *k = snap_key(id);
+	return strlen(k) == klen && !memcmp(key, k, klen);
+}
 static int render_all(const json_t *snap, struct pieces *pc, struct sbuf *all)
 {
 	const char *key;
@@ -229,7 +237,7 @@ static int render_all(const json_t *snap, struct pieces *pc, struct sbuf *all)
 			return -ENOMEM;
 		sbuf_putc(all, ':');
 		struct span *sp = NULL, tmp;
-		if (klen == 6 && !memcmp(key, "guests", 6) && json_is_array(v)) {
+		if (key_is(key, klen, SF_GUESTS) && json_is_array(v)) {
 			size_t n = json_array_size(v), i;
 			json_t *g;
 			pc->guests_is_array = true;
@@ -244,13 +252,13 @@ static int render_all(const json_t *snap, struct pieces *pc, struct sbuf *all)
 			add_guest_list(all, pc);
 			continue;
 		}
-		if (klen == 7 && !memcmp(key, "version", 7))
+		if (key_is(key, klen, SF_VERSION))
 			sp = &pc->version;
-		else if (klen == 4 && !memcmp(key, "time", 4))
+		else if (key_is(key, klen, SF_TIME))
 			sp = &pc->time;
-		else if (klen == 6 && !memcmp(key, "policy", 6) && json_is_object(v))
+		else if (key_is(key, klen, SF_POLICY) && json_is_object(v))
 			sp = &pc->policy, pc->policy_is_object = true;
-		else if (klen == 9 && !memcmp(key, "decisions", 9) && json_is_array(v))
+		else if (key_is(key, klen, SF_DECISIONS) && json_is_array(v))
 			sp = &pc->decisions, pc->decisions_is_array = true;
 		if (sp) {
 			if ((r = dump_into(v, &pc->scratch, sp)) < 0)
@@ -329,7 +337,7 @@ static int entry_render(struct stats_entry *e)
 	r = 0;
 	if (!pc.guests_is_array)
 		goto out;
-	json_t *guests = json_object_get(snap, "guests"), *g;
+	json_t *guests = json_object_get(snap, snap_key(SF_GUESTS)), *g;
 	size_t i;
 	e->guest = calloc(pc.n_guest ? pc.n_guest : 1, sizeof *e->guest);
 	if (!e->guest) {
@@ -337,7 +345,7 @@ static int entry_render(struct stats_entry *e)
 		goto out;
 	}
 	json_array_foreach(guests, i, g) {
-		const char *name = json_is_object(g) ? json_string_value(json_object_get(g, "name")) : NULL;
+		const char *name = json_is_object(g) ? json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME))) : NULL;
 		if (!name)
 			continue;
 		add_envelope(&sb, &pc);
