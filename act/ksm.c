@@ -1,6 +1,6 @@
 /* ksm.c — the I/O half of the KSM executor: /sys/kernel/mm/ksm, the
- * per-process /proc/PID/ksm_stat, the kernel's ksmd thread's CPU time, and
- * starting a command with PR_SET_MEMORY_MERGE. The pacing decision itself
+ * advice for a process that is not mergeable, the kernel's ksmd thread's
+ * CPU time, and starting a command with PR_SET_MEMORY_MERGE. The pacing decision itself
  * is pure and lives in ksmpace.c.
  *
  * Saving and restoring: ksm_save() reads the settings found at start and
@@ -225,71 +225,6 @@ int ksm_apply_knobs(const char *root, const struct ksm_knobs *k)
 
 /* ---------------------------------------------------------- per process */
 
-int ksm_proc_stat_parse(const char *text, struct ksm_proc_stat *out)
-{
-	static const struct { const char *key; size_t off; } nums[] = {
-		{ "ksm_rmap_items", offsetof(struct ksm_proc_stat, rmap_items) },
-		{ "ksm_zero_pages", offsetof(struct ksm_proc_stat, zero_pages) },
-		{ "ksm_merging_pages", offsetof(struct ksm_proc_stat, merging_pages) },
-		{ "ksm_process_profit", offsetof(struct ksm_proc_stat, process_profit) },
-	};
-	*out = (struct ksm_proc_stat){ -1, -1, -1, -1, -1, -1 };
-	int found = 0;
-	for (const char *line = text; line && *line;) {
-		const char *eol = strchr(line, '\n');
-		size_t len = eol ? (size_t)(eol - line) : strlen(line);
-		char buf[128];
-		if (len < sizeof buf) {
-			memcpy(buf, line, len);
-			buf[len] = 0;
-			/* "ksm_rmap_items 42" (numbers) or "ksm_mergeable: yes". */
-			size_t klen = strcspn(buf, ": \t");
-			char *val = buf + klen;
-			if (klen && *val) {
-				*val++ = 0;
-				while (*val == ':' || isspace((unsigned char)*val))
-					val++;
-				for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
-					if (strcmp(buf, nums[i].key))
-						continue;
-					char *end;
-					long long v = strtoll(val, &end, 10);
-					if (end != val) {
-						*(int64_t *)((char *)out + nums[i].off) = v;
-						found++;
-					}
-				}
-				int *flag = !strcmp(buf, "ksm_merge_any") ? &out->merge_any :
-					    !strcmp(buf, "ksm_mergeable") ? &out->mergeable : NULL;
-				if (flag) {
-					*flag = !strncmp(val, "yes", 3) ? 1 : 0;
-					found++;
-				}
-			}
-		}
-		line = eol ? eol + 1 : NULL;
-	}
-	return found ? 0 : -EINVAL;
-}
-
-int ksm_proc_stat_file(const char *path, struct ksm_proc_stat *out)
-{
-	char *text = NULL;
-	int r = read_file(path, &text, NULL);
-	if (r < 0)
-		return r;
-	r = ksm_proc_stat_parse(text, out);
-	free(text);
-	return r;
-}
-
-int ksm_proc_stat(pid_t pid, struct ksm_proc_stat *out)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ksm_stat", (int)pid);
-	return ksm_proc_stat_file(path, out);
-}
-
 /* The systemd unit a process runs in, from /proc/PID/cgroup text: the last
  * path component ending in ".service" or ".scope". */
 static bool cgroup_unit(const char *cgroup_text, char *unit, size_t len)
@@ -329,13 +264,10 @@ const char *ksm_mergeable_fix(const char *comm, const char *cgroup_text, char *b
 	return buf;
 }
 
-int ksm_proc_check_mergeable(pid_t pid, bool *mergeable, char *buf, size_t len)
+int ksm_proc_check_mergeable(pid_t pid, const struct ksm_proc_stat *ps, bool *mergeable, char *buf,
+			     size_t len)
 {
-	struct ksm_proc_stat ps;
-	int r = ksm_proc_stat(pid, &ps);
-	if (r < 0)
-		return r;
-	*mergeable = ps.mergeable == 1 || ps.merge_any == 1;
+	*mergeable = ps->mergeable == 1 || ps->merge_any == 1;
 	if (len)
 		buf[0] = 0;
 	if (*mergeable)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "collect/sample.h"
 #include "common/util.h"
 #include "policy/ksmpace.h"
 
@@ -98,25 +99,8 @@ int ksm_restore(const char *root, const struct ksm_settings *saved);
 
 /* ------------------------------------------------------ per process */
 
-/* /proc/PID/ksm_stat. -1 = line absent (older kernel). */
-struct ksm_proc_stat {
-	int64_t rmap_items;        /* ksm_rmap_items: pages KSM tracks */
-	int64_t zero_pages;        /* ksm_zero_pages */
-	int64_t merging_pages;     /* ksm_merging_pages: pages mapped to KSM pages */
-	int64_t process_profit;    /* ksm_process_profit, bytes (may be < 0) */
-	int merge_any;             /* ksm_merge_any: 1 yes (PR_SET_MEMORY_MERGE), 0 no, -1 absent */
-	int mergeable;             /* ksm_mergeable: 1 yes (some VMA mergeable), 0 no, -1 absent */
-};
-
-/* Parse the text of a ksm_stat file (pure). Unknown lines are ignored.
- * Returns -EINVAL when no known line is found. */
-int ksm_proc_stat_parse(const char *text, struct ksm_proc_stat *out);
-
-/* Read and parse a ksm_stat file at path (tests pass a made-up file). */
-int ksm_proc_stat_file(const char *path, struct ksm_proc_stat *out);
-
-/* Read /proc/PID/ksm_stat. -ENOENT: no such process or no ksm_stat. */
-int ksm_proc_stat(pid_t pid, struct ksm_proc_stat *out);
+/* A process's ksm_stat (struct ksm_proc_stat) is read with the tick's
+ * sample: collect/sample.h. */
 
 /* The fix for a process that is not mergeable, as one sentence, from its
  * comm (/proc/PID/comm) and the text of /proc/PID/cgroup (may be NULL).
@@ -126,10 +110,11 @@ int ksm_proc_stat(pid_t pid, struct ksm_proc_stat *out);
 const char *ksm_mergeable_fix(const char *comm, const char *cgroup_text,
 			      char *buf, size_t len);
 
-/* For pid: *mergeable = ksm_stat says mergeable (or merge_any); when it is
- * not, buf holds the fix (ksm_mergeable_fix). Returns negative errno when
- * the process cannot be read. */
-int ksm_proc_check_mergeable(pid_t pid, bool *mergeable, char *buf, size_t len);
+/* For pid, whose ksm_stat the tick read into *ps: *mergeable = it says
+ * mergeable (or merge_any); when it is not, buf holds the fix
+ * (ksm_mergeable_fix, from pid's comm and cgroup). Returns 0. */
+int ksm_proc_check_mergeable(pid_t pid, const struct ksm_proc_stat *ps, bool *mergeable, char *buf,
+			     size_t len);
 
 /* ---------------------------------------------- the kernel's ksmd thread */
 

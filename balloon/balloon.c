@@ -218,7 +218,7 @@ void balloon_refresh(struct balloon *b, usec_t now)
 		balloon_cgroup_refresh(b, now);
 }
 
-static int send_target(struct balloon *b, uint64_t t, usec_t now)
+static int send_target_to(struct balloon *b, uint64_t t, usec_t now)
 {
 	if (b->backend == BALLOON_BACKEND_CGROUP) {
 		int r = balloon_cgroup_set(b, t);
@@ -235,6 +235,15 @@ static int send_target(struct balloon *b, uint64_t t, usec_t now)
 	return balloon_qmp_set(b, t, now);
 }
 
+/* A target to the backend, counted when the backend took it. */
+static int send_target(struct balloon *b, uint64_t t, usec_t now)
+{
+	int r = send_target_to(b, t, now);
+	if (r >= 0)
+		b->targets_sent++;
+	return r;
+}
+
 int balloon_set_target(struct balloon *b, uint64_t target_bytes, usec_t now, uint64_t *sent)
 {
 	if (b->state != BALLOON_READY)
@@ -249,6 +258,17 @@ int balloon_set_target(struct balloon *b, uint64_t target_bytes, usec_t now, uin
 		*sent = t;
 	if (t == b->target_bytes)
 		return 0; /* already asked for */
+	if (b->backend == BALLOON_BACKEND_LIBVIRT) {
+		/* the size as QEMU has it now: libvirt's size events come at most
+		 * once a second, and a target sent on an older size would undo
+		 * a `virsh setmem` made in between unseen */
+		unsigned seen = b->lv_external_seen;
+		balloon_libvirt_refresh(b, now);
+		if (b->lv_external_seen != seen)
+			return -ECANCELED;
+		if (b->state != BALLOON_READY)
+			return -EAGAIN;
+	}
 	return send_target(b, t, now);
 }
 
@@ -281,6 +301,7 @@ void balloon_get_info(const struct balloon *b, struct balloon_info *o)
 	if (!b->max_known)
 		o->limits.max_bytes = o->limits.min_bytes = 0;
 	o->target_bytes = b->target_bytes;
+	o->targets_sent = b->targets_sent;
 	o->actual_bytes = b->actual_bytes;
 	o->actual_usec = b->actual_usec;
 	o->stats = b->stats;

@@ -217,6 +217,8 @@ struct balloon_info {
 	pid_t pid;                  /* QEMU pid (SO_PEERCRED) / 0 for cgroup */
 	struct balloon_limits limits;
 	uint64_t target_bytes;      /* last target requested, 0 = none */
+	uint64_t targets_sent;      /* targets sent to the backend since it was
+	                             * made (a counter: set_target, override) */
 	uint64_t actual_bytes;      /* guest's current logical size, 0 = unknown */
 	usec_t actual_usec;         /* monotonic time actual was read, 0 = never */
 	struct balloon_stats stats;
@@ -272,7 +274,12 @@ usec_t balloon_next_deadline(const struct balloon *b);
  * so it is sent again). Returns 0 when sent
  * (QMP: completion reported by BALLOON_EV_TARGET), -EAGAIN when the
  * backend is not READY, -ERANGE when limits are not known yet (QMP before
- * the RAM size is learned and no max configured), or a negative errno. */
+ * the RAM size is learned and no max configured), -ECANCELED when nothing
+ * was sent because the size was just changed outside ksmd (libvirt: the
+ * size is read from QEMU before each policy target, so an operator's
+ * `virsh setmem` made a moment earlier is not overwritten; it is reported
+ * as BALLOON_EV_EXTERNAL), or a negative errno. balloon_override() sends
+ * the operator's size without that check. */
 int balloon_set_target(struct balloon *b, uint64_t target_bytes, usec_t now,
 		       uint64_t *sent_bytes);
 /* Operator override: validated with balloon_validate_override (error text
@@ -300,7 +307,8 @@ int balloon_exit_all(struct balloon *const *bs, size_t n,
 
 struct qemu_guest {
 	pid_t pid;
-	char name[64];        /* -name (guest=NAME or first field); "" if none */
+	char name[64];        /* -name (guest=NAME or first field); "" if none
+	                       * or not printable */
 	char qmp_path[108];   /* control-mode UNIX socket */
 	uint64_t mem_bytes;   /* -m size, 0 if absent */
 	bool has_balloon;     /* a virtio-balloon device on the command line */
@@ -309,13 +317,17 @@ struct qemu_guest {
 /* Parse a QEMU command line (/proc/PID/cmdline: NUL-separated) for its QMP
  * UNIX socket (`-qmp unix:PATH[,...]`, `-qmp unix=PATH`, or `-chardev
  * socket,id=ID,path=PATH,...` with `-mon chardev=ID,mode=control`), its
- * `-name` and its `-m`. Returns 0 when a QMP socket was found, -ENOENT when
- * not, -EINVAL on junk. */
+ * `-name` and its `-m`. The last argument need not end with a NUL. Returns
+ * 0 when a QMP socket was found, -ENOENT when not, -EINVAL on junk. */
 int balloon_parse_qemu_cmdline(const char *buf, size_t len,
 			       struct qemu_guest *out);
 /* Scan /proc for QEMU processes with a QMP UNIX socket; *out is malloc'd
  * (free() it). Returns the count or a negative errno. `proc` is the proc
- * root ("/proc"), so tests can point it elsewhere. */
+ * root ("/proc"), so tests can point it elsewhere. Only a process whose
+ * executable is a root-owned qemu-system-* (or qemu-kvm) binary counts,
+ * and only with a QMP path that is an absolute path to a socket (not a
+ * symbolic link) owned by the process's effective uid or root; a -name
+ * that is not printable UTF-8 of at most 63 bytes is not taken. */
 int balloon_discover_qemu(const char *proc, struct qemu_guest **out);
 
 #endif

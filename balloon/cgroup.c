@@ -143,8 +143,7 @@ static int cg_write(const struct balloon *b, const char *file, const char *text)
 	return r;
 }
 
-/* A limit's text: "max" / huge = unlimited -> UINT64_MAX. */
-static int parse_limit(const char *s, uint64_t *out)
+int balloon_cgroup_parse_limit(const char *s, uint64_t *out)
 {
 	if (!strncmp(s, "max", 3)) {
 		*out = UINT64_MAX;
@@ -163,7 +162,7 @@ static int read_limit(const struct balloon *b, const char *file, uint64_t *out)
 	int r = cg_read(b, file, &s);
 	if (r < 0)
 		return r;
-	r = parse_limit(s, out);
+	r = balloon_cgroup_parse_limit(s, out);
 	free(s);
 	return r;
 }
@@ -214,7 +213,7 @@ static void read_originals(struct balloon *b)
 		if (cg_read(b, files[i], &s) < 0)
 			continue;
 		s[strcspn(s, "\n")] = 0;
-		if (strlen(s) < sizeof b->cg_orig[i] && parse_limit(s, &b->cg_orig_bytes[i]) == 0)
+		if (strlen(s) < sizeof b->cg_orig[i] && balloon_cgroup_parse_limit(s, &b->cg_orig_bytes[i]) == 0)
 			memcpy(b->cg_orig[i], s, strlen(s) + 1);
 		free(s);
 	}
@@ -326,10 +325,7 @@ static void set_stat(struct balloon_stats *st, enum balloon_stat s, uint64_t v)
 	st->valid_mask |= 1u << s;
 }
 
-/* memory.stat key -> value, through libcgroup's iterator when it can. */
-struct kv { const char *key; uint64_t v; bool found; };
-
-static void stat_match(struct kv *kv, size_t n, const char *name, const char *value)
+static void stat_match(struct cg_kv *kv, size_t n, const char *name, const char *value)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(kv[i].key, name)) {
@@ -338,7 +334,31 @@ static void stat_match(struct kv *kv, size_t n, const char *name, const char *va
 		}
 }
 
-static int read_memory_stat(const struct balloon *b, struct kv *kv, size_t n)
+void balloon_cgroup_parse_stat(char *text, struct cg_kv *kv, size_t n)
+{
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = '\0';
+		stat_match(kv, n, line, sp + 1);
+	}
+}
+
+void balloon_cgroup_parse_pressure(const char *text, struct balloon_stats *st)
+{
+	const char *some = strstr(text, "some avg10="), *full = strstr(text, "full avg10=");
+	if (some) {
+		st->pressure_some_avg10 = strtod(some + 11, NULL);
+		st->has_pressure = true;
+	}
+	if (full)
+		st->pressure_full_avg10 = strtod(full + 11, NULL);
+}
+
+/* memory.stat key -> value, through libcgroup's iterator when it can. */
+static int read_memory_stat(const struct balloon *b, struct cg_kv *kv, size_t n)
 {
 	if (lcg_ready() && b->cg_rel && b->cg_version == 1) {
 		void *h = NULL;
@@ -357,14 +377,7 @@ static int read_memory_stat(const struct balloon *b, struct kv *kv, size_t n)
 	int r = cg_read(b, "memory.stat", &s);
 	if (r < 0)
 		return r;
-	char *save = NULL;
-	for (char *line = strtok_r(s, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(line, ' ');
-		if (!sp)
-			continue;
-		*sp = '\0';
-		stat_match(kv, n, line, sp + 1);
-	}
+	balloon_cgroup_parse_stat(s, kv, n);
 	free(s);
 	return 0;
 }
@@ -374,13 +387,7 @@ static void read_pressure(const struct balloon *b, struct balloon_stats *st)
 	char *s = NULL;
 	if (cg_read(b, "memory.pressure", &s) < 0)
 		return;
-	char *some = strstr(s, "some avg10="), *full = strstr(s, "full avg10=");
-	if (some) {
-		st->pressure_some_avg10 = strtod(some + 11, NULL);
-		st->has_pressure = true;
-	}
-	if (full)
-		st->pressure_full_avg10 = strtod(full + 11, NULL);
+	balloon_cgroup_parse_pressure(s, st);
 	free(s);
 }
 
@@ -402,7 +409,7 @@ void balloon_cgroup_refresh(struct balloon *b, usec_t now)
 
 	/* the same numbers under v1's and v2's names */
 	bool v1 = b->cg_version == 1;
-	struct kv kv[] = { { v1 ? "total_cache" : "file", 0, 0 },
+	struct cg_kv kv[] = { { v1 ? "total_cache" : "file", 0, 0 },
 			   { v1 ? "total_shmem" : "shmem", 0, 0 },
 			   { v1 ? "total_pgfault" : "pgfault", 0, 0 },
 			   { v1 ? "total_pgmajfault" : "pgmajfault", 0, 0 },

@@ -15,6 +15,16 @@
  * name comes from `-name NAME` or `-name guest=NAME,...`, its RAM from
  * `-m SIZE` or `-m size=SIZE,...` (no suffix = MiB, QEMU's default unit).
  *
+ * Discovery runs as root and what it reads is written by whoever started the
+ * process, so it trusts only what that user cannot fake: a process counts
+ * as QEMU when its executable (/proc/PID/exe) is a regular file named
+ * qemu-system-* (or qemu-kvm) owned by root and writable by nobody else
+ * (a user can name a process or a copied binary "qemu", not give root a
+ * file); its QMP path must be absolute and, without following a symbolic
+ * link, a socket owned by the process's user or root (not a path of the
+ * user's choosing that leads to another's socket or file). Its -name must
+ * be printable UTF-8 of at most 63 bytes, else the guest is named qemu-PID.
+ *
  * Discovery only finds sockets; it does not connect. QEMU serves one client
  * per QMP socket, so a socket libvirt (or anyone) already holds shows up as
  * BUSY once the QMP client tries it, and is reported, not fought over. */
@@ -23,9 +33,12 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_DEVS 16
 
@@ -77,6 +90,16 @@ static bool opt_get(const char *opts, const char *key, char *out, size_t len)
 	return false;
 }
 
+/* A name fit to be shown and logged: printable UTF-8 (no control
+ * character, no newline), 1 to n - 1 bytes: text_escape has nothing to
+ * escape in it. */
+static bool printable_name(const char *s, size_t n)
+{
+	char esc[512];
+	size_t l = strlen(s);
+	return l && l < n && text_escape(esc, sizeof esc, s, l, false) == l;
+}
+
 static uint64_t parse_mem(const char *s)
 {
 	char tmp[64];
@@ -94,10 +117,9 @@ static uint64_t parse_mem(const char *s)
 	return parse_size(tmp, &v) < 0 ? 0 : v;
 }
 
-int balloon_parse_qemu_cmdline(const char *buf, size_t len, struct qemu_guest *out)
+/* buf[len - 1] is a NUL: every argument is a C string. */
+static int parse_args(const char *buf, size_t len, struct qemu_guest *out)
 {
-	if (!buf || !len)
-		return -EINVAL;
 	memset(out, 0, sizeof *out);
 	struct { char id[64]; char path[108]; } socks[MAX_DEVS];
 	char mons[MAX_DEVS][64];
@@ -132,8 +154,9 @@ int balloon_parse_qemu_cmdline(const char *buf, size_t len, struct qemu_guest *o
 				    nm < MAX_DEVS)
 					memcpy(mons[nm++], id, sizeof id);
 			} else if (!strcmp(o, "-name")) {
-				if (opt_get(arg, "guest", val, sizeof val) ||
-				    opt_get(arg, NULL, val, sizeof val))
+				if ((opt_get(arg, "guest", val, sizeof val) ||
+				     opt_get(arg, NULL, val, sizeof val)) &&
+				    printable_name(val, sizeof out->name))
 					(void)copy_str(out->name, sizeof out->name, val);
 			} else if (!strcmp(o, "-m")) {
 				if (opt_get(arg, "size", val, sizeof val) ||
@@ -156,6 +179,71 @@ int balloon_parse_qemu_cmdline(const char *buf, size_t len, struct qemu_guest *o
 	return out->qmp_path[0] ? 0 : -ENOENT;
 }
 
+/* Whether PID's executable is a QEMU system emulator root installed. */
+static bool is_qemu_binary(const char *proc, long pid)
+{
+	char path[300], target[PATH_MAX];
+	snprintf(path, sizeof path, "%s/%ld/exe", proc, pid);
+	ssize_t n = readlink(path, target, sizeof target - 1);
+	if (n <= 0)
+		return false;
+	target[n] = '\0';
+	static const char deleted[] = " (deleted)"; /* upgraded while running */
+	size_t dl = sizeof deleted - 1;
+	if ((size_t)n > dl && !strcmp(target + n - dl, deleted))
+		target[n - dl] = '\0';
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (strncmp(base, "qemu-system-", 12) && strcmp(base, "qemu-kvm"))
+		return false;
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* The effective uid of PID (its status file), or -1. */
+static long proc_uid(const char *proc, long pid)
+{
+	char path[300], *text = NULL;
+	snprintf(path, sizeof path, "%s/%ld/status", proc, pid);
+	if (read_file(path, &text, NULL) < 0)
+		return -1;
+	long uid = -1;
+	const char *u = strstr(text, "\nUid:");
+	unsigned long real, eff;
+	if (u && sscanf(u + 5, "%lu %lu", &real, &eff) == 2)
+		uid = (long)eff;
+	free(text);
+	return uid;
+}
+
+/* Whether path is, itself (no symbolic link followed), a socket owned by
+ * uid or root. */
+static bool socket_of(const char *path, long uid)
+{
+	struct stat st;
+	return path[0] == '/' && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	       (st.st_uid == 0 || (long)st.st_uid == uid);
+}
+
+int balloon_parse_qemu_cmdline(const char *buf, size_t len, struct qemu_guest *out)
+{
+	if (!buf || !len)
+		return -EINVAL;
+	if (buf[len - 1] == '\0')
+		return parse_args(buf, len, out);
+	/* a process may rewrite its arguments: the last one need not end
+	 * with a NUL, and must not be read past the buffer */
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, buf, len);
+	copy[len] = '\0';
+	int r = parse_args(copy, len + 1, out);
+	free(copy);
+	return r;
+}
+
 int balloon_discover_qemu(const char *proc, struct qemu_guest **out)
 {
 	*out = NULL;
@@ -171,14 +259,9 @@ int balloon_discover_qemu(const char *proc, struct qemu_guest **out)
 		long pid = strtol(de->d_name, &endp, 10);
 		if (*endp || pid <= 0)
 			continue;
-		char path[300], *comm = NULL, *cmd = NULL;
+		char path[300], *cmd = NULL;
 		size_t clen = 0;
-		snprintf(path, sizeof path, "%s/%ld/comm", proc, pid);
-		if (read_file(path, &comm, NULL) < 0)
-			continue;
-		bool qemu = !strncmp(comm, "qemu", 4);
-		free(comm);
-		if (!qemu)
+		if (!is_qemu_binary(proc, pid))
 			continue;
 		snprintf(path, sizeof path, "%s/%ld/cmdline", proc, pid);
 		if (read_file(path, &cmd, &clen) < 0)
@@ -186,7 +269,7 @@ int balloon_discover_qemu(const char *proc, struct qemu_guest **out)
 		struct qemu_guest g;
 		int r = balloon_parse_qemu_cmdline(cmd, clen, &g);
 		free(cmd);
-		if (r < 0)
+		if (r < 0 || !socket_of(g.qmp_path, proc_uid(proc, pid)))
 			continue;
 		g.pid = (pid_t)pid;
 		if (!g.name[0])

@@ -23,6 +23,7 @@ struct balloon {
 	struct balloon_limits limits;
 	bool max_known;              /* limits.max_bytes is real */
 	uint64_t target_bytes;       /* last requested, 0 = none */
+	uint64_t targets_sent;       /* targets sent (or queued) to the backend */
 	uint64_t actual_bytes;       /* 0 = unknown */
 	usec_t actual_usec;
 	struct balloon_stats stats;
@@ -59,8 +60,13 @@ struct balloon {
 	uint64_t lv_best_gap;        /* smallest |actual - target| since ksmd's
 	                              * last request */
 	usec_t lv_sent_usec;         /* when ksmd last asked for a size */
+	uint64_t lv_lo, lv_hi;       /* where ksmd's requests can take the size:
+	                              * from where it was to where it was asked,
+	                              * widened while an earlier request is still
+	                              * on its way */
 	uint64_t external_bytes;
 	usec_t external_usec;
+	unsigned lv_external_seen;   /* outside changes seen (lv_actual) */
 
 	/* cgroup backend */
 	char *cg_dir;                /* absolute directory */
@@ -118,5 +124,15 @@ void balloon_libvirt_detach(struct balloon *b);
 int balloon_cgroup_open(struct balloon *b, const char *path);
 int balloon_cgroup_set(struct balloon *b, uint64_t target_bytes);
 void balloon_cgroup_refresh(struct balloon *b, usec_t now);
+/* The cgroup files' parsers (pure; tests/fuzz/fuzz_proc.c). A limit's text
+ * ("max", or a number at or above the unlimited mark: UINT64_MAX): 0 or
+ * -EINVAL. */
+int balloon_cgroup_parse_limit(const char *s, uint64_t *out);
+/* memory.stat lines "key value": each kv whose key appears gets its value
+ * and found (text is cut up). */
+struct cg_kv { const char *key; uint64_t v; bool found; };
+void balloon_cgroup_parse_stat(char *text, struct cg_kv *kv, size_t n);
+/* memory.pressure: "some avg10=" and "full avg10=" into st. */
+void balloon_cgroup_parse_pressure(const char *text, struct balloon_stats *st);
 
 #endif

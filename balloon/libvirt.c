@@ -19,7 +19,10 @@
 
 #include "common/log.h"
 
-#define LV_EXTERNAL_TOLERANCE (8ull << 20)
+/* A guest's balloon driver moves 1 MiB (256 pages) per step and reports
+ * each step; QEMU forwards at most one size change per second. A move of
+ * more than 2 MiB that ksmd's requests cannot explain is someone else's. */
+#define LV_EXTERNAL_TOLERANCE (2ull << 20)
 #define LV_SETTLE_USEC USEC_PER_SEC
 
 /* ---- reading a domain ---- */
@@ -123,7 +126,11 @@ void lv_actual(struct balloon *b, uint64_t a, usec_t now)
 		uint64_t gap = absdiff(a, b->target_bytes);
 		if (gap < b->lv_best_gap)
 			b->lv_best_gap = gap;
-		ext = settled && gap > b->lv_best_gap + LV_EXTERNAL_TOLERANCE;
+		/* beyond where ksmd's requests can take it: someone else's, even
+		 * while ksmd asks every tick; within, once settled, moving away
+		 * from ksmd's target */
+		bool beyond = a + LV_EXTERNAL_TOLERANCE < b->lv_lo || a > b->lv_hi + LV_EXTERNAL_TOLERANCE;
+		ext = beyond || (settled && gap > b->lv_best_gap + LV_EXTERNAL_TOLERANCE);
 	} else if (b->lv_prev_actual) {
 		ext = settled && absdiff(a, b->lv_prev_actual) > LV_EXTERNAL_TOLERANCE;
 	} else {
@@ -144,6 +151,7 @@ void lv_actual(struct balloon *b, uint64_t a, usec_t now)
 		b->external_bytes = a;
 		b->external_usec = now;
 		b->lv_prev_actual = a;
+		b->lv_external_seen++;
 		balloon_notify(b, BALLOON_EV_EXTERNAL);
 	}
 }
@@ -308,10 +316,21 @@ int balloon_libvirt_set(struct balloon *b, uint64_t t, usec_t now)
 		balloon_notify(b, BALLOON_EV_TARGET);
 		return -EIO;
 	}
+	/* the range ksmd's requests can take the size through: an earlier
+	 * target not yet reached still pulls it its way */
+	uint64_t a = b->actual_bytes;
+	bool reached = !b->target_bytes || absdiff(a, b->target_bytes) <= LV_EXTERNAL_TOLERANCE;
+	uint64_t lo = a < t ? a : t, hi = a > t ? a : t;
+	if (!reached) {
+		lo = b->lv_lo < lo ? b->lv_lo : lo;
+		hi = b->lv_hi > hi ? b->lv_hi : hi;
+	}
+	b->lv_lo = lo;
+	b->lv_hi = hi;
 	b->target_bytes = t;
 	b->lv_prev_actual = t; /* if ksmd's target is dropped later, its size is the baseline */
 	b->lv_sent_usec = now;
-	b->lv_best_gap = absdiff(b->actual_bytes, t);
+	b->lv_best_gap = absdiff(a, t);
 	b->external_bytes = 0;
 	balloon_track_progress(b, now);
 	balloon_notify(b, BALLOON_EV_TARGET);

@@ -24,9 +24,11 @@
  *
  * A size change that ksmd did not ask for (`virsh setmem`, or a guest that
  * deflated on OOM) is detected from the balloon's movement: the actual size
- * moves away from ksmd's last target (or moves at all while ksmd set none)
- * by more than 8 MiB, more than a second after ksmd's last request. The
- * balloon then reports BALLOON_EV_EXTERNAL with info.external_bytes. */
+ * goes beyond where ksmd's requests can take it, or moves away from ksmd's
+ * last target more than a second after ksmd's last request (or moves at
+ * all while ksmd set none), by more than 2 MiB. The size is also read
+ * before each policy target (balloon_set_target). The balloon then reports
+ * BALLOON_EV_EXTERNAL with info.external_bytes. */
 #ifndef KSMD_BALLOON_LIBVIRT_H
 #define KSMD_BALLOON_LIBVIRT_H
 

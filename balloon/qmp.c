@@ -15,7 +15,9 @@
  *
  * Losing the connection (EOF, reset, protocol error) fails every pending
  * command with -ECONNRESET, then reconnects after a backoff that doubles
- * from reconnect_min to reconnect_max and resets on a successful greeting.
+ * from reconnect_min to reconnect_max and resets only once a connection
+ * has stayed READY for reconnect_max (a peer that greets and hangs up over
+ * and over is not reconnected to ten times a second).
  * QEMU serves one monitor client per socket: a second client's connect()
  * succeeds (the kernel's backlog) but no greeting ever comes. The greeting
  * timeout detects that: the state becomes BUSY and the client backs off the
@@ -26,6 +28,10 @@
  * qmp_close() when its owner is done; it never reconnects by itself, and its
  * routine connects and busy monitors are logged at debug level (its owner
  * reports the state).
+ *
+ * Everything a peer can make the client say goes through qmp_log(), within
+ * the client's rate limit, so a hostile or broken QEMU cannot flood the log
+ * (at any log_level).
  *
  * The client is two files over one struct (qmp_internal.h): this one holds
  * its life and its connection (create, connect, the state machine, timers,
@@ -43,6 +49,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -71,6 +78,18 @@ const char *qmp_state_name(enum qmp_state s)
 	return "?";
 }
 
+void qmp_log(struct qmp_client *c, usec_t now, int level, const char *fmt, ...)
+{
+	char source[96];
+	va_list ap;
+	if (level > log_get_level())
+		return;
+	snprintf(source, sizeof source, "qmp %s", c->name);
+	va_start(ap, fmt);
+	log_limitedv(&c->log_limit, source, now, level, fmt, ap);
+	va_end(ap);
+}
+
 void qmp_set_state(struct qmp_client *c, enum qmp_state s, usec_t now)
 {
 	enum qmp_state old = c->state;
@@ -78,7 +97,10 @@ void qmp_set_state(struct qmp_client *c, enum qmp_state s, usec_t now)
 		return;
 	c->state = s;
 	c->state_since_usec = now;
-	log_debug("qmp %s: %s -> %s", c->name, qmp_state_name(old), qmp_state_name(s));
+	if (s == QMP_READY)
+		c->ready_since_usec = now;
+	qmp_log(c, now, LOG_DEBUG, "qmp %s: %s -> %s", c->name, qmp_state_name(old),
+		qmp_state_name(s));
 	if (c->cb.on_state)
 		c->cb.on_state(c, old, s, now, c->userdata);
 }
@@ -195,6 +217,8 @@ void qmp_disconnect(struct qmp_client *c, usec_t now, enum qmp_state next,
 	vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
 	va_end(ap);
 	close_socket(c);
+	if (c->state == QMP_READY && now >= c->ready_since_usec + c->cfg.reconnect_max_usec)
+		c->backoff_usec = c->cfg.reconnect_min_usec; /* it lasted: a fresh start */
 	if (!c->path) {
 		next = QMP_CLOSED;
 	} else if (next == QMP_BUSY) {
@@ -220,6 +244,17 @@ void qmp_free(struct qmp_client *c)
 	free(c);
 }
 
+/* What is at path when it exists and is not a socket ("a regular file",
+ * "a FIFO", ...), else NULL. */
+static const char *not_a_socket(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || S_ISSOCK(st.st_mode))
+		return NULL;
+	return S_ISREG(st.st_mode) ? "a regular file" : S_ISFIFO(st.st_mode) ? "a FIFO"
+	     : S_ISDIR(st.st_mode) ? "a folder" : "a device";
+}
+
 static void start_connect(struct qmp_client *c, usec_t now)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -236,7 +271,7 @@ static void start_connect(struct qmp_client *c, usec_t now)
 		qmp_set_state(c, QMP_GREETING, now);
 	} else if (errno == EAGAIN && c->cfg.on_demand) {
 		/* a UNIX socket's backlog is full: clients wait for the monitor */
-		log_debug("qmp %s: connect %s: %s", c->name, c->path, strerror(errno));
+		qmp_log(c, now, LOG_DEBUG, "qmp %s: connect %s: %s", c->name, c->path, strerror(errno));
 		qmp_disconnect(c, now, QMP_BUSY, -ECONNRESET,
 			       "monitor busy: connect %s: backlog full (other clients wait for it)",
 			   c->path);
@@ -246,12 +281,24 @@ static void start_connect(struct qmp_client *c, usec_t now)
 		return;
 	} else {
 		int e = errno;
+		const char *kind = not_a_socket(c->path);
+		if (kind) {
+			/* no QEMU will ever listen there: a wrong path, said once */
+			if (!c->warned_not_socket)
+				log_warn("qmp %s: %s is %s, not a socket: no QEMU listens there "
+					 "(a wrong path?); retrying", c->name, c->path, kind);
+			c->warned_not_socket = true;
+			qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET, "%s is %s, not a socket",
+				       c->path, kind);
+			return;
+		}
 		/* QEMU not (yet/again) there: quiet at debug, the state says it. */
-		log_debug("qmp %s: connect %s: %s", c->name, c->path, strerror(e));
+		qmp_log(c, now, LOG_DEBUG, "qmp %s: connect %s: %s", c->name, c->path, strerror(e));
 		qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET, "connect %s: %s",
 			       c->path, strerror(e));
 		return;
 	}
+	c->warned_not_socket = false;
 	struct ucred uc;
 	socklen_t ul = sizeof uc;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0)
@@ -299,6 +346,11 @@ void qmp_on_writable(struct qmp_client *c, usec_t now)
 
 void qmp_tick(struct qmp_client *c, usec_t now)
 {
+	if (c->log_limit.suppressed) {
+		char source[96];
+		snprintf(source, sizeof source, "qmp %s", c->name);
+		log_limit_flush(&c->log_limit, source, now);
+	}
 	switch (c->state) {
 	case QMP_DISCONNECTED:
 	case QMP_BUSY:
@@ -308,7 +360,7 @@ void qmp_tick(struct qmp_client *c, usec_t now)
 	case QMP_CONNECTING:
 	case QMP_GREETING:
 		if (now >= c->state_since_usec + c->cfg.greeting_timeout_usec) {
-			log_msg(c->cfg.on_demand ? LOG_DEBUG : LOG_WARNING,
+			qmp_log(c, now, c->cfg.on_demand ? LOG_DEBUG : LOG_WARNING,
 				"qmp %s: %s accepted the connection but sent no greeting "
 				"within %llu ms: the monitor is busy (another client holds it); "
 				"not fighting over it, retrying later", c->name,
@@ -320,7 +372,8 @@ void qmp_tick(struct qmp_client *c, usec_t now)
 		return;
 	case QMP_NEGOTIATING:
 		if (now >= c->caps_deadline_usec) {
-			log_err("qmp %s: no reply to qmp_capabilities, reconnecting", c->name);
+			qmp_log(c, now, LOG_ERR, "qmp %s: no reply to qmp_capabilities, reconnecting",
+				c->name);
 			qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET,
 				       "no reply to qmp_capabilities");
 		}
@@ -330,8 +383,8 @@ void qmp_tick(struct qmp_client *c, usec_t now)
 		while (c->pending && now >= c->pending->deadline_usec) {
 			struct qmp_cmd *cmd = c->pending;
 			c->pending = cmd->next;
-			log_warn("qmp %s: %s timed out after %llu ms", c->name, cmd->command,
-				 (unsigned long long)((now - cmd->sent_usec) / USEC_PER_MSEC));
+			qmp_log(c, now, LOG_WARNING, "qmp %s: %s timed out after %llu ms", c->name,
+				cmd->command, (unsigned long long)((now - cmd->sent_usec) / USEC_PER_MSEC));
 			snprintf(c->last_error, sizeof c->last_error, "%s timed out", cmd->command);
 			qmp_complete(c, cmd, -ETIMEDOUT, NULL, NULL, NULL, now);
 		}

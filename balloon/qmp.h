@@ -27,7 +27,11 @@
  * retries after the longest backoff (it never fights for the monitor).
  * End of file, a reset, or a protocol error (line over the cap) closes the
  * socket, fails every pending command with -ECONNRESET, and reconnects with
- * exponential backoff. A client made with qmp_new_fd() has no path and so
+ * exponential backoff, which starts again from reconnect_min_usec only after
+ * a connection stayed READY for reconnect_max_usec: a peer that greets and
+ * hangs up at once is retried ever more slowly, not ten times a second. A
+ * path that exists but is no socket (a regular file, a FIFO) is warned about
+ * once, and retried with the same backoff. A client made with qmp_new_fd() has no path and so
  * never reconnects: it goes to CLOSED instead. An on_demand client
  * (qmp_config.on_demand) connects only when told to (qmp_start) and never
  * reconnects by itself: a connection per operation, closed with qmp_close,
@@ -63,7 +67,8 @@ struct qmp_config {
 	usec_t request_timeout_usec;   /* per command, from send to reply [5 s] */
 	usec_t greeting_timeout_usec;  /* connect to greeting, else BUSY [2 s] */
 	usec_t reconnect_min_usec;     /* first reconnect delay [100 ms] */
-	usec_t reconnect_max_usec;     /* backoff doubles up to this [5 s] */
+	usec_t reconnect_max_usec;     /* backoff doubles up to this [5 s]; a
+	                                * connection READY this long resets it */
 	size_t max_line_bytes;         /* longest accepted message [1 MiB] */
 	bool on_demand;                /* connect only on qmp_start(): never
 	                                * reconnect on its own (after a close, an
@@ -157,6 +162,13 @@ usec_t qmp_next_deadline(const struct qmp_client *c);
  * the command id (> 0) or -ENOTCONN when the client is not READY, -ENOMEM. */
 int64_t qmp_send(struct qmp_client *c, const char *command, json_t *args,
 		 qmp_reply_fn cb, void *cmd_userdata, usec_t now);
+
+/* Log a line about what the peer did (or made us do), within the client's
+ * rate limit (common/log.h: LOG_LIMIT_LINES per LOG_LIMIT_WINDOW_USEC, at
+ * any log_level, the rest counted and said as suppressed): whatever a QMP
+ * peer can trigger is logged through here. */
+void qmp_log(struct qmp_client *c, usec_t now, int level, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 enum qmp_state qmp_get_state(const struct qmp_client *c);
 const char *qmp_state_name(enum qmp_state s);

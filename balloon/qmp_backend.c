@@ -118,13 +118,14 @@ static void on_query_balloon(struct qmp_client *c, const struct qmp_reply *r, vo
 	}
 	if (r->err) {
 		if (r->err != -ECONNRESET)
-			log_warn("balloon %s: query-balloon: %s, ignoring", b->name,
-				 r->err == -EREMOTEIO ? r->err_desc : strerror(-r->err));
+			qmp_log(c, now, LOG_WARNING, "balloon %s: query-balloon: %s, ignoring", b->name,
+				r->err == -EREMOTEIO ? r->err_desc : strerror(-r->err));
 		return;
 	}
 	json_t *a = json_object_get(r->ret, "actual");
 	if (!json_is_integer(a) || json_integer_value(a) <= 0) {
-		log_warn("balloon %s: query-balloon without a usable actual, ignoring", b->name);
+		qmp_log(c, now, LOG_WARNING, "balloon %s: query-balloon without a usable actual, ignoring",
+			b->name);
 		return;
 	}
 	balloon_set_actual(b, (uint64_t)json_integer_value(a), now);
@@ -171,7 +172,8 @@ static void on_guest_stats(struct qmp_client *c, const struct qmp_reply *r, void
 		b->refresh_inflight--;
 	if (r->err) {
 		if (r->err == -EREMOTEIO) {
-			log_warn("balloon %s: guest-stats: %s, not polling stats", b->name, r->err_desc);
+			qmp_log(c, r->now_usec, LOG_WARNING, "balloon %s: guest-stats: %s, not polling stats",
+				b->name, r->err_desc);
 			b->stats_supported = false;
 		}
 		return;
@@ -182,7 +184,7 @@ static void on_guest_stats(struct qmp_client *c, const struct qmp_reply *r, void
 	if (e == -ENODATA)
 		return; /* the guest has not reported yet */
 	if (e < 0) {
-		log_warn("balloon %s: unexpected guest-stats reply, ignoring", b->name);
+		qmp_log(c, now, LOG_WARNING, "balloon %s: unexpected guest-stats reply, ignoring", b->name);
 		return;
 	}
 	b->caps |= BALLOON_CAP_STATS;
@@ -220,7 +222,7 @@ static void on_ignore(struct qmp_client *c, const struct qmp_reply *r, void *ud)
 	struct balloon *b = ud;
 	(void)c;
 	if (r->err == -EREMOTEIO)
-		log_warn("balloon %s: %s, ignoring", b->name, r->err_desc);
+		qmp_log(c, r->now_usec, LOG_WARNING, "balloon %s: %s, ignoring", b->name, r->err_desc);
 }
 
 static void qom_get(struct balloon *b, const char *prop, qmp_reply_fn fn, usec_t now)
@@ -374,7 +376,7 @@ static void on_qmp_event(struct qmp_client *c, const char *ev, json_t *data, use
 		if (json_is_integer(a) && json_integer_value(a) > 0)
 			balloon_set_actual(b, (uint64_t)json_integer_value(a), now);
 	} else if (!strcmp(ev, "SHUTDOWN")) {
-		log_info("balloon %s: guest is shutting down", b->name);
+		qmp_log(c, now, LOG_INFO, "balloon %s: guest is shutting down", b->name);
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "balloon/qmp.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #define QMP_CAPS_ID 0  /* the id of qmp_capabilities (user ids start at 1) */
@@ -37,6 +38,10 @@ struct qmp_client {
 	usec_t reconnect_at_usec;    /* DISCONNECTED/BUSY: next attempt */
 	usec_t backoff_usec;         /* current reconnect delay */
 	usec_t caps_deadline_usec;   /* NEGOTIATING: qmp_capabilities deadline */
+	usec_t ready_since_usec;     /* READY: since when (the backoff resets
+	                              * once a connection has lasted) */
+	bool warned_not_socket;      /* the path is no socket: warned once */
+	struct log_limit log_limit;  /* what the peer can make us log */
 
 	char *in;                    /* partial input line(s) */
 	size_t in_len, in_cap;

@@ -6,7 +6,7 @@
  * that sends more than that without a newline is broken or hostile, and the
  * connection is closed and re-established rather than grown without bound.
  * A line that is not valid JSON, a reply without id, or a reply to an id we
- * never sent is logged once and dropped: the connection survives, and a
+ * never sent is logged (within the client's rate limit) and dropped: the connection survives, and a
  * command whose reply was lost that way fails on its timeout. */
 #include "balloon/qmp.h"
 #include "balloon/qmp_internal.h"
@@ -49,7 +49,7 @@ void qmp_flush_out(struct qmp_client *c, usec_t now)
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		int e = errno;
-		log_warn("qmp %s: write: %s", c->name, strerror(e));
+		qmp_log(c, now, LOG_WARNING, "qmp %s: write: %s", c->name, strerror(e));
 		qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET, "write: %s", strerror(e));
 		return;
 	}
@@ -91,22 +91,22 @@ static struct qmp_cmd *take_pending(struct qmp_client *c, int64_t id)
 	return NULL;
 }
 
-static void protocol_error(struct qmp_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void protocol_error(struct qmp_client *c, const char *fmt, ...)
+static void protocol_error(struct qmp_client *c, usec_t now, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void protocol_error(struct qmp_client *c, usec_t now, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
 	va_end(ap);
 	c->protocol_errors++;
-	log_err("qmp %s: %s, ignoring", c->name, c->last_error);
+	qmp_log(c, now, LOG_ERR, "qmp %s: %s, ignoring", c->name, c->last_error);
 }
 
 static void handle_greeting(struct qmp_client *c, json_t *qmp, usec_t now)
 {
 	if (c->state != QMP_GREETING) {
-		protocol_error(c, "unexpected greeting in state %s", qmp_state_name(c->state));
+		protocol_error(c, now, "unexpected greeting in state %s", qmp_state_name(c->state));
 		return;
 	}
 	json_int_t ma = 0, mi = 0, mc = 0;
@@ -128,7 +128,7 @@ static void handle_reply(struct qmp_client *c, json_t *msg, usec_t now)
 	json_t *idv = json_object_get(msg, "id");
 	json_t *err = json_object_get(msg, "error");
 	if (!idv || !json_is_integer(idv)) {
-		protocol_error(c, "reply without a usable id: %.80s",
+		protocol_error(c, now, "reply without a usable id: %.80s",
 			       err ? json_string_value(json_object_get(err, "desc")) ?: "error"
 				   : "return");
 		return;
@@ -137,16 +137,15 @@ static void handle_reply(struct qmp_client *c, json_t *msg, usec_t now)
 	if (id == QMP_CAPS_ID && c->state == QMP_NEGOTIATING) {
 		if (err) {
 			const char *d = json_string_value(json_object_get(err, "desc"));
-			log_err("qmp %s: qmp_capabilities refused: %s", c->name, d ?: "?");
+			qmp_log(c, now, LOG_ERR, "qmp %s: qmp_capabilities refused: %s", c->name, d ?: "?");
 			qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET,
 				       "qmp_capabilities refused: %s", d ?: "?");
 			return;
 		}
-		c->backoff_usec = c->cfg.reconnect_min_usec;
 		c->connects++;
 		c->last_error[0] = '\0';
 		/* on_demand: once per QEMU, not once per operation */
-		log_msg(!c->cfg.on_demand || c->peer_pid != c->logged_pid ? LOG_INFO : LOG_DEBUG,
+		qmp_log(c, now, !c->cfg.on_demand || c->peer_pid != c->logged_pid ? LOG_INFO : LOG_DEBUG,
 			"qmp %s: connected to QEMU %s (pid %d)", c->name,
 			c->version[0] ? c->version : "?", (int)c->peer_pid);
 		c->logged_pid = c->peer_pid;
@@ -155,13 +154,14 @@ static void handle_reply(struct qmp_client *c, json_t *msg, usec_t now)
 	}
 	struct qmp_cmd *cmd = take_pending(c, id);
 	if (!cmd) {
-		protocol_error(c, "reply to a command never sent (id %lld)", (long long)id);
+		protocol_error(c, now, "reply to a command never sent (id %lld)", (long long)id);
 		return;
 	}
 	if (err) {
 		const char *cls = json_string_value(json_object_get(err, "class"));
 		const char *desc = json_string_value(json_object_get(err, "desc"));
-		log_debug("qmp %s: %s failed: %s: %s", c->name, cmd->command, cls ?: "?", desc ?: "?");
+		qmp_log(c, now, LOG_DEBUG, "qmp %s: %s failed: %s: %s", c->name, cmd->command,
+			cls ?: "?", desc ?: "?");
 		qmp_complete(c, cmd, -EREMOTEIO, NULL, cls ? cls : "GenericError", desc ? desc : "", now);
 	} else {
 		qmp_complete(c, cmd, 0, json_object_get(msg, "return"), NULL, NULL, now);
@@ -215,7 +215,7 @@ static void handle_line(struct qmp_client *c, char *line, size_t len, usec_t now
 	if (!msg && fix_big_integers(line, len))
 		msg = json_loadb(line, len, 0, &je);
 	if (!msg || !json_is_object(msg)) {
-		protocol_error(c, "malformed JSON (%s): %.*s", msg ? "not an object" : je.text,
+		protocol_error(c, now, "malformed JSON (%s): %.*s", msg ? "not an object" : je.text,
 			       (int)MIN(len, 60), line);
 		json_decref(msg);
 		return;
@@ -230,7 +230,7 @@ static void handle_line(struct qmp_client *c, char *line, size_t len, usec_t now
 	} else if (json_object_get(msg, "return") || json_object_get(msg, "error"))
 		handle_reply(c, msg, now);
 	else
-		protocol_error(c, "unknown message: %.*s", (int)MIN(len, 60), line);
+		protocol_error(c, now, "unknown message: %.*s", (int)MIN(len, 60), line);
 	json_decref(msg);
 }
 
@@ -268,7 +268,7 @@ void qmp_on_readable(struct qmp_client *c, usec_t now)
 			int e = r < 0 ? errno : 0;
 			size_t np = qmp_pending(c);
 			if (np || c->state == QMP_READY)
-				log_warn("qmp %s: QEMU closed the connection (%s)%s", c->name,
+				qmp_log(c, now, LOG_WARNING, "qmp %s: QEMU closed the connection (%s)%s", c->name,
 					 e ? strerror(e) : "end of file",
 					 np ? ", failing pending commands" : "");
 			qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET, "connection lost: %s",
@@ -285,7 +285,8 @@ void qmp_on_readable(struct qmp_client *c, usec_t now)
 			size_t ll = (size_t)(nl - (c->in + start));
 			if (ll > c->cfg.max_line_bytes) {
 				c->protocol_errors++;
-				log_err("qmp %s: message of %zu bytes exceeds the %zu-byte cap, reconnecting",
+				qmp_log(c, now, LOG_ERR,
+					"qmp %s: message of %zu bytes exceeds the %zu-byte cap, reconnecting",
 					c->name, ll, c->cfg.max_line_bytes);
 				qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET,
 					       "message exceeds the %zu-byte cap", c->cfg.max_line_bytes);
@@ -302,7 +303,7 @@ void qmp_on_readable(struct qmp_client *c, usec_t now)
 		}
 		if (c->in_len > c->cfg.max_line_bytes) {
 			c->protocol_errors++;
-			log_err("qmp %s: over %zu bytes without a line end, reconnecting",
+			qmp_log(c, now, LOG_ERR, "qmp %s: over %zu bytes without a line end, reconnecting",
 				c->name, c->cfg.max_line_bytes);
 			qmp_disconnect(c, now, QMP_DISCONNECTED, -ECONNRESET,
 				       "message exceeds the %zu-byte cap", c->cfg.max_line_bytes);

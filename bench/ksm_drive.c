@@ -112,37 +112,57 @@ static void *predict_thread(void *arg)
 	return NULL;
 }
 
-int main(int argc, char **argv)
-{
-	uint64_t predicted = 0, dup_classes = 0;
-	bool have_prediction = false, quiet = false;
+struct args {
+	uint64_t predicted, dup_classes;
+	bool have_prediction, quiet;
 	pid_t pids[64];
-	int npids = 0, c;
-	long tick_ms = 500;
-	double budget = -1, limit_sec = 0;
+	int npids;
+	long tick_ms;
+	double budget, limit_sec;
+};
+
+/* The command line into a; 0, or 2 (the exit status) after a usage line. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+	*a = (struct args){ .tick_ms = 500, .budget = -1 };
 	while ((c = getopt(argc, argv, "p:d:g:t:b:T:q")) != -1) {
 		switch (c) {
-		case 'd': dup_classes = strtoull(optarg, NULL, 10); break;
-		case 'p': predicted = strtoull(optarg, NULL, 10); have_prediction = true; break;
+		case 'd': a->dup_classes = strtoull(optarg, NULL, 10); break;
+		case 'p': a->predicted = strtoull(optarg, NULL, 10); a->have_prediction = true; break;
 		case 'g':
-			if (npids < 64)
-				pids[npids++] = (pid_t)atoi(optarg);
+			if (a->npids < 64)
+				a->pids[a->npids++] = (pid_t)atoi(optarg);
 			break;
-		case 't': tick_ms = atol(optarg); break;
-		case 'b': budget = atof(optarg); break;
-		case 'T': limit_sec = atof(optarg); break;
-		case 'q': quiet = true; break;
+		case 't': a->tick_ms = atol(optarg); break;
+		case 'b': a->budget = atof(optarg); break;
+		case 'T': a->limit_sec = atof(optarg); break;
+		case 'q': a->quiet = true; break;
 		default:
 			fprintf(stderr, "usage: %s [-p PAGES [-d KEPT]] [-g PID...] [-t TICK_MS] "
 				"[-b BUDGET_PERCENT] [-T SECONDS] [-q]\n", argv[0]);
 			return 2;
 		}
 	}
-	log_open(LOG_TO_STDERR, quiet ? LOG_WARNING : LOG_INFO);
-	if (!have_prediction && npids == 0) {
+	log_open(LOG_TO_STDERR, a->quiet ? LOG_WARNING : LOG_INFO);
+	if (!a->have_prediction && a->npids == 0) {
 		fprintf(stderr, "ksm_drive: give -p PAGES or -g PID\n");
 		return 2;
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	if (parse_args(argc, argv, &a))
+		return 2;
+	uint64_t predicted = a.predicted, dup_classes = a.dup_classes;
+	bool have_prediction = a.have_prediction;
+	pid_t *pids = a.pids;
+	int npids = a.npids;
+	long tick_ms = a.tick_ms;
+	double budget = a.budget, limit_sec = a.limit_sec;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	setvbuf(stdout, NULL, _IOLBF, 0);

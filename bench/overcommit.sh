@@ -36,7 +36,10 @@
 #                                 pages_sharing and the guests' merged pages
 #                                 (0 when KSM is not running);
 #   ballooned_mib                 sum over guests of max - balloon actual;
-#   fpr                           free page reporting on (LAB_FPR=1).
+#   fpr                           free page reporting on (LAB_FPR=1);
+#   fpr_reported_mib              what it gave back, by ksmd's meter
+#                                 (guests[].free_page_reported_bytes;
+#                                 ksmd runs only, 0 otherwise).
 # Exit 0 when the run happened (whatever its figures), 77 with "skip: ..."
 # when the lab, a cgroup limit or a swap device cannot be had here, 1 on an
 # error of the run itself.
@@ -221,6 +224,13 @@ if [ "$(cat $KSM/run)" = 1 ]; then
     ps=$(cat $KSM/pages_sharing)
     merged=$(( (ps < mp ? ps : mp) * 4096 / MiB ))
 fi
+# what free page reporting gave back, by ksmd's meter (ksmd runs with LAB_FPR=1)
+fpr_rep=0
+if [ "$MANAGER" = ksmd ] && [ "${LAB_FPR:-0}" = 1 ]; then
+    fpr_rep=$("$KSMDCTL" -s "$T/ksmd.sock" --json status 2>/dev/null |
+        jq '[.guests[].free_page_reported_bytes // 0] | add // 0')
+    fpr_rep=$(( ${fpr_rep:-0} / MiB ))
+fi
 stop_manager
 wjson=$(for k in "${!W[@]}"; do printf '"%s": "%s"\n' "$k" "${W[$k]}"; done | paste -sd, -)
 cat > "$OUT" <<EOF
@@ -229,6 +239,7 @@ cat > "$OUT" <<EOF
  "swap_peak_mib": $swap_peak, "swap_end_mib": $swap_end, "vmswap_end_mib": $((vmswap / 1024)),
  "seconds_over_limit": $over, "cgroup_oom_kills": $oom_end, "qemu_killed": $qemu_killed,
  "guest_oom_kills": $guest_ooms, "merged_mib": $merged, "ballooned_mib": $ballooned,
+ "fpr_reported_mib": $fpr_rep,
  "workload_seconds": {$wjson}}
 EOF
 cp "$T/samples" "${OUT%.json}.samples"

@@ -13,8 +13,13 @@
  *           exclusive pages), for the comparison within one run;
  *   kernel  the KSM thread at pages_to_scan=100000 sleep_millisecs=0:
  *           pages_scanned delta over the ksmd kthread's utime+stime delta,
- *           median of RUNS windows of WINDOW seconds (sysfs saved and
- *           restored, also on SIGINT/SIGTERM); on the duplicate-heavy
+ *           median of RUNS windows of WINDOW seconds, taken once it
+ *           has ended its first two full scans of the memory (the first
+ *           only takes checksums, the second builds the unstable tree):
+ *           its steady state, as our figure is a pass over memory that
+ *           does not change (the first scan's rate is recorded apart;
+ *           see run_kernel); sysfs saved and restored, also on
+ *           SIGINT/SIGTERM; on the duplicate-heavy
  *           memory first from the start until it has merged it all (the
  *           same work as our pass: finding the duplicates), then, merged,
  *           in windows (beside our pass over the merged memory);
@@ -22,11 +27,26 @@
  *           never touched (absent) and on the duplicate-heavy memory once
  *           the kernel merged it (already merged);
  *   memory  daemon bytes per tracked page: counted allocations (steady and
- *           peak of a pass) and the process's RSS growth (VmRSS, VmHWM).
+ *           peak of a pass) and the process's RSS growth (VmRSS, VmHWM);
+ *           beside it the kernel's, measured on the same memory: its
+ *           rmap_item per tracked page, from the child's ksm_stat
+ *           (profit = (merging + zero pages) x 4096 - rmap_items x item);
+ *   anchors XXH3-64 alone (the scanner's own dispatch) over resident
+ *           pages per CPU-second, measured in the run.
+ *
+ * Our CPU is counted twice: the scanner threads' own (last_pass_cpu_sec)
+ * and the whole process's (getrusage: the main thread and liburcu's
+ * workers included), the honest figure for the ratios. The kernel's
+ * smart_scan skips (pages_skipped) are counted on its side as our pagemap
+ * skips are on ours: pages decided per CPU-second = (scanned + skipped) /
+ * CPU for both.
  *
  * Writes JSON (-o) and a markdown table (-M). The machine is shared and
  * noisy: medians, and ratios taken within one run. */
 #include "act/ksm.h"
+#include "bench/scan_bench.h"
+#include "collect/sample.h"
+#include "scanner/scan_hash.h"
 #include "scanner/scanner.h"
 #include "tests/scanner_memhog.h"
 
@@ -35,11 +55,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_RUNS 32
-#define NKINDS 3   /* unique, duplicate, unique on THP */
 
 static struct ksm_settings saved;
 static bool saved_valid;
@@ -85,6 +107,10 @@ static pid_t spawn(const struct memhog_layout *l)
 	char c = 0;
 	if (pid < 0 || read(p[0], &c, 1) != 1 || c != 'r') {
 		close(p[0]);
+		if (pid > 0) { /* a child that could not build its memory waits: end it */
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
 		return -1;
 	}
 	close(p[0]);
@@ -128,17 +154,66 @@ static long status_kib(const char *key)
 	return v;
 }
 
-struct ours {
-	double hashed_per_cpu_sec;    /* 1 thread */
-	double wall_1t, wall_2t;      /* pages per second */
-	double pread_per_cpu_sec;     /* pread only, 1 thread */
-	double pread_wall_2t;         /* pread only, 2 threads */
-	double skipped_per_sec;
-	double decided_per_cpu_sec;   /* (read + skipped) pages per CPU-second */
-	double bytes_per_page, peak_bytes_per_page;
-	double rss_bytes_per_page, hwm_bytes_per_page;
-	uint64_t pages_scanned, pages_skipped, saveable;
-};
+/* The whole process's CPU time so far (every thread), in seconds. */
+static double process_cpu_sec(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* A counter of /sys/kernel/mm/ksm (pages_skipped: smart_scan's), -1 absent. */
+static int64_t ksm_counter(const char *name)
+{
+	char path[96], *text = NULL;
+	snprintf(path, sizeof path, "/sys/kernel/mm/ksm/%s", name);
+	if (read_file(path, &text, NULL) < 0)
+		return -1;
+	int64_t v = strtoll(text, NULL, 10);
+	free(text);
+	return v;
+}
+
+/* XXH3-64 alone (the scanner's dispatch) over 64 MiB of resident, distinct
+ * pages: pages per CPU-second of this thread, median of runs. */
+static double xxh3_alone(int runs)
+{
+	const size_t n = 16384;
+	unsigned char *buf = mmap(NULL, n * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		return 0;
+	for (size_t i = 0; i < n * 4096 / 8; i++)
+		((uint64_t *)buf)[i] = i * 0x9E3779B97F4A7C15ull;
+	double v[MAX_RUNS];
+	uint64_t sink = 0;
+	for (int r = 0; r < runs; r++) {
+		struct timespec a, b;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		for (int rep = 0; rep < 8; rep++)
+			for (size_t i = 0; i < n; i++)
+				sink ^= scan_hash_xxh3(buf + i * 4096, 4096);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+		double sec = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		v[r] = sec > 0 ? 8.0 * (double)n / sec : 0;
+	}
+	munmap(buf, n * 4096);
+	if (sink == 42) /* keep the hashing from being optimised away */
+		fprintf(stderr, "\n");
+	return median(v, runs);
+}
+
+/* The kernel's bytes per page it tracks, from pid's ksm_stat after KSM
+ * scanned it: the rmap_item size the profit line implies. 0 unknown. */
+static double kernel_bytes_per_page(pid_t pid)
+{
+	struct ksm_proc_stat st;
+	if (ksm_proc_stat(pid, &st) < 0 || st.rmap_items <= 0 || st.process_profit == -1)
+		return 0;
+	int64_t merged = (st.merging_pages > 0 ? st.merging_pages : 0) + (st.zero_pages > 0 ? st.zero_pages : 0);
+	return ((double)merged * 4096 - (double)st.process_profit) / (double)st.rmap_items;
+}
 
 /* Passes of a fresh scanner with `threads` over pid; medians of runs after
  * one warm-up pass. */
@@ -168,11 +243,17 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 		o->hwm_bytes_per_page = (double)(hwm - MIN(hwm_base, rss0)) * 1024 / (double)r.tracked_pages;
 	}
 	scanner_results_free(&r);
-	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS], dec[MAX_RUNS];
+	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS], dec[MAX_RUNS], pcpu[MAX_RUNS], pdec[MAX_RUNS];
 	for (int i = 0; i < runs; i++) {
-		if (scanner_scan_once(s) < 0 || scanner_get_results(s, &r) < 0)
+		double p0 = process_cpu_sec();
+		if (scanner_scan_once(s) < 0)
+			return -1;
+		double p1 = process_cpu_sec();
+		if (scanner_get_results(s, &r) < 0)
 			return -1;
 		cpu[i] = r.last_pass_cpu_sec > 0 ? (double)r.pages_scanned / r.last_pass_cpu_sec : 0;
+		pcpu[i] = p1 > p0 ? (double)r.pages_scanned / (p1 - p0) : 0;
+		pdec[i] = p1 > p0 ? (double)(r.pages_scanned + r.pages_skipped) / (p1 - p0) : 0;
 		wall[i] = r.pages_scanned_per_sec;
 		skip[i] = r.pages_skipped_per_sec;
 		dec[i] = r.last_pass_cpu_sec > 0 ?
@@ -192,6 +273,8 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 	}
 	if (threads == 1) {
 		o->hashed_per_cpu_sec = median(cpu, runs);
+		o->process_per_cpu_sec = median(pcpu, runs);
+		o->process_decided_per_cpu_sec = median(pdec, runs);
 		o->wall_1t = median(wall, runs);
 	} else {
 		o->wall_2t = median(wall, runs);
@@ -229,42 +312,124 @@ static void ksm_stop(void)
 	ksm_apply(NULL, &stop);
 }
 
+/* The longest the kernel's thread is given to finish its first two full
+ * scans of a kind of memory before the windows (at 16 GiB of unique
+ * memory the second, the first with unstable-tree work, takes about a
+ * minute). */
+#define KERNEL_WARMUP_LIMIT_SEC 300.0
+
 /* The kernel's KSM thread at full speed over whatever is mergeable now
- * (our child): pages_scanned per ksmd CPU-second, median of windows. */
-static int run_kernel(int runs, double window_sec, double *per_cpu_sec, double *per_wall_sec,
-		      int *n_valid, int *disturbed)
+ * (our child, pid, pages pages): pages_scanned per ksmd CPU-second,
+ * median of windows, in its steady state.
+ *
+ * The kernel's scans of the same memory are not alike (mm/ksm.c): in the
+ * first a page only gets its checksum; from the second, a page whose
+ * checksum did not change is looked up in the stable tree and searched
+ * for (memcmp down the tree) and inserted in the unstable tree; once a
+ * page stayed unmerged for three scans, smart_scan starts skipping it on
+ * some scans. Windows taken from the start measure whichever phase the
+ * size puts them in: at 16 GiB of unique memory, 3 windows of 2 s fell
+ * wholly inside the checksum-only first scan (about 0.65 M pages per
+ * CPU-second), at 1 GiB in the later scans (about 0.07 M). So the windows
+ * begin only once the kernel has ended the full scan in which it reached
+ * our memory first and the next one (KERNEL_WARMUP_LIMIT_SEC at most,
+ * reported), as our figure is a pass over memory that does not change. On
+ * fresh memory the first scan's own rate (checksum only) is recorded
+ * apart: from the start until every page has its rmap_item. What the
+ * windows cover is reported: full scans before and during them. */
+static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double window_sec,
+		      struct kind_result *kr)
 {
+	struct ksm_sysfs s0, b;
+	usec_t c0, c, t0;
+	if (ksm_full_speed(-1) < 0 || ksm_read(NULL, &s0) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
+		return -1;
+	t0 = now_usec();
 	if (ksm_full_speed(1) < 0)
 		return -1;
-	double cpu[MAX_RUNS], wall[MAX_RUNS];
-	int valid = 0;
-	/* Another process may drive KSM on a shared host: a window in which
-	 * the settings changed is discarded (and the settings applied again). */
-	for (int tries = 0; valid < runs && tries < 3 * runs; tries++) {
-		struct ksm_sysfs a, b;
-		usec_t c0, c1, t0, t1;
-		if (ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
-			return -1;
-		t0 = now_usec();
-		usleep((useconds_t)(window_sec * 1e6));
-		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
-			return -1;
-		t1 = now_usec();
-		if (!ksm_full_speed_held(&a) || !ksm_full_speed_held(&b)) {
-			(*disturbed)++;
+	/* Warm-up until the full scan in which our memory got its first
+	 * rmap_item (full_scans F then: the counter moves when a scan wraps
+	 * round, before it reaches our memory) and the next one have ended,
+	 * F + 2; memory scanned before, from the next full scan on, F + 1. */
+	int64_t anchor = fresh ? -1 : s0.cnt.full_scans + 1;
+	bool capped = true, first_done = !fresh, warned = false;
+	while ((double)(now_usec() - t0) < KERNEL_WARMUP_LIMIT_SEC * 1e6) {
+		struct ksm_proc_stat st = { 0 };
+		usleep(10000);
+		if (!first_done && ksm_proc_stat(pid, &st) < 0)
+			goto fail;
+		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c) < 0)
+			goto fail;
+		if (!ksm_full_speed_held(&b)) {
+			if (!warned)
+				kr->kernel_disturbed++;
+			warned = true;
 			ksm_full_speed(1);
 			continue;
 		}
+		if (anchor < 0 && st.rmap_items > 0)
+			anchor = b.cnt.full_scans;
+		if (!first_done && st.rmap_items >= (int64_t)pages) {
+			/* the first scan gave the last page its rmap_item */
+			first_done = true;
+			kr->kernel_first_scan_sec = (double)(now_usec() - t0) / 1e6;
+			if (c > c0)
+				kr->kernel_first_scan_cpu = (double)(b.cnt.pages_scanned - s0.cnt.pages_scanned) *
+							    1e6 / (double)(c - c0);
+		}
+		if (anchor >= 0 && b.cnt.full_scans >= anchor + 2) {
+			capped = false;
+			break;
+		}
+	}
+	kr->kernel_warmup_capped = capped;
+	kr->kernel_warmup_sec = (double)(now_usec() - t0) / 1e6;
+	fprintf(stderr, "%s: kernel first scan %.1f s (%.2f M pages/CPU-s), windows from %.1f s%s\n", kr->name,
+		kr->kernel_first_scan_sec, kr->kernel_first_scan_cpu / 1e6, kr->kernel_warmup_sec,
+		capped ? " (time limit)" : "");
+	double cpu[MAX_RUNS], wall[MAX_RUNS], dec[MAX_RUNS];
+	int valid = 0;
+	int64_t scans_before = -1, scans_during = 0;
+	/* Another process may drive KSM on a shared host: a window in which
+	 * the settings changed is discarded (and the settings applied again). */
+	for (int tries = 0; valid < runs && tries < 3 * runs; tries++) {
+		struct ksm_sysfs a;
+		usec_t c1, t1, ta;
+		if (ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c) < 0)
+			goto fail;
+		int64_t sk0 = ksm_counter("pages_skipped");
+		ta = now_usec();
+		usleep((useconds_t)(window_sec * 1e6));
+		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
+			goto fail;
+		int64_t sk1 = ksm_counter("pages_skipped");
+		t1 = now_usec();
+		if (!ksm_full_speed_held(&a) || !ksm_full_speed_held(&b)) {
+			kr->kernel_disturbed++;
+			ksm_full_speed(1);
+			continue;
+		}
+		if (scans_before < 0)
+			scans_before = a.cnt.full_scans - s0.cnt.full_scans;
+		scans_during += b.cnt.full_scans - a.cnt.full_scans;
 		double dp = (double)(b.cnt.pages_scanned - a.cnt.pages_scanned);
-		cpu[valid] = c1 > c0 ? dp * 1e6 / (double)(c1 - c0) : 0;
-		wall[valid] = dp * 1e6 / (double)(t1 - t0);
+		cpu[valid] = c1 > c ? dp * 1e6 / (double)(c1 - c) : 0;
+		double ds = sk0 >= 0 && sk1 >= sk0 ? (double)(sk1 - sk0) : 0;
+		dec[valid] = c1 > c ? (dp + ds) * 1e6 / (double)(c1 - c) : 0;
+		wall[valid] = dp * 1e6 / (double)(t1 - ta);
 		valid++;
 	}
-	*n_valid = valid;
+	kr->kernel_windows = valid;
+	kr->kernel_scans_before_windows = scans_before;
+	kr->kernel_scans_during_windows = scans_during;
 	ksm_stop();
-	*per_cpu_sec = median(cpu, valid);
-	*per_wall_sec = median(wall, valid);
+	kr->kernel_cpu = median(cpu, valid);
+	kr->kernel_wall = median(wall, valid);
+	kr->kernel_decided = median(dec, valid);
 	return 0;
+fail:
+	ksm_stop();
+	return -1;
 }
 
 /* The kernel's KSM thread at full speed on memory nothing of which is
@@ -324,28 +489,76 @@ static int run_kernel_merge(double limit_sec, double *per_cpu_sec, double *secs,
 	return rc;
 }
 
-struct kind_result {
-	const char *name;
-	struct ours o;
-	double kernel_cpu, kernel_wall;
-	int kernel_windows, kernel_disturbed;
-	double skip_merged;
-	double merged_decided_per_cpu_sec;
-	double kernel_merge_cpu, kernel_merge_sec;   /* while merging (duplicate) */
-	int64_t kernel_merge_sharing, kernel_merge_scans;
-};
+/* Kind k of memory (0 unique, 1 duplicate, 2 unique on THP) of pages
+ * pages, in a child: ours, then the kernel's KSM thread. Returns 0 or -1. */
+static int measure_kind(struct bench *bn, int k, unsigned pages)
+{
+	struct kind_result *kr = &bn->kr[k];
+	int runs = bn->runs;
+	double window = bn->window;
+	bool have_ksm = bn->have_ksm;
+	struct memhog_layout l = { .seed = 7, .mergeable = true, .thp = k == 2 };
+	if (k != 1) {
+		l.unique = pages;
+	} else {
+		l.classes = 1024;
+		l.per_class = pages / 1024;
+	}
+	uint64_t size = memhog_pages(&l) * 4096;
+	pid_t pid = spawn(&l);
+	if (pid < 0) {
+		fprintf(stderr, "spawn failed\n");
+		return -1;
+	}
+	fprintf(stderr, "%s: ours, 1 thread...\n", kr->name);
+	if (run_ours(pid, size, 1, runs, &kr->o, k == 0, false) < 0)
+		return -1;
+	fprintf(stderr, "%s: ours, 2 threads...\n", kr->name);
+	if (run_ours(pid, size, 2, runs, &kr->o, false, false) < 0)
+		return -1;
+	fprintf(stderr, "%s: ours, pread only, 1 and 2 threads...\n", kr->name);
+	if (run_ours(pid, size, 1, runs, &kr->o, false, true) < 0 ||
+	    run_ours(pid, size, 2, runs, &kr->o, false, true) < 0)
+		return -1;
+	if (have_ksm) {
+		if (k == 1) {
+			fprintf(stderr, "%s: kernel KSM thread while it merges...\n", kr->name);
+			if (run_kernel_merge(300, &kr->kernel_merge_cpu, &kr->kernel_merge_sec,
+					     &kr->kernel_merge_sharing, &kr->kernel_merge_scans) < 0)
+				fprintf(stderr, "kernel merge measurement failed (disturbed or too slow)\n");
+		}
+		fprintf(stderr, "%s: kernel KSM thread...\n", kr->name);
+		if (run_kernel(pid, memhog_pages(&l), k != 1, runs, window, kr) < 0)
+			fprintf(stderr, "kernel measurement failed\n");
+		kr->kernel_bytes_per_page = kernel_bytes_per_page(pid);
+		if (k == 1) {
+			struct ours m = { 0 };
+			fprintf(stderr, "%s: ours over merged memory...\n", kr->name);
+			if (run_ours(pid, size, 1, runs, &m, false, false) == 0) {
+				kr->skip_merged = m.skipped_per_sec;
+				kr->merged_decided_per_cpu_sec = m.decided_per_cpu_sec;
+				kr->merged_process_decided_per_cpu_sec = m.process_decided_per_cpu_sec;
+			}
+			fprintf(stderr, "%s: %llu pages skipped (merged), %llu read\n", kr->name,
+				(unsigned long long)m.pages_skipped,
+				(unsigned long long)m.pages_scanned);
+		}
+	}
+	reap(pid);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	unsigned mib = 1024;
-	int runs = 5, o;
-	double window = 2.0;
+	static struct bench bn = { .mib = 1024, .runs = 5, .window = 2.0,
+				   .kr = { { .name = "unique" }, { .name = "duplicate" }, { .name = "unique_thp" } } };
+	int o;
 	const char *json = NULL, *md = NULL;
 	while ((o = getopt(argc, argv, "m:r:w:o:M:")) != -1) {
 		switch (o) {
-		case 'm': mib = (unsigned)atoi(optarg); break;
-		case 'r': runs = MIN(atoi(optarg), MAX_RUNS); break;
-		case 'w': window = atof(optarg); break;
+		case 'm': bn.mib = (unsigned)atoi(optarg); break;
+		case 'r': bn.runs = MIN(atoi(optarg), MAX_RUNS); break;
+		case 'w': bn.window = atof(optarg); break;
 		case 'o': json = optarg; break;
 		case 'M': md = optarg; break;
 		default:
@@ -357,69 +570,23 @@ int main(int argc, char **argv)
 		printf("skip: needs root (pagemap PFNs, /sys/kernel/mm/ksm)\n");
 		return 77;
 	}
-	bool have_ksm = ksm_save(NULL, &saved) == 0;
-	saved_valid = have_ksm;
+	bn.have_ksm = ksm_save(NULL, &saved) == 0;
+	saved_valid = bn.have_ksm;
 	atexit(cleanup);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	unsigned pages = mib * 256;
-	struct kind_result kr[NKINDS] = { { .name = "unique" }, { .name = "duplicate" },
-					  { .name = "unique_thp" } };
-	for (int k = 0; k < NKINDS; k++) {
-		struct memhog_layout l = { .seed = 7, .mergeable = true, .thp = k == 2 };
-		if (k != 1) {
-			l.unique = pages;
-		} else {
-			l.classes = 1024;
-			l.per_class = pages / 1024;
-		}
-		uint64_t size = memhog_pages(&l) * 4096;
-		pid_t pid = spawn(&l);
-		if (pid < 0) {
-			fprintf(stderr, "spawn failed\n");
+	unsigned pages = bn.mib * 256;
+	for (int k = 0; k < NKINDS; k++)
+		if (measure_kind(&bn, k, pages) < 0)
 			return 1;
-		}
-		fprintf(stderr, "%s: ours, 1 thread...\n", kr[k].name);
-		if (run_ours(pid, size, 1, runs, &kr[k].o, k == 0, false) < 0)
-			return 1;
-		fprintf(stderr, "%s: ours, 2 threads...\n", kr[k].name);
-		if (run_ours(pid, size, 2, runs, &kr[k].o, false, false) < 0)
-			return 1;
-		fprintf(stderr, "%s: ours, pread only, 1 and 2 threads...\n", kr[k].name);
-		if (run_ours(pid, size, 1, runs, &kr[k].o, false, true) < 0 ||
-		    run_ours(pid, size, 2, runs, &kr[k].o, false, true) < 0)
-			return 1;
-		if (have_ksm) {
-			if (k == 1) {
-				fprintf(stderr, "%s: kernel KSM thread while it merges...\n", kr[k].name);
-				if (run_kernel_merge(300, &kr[k].kernel_merge_cpu, &kr[k].kernel_merge_sec,
-						     &kr[k].kernel_merge_sharing, &kr[k].kernel_merge_scans) < 0)
-					fprintf(stderr, "kernel merge measurement failed (disturbed or too slow)\n");
-			}
-			fprintf(stderr, "%s: kernel KSM thread...\n", kr[k].name);
-			if (run_kernel(runs, window, &kr[k].kernel_cpu, &kr[k].kernel_wall,
-				       &kr[k].kernel_windows, &kr[k].kernel_disturbed) < 0)
-				fprintf(stderr, "kernel measurement failed\n");
-			if (k == 1) {
-				struct ours m = { 0 };
-				fprintf(stderr, "%s: ours over merged memory...\n", kr[k].name);
-				if (run_ours(pid, size, 1, runs, &m, false, false) == 0) {
-					kr[k].skip_merged = m.skipped_per_sec;
-					kr[k].merged_decided_per_cpu_sec = m.decided_per_cpu_sec;
-				}
-				fprintf(stderr, "%s: %llu pages skipped (merged), %llu read\n", kr[k].name,
-					(unsigned long long)m.pages_skipped,
-					(unsigned long long)m.pages_scanned);
-			}
-		}
-		reap(pid);
-	}
-	/* absent: a mapping 4x as large, never touched */
-	struct memhog_layout la = { .absent = pages * 4, .unique = 1, .mergeable = true };
+	fprintf(stderr, "XXH3 alone...\n");
+	bn.xxh3 = xxh3_alone(bn.runs);
+	/* absent: a mapping 4x as large (at most 16 GiB: beyond, the kernel's
+	 * overcommit heuristic refuses it on a small machine), never touched */
+	struct memhog_layout la = { .absent = MIN(pages * 4, 16u << 18), .unique = 1, .mergeable = true };
 	pid_t pid = spawn(&la);
-	struct ours abs = { 0 };
-	if (pid < 0 || run_ours(pid, memhog_pages(&la) * 4096, 1, runs, &abs, false, false) < 0)
+	if (pid < 0 || run_ours(pid, memhog_pages(&la) * 4096, 1, bn.runs, &bn.absent, false, false) < 0)
 		return 1;
 	reap(pid);
 	cleanup();
@@ -427,84 +594,9 @@ int main(int argc, char **argv)
 	char *load = NULL;
 	if (read_file("/proc/loadavg", &load, NULL) < 0)
 		load = NULL;
-	double load1 = load ? atof(load) : -1;
+	bn.load1 = load ? atof(load) : -1;
 	free(load);
-
-	FILE *out = json ? fopen(json, "w") : stdout;
-	if (!out)
+	if (write_json(&bn, json) < 0 || write_md(&bn, md) < 0)
 		return 1;
-	fprintf(out, "{\n  \"memory_mib\": %u, \"runs\": %d, \"kernel_window_sec\": %.1f, \"loadavg_1min_at_end\": %.2f,\n",
-		mib, runs, window, load1);
-	for (int k = 0; k < NKINDS; k++) {
-		struct kind_result *x = &kr[k];
-		fprintf(out, "  \"%s\": {\"ours_hashed_per_cpu_sec\": %.0f, \"ours_wall_pages_per_sec_1t\": %.0f, "
-			"\"ours_wall_pages_per_sec_2t\": %.0f, \"ours_pread_only_per_cpu_sec\": %.0f, "
-			"\"ours_pread_only_wall_pages_per_sec_2t\": %.0f, \"kernel_pages_per_cpu_sec\": %.0f, "
-			"\"kernel_pages_per_wall_sec\": %.0f, \"ratio_per_cpu_sec\": %.2f, "
-			"\"kernel_windows\": %d, \"kernel_windows_disturbed\": %d, "
-			"\"pages_scanned\": %llu, \"saveable_pages\": %llu, \"skipped_merged_per_sec\": %.0f, "
-			"\"ours_merged_pages_per_cpu_sec\": %.0f, \"kernel_merging_pages_per_cpu_sec\": %.0f, "
-			"\"kernel_merging_sec\": %.1f, \"kernel_merging_pages_sharing\": %lld, "
-			"\"kernel_merging_full_scans\": %lld},\n",
-			x->name, x->o.hashed_per_cpu_sec, x->o.wall_1t, x->o.wall_2t,
-			x->o.pread_per_cpu_sec, x->o.pread_wall_2t, x->kernel_cpu,
-			x->kernel_wall, x->kernel_cpu > 0 ? x->o.hashed_per_cpu_sec / x->kernel_cpu : 0,
-			x->kernel_windows, x->kernel_disturbed, (unsigned long long)x->o.pages_scanned, (unsigned long long)x->o.saveable,
-			x->skip_merged, x->merged_decided_per_cpu_sec, x->kernel_merge_cpu,
-			x->kernel_merge_sec, (long long)x->kernel_merge_sharing,
-			(long long)x->kernel_merge_scans);
-	}
-	fprintf(out, "  \"skipped_absent_per_sec\": %.0f,\n", abs.skipped_per_sec);
-	fprintf(out, "  \"bytes_per_tracked_page\": {\"counted_steady\": %.2f, \"counted_peak\": %.2f, "
-		"\"rss_steady\": %.2f, \"rss_peak\": %.2f}\n}\n",
-		kr[0].o.bytes_per_page, kr[0].o.peak_bytes_per_page,
-		kr[0].o.rss_bytes_per_page, kr[0].o.hwm_bytes_per_page);
-	if (json)
-		fclose(out);
-
-	out = md ? fopen(md, "w") : stdout;
-	if (!out)
-		return 1;
-	fprintf(out, "# Scanner benchmark\n\n%u MiB per kind of memory, medians of %d runs "
-		"(kernel: %d windows of %.1f s at pages_to_scan=100000 sleep_millisecs=0). "
-		"1-minute load average at the end: %.2f on %ld CPUs (a shared machine: the kernel "
-		"thread also scans other processes' mergeable memory, and both sides lose CPU to "
-		"other work).\n\n", mib, runs, runs, window, load1, sysconf(_SC_NPROCESSORS_ONLN));
-	fprintf(out, "| memory | ours pages/CPU-s (1 thr) | ours pages/s wall 1 thr | ours pages/s wall 2 thr "
-		"| pread only: pages/CPU-s (1 thr) | pread only: pages/s wall 2 thr "
-		"| kernel ksmd pages/CPU-s | ratio per CPU-s | kernel windows valid / disturbed |\n"
-		"|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
-	for (int k = 0; k < NKINDS; k++) {
-		/* duplicate: beside the kernel while it merges the same memory */
-		double kern = k == 1 ? kr[k].kernel_merge_cpu : kr[k].kernel_cpu;
-		fprintf(out, "| %s | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.2f M | %.1fx | %d / %d |\n",
-			k == 2 ? "unique, transparent huge pages" :
-			k == 1 ? "duplicate, not merged yet (kernel: from the start until it has merged it)" :
-			kr[k].name,
-			kr[k].o.hashed_per_cpu_sec / 1e6, kr[k].o.wall_1t / 1e6, kr[k].o.wall_2t / 1e6,
-			kr[k].o.pread_per_cpu_sec / 1e6, kr[k].o.pread_wall_2t / 1e6,
-			kern / 1e6, kern > 0 ? kr[k].o.hashed_per_cpu_sec / kern : 0,
-			k == 1 ? (kern > 0) : kr[k].kernel_windows, k == 1 ? 0 : kr[k].kernel_disturbed);
-	}
-	if (kr[1].merged_decided_per_cpu_sec > 0)
-		fprintf(out, "| duplicate, once KSM merged it (ours skips merged pages, the kernel "
-			"scans them again) | %.2f M | | | | | %.2f M | %.1fx | %d / %d |\n",
-			kr[1].merged_decided_per_cpu_sec / 1e6, kr[1].kernel_cpu / 1e6,
-			kr[1].kernel_cpu > 0 ? kr[1].merged_decided_per_cpu_sec / kr[1].kernel_cpu : 0,
-			kr[1].kernel_windows, kr[1].kernel_disturbed);
-	if (kr[1].kernel_merge_cpu > 0)
-		fprintf(out, "\nThe kernel merged the duplicate memory (pages_sharing +%lld) in %.1f s, "
-			"%lld full scans done by then; its rate is taken over that span; the last row is after it.\n",
-			(long long)kr[1].kernel_merge_sharing, kr[1].kernel_merge_sec,
-			(long long)kr[1].kernel_merge_scans);
-	fprintf(out, "\n| pages skipped through pagemap | pages/s (pagemap stage) |\n|---|---:|\n"
-		"| absent (never touched) | %.1f M |\n| already merged by KSM | %.1f M |\n",
-		abs.skipped_per_sec / 1e6, kr[1].skip_merged / 1e6);
-	fprintf(out, "\n| daemon bytes per tracked page | steady | peak (during a pass) |\n|---|---:|---:|\n"
-		"| counted allocations | %.2f | %.2f |\n| process RSS growth | %.2f | %.2f |\n",
-		kr[0].o.bytes_per_page, kr[0].o.peak_bytes_per_page,
-		kr[0].o.rss_bytes_per_page, kr[0].o.hwm_bytes_per_page);
-	if (md)
-		fclose(out);
 	return 0;
 }

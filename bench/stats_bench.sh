@@ -2,7 +2,9 @@
 # stats_bench.sh B RATE SECONDS — the bench-stats benchmark.
 #
 # 1. Starts bench/stats_server (50-guest snapshot, republished every second
-#    as the daemon does) on 127.0.0.1, ephemeral port.
+#    as the daemon does) on 127.0.0.1, ephemeral port; as root its endpoint
+#    is served by an unprivileged child as ksmd's is (daemon/http_sep.c),
+#    else in process (STATS_BENCH_MODE=sep|inproc chooses).
 # 2. Sends RATE requests/s to /v1/stats and RATE requests/s to /metrics
 #    (open loop, fixed rate, 4 keep-alive connections each) for SECONDS.
 #    Pass: zero errors and p99 <= 2 ms on both.
@@ -20,12 +22,15 @@ cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; 
 trap cleanup EXIT
 
 start_server() {
-    "$B/bench/stats_server" 127.0.0.1:0 50 $(($1 + 5)) >"$tmp/server.out" 2>"$tmp/server.err" &
+    "$B/bench/stats_server" 127.0.0.1:0 50 $(($1 + 5)) 1000 ${STATS_BENCH_MODE:-$mode} \
+        >"$tmp/server.out" 2>"$tmp/server.err" &
     srv_pid=$!
     for _ in $(seq 50); do grep -q '^port' "$tmp/server.out" && break; sleep 0.1; done
     port=$(awk '/^port/{print $2}' "$tmp/server.out")
     [ -n "$port" ] || { echo "stats server did not start"; cat "$tmp/server.err"; exit 1; }
 }
+
+mode=inproc; [ "$(id -u)" = 0 ] && mode=sep
 
 # The machine's wake-up lateness: the floor under any p99 measured below.
 jitter=$("$B/bench/stats_load" --jitter 5) || jitter=null
@@ -36,7 +41,9 @@ load_rc=$?
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 kill -TERM "$srv_pid" 2>/dev/null; wait "$srv_pid" 2>/dev/null; srv_pid=
 publish=$(grep publish_ms "$tmp/server.out" || echo "publish_ms n/a")
-server_cpu=$(awk '/^cpu_seconds/{print $2}' "$tmp/server.out"); server_cpu=${server_cpu:-null}
+server_cpu=$(awk '$1 == "cpu_seconds" {print $2}' "$tmp/server.out"); server_cpu=${server_cpu:-null}
+parent_cpu=$(awk '$1 == "cpu_seconds_parent" {print $2}' "$tmp/server.out"); parent_cpu=${parent_cpu:-null}
+server_mode=$(awk '$1 == "mode" {print $2}' "$tmp/server.out")
 
 scan_idle=null; scan_idle2=null; scan_load=null; scan_note="scanner benchmark not built"
 SCAN_PASSES=15
@@ -57,10 +64,12 @@ if [ -x "$B/bench/stats_scan" ]; then
 fi
 
 python3 - "$tmp/load.json" "$RATE" "$SECS" "$load_before" "$load_after" "$publish" \
-    "$scan_idle" "$scan_load" "$scan_note" "$load_rc" "$server_cpu" "$jitter" "$scan_idle2" <<'PY'
+    "$scan_idle" "$scan_load" "$scan_note" "$load_rc" "$server_cpu" "$jitter" "$scan_idle2" \
+    "$parent_cpu" "${server_mode:-inproc}" <<'PY'
 import json, sys, platform, os, datetime
 load = json.load(open(sys.argv[1]))
-rate, secs, lb, la, publish, si, sl, note, rc, cpu, jit, si2 = sys.argv[2:]
+rate, secs, lb, la, publish, si, sl, note, rc, cpu, jit, si2, pcpu, mode = sys.argv[2:]
+pcpu = json.loads(pcpu)
 jit = json.loads(jit)
 si2 = json.loads(si2)
 cpu = json.loads(cpu)
@@ -72,8 +81,10 @@ res = {"benchmark": "stats HTTP endpoint under fixed-rate load",
                 "loadavg_before": lb, "loadavg_after": la},
        "snapshot_guests": 50, "rate_per_path": int(rate), "seconds": int(secs),
        "load": load, "publish": publish, "server_cpu_seconds": cpu,
+       "server_mode": mode, "server_parent_cpu_seconds": pcpu,
        "machine_wakeup_jitter": jit,
        "server_cpu_usec_per_request": round(cpu * 1e6 / sum(p["responses"] for p in load["paths"]), 1) if cpu else None,
+       "server_parent_cpu_usec_per_request": round(pcpu * 1e6 / sum(p["responses"] for p in load["paths"]), 1) if pcpu is not None else None,
        "criteria": {"errors": 0, "p99_ms_max": 2.0}, "pass": ok,
        "scanner": {"note": note, "idle": si, "under_http_load": sl}}
 res["scanner"]["idle_after"] = si2
@@ -93,7 +104,9 @@ with open("bench/results/stats.md", "w") as f:
             f"before {lb}, after {la}.\n\n")
     f.write(f"Open-loop load: {rate} requests/s to each path for {secs} s, 4 keep-alive "
             f"connections per path, against a 50-guest snapshot republished every second "
-            f"({publish}).\n\n")
+            f"({publish}). Server mode: {mode} ("
+            + ("served by the unprivileged child, as ksmd does" if mode == "sep" else "served in process")
+            + ").\n\n")
     f.write("| path | requests | errors | unanswered | bytes | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n")
     f.write("|---|---|---|---|---|---|---|---|---|---|\n")
     for p in load["paths"]:
@@ -104,7 +117,11 @@ with open("bench/results/stats.md", "w") as f:
     if cpu:
         f.write(f"\nServer CPU (serving + republishing): {cpu:.2f} s for "
                 f"{sum(p['responses'] for p in load['paths'])} responses = "
-                f"{res['server_cpu_usec_per_request']} us per request.\n")
+                f"{res['server_cpu_usec_per_request']} us per request")
+        if mode == "sep" and pcpu is not None:
+            f.write(f"; of which the privileged process {pcpu:.2f} s = "
+                    f"{res['server_parent_cpu_usec_per_request']} us per request")
+        f.write(".\n")
     if load.get("generator_cpu_seconds") is not None:
         f.write(f"Load generator CPU: {load['generator_cpu_seconds']:.2f} s.\n")
     if jit:

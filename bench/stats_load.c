@@ -196,147 +196,107 @@ static int jitter(double secs)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The run: its parameters, the paths and their connections. */
+static struct path_stats ps[MAX_PATHS];
+static struct conn conns[MAX_CONNS];
+static int np, cpp;                     /* paths; connections per path */
+static double rate, start;              /* requests/s per path; when the schedule starts */
+static uint64_t total_per_path;
+
+/* At time t: queue every request whose time has come and hand queued
+ * ones to idle connections. Returns true once every request is answered. */
+static bool schedule(double t)
 {
-	if (argc == 3 && strcmp(argv[1], "--jitter") == 0)
-		return jitter(atof(argv[2]));
-	if (argc < 7) {
-		fprintf(stderr, "usage: %s HOST PORT RATE_PER_PATH SECONDS CONNS_PER_PATH PATH...\n", argv[0]);
-		return 2;
-	}
-	addr.sin_family = AF_INET;
-	addr.sin_port = htons((uint16_t)atoi(argv[2]));
-	if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
-		fprintf(stderr, "bad IPv4 address %s\n", argv[1]);
-		return 2;
-	}
-	double rate = atof(argv[3]), secs = atof(argv[4]);
-	int cpp = atoi(argv[5]);
-	int np = argc - 6;
-	if (np > MAX_PATHS || cpp < 1 || cpp * np > MAX_CONNS || rate <= 0 || secs <= 0) {
-		fprintf(stderr, "bad arguments\n");
-		return 2;
-	}
-	static struct path_stats ps[MAX_PATHS];
-	static struct conn conns[MAX_CONNS];
-	prctl(PR_SET_TIMERSLACK, 1000UL); /* wake within ~1 us of the schedule, not 50 */
-	ep = epoll_create1(EPOLL_CLOEXEC);
+	bool all_done = true;
 	for (int i = 0; i < np; i++) {
-		ps[i].path = argv[6 + i];
-		ps[i].reqlen = (size_t)snprintf(ps[i].req, sizeof ps[i].req,
-			"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ksmd-stats-load\r\n\r\n", argv[6 + i], argv[1]);
-		ps[i].qcap = 1 << 20;
-		ps[i].queue = malloc(ps[i].qcap * sizeof(double));
-	}
-	for (int i = 0; i < np * cpp; i++) {
-		conns[i].path = i / cpp;
-		conns[i].cap = 1 << 20;
-		conns[i].buf = malloc(conns[i].cap);
-		if (open_conn(&conns[i]) < 0) {
-			fprintf(stderr, "cannot connect\n");
-			return 1;
+		struct path_stats *p = &ps[i];
+		/* Schedule every request whose time has come. */
+		while (p->next < total_per_path && start + p->next / rate <= t) {
+			p->queue[(p->qhead + p->queued) % p->qcap] = start + p->next / rate;
+			p->queued++;
+			p->next++;
 		}
-	}
-	double start = now() + 0.05, end = start + secs;
-	uint64_t total_per_path = (uint64_t)(rate * secs);
-	for (;;) {
-		double t = now();
-		bool all_done = true;
-		for (int i = 0; i < np; i++) {
-			struct path_stats *p = &ps[i];
-			/* Schedule every request whose time has come. */
-			while (p->next < total_per_path && start + p->next / rate <= t) {
-				p->queue[(p->qhead + p->queued) % p->qcap] = start + p->next / rate;
-				p->queued++;
-				p->next++;
-			}
-			/* Hand queued requests to idle connections. */
-			for (int k = 0; k < cpp && p->queued; k++) {
-				struct conn *c = &conns[i * cpp + k];
-				if (c->busy)
-					continue;
-				double sched = p->queue[p->qhead];
-				p->qhead = (p->qhead + 1) % p->qcap;
-				p->queued--;
-				send_req(c, p, sched);
-			}
-			bool busy = false;
-			for (int k = 0; k < cpp; k++)
-				busy |= conns[i * cpp + k].busy;
-			if (p->next < total_per_path || p->queued || busy)
-				all_done = false;
+		/* Hand queued requests to idle connections. */
+		for (int k = 0; k < cpp && p->queued; k++) {
+			struct conn *c = &conns[i * cpp + k];
+			if (c->busy)
+				continue;
+			double sched = p->queue[p->qhead];
+			p->qhead = (p->qhead + 1) % p->qcap;
+			p->queued--;
+			send_req(c, p, sched);
 		}
-		if (all_done || t > end + 10)
-			break;
-		/* Sleep until the next scheduled request or an event. */
-		double next_t = 1e18;
-		for (int i = 0; i < np; i++)
-			if (ps[i].next < total_per_path)
-				next_t = fmin(next_t, start + ps[i].next / rate);
-		/* A nanosecond timeout (epoll_pwait2): with epoll_wait's
-		 * milliseconds the wait to a request less than 1 ms away rounds
-		 * to 0 and the generator spins, burning a core the server and
-		 * the scanner under test need. */
-		double wait_s = next_t > 1e17 ? 0.01 : fmax(0, next_t - now());
-		struct timespec to = { (time_t)wait_s, (long)((wait_s - floor(wait_s)) * 1e9) };
-		struct epoll_event evs[MAX_CONNS];
-		int n = epoll_pwait2(ep, evs, MAX_CONNS, &to, NULL);
-		for (int e = 0; e < n; e++) {
-			struct conn *c = evs[e].data.ptr;
-			struct path_stats *p = &ps[c->path];
-			if (!c->busy) {
-				if (evs[e].events & (EPOLLHUP | EPOLLERR))
-					close_conn(c); /* idle connection closed by the server */
-				else if (evs[e].events & EPOLLIN) {
-					char junk[256];
-					if (recv(c->fd, junk, sizeof junk, 0) <= 0)
-						close_conn(c);
-				}
+		bool busy = false;
+		for (int k = 0; k < cpp; k++)
+			busy |= conns[i * cpp + k].busy;
+		if (p->next < total_per_path || p->queued || busy)
+			all_done = false;
+	}
+	return all_done;
+}
+
+/* One epoll event of connection c: an idle connection closed or drained;
+ * the request's bytes sent; the response read, and recorded once whole. */
+static void on_event(struct conn *c, uint32_t events)
+{
+	struct path_stats *p = &ps[c->path];
+	if (!c->busy) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			close_conn(c); /* idle connection closed by the server */
+		else if (events & EPOLLIN) {
+			char junk[256];
+			if (recv(c->fd, junk, sizeof junk, 0) <= 0)
+				close_conn(c);
+		}
+		return;
+	}
+	if ((events & EPOLLOUT) && c->sent < c->reqlen) {
+		ssize_t w = send(c->fd, p->req + c->sent, c->reqlen - c->sent, MSG_NOSIGNAL);
+		if (w > 0)
+			c->sent += (size_t)w;
+		if (c->sent == c->reqlen)
+			want_out(c, false);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (;;) {
+			if (c->len + 65536 > c->cap)
+				c->buf = realloc(c->buf, c->cap *= 2);
+			ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+			if (r > 0) {
+				c->len += (size_t)r;
 				continue;
 			}
-			if ((evs[e].events & EPOLLOUT) && c->sent < c->reqlen) {
-				ssize_t w = send(c->fd, p->req + c->sent, c->reqlen - c->sent, MSG_NOSIGNAL);
-				if (w > 0)
-					c->sent += (size_t)w;
-				if (c->sent == c->reqlen)
-					want_out(c, false);
-			}
-			if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-				for (;;) {
-					if (c->len + 65536 > c->cap)
-						c->buf = realloc(c->buf, c->cap *= 2);
-					ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-					if (r > 0) {
-						c->len += (size_t)r;
-						continue;
-					}
-					if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-						int st;
-						if (complete(c, &st) <= 0) {
-							p->errors++;
-							close_conn(c);
-						}
-					}
-					break;
-				}
-				if (c->fd < 0)
-					continue;
+			if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
 				int st;
-				long tot = complete(c, &st);
-				if (tot < 0) {
+				if (complete(c, &st) <= 0) {
 					p->errors++;
 					close_conn(c);
-				} else if (tot > 0) {
-					record(p, now() - c->sched);
-					p->bytes += (uint64_t)tot;
-					if (st != 200)
-						p->errors++;
-					c->busy = false;
-					c->len = 0;
 				}
 			}
+			break;
+		}
+		if (c->fd < 0)
+			return;
+		int st;
+		long tot = complete(c, &st);
+		if (tot < 0) {
+			p->errors++;
+			close_conn(c);
+		} else if (tot > 0) {
+			record(p, now() - c->sched);
+			p->bytes += (uint64_t)tot;
+			if (st != 200)
+				p->errors++;
+			c->busy = false;
+			c->len = 0;
 		}
 	}
+}
+
+/* The results as one JSON line on stdout. Returns 0, or 1 when a request
+ * failed or went unanswered. */
+static int report(double secs)
+{
 	double elapsed = now() - start;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -363,4 +323,70 @@ int main(int argc, char **argv)
 	}
 	printf("]}\n");
 	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--jitter") == 0)
+		return jitter(atof(argv[2]));
+	if (argc < 7) {
+		fprintf(stderr, "usage: %s HOST PORT RATE_PER_PATH SECONDS CONNS_PER_PATH PATH...\n", argv[0]);
+		return 2;
+	}
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)atoi(argv[2]));
+	if (inet_pton(AF_INET, argv[1], &addr.sin_addr) != 1) {
+		fprintf(stderr, "bad IPv4 address %s\n", argv[1]);
+		return 2;
+	}
+	rate = atof(argv[3]);
+	double secs = atof(argv[4]);
+	cpp = atoi(argv[5]);
+	np = argc - 6;
+	if (np > MAX_PATHS || cpp < 1 || cpp * np > MAX_CONNS || rate <= 0 || secs <= 0) {
+		fprintf(stderr, "bad arguments\n");
+		return 2;
+	}
+	prctl(PR_SET_TIMERSLACK, 1000UL); /* wake within ~1 us of the schedule, not 50 */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	for (int i = 0; i < np; i++) {
+		ps[i].path = argv[6 + i];
+		ps[i].reqlen = (size_t)snprintf(ps[i].req, sizeof ps[i].req,
+			"GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ksmd-stats-load\r\n\r\n", argv[6 + i], argv[1]);
+		ps[i].qcap = 1 << 20;
+		ps[i].queue = malloc(ps[i].qcap * sizeof(double));
+	}
+	for (int i = 0; i < np * cpp; i++) {
+		conns[i].path = i / cpp;
+		conns[i].cap = 1 << 20;
+		conns[i].buf = malloc(conns[i].cap);
+		if (open_conn(&conns[i]) < 0) {
+			fprintf(stderr, "cannot connect\n");
+			return 1;
+		}
+	}
+	start = now() + 0.05;
+	double end = start + secs;
+	total_per_path = (uint64_t)(rate * secs);
+	for (;;) {
+		double t = now();
+		if (schedule(t) || t > end + 10)
+			break;
+		/* Sleep until the next scheduled request or an event. */
+		double next_t = 1e18;
+		for (int i = 0; i < np; i++)
+			if (ps[i].next < total_per_path)
+				next_t = fmin(next_t, start + ps[i].next / rate);
+		/* A nanosecond timeout (epoll_pwait2): with epoll_wait's
+		 * milliseconds the wait to a request less than 1 ms away rounds
+		 * to 0 and the generator spins, burning a core the server and
+		 * the scanner under test need. */
+		double wait_s = next_t > 1e17 ? 0.01 : fmax(0, next_t - now());
+		struct timespec to = { (time_t)wait_s, (long)((wait_s - floor(wait_s)) * 1e9) };
+		struct epoll_event evs[MAX_CONNS];
+		int n = epoll_pwait2(ep, evs, MAX_CONNS, &to, NULL);
+		for (int e = 0; e < n; e++)
+			on_event(evs[e].data.ptr, evs[e].events);
+	}
+	return report(secs);
 }

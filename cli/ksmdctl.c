@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/hint.h"
+#include "cli/keys.h"
 #include "cli/view.h"
 #include "common/util.h"
 #include "ctl/ctl.h"
@@ -15,10 +17,12 @@
 
 #define DEFAULT_SOCKET "/run/ksmd/ksmd.sock"
 #define TIMEOUT_USEC (10 * USEC_PER_SEC)
+#define LIST_TIMEOUT_USEC (2 * USEC_PER_SEC)   /* --list guests: a shell waits on it */
 
 enum { EXIT_NO = 1, EXIT_UNREACHABLE = 2 };
 
 static const char *sock_path = DEFAULT_SOCKET;
+static enum hint_source sock_source = HINT_DEFAULT;
 static bool json_out;
 
 static void usage(FILE *f)
@@ -27,6 +31,7 @@ static void usage(FILE *f)
 		"Usage: ksmdctl [-s SOCKET] [--json] [--raw] COMMAND [ARGS]\n"
 		"       ksmdctl -h | --help\n"
 		"       ksmdctl -V | --version\n"
+		"       ksmdctl [-s SOCKET] --list verbs|keys|live-keys|guests\n"
 		"\n"
 		"Commands:\n");
 	ctl_print_verbs(f);
@@ -36,6 +41,9 @@ static void usage(FILE *f)
 		"  -s, --socket SOCKET      control socket (default " DEFAULT_SOCKET ", or $KSMD_SOCKET)\n"
 		"  -j, --json               print the daemon's answer as JSON\n"
 		"  -r, --raw                print sizes in bytes\n"
+		"      --list WHAT          print the commands (verbs), the keys of get (keys), those of\n"
+		"                           set (live-keys) or the guests of the running ksmd (guests),\n"
+		"                           one a line, and exit (bash completion uses it)\n"
 		"  -h, --help               show this help and exit\n"
 		"  -V, --version            show the version and exit\n"
 		"\n"
@@ -50,7 +58,7 @@ static int call(const char *cmd, json_t *args, json_t **result)
 	int r = control_call(sock_path, cmd, args, TIMEOUT_USEC, &ans);
 	json_decref(args);
 	if (r < 0) {
-		fprintf(stderr, "ksmdctl: cannot reach ksmd at %s: %s\n", sock_path, strerror(-r));
+		hint_unreachable(stderr, sock_path, sock_source, r);
 		return EXIT_UNREACHABLE;
 	}
 	if (!json_is_true(json_object_get(ans, "ok"))) {
@@ -83,6 +91,25 @@ static json_t *strargs(int argc, char **argv)
 	return a;
 }
 
+/* "unknown guest 'x'", and the nearest guest of the snapshot if one is
+ * near. */
+static int unknown_guest(const json_t *snap, const char *name)
+{
+	struct text_nearest near = { 0 };
+	const json_t *g;
+	size_t i;
+	json_array_foreach(json_object_get(snap, snap_key(SF_GUESTS)), i, g) {
+		const char *n = json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME)));
+		if (n)
+			text_nearest_add(&near, name, n);
+	}
+	if (near.best)
+		fprintf(stderr, "ksmdctl: unknown guest '%s'; did you mean '%s'?\n", name, near.best);
+	else
+		fprintf(stderr, "ksmdctl: unknown guest '%s' (ksmdctl guests lists them)\n", name);
+	return EXIT_NO;
+}
+
 /* Views: fetch the whole snapshot, render a part. */
 static int do_view(const char *verb, int argc, char **argv)
 {
@@ -100,9 +127,9 @@ static int do_view(const char *verb, int argc, char **argv)
 				if (!strcmp(json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME))) ?: "", argv[0]))
 					found = g;
 			if (!found) {
-				fprintf(stderr, "ksmdctl: unknown guest '%s'\n", argv[0]);
+				r = unknown_guest(snap, argv[0]);
 				json_decref(snap);
-				return EXIT_NO;
+				return r;
 			}
 			part = found;
 		}
@@ -121,12 +148,12 @@ static int do_view(const char *verb, int argc, char **argv)
 		r = view_ksm(snap, stdout);
 	else
 		r = view_decisions(snap, stdout);
+	if (r == -ENOENT)
+		r = unknown_guest(snap, argv[0]);
+	else
+		r = r < 0 ? EXIT_NO : 0;
 	json_decref(snap);
-	if (r == -ENOENT) {
-		fprintf(stderr, "ksmdctl: unknown guest '%s'\n", argv[0]);
-		return EXIT_NO;
-	}
-	return r < 0 ? EXIT_NO : 0;
+	return r;
 }
 
 static json_t *top_fetch(void *ctx)
@@ -166,25 +193,26 @@ static int do_top(int argc, char **argv)
 	return view_top_loop(top_fetch, NULL, (int)(delay * 1000), iterations) < 0 ? EXIT_NO : 0;
 }
 
-static int do_plain(const char *verb, int argc, char **argv)
+static int do_plain(const struct ctl_verb *v, int argc, char **argv)
 {
+	const char *verb = v->name;
 	json_t *res;
 	int r = call(verb, strargs(argc, argv), &res);
 	if (r)
 		return r;
 	if (json_out)
 		print_json(res);
-	else if (!strcmp(verb, "get") && argc == 0) {
+	else if (v->id == CTL_GET && argc == 0) {
 		const char *k;
 		json_t *v;
 		json_object_foreach(res, k, v)
 			printf("%s = %s\n", k, json_string_value(v));
-	} else if (!strcmp(verb, "get") || !strcmp(verb, "set")) {
+	} else if (v->id == CTL_GET || v->id == CTL_SET) {
 		printf("%s = %s\n", json_string_value(json_object_get(res, "key")),
 		       json_string_value(json_object_get(res, "value")));
-	} else if (!strcmp(verb, "config")) {
+	} else if (v->id == CTL_CONFIG) {
 		fputs(json_string_value(res) ?: "", stdout);
-	} else if (!strcmp(verb, "balloon")) {
+	} else if (v->id == CTL_BALLOON) {
 		char buf[32];
 		if (json_is_integer(res))
 			printf("%s: balloon set to %s (the policy leaves it there until 'balloon %s auto')\n",
@@ -200,6 +228,44 @@ static int do_plain(const char *verb, int argc, char **argv)
 	return 0;
 }
 
+/* --list WHAT: names one a line, for scripts and bash completion (verbs
+ * and keys need no daemon; guests ask it, as status does). */
+static int do_list(const char *what)
+{
+	static const char *const lists[] = { "verbs", "keys", "live-keys", "guests", NULL };
+	if (!strcmp(what, "verbs")) {
+		for (size_t i = 0; i < ctl_n_verbs; i++)
+			printf("%s\n", ctl_verbs[i].name);
+	} else if (!strcmp(what, "keys") || !strcmp(what, "live-keys")) {
+		for (size_t i = 0; i < cli_n_keys; i++)
+			if (cli_keys[i].live || !strcmp(what, "keys"))
+				printf("%s\n", cli_keys[i].name);
+	} else if (!strcmp(what, "guests")) {
+		json_t *ans = NULL;
+		int r = control_call(sock_path, "status", NULL, LIST_TIMEOUT_USEC, &ans);
+		if (r < 0) {
+			hint_unreachable(stderr, sock_path, sock_source, r);
+			return EXIT_UNREACHABLE;
+		}
+		const json_t *g;
+		size_t i;
+		json_array_foreach(json_object_get(json_object_get(ans, "result"), snap_key(SF_GUESTS)), i, g) {
+			const char *n = json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME)));
+			if (n)
+				printf("%s\n", n);
+		}
+		json_decref(ans);
+	} else {
+		struct text_nearest near = { 0 };
+		for (size_t i = 0; lists[i]; i++)
+			text_nearest_add(&near, what, lists[i]);
+		fprintf(stderr, "ksmdctl: --list takes verbs, keys, live-keys or guests, not '%s'%s%s%s\n", what,
+			near.best ? "; did you mean '" : "", near.best ? near.best : "", near.best ? "'?" : "");
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -208,14 +274,19 @@ int main(int argc, char **argv)
 		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "list", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	if (getenv("KSMD_SOCKET") && *getenv("KSMD_SOCKET"))
+	const char *list = NULL;
+	if (getenv("KSMD_SOCKET") && *getenv("KSMD_SOCKET")) {
 		sock_path = getenv("KSMD_SOCKET");
+		sock_source = HINT_ENV;
+	}
 	while ((c = getopt_long(argc, argv, "+s:jrhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': sock_path = optarg; break;
+		case 's': sock_path = optarg; sock_source = HINT_OPTION; break;
+		case 'L': list = optarg; break;
 		case 'j': json_out = true; break;
 		case 'r': view_set_raw(true); break;
 		case 'h': usage(stdout); return 0;
@@ -223,6 +294,8 @@ int main(int argc, char **argv)
 		default: usage(stderr); return EXIT_UNREACHABLE;
 		}
 	}
+	if (list)
+		return do_list(list);
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_UNREACHABLE;
@@ -231,29 +304,36 @@ int main(int argc, char **argv)
 	int nargs = argc - optind - 1;
 	char **args = argv + optind + 1;
 
-	if (!strcmp(verb, "run")) {
+	const struct ctl_verb *v = ctl_verb_find(verb);
+	if (!v) {
+		struct text_nearest near = { 0 };
+		for (size_t i = 0; i < ctl_n_verbs; i++)
+			text_nearest_add(&near, verb, ctl_verbs[i].name);
+		if (near.best)
+			fprintf(stderr, "ksmdctl: unknown command '%s'; did you mean '%s'? (see ksmdctl --help)\n",
+				verb, near.best);
+		else
+			fprintf(stderr, "ksmdctl: unknown command '%s' (see ksmdctl --help)\n", verb);
+		return EXIT_UNREACHABLE;
+	}
+	if (v->id == CTL_RUN) {
 		if (nargs > 0 && !strcmp(args[0], "--")) {
 			args++;
 			nargs--;
 		}
 		if (nargs < 1) {
-			fprintf(stderr, "ksmdctl: usage: ksmdctl run -- CMD [ARGS]\n");
+			fprintf(stderr, "ksmdctl: usage: ksmdctl %s\n", v->usage);
 			return EXIT_UNREACHABLE;
 		}
 		int r = ctl_exec_mergeable(args);
 		fprintf(stderr, "ksmdctl: run %s: %s\n", args[0], strerror(-r));
 		return r == -ENOENT ? 127 : 126;
 	}
-	if (!strcmp(verb, "top"))
+	if (v->id == CTL_TOP)
 		return do_top(nargs, args);
-	const struct ctl_verb *v = ctl_verb_find(verb);
-	if (!v) {
-		fprintf(stderr, "ksmdctl: unknown command '%s' (see ksmdctl --help)\n", verb);
-		return EXIT_UNREACHABLE;
-	}
 	if (nargs < v->min_args || (v->max_args >= 0 && nargs > v->max_args)) {
 		fprintf(stderr, "ksmdctl: wrong number of arguments for '%s': %s\n", verb, v->usage);
 		return EXIT_UNREACHABLE;
 	}
-	return v->view ? do_view(verb, nargs, args) : do_plain(verb, nargs, args);
+	return v->view ? do_view(verb, nargs, args) : do_plain(v, nargs, args);
 }

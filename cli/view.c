@@ -67,6 +67,16 @@ static const char *str(const json_t *o, enum snap_id id)
 
 struct fmt { char s[48]; };
 
+/* A number of the answer as an unsigned integer: a double out of range
+ * (a hostile or broken answer: 1e300) saturates instead of being
+ * undefined behaviour. */
+static uint64_t sat_u64(double d)
+{
+	if (!(d > 0))
+		return 0;
+	return d >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)d;
+}
+
 static struct fmt fsize_d(double bytes)
 {
 	struct fmt r;
@@ -74,9 +84,9 @@ static struct fmt fsize_d(double bytes)
 		snprintf(r.s, sizeof r.s, "%.0f", bytes);
 	else if (bytes < 0) {
 		char b[40];
-		snprintf(r.s, sizeof r.s, "-%s", format_size((uint64_t)-bytes, b, sizeof b));
+		snprintf(r.s, sizeof r.s, "-%s", format_size(sat_u64(-bytes), b, sizeof b));
 	} else
-		format_size((uint64_t)bytes, r.s, sizeof r.s);
+		format_size(sat_u64(bytes), r.s, sizeof r.s);
 	return r;
 }
 
@@ -141,7 +151,7 @@ static struct fmt fdur(const json_t *o, enum snap_id id)
 		if (v < 60)
 			snprintf(r.s, sizeof r.s, v < 10 && v != floor(v) ? "%.1fs" : "%.0fs", v);
 		else
-			format_duration((usec_t)(v * 1e6), r.s, sizeof r.s);
+			format_duration(sat_u64(v * 1e6), r.s, sizeof r.s);
 	}
 	return r;
 }
@@ -341,7 +351,7 @@ static struct fmt ftime(const json_t *o, enum snap_id id)
 {
 	double t;
 	struct fmt r = { "-" };
-	if (num(o, id, &t)) {
+	if (num(o, id, &t) && t >= 0 && t < 1e15) {
 		time_t s = (time_t)t;
 		struct tm tm;
 		if (localtime_r(&s, &tm))

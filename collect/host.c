@@ -111,6 +111,7 @@ void collect_host_rates(const struct policy_host *prev, struct policy_host *cur)
 	cur->swap_in_pages_per_sec = 0;
 	cur->swap_out_pages_per_sec = 0;
 	cur->cg_swap_out_bytes_per_sec = 0;
+	cur->cg_swap_out_bytes_total = prev ? prev->cg_swap_out_bytes_total : 0;
 	if (!prev || cur->sampled_usec <= prev->sampled_usec)
 		return;
 	double secs = (double)(cur->sampled_usec - prev->sampled_usec) / USEC_PER_SEC;
@@ -119,8 +120,10 @@ void collect_host_rates(const struct policy_host *prev, struct policy_host *cur)
 	if (cur->pswpout_pages >= prev->pswpout_pages)
 		cur->swap_out_pages_per_sec = (double)(cur->pswpout_pages - prev->pswpout_pages) / secs;
 	cur->cg_swap_out_bytes_per_sec = 0;
-	if (cur->cg_valid && prev->cg_valid && cur->cg_swap_bytes > prev->cg_swap_bytes)
+	if (cur->cg_valid && prev->cg_valid && cur->cg_swap_bytes > prev->cg_swap_bytes) {
 		cur->cg_swap_out_bytes_per_sec = (double)(cur->cg_swap_bytes - prev->cg_swap_bytes) / secs;
+		cur->cg_swap_out_bytes_total += cur->cg_swap_bytes - prev->cg_swap_bytes;
+	}
 }
 
 static int read_at(const char *root, const char *rel, char **buf)

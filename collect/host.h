@@ -21,7 +21,8 @@ int collect_parse_vmstat(const char *text, struct policy_host *h);
 int collect_parse_psi(const char *text, struct policy_host *h);
 /* Rates from two samples: cur->swap_*_pages_per_sec from the counters'
  * difference over the sampled_usec difference (0 if prev is NULL, time did
- * not advance or a counter went back). */
+ * not advance or a counter went back); cur->cg_swap_out_bytes_total is
+ * prev's plus the growth of cg_swap_bytes (0 without prev). */
 void collect_host_rates(const struct policy_host *prev, struct policy_host *cur);
 
 /* The directory of a memory cgroup named as in policy.budget: PATH as

@@ -84,7 +84,9 @@ int scan_regions_parse(const char *text, enum scanner_guest_kind kind,
 			const char *path = pos ? buf + pos : "";
 			while (*path == ' ')
 				path++;
-			if (e <= s || (s | e) % PAGE_SIZE_4K) {
+			/* the kernel lists mappings in address order, apart: what
+			 * does not is no maps file (the ranges are promised in order) */
+			if (e <= s || (s | e) % PAGE_SIZE_4K || (have && s < cur_end)) {
 				ps.err = -EINVAL;
 				break;
 			}
@@ -132,4 +134,22 @@ int scan_regions_read(pid_t pid, enum scanner_guest_kind kind,
 	r = scan_regions_parse(text, kind, size_hint_bytes, out, n);
 	free(text);
 	return r;
+}
+
+int scan_parse_statm(const char *text, uint64_t *resident_pages)
+{
+	unsigned long long size, res;
+	if (sscanf(text, "%llu %llu", &size, &res) != 2)
+		return -EINVAL;
+	*resident_pages = res;
+	return 0;
+}
+
+bool scan_ksm_stat_none_merging(const char *text)
+{
+	const char *f = strstr(text, "ksm_merging_pages ");
+	if (!f)
+		return false;
+	f += strlen("ksm_merging_pages ");
+	return f[0] == '0' && (f[1] == '\n' || f[1] == 0);
 }

@@ -5,6 +5,7 @@
 #ifndef KSMD_SCAN_REGIONS_H
 #define KSMD_SCAN_REGIONS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,7 +21,8 @@ struct scan_range {
  * /proc/PID/maps (SCANNER_GUEST_PROCESS: private anonymous writable
  * mappings; smaps text works too). On success *out is a malloc'd array of
  * *n ranges in address order (possibly empty, *out NULL). Returns 0,
- * -EINVAL on malformed text, -ENOMEM. */
+ * -EINVAL on malformed text (mappings out of order or overlapping too),
+ * -ENOMEM. */
 int scan_regions_parse(const char *text, enum scanner_guest_kind kind,
 		       uint64_t size_hint_bytes, struct scan_range **out, size_t *n);
 
@@ -29,5 +31,11 @@ int scan_regions_parse(const char *text, enum scanner_guest_kind kind,
  * the process is gone). */
 int scan_regions_read(pid_t pid, enum scanner_guest_kind kind,
 		      uint64_t size_hint_bytes, struct scan_range **out, size_t *n);
+
+/* The scanner's other /proc parsers (pure). /proc/PID/statm: its second
+ * field, the resident pages (of the kernel's page size): 0 or -EINVAL. */
+int scan_parse_statm(const char *text, uint64_t *resident_pages);
+/* /proc/PID/ksm_stat: true only when it says "ksm_merging_pages 0". */
+bool scan_ksm_stat_none_merging(const char *text);
 
 #endif

@@ -19,7 +19,11 @@
  * That figure is the guest's working set over the interval as the host saw
  * it, and it lags: it describes the interval that ended when it was read.
  * The daemon runs one cycle per guest (struct wss_tracker): clear, read
- * after host_wss_interval (10 s by default), clear again at once.
+ * after host_wss_interval (10 s by default), clear again at once. The
+ * reading is collect's (here, wss_tracker_collect() in the tick's collect
+ * stage); the clear changes the host, so it is act's
+ * (act/wss_reset.c, wss_tracker_reset() in the tick's act stage, when
+ * the collect stage said one is due).
  *
  * What it counts and what it misses.
  * - Transparent huge pages: Referenced counts a PMD-mapped huge page whole
@@ -59,7 +63,7 @@
  *   (PG_referenced, counted by Referenced:). Measured: 64 MiB of an idle
  *   process read 572 kB after the clear, 67,024 kB after one scanner pass.
  *   So an interval in which the scanner read the guest is dropped and
- *   started again once the scanner is done with it (wss_tracker_tick's
+ *   started again once the scanner is done with it (wss_tracker_collect's
  *   others_read_usec); while a pass reads the guest there is no new
  *   sample and the last one ages.
  *
@@ -91,8 +95,8 @@
  * scanner finds it the same way); wss_find_qemu_ram() picks it out.
  *
  * The parsers are pure (smaps text in, numbers out) for unit tests;
- * wss_clear(), wss_sample() and wss_qemu_ram_range() are the only
- * functions here that touch files. */
+ * wss_sample() and wss_qemu_ram_range() are the only functions here that
+ * touch files, and they only read them. */
 #include "collect/wss.h"
 #include "collect/regions.h"
 
@@ -207,21 +211,18 @@ int wss_qemu_ram_range(pid_t pid, uint64_t ram_bytes, uint64_t *start, uint64_t 
 	return r;
 }
 
-int wss_clear(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
-	return write_file(path, "1");
-}
-
-int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes,
-	       uint64_t *rss_bytes)
+int wss_sample(pid_t pid, const struct proc_files *found, uint64_t start, uint64_t end,
+	       uint64_t *referenced_bytes, uint64_t *rss_bytes)
 {
 	char path[64], *text = NULL;
 	snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
 	int r = read_file(path, &text, NULL);
 	if (r < 0)
 		return r;
+	if (found && proc_files_check(found) < 0) {
+		free(text); /* another process's */
+		return -ESRCH;
+	}
 	r = wss_parse_smaps(text, start, end, referenced_bytes, rss_bytes);
 	free(text);
 	if (r == 0)
@@ -229,11 +230,12 @@ int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_byt
 	return r < 0 ? r : 0;
 }
 
-void wss_tracker_init(struct wss_tracker *t, pid_t pid, uint64_t start, uint64_t end,
-		      usec_t interval_usec)
+void wss_tracker_init(struct wss_tracker *t, pid_t pid, const struct proc_files *found, uint64_t start,
+		      uint64_t end, usec_t interval_usec)
 {
 	memset(t, 0, sizeof *t);
 	t->pid = pid;
+	t->found = found;
 	t->start = start;
 	t->end = end;
 	wss_tracker_set_interval(t, interval_usec);
@@ -244,9 +246,9 @@ void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec)
 	t->interval_usec = interval_usec ? interval_usec : DEFAULT_INTERVAL_USEC;
 }
 
-int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
+int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 {
-	int r;
+	t->reset_due = false;
 	if (t->cleared_usec && others_read_usec >= t->cleared_usec) {
 		/* ksmd read the pages since the clear: start the interval again */
 		t->discarded++;
@@ -258,20 +260,16 @@ int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 	    now < others_read_usec + WSS_READ_QUIET_USEC)
 		return 0;
 	if (!t->cleared_usec) {
-		r = wss_clear(t->pid);
-		t->last_error = r;
-		if (r < 0)
-			return r;
-		t->cleared_usec = now ? now : 1;
+		t->reset_due = true; /* never cleared, or the cycle restarts */
 		return 0;
 	}
 	if (now < t->cleared_usec || now - t->cleared_usec < t->interval_usec)
 		return 0;
 	uint64_t ref = 0, rss = 0;
-	r = wss_sample(t->pid, t->start, t->end, &ref, &rss);
+	int r = wss_sample(t->pid, t->found, t->start, t->end, &ref, &rss);
 	t->last_error = r;
 	if (r < 0) {
-		t->cleared_usec = 0;
+		t->cleared_usec = 0; /* the next call starts the cycle again */
 		return r;
 	}
 	t->host_active_bytes = ref;
@@ -280,9 +278,7 @@ int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 	t->sample_interval_usec = now - t->cleared_usec;
 	t->valid = true;
 	t->samples++;
-	r = wss_clear(t->pid);
-	t->last_error = r;
-	t->cleared_usec = r < 0 ? 0 : now;
+	t->reset_due = true; /* the next interval starts at once */
 	return 1;
 }
 
@@ -292,4 +288,27 @@ void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_gue
 	g->host_active_bytes = t->valid ? t->host_active_bytes : 0;
 	g->host_active_age_usec = t->valid && now > t->sampled_usec ? now - t->sampled_usec : 0;
 	g->ram_resident_bytes = t->valid ? t->ram_resident_bytes : 0;
+}
+
+void fpr_meter_reset(struct fpr_meter *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+uint64_t fpr_meter_sample(struct fpr_meter *m, uint64_t resident, uint64_t actual, uint64_t swap)
+{
+	uint64_t add = 0;
+	if (m->primed && resident < m->resident) {
+		uint64_t fell = m->resident - resident;
+		uint64_t ballooned = actual < m->actual ? m->actual - actual : 0;
+		uint64_t swapped = swap > m->swap ? swap - m->swap : 0;
+		uint64_t explained = ballooned + swapped;
+		add = fell > explained ? fell - explained : 0;
+	}
+	m->returned_bytes += add;
+	m->primed = true;
+	m->resident = resident;
+	m->actual = actual;
+	m->swap = swap;
+	return add;
 }

@@ -5,11 +5,13 @@
  *   start:    when conf.host_wss is on (nothing otherwise):
  *             wss_qemu_ram_range(pid, guest memory size, &ram_start, &ram_end)
  *             (a plain process: its range, or 0, 0 for all of it), then
- *             wss_tracker_init(&t, pid, ram_start, ram_end, conf.host_wss_interval_usec);
- *   each tick: wss_tracker_tick(&t, now_usec(), scanner's last read); then
- *             wss_tracker_fill(&t, now_usec(), &snap.guests[i]);
+ *             wss_tracker_init(&t, pid, &found, ram_start, ram_end, conf.host_wss_interval_usec);
+ *   each tick, collect: wss_tracker_collect(&t, now, scanner's last read),
+ *             then wss_tracker_fill(&t, now, &snap.guests[i]);
+ *   each tick, act: wss_tracker_reset(&t, now) (act/wss_reset.h): the
+ *             clear the collect stage found due, if any.
  *   reload:   wss_tracker_set_interval(&t, conf.host_wss_interval_usec);
- *             host_wss turned off: stop calling tick, fill leaves the guest
+ *             host_wss turned off: stop calling collect and reset, fill leaves the guest
  *             without the signal (host_active_valid = false).
  *   guest restarted (new PID or RAM range): wss_tracker_init() again. */
 #ifndef KSMD_POLICY_WSS_H
@@ -19,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "collect/sample.h"
 #include "common/util.h"
 
 struct policy_guest;
@@ -43,31 +46,28 @@ int wss_find_qemu_ram(const char *text, uint64_t ram_bytes, uint64_t *start, uin
  * -errno of reading (-ESRCH/-ENOENT: the process is gone). */
 int wss_qemu_ram_range(pid_t pid, uint64_t ram_bytes, uint64_t *start, uint64_t *end);
 
-/* Clear the referenced/accessed bits of every page of process pid:
- * write "1" to /proc/PID/clear_refs. Needs the right to ptrace it (root).
- * Does not unshare KSM pages and does not write-protect anything; it does
- * make the pages look idle to the host's reclaim (see the essay).
- * Returns 0 or -errno (-ESRCH when the process is gone). */
-int wss_clear(pid_t pid);
-
 /* Read /proc/PID/smaps and give the referenced bytes of the mappings in
- * [start, end): the pages touched since the last wss_clear(); and, when
- * rss_bytes is not NULL, their resident bytes (Rss). Returns 0,
- * -ENOENT if no mapping overlaps the range, or -errno. */
-int wss_sample(pid_t pid, uint64_t start, uint64_t end, uint64_t *referenced_bytes,
-	       uint64_t *rss_bytes);
+ * [start, end): the pages touched since the last wss_clear() (act/wss_reset.h); and, when
+ * rss_bytes is not NULL, their resident bytes (Rss). found as above
+ * (-ESRCH: what was read was not the guest's). Returns 0, -ENOENT if no
+ * mapping overlaps the range, or -errno. */
+int wss_sample(pid_t pid, const struct proc_files *found, uint64_t start, uint64_t end,
+	       uint64_t *referenced_bytes, uint64_t *rss_bytes);
 
 /* After ksmd's own reads of a guest, how long they must have stopped
  * before its interval starts again (a pass reads a guest in batches some
  * milliseconds apart). */
 #define WSS_READ_QUIET_USEC (500 * 1000)
 
-/* One guest's clear/read cycle. */
+/* One guest's clear/read cycle: collect reads (wss_tracker_collect), act
+ * clears (wss_tracker_reset, act/wss_reset.h). */
 struct wss_tracker {
 	pid_t pid;
+	const struct proc_files *found;     /* the guest's process (not owned); NULL: none */
 	uint64_t start, end;                /* guest RAM mapping, [start, end) */
 	usec_t interval_usec;               /* clear -> read */
 	usec_t cleared_usec;                /* when the bits were last cleared, 0 = not yet */
+	bool reset_due;                     /* the collect stage asks act to clear them now */
 	bool valid;                         /* host_active_bytes holds a sample */
 	uint64_t host_active_bytes;         /* referenced bytes over the last full interval */
 	uint64_t ram_resident_bytes;        /* Rss of the guest RAM mapping at that read */
@@ -78,31 +78,54 @@ struct wss_tracker {
 	uint64_t discarded;                 /* intervals dropped: ksmd read the pages */
 };
 
-/* Set up t for one guest (no I/O). interval_usec 0 = 10 s. */
-void wss_tracker_init(struct wss_tracker *t, pid_t pid, uint64_t start, uint64_t end,
-		      usec_t interval_usec);
+/* Set up t for one guest (no I/O): its process pid as found (found, kept
+ * by the caller for as long as t is used; NULL: pid as it is). interval_usec
+ * 0 = 10 s. */
+void wss_tracker_init(struct wss_tracker *t, pid_t pid, const struct proc_files *found, uint64_t start,
+		      uint64_t end, usec_t interval_usec);
 
 /* Change the interval; takes effect at the next read. */
 void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
 
-/* Advance the cycle at time now: clear the bits if they were never
- * cleared; once interval_usec has passed since the clear, read the
- * referenced bytes (a new sample) and clear again. At most one clear and
- * one read per call; between those it does nothing. others_read_usec: when
- * ksmd itself last read the guest's pages (scanner_guest_last_read(); 0 =
- * never): reading marks pages accessed, so once it falls after the clear
- * the interval measures that reader, not the guest; the interval is
- * dropped (counted in t->discarded), the next clear waits until ksmd has
+/* The reading half of the cycle at time now; it never writes. Once
+ * interval_usec has passed since the last clear, read the referenced bytes
+ * (a new sample); then, or when the bits were never cleared, ask for a
+ * clear (t->reset_due: wss_tracker_reset() does it in the act stage, and
+ * the interval starts then). At most one read per call. others_read_usec:
+ * when ksmd itself last read the guest's pages (scanner_guest_last_read();
+ * 0 = never): reading marks pages accessed, so once it falls after the
+ * clear the interval measures that reader, not the guest; the interval is
+ * dropped (counted in t->discarded), no clear is asked for until ksmd has
  * not read the guest for WSS_READ_QUIET_USEC, and the last good sample
- * stays, ageing. Returns 1 when a new sample was taken, 0 when
- * nothing was due or only a clear happened, or -errno (the cycle restarts
- * with a clear at the next call; the last good sample stays, ageing). */
-int wss_tracker_tick(struct wss_tracker *t, usec_t now, usec_t others_read_usec);
+ * stays, ageing. Returns 1 when a new sample was taken, 0 when nothing
+ * was due or only a clear is, or -errno of the read (the cycle restarts
+ * with a clear asked at the next call; the last good sample stays,
+ * ageing). */
+int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_usec);
 
 /* Put the signal into the policy's view of the guest: host_active_valid,
  * host_active_bytes, host_active_age_usec (now - sampled_usec),
  * ram_resident_bytes (of the same read). No
  * sample yet: host_active_valid = false. Pure. */
 void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g);
+
+/* Memory a guest gave back by free page reporting, seen from the host: the
+ * fall of its RAM's resident size (ram_resident_bytes) between two samples
+ * that neither the balloon (actual lowered) nor the host's swap (VmSwap
+ * grown) explains. The balloon's and swap's share is counted whole even
+ * where the pages they took were never backed, so this is a lower bound.
+ * Rises in the resident size (the guest touching memory) change nothing. */
+struct fpr_meter {
+	bool primed;                        /* holds a first sample */
+	uint64_t resident, actual, swap;    /* at the last sample */
+	uint64_t returned_bytes;            /* given back since the meter started */
+};
+
+/* Start again (a new process, or the meter off): the next sample is the first. */
+void fpr_meter_reset(struct fpr_meter *m);
+
+/* One sample: the RAM's resident bytes, the balloon's actual size and the
+ * process's swapped-out bytes. Returns what it adds to returned_bytes. Pure. */
+uint64_t fpr_meter_sample(struct fpr_meter *m, uint64_t resident, uint64_t actual, uint64_t swap);
 
 #endif

@@ -21,19 +21,18 @@ void log_open(enum log_target t, int level)
 void log_set_level(int level) { max_level = level; }
 int log_get_level(void) { return max_level; }
 
-void log_msg(int level, const char *fmt, ...)
+static void log_write(int level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {
 		"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug",
 	};
-	char buf[2048];
-	va_list ap;
+	char raw[2048], buf[4096];
 
-	if (level > max_level)
+	int n = vsnprintf(raw, sizeof raw, fmt, ap);
+	if (n < 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
+	size_t len = (size_t)n < sizeof raw ? (size_t)n : text_utf8_cut(raw, sizeof raw - 1);
+	text_escape(buf, sizeof buf, raw, len, false);
 	if (target == LOG_TO_SYSLOG) {
 		syslog(level, "%s", buf);
 		return;
@@ -46,4 +45,63 @@ void log_msg(int level, const char *fmt, ...)
 	fprintf(stderr, "%02d:%02d:%02d.%03ld ksmd[%s]: %s\n", tm.tm_hour, tm.tm_min,
 		tm.tm_sec, ts.tv_nsec / 1000000, names[level & 7], buf);
 	pthread_mutex_unlock(&lock);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	log_write(level, fmt, ap);
+	va_end(ap);
+}
+
+static void say_suppressed(struct log_limit *l, const char *source)
+{
+	if (l->suppressed)
+		log_msg(l->worst, "%s: %lu messages suppressed (more than %d in %llu s)", source,
+			l->suppressed, LOG_LIMIT_LINES,
+			(unsigned long long)(LOG_LIMIT_WINDOW_USEC / USEC_PER_SEC));
+	l->suppressed = 0;
+	l->worst = LOG_DEBUG;
+}
+
+void log_limit_flush(struct log_limit *l, const char *source, usec_t now)
+{
+	if (now < l->window_start + LOG_LIMIT_WINDOW_USEC && l->lines)
+		return;
+	say_suppressed(l, source);
+	l->window_start = now;
+	l->lines = 0;
+}
+
+void log_limitedv(struct log_limit *l, const char *source, usec_t now, int level,
+		  const char *fmt, va_list ap)
+{
+	if (level > max_level)
+		return;
+	if (!l->lines || now >= l->window_start + LOG_LIMIT_WINDOW_USEC) {
+		say_suppressed(l, source);
+		l->window_start = now;
+		l->lines = 0;
+	}
+	if (l->lines >= LOG_LIMIT_LINES) {
+		if (!l->suppressed || level < l->worst)
+			l->worst = level;
+		l->suppressed++;
+		return;
+	}
+	l->lines++;
+	log_write(level, fmt, ap);
+}
+
+void log_limited(struct log_limit *l, const char *source, usec_t now, int level,
+		 const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_limitedv(l, source, now, level, fmt, ap);
+	va_end(ap);
 }

@@ -356,3 +356,138 @@ int dir_check_private(const char *dir, char *why, size_t len)
 	/* the folders the symbolic links on the way lead to */
 	return strcmp(real, abs) ? check_chain(real, why, len) : 0;
 }
+
+size_t text_utf8_char(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	if (!n)
+		return 0;
+	if (u[0] < 0x80)
+		return 1;
+	size_t len;
+	uint32_t cp;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+		len = 2;
+		cp = u[0] & 0x1f;
+	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		len = 3;
+		cp = u[0] & 0x0f;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		len = 4;
+		cp = u[0] & 0x07;
+	} else {
+		return 0; /* a continuation byte, an overlong lead (c0, c1) or f5-ff */
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+bool text_utf8_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t l = text_utf8_char(s + i, n - i);
+		if (!l)
+			return false;
+		i += l;
+	}
+	return true;
+}
+
+size_t text_utf8_cut(const char *s, size_t n)
+{
+	/* back over at most three continuation bytes to a lead byte */
+	size_t i = n;
+	while (i > 0 && n - i < 4 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0 || ((unsigned char)s[i - 1] & 0xc0) != 0xc0)
+		return n; /* no lead byte just before: nothing is cut there */
+	i--;          /* the lead byte of the last character */
+	size_t l = text_utf8_char(s + i, n - i);
+	return l && i + l == n ? n : i;
+}
+
+size_t text_escape(char *dst, size_t dstlen, const char *src, size_t n, bool keep_controls)
+{
+	size_t o = 0;
+	if (!dstlen)
+		return 0;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)src[i];
+		size_t l = text_utf8_char(src + i, n - i);
+		bool plain = l > 1 || (l == 1 && (keep_controls || (c >= 0x20 && c != 0x7f)));
+		if (plain && l == 2 && !keep_controls && c == 0xc2 &&
+		    (unsigned char)src[i + 1] < 0xa0)
+			plain = false; /* U+0080-U+009F: C1 control characters */
+		if (plain) {
+			if (o + l >= dstlen)
+				break;
+			memcpy(dst + o, src + i, l);
+			o += l;
+			i += l;
+			continue;
+		}
+		size_t esc = l > 1 ? l : 1; /* a C1 character: both bytes */
+		if (o + 4 * esc >= dstlen)
+			break;
+		for (size_t k = 0; k < esc; k++, i++)
+			o += (size_t)snprintf(dst + o, dstlen - o, "\\x%02x", (unsigned char)src[i]);
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+unsigned text_distance(const char *a, const char *b)
+{
+	enum { MAXLEN = 64 };
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > MAXLEN || lb > MAXLEN)
+		return 255;
+	/* rows i-2, i-1 and i of the table (optimal string alignment) */
+	unsigned d[3][MAXLEN + 1];
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned *cur = d[i % 3], *prev = d[(i - 1) % 3], *prev2 = d[(i + 1) % 3];
+		cur[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned cost = a[i - 1] != b[j - 1];
+			unsigned v = prev[j] + 1;
+			if (cur[j - 1] + 1 < v)
+				v = cur[j - 1] + 1;
+			if (prev[j - 1] + cost < v)
+				v = prev[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < v)
+				v = prev2[j - 2] + 1;
+			cur[j] = v;
+		}
+	}
+	return d[la % 3][lb];
+}
+
+void text_nearest_add(struct text_nearest *n, const char *word, const char *name)
+{
+	size_t lw = strlen(word);
+	if (!lw || !strcmp(word, name))
+		return;
+	unsigned reach = (unsigned)(lw / 3);
+	reach = reach < 1 ? 1 : reach > 3 ? 3 : reach;
+	const char *dot = strchr(name, '.');
+	unsigned d = text_distance(word, name);
+	if (dot && text_distance(word, dot + 1) < d)
+		d = text_distance(word, dot + 1); /* the key without its section */
+	if (d > reach && lw >= 3 && !strncmp(word, name, lw))
+		d = reach; /* the start of the name */
+	if (d <= reach && (!n->best || d < n->distance)) {
+		n->best = name;
+		n->distance = d;
+	}
+}

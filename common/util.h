@@ -55,6 +55,39 @@ int write_u64_file(const char *path, uint64_t v);
 /* Write a string whole to an open file. */
 int write_fd(int fd, const char *s);
 
+/* Text from outside (a QMP peer, a process's command line, a file) before
+ * it is logged, stored or answered. A valid character is well-formed
+ * UTF-8: no overlong form, no surrogate, nothing above U+10FFFF. */
+/* The length of the character at s (1 to 4 bytes, within n), 0 when the
+ * bytes there are not one (invalid, or cut by n). */
+size_t text_utf8_char(const char *s, size_t n);
+/* Whether s[0, n) is all valid UTF-8 (a NUL byte is a valid character:
+ * a caller that refuses it checks with memchr). */
+bool text_utf8_valid(const char *s, size_t n);
+/* The longest length <= n at which s is not cut inside a character. */
+size_t text_utf8_cut(const char *s, size_t n);
+/* Copy src[0, n) to dst (always NUL-terminated when dstlen > 0), every
+ * byte that is not part of a printable character (control characters and
+ * newline, DEL, invalid UTF-8) written as \xNN; with keep_controls, only
+ * invalid UTF-8 is escaped. Stops, rather than cut an escape or a
+ * character, when dst is full. Returns the length written. */
+size_t text_escape(char *dst, size_t dstlen, const char *src, size_t n, bool keep_controls);
+
+/* "Did you mean": the nearest of several names to a mistyped word. Start
+ * with a zeroed struct, offer each name with text_nearest_add(); best is
+ * then the closest name within reach of word, or NULL. Within reach: an
+ * edit distance (Levenshtein; a swap of two letters counts one) of at most
+ * a third of the word's length (at least 1, at most 3), or the word is the
+ * part of a dotted name after its dot ("pages_per_sec" for
+ * "scanner.pages_per_sec"), or its start. */
+struct text_nearest {
+	const char *best;
+	unsigned distance;
+};
+void text_nearest_add(struct text_nearest *n, const char *word, const char *name);
+/* The edit distance of a and b, counting at most 255 (longer texts: 255). */
+unsigned text_distance(const char *a, const char *b);
+
 /* Whether only root (or this process's own user) can change what is in
  * the folder dir, so that a root daemon may create files there without
  * following a symbolic link someone planted: dir and every folder above it

@@ -10,8 +10,9 @@
  * The verbs: one table (ctl_verbs[], verbs.c) with each verb's arguments,
  * usage and help. The daemon serves the verbs it answers
  * (daemon/commands.c refuses a verb outside the table, checks the argument
- * count from it, and has a handler for each CTL_DAEMON verb: a unit test
- * checks both ways); ksmdctl parses and prints its --help from it.
+ * count from it, and holds a handler for each CTL_DAEMON verb, indexed by
+ * its id: a unit test checks both ways); ksmdctl parses, dispatches by id
+ * and prints its --help from it.
  *
  * ksmdctl links this folder, cli/ and common/util.c only: never the
  * daemon's loop, scanner, policy or KSM executor. */
@@ -30,7 +31,16 @@ enum ctl_where {
 	CTL_CLIENT,   /* ksmdctl alone (top, run): the daemon never sees it */
 };
 
+/* Each verb's place in ctl_verbs[]: the daemon's handlers and ksmdctl's
+ * renderers are indexed by it, so a verb's name is written once. */
+enum ctl_verb_id {
+	CTL_STATUS, CTL_GUESTS, CTL_GUEST, CTL_KSM, CTL_DECISIONS, CTL_TOP, CTL_GET, CTL_SET,
+	CTL_CONFIG, CTL_PAUSE, CTL_RESUME, CTL_BALLOON, CTL_RELOAD, CTL_RUN,
+	CTL_N_VERBS
+};
+
 struct ctl_verb {
+	enum ctl_verb_id id;     /* its index in ctl_verbs[] */
 	const char *name;
 	int min_args, max_args;  /* max -1: any */
 	enum ctl_where where;
@@ -39,7 +49,7 @@ struct ctl_verb {
 	const char *help;
 };
 
-extern const struct ctl_verb ctl_verbs[];
+extern const struct ctl_verb ctl_verbs[CTL_N_VERBS];
 extern const size_t ctl_n_verbs;
 /* The verb named name, NULL when there is none. */
 const struct ctl_verb *ctl_verb_find(const char *name);

@@ -22,14 +22,21 @@ json_t *control_ok(json_t *result)
 
 json_t *control_error(const char *fmt, ...)
 {
-	char buf[1024];
+	char buf[1024], text[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
+	/* a JSON string is UTF-8: a text cut inside a character, or quoting
+	 * bytes that are not UTF-8, would leave the answer without its error */
+	size_t len = n < 0 ? 0 : (size_t)n < sizeof buf ? (size_t)n : text_utf8_cut(buf, sizeof buf - 1);
+	if (!text_utf8_valid(buf, len))
+		len = text_escape(text, sizeof text, buf, len, true);
+	else
+		memcpy(text, buf, len);
 	json_t *o = json_object();
 	json_object_set_new(o, "ok", json_false());
-	json_object_set_new(o, "error", json_string(buf));
+	json_object_set_new(o, "error", json_stringn(text, len));
 	return o;
 }
 

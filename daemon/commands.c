@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "ctl/fields.h"
 #include "daemon/daemon.h"
 #include "daemon/modules.h"
 #include "stats/stats.h"
@@ -41,9 +42,9 @@ static json_t *cmd_part(struct daemon *d, json_t *args, const char *key)
 	return snapshot_part(key);
 }
 
-static json_t *cmd_guests(struct daemon *d, json_t *a) { return cmd_part(d, a, "guests"); }
-static json_t *cmd_ksm(struct daemon *d, json_t *a) { return cmd_part(d, a, "ksm"); }
-static json_t *cmd_decisions(struct daemon *d, json_t *a) { return cmd_part(d, a, "decisions"); }
+static json_t *cmd_guests(struct daemon *d, json_t *a) { return cmd_part(d, a, snap_key(SF_GUESTS)); }
+static json_t *cmd_ksm(struct daemon *d, json_t *a) { return cmd_part(d, a, snap_key(SF_KSM)); }
+static json_t *cmd_decisions(struct daemon *d, json_t *a) { return cmd_part(d, a, snap_key(SF_DECISIONS)); }
 
 static json_t *cmd_guest(struct daemon *d, json_t *args)
 {
@@ -54,8 +55,8 @@ static json_t *cmd_guest(struct daemon *d, json_t *args)
 		return control_error("no snapshot published yet");
 	json_t *g, *found = NULL;
 	size_t i;
-	json_array_foreach(json_object_get(snap, "guests"), i, g)
-		if (!strcmp(json_string_value(json_object_get(g, "name")) ?: "", name))
+	json_array_foreach(json_object_get(snap, snap_key(SF_GUESTS)), i, g)
+		if (!strcmp(json_string_value(json_object_get(g, snap_key(SF_GUEST_NAME))) ?: "", name))
 			found = json_incref(g);
 	json_decref(snap);
 	return found ? control_ok(found) : control_error("unknown guest '%s'", name);
@@ -79,8 +80,11 @@ static json_t *cmd_get(struct daemon *d, json_t *args)
 	}
 	const char *key = arg(args, 0);
 	const struct conf_key *k = config_find(key);
-	if (!k)
-		return control_error("unknown key '%s'", key);
+	if (!k) {
+		char err[300];
+		config_unknown_key(key, err, sizeof err);
+		return control_error("%s", err);
+	}
 	json_t *o = json_object();
 	json_object_set_new(o, "key", json_string(key));
 	json_object_set_new(o, "value", json_string(config_format(&d->cfg, k, buf, sizeof buf)));
@@ -160,51 +164,51 @@ static json_t *cmd_config(struct daemon *d, json_t *args)
 	return control_ok(s);
 }
 
-/* The handlers of the verbs the daemon answers; the verbs themselves, with
- * their arguments and usage, are ctl/verbs.c. */
-static const struct command {
-	const char *name;
-	json_t *(*fn)(struct daemon *d, json_t *args);
-} commands[] = {
-	{ "status", cmd_status },
-	{ "guests", cmd_guests },
-	{ "guest", cmd_guest },
-	{ "ksm", cmd_ksm },
-	{ "decisions", cmd_decisions },
-	{ "get", cmd_get },
-	{ "set", cmd_set },
-	{ "reload", cmd_reload },
-	{ "pause", cmd_pause },
-	{ "resume", cmd_resume },
-	{ "balloon", cmd_balloon },
-	{ "config", cmd_config },
+/* The handlers of the verbs the daemon answers, by verb id; the verbs
+ * themselves, with their names, arguments and usage, are ctl/verbs.c. */
+typedef json_t *(*command_fn)(struct daemon *d, json_t *args);
+static const command_fn commands[CTL_N_VERBS] = {
+	[CTL_STATUS] = cmd_status,
+	[CTL_GUESTS] = cmd_guests,
+	[CTL_GUEST] = cmd_guest,
+	[CTL_KSM] = cmd_ksm,
+	[CTL_DECISIONS] = cmd_decisions,
+	[CTL_GET] = cmd_get,
+	[CTL_SET] = cmd_set,
+	[CTL_RELOAD] = cmd_reload,
+	[CTL_PAUSE] = cmd_pause,
+	[CTL_RESUME] = cmd_resume,
+	[CTL_BALLOON] = cmd_balloon,
+	[CTL_CONFIG] = cmd_config,
 };
 
 bool daemon_command_known(const char *name)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (!strcmp(commands[i].name, name))
-			return true;
-	return false;
+	const struct ctl_verb *v = ctl_verb_find(name);
+	return v && commands[v->id];
+}
+
+static json_t *command_answer(struct daemon *d, const struct ctl_verb *v, const char *cmd, json_t *args)
+{
+	if (!v || v->where != CTL_DAEMON)
+		return control_error("unknown command '%s'", cmd);
+	if (!commands[v->id])
+		return control_error("command '%s' is not served by this daemon", cmd);
+	size_t n = json_array_size(args);
+	if (n < (size_t)v->min_args || (v->max_args >= 0 && n > (size_t)v->max_args))
+		return control_error("usage: %s", v->usage);
+	for (size_t j = 0; j < n; j++)
+		if (!json_is_string(json_array_get(args, j)))
+			return control_error("arguments must be strings");
+	return commands[v->id](d, args);
 }
 
 json_t *daemon_command(const char *cmd, json_t *args, void *data)
 {
 	struct daemon *d = data;
 	const struct ctl_verb *v = ctl_verb_find(cmd);
-	if (!v || v->where != CTL_DAEMON)
-		return control_error("unknown command '%s'", cmd);
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-		const struct command *c = &commands[i];
-		if (strcmp(c->name, cmd))
-			continue;
-		size_t n = json_array_size(args);
-		if (n < (size_t)v->min_args || (v->max_args >= 0 && n > (size_t)v->max_args))
-			return control_error("usage: %s", v->usage);
-		for (size_t j = 0; j < n; j++)
-			if (!json_is_string(json_array_get(args, j)))
-				return control_error("arguments must be strings");
-		return c->fn(d, args);
-	}
-	return control_error("command '%s' is not served by this daemon", cmd);
+	json_t *answer = command_answer(d, v, cmd, args);
+	if (d) /* NULL: a test of the refusals, no daemon to count in */
+		d->ctl_requests[v ? v->id : CTL_N_VERBS][!json_is_true(json_object_get(answer, "ok"))]++;
+	return answer;
 }

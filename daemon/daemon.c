@@ -332,6 +332,17 @@ static void modules_tick_owned(struct daemon *d)
 	owners_after_drive(d, drove_usec, foreign);
 }
 
+/* Publish the snapshot for ksmdctl (stats_publish) and hand it to the
+ * stats endpoint's process. Takes snap over. */
+static void publish(struct daemon *d, json_t *snap)
+{
+	if (!snap)
+		return;
+	modules_publish(d, snap);
+	if (stats_publish(snap) < 0)
+		log_warn("stats: publishing the snapshot failed, ignoring");
+}
+
 static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct daemon *d = data;
@@ -343,9 +354,7 @@ static void tick_cb(struct loop *l, int fd, uint32_t events, void *data)
 	d->ticks++;
 	owners_tick(d, ksm_collect(d));
 	modules_tick_owned(d);
-	json_t *snap = daemon_snapshot(d);
-	if (snap && stats_publish(snap) < 0)
-		log_warn("stats: publishing the snapshot failed, ignoring");
+	publish(d, daemon_snapshot(d));
 }
 
 int daemon_reload(struct daemon *d, struct conf_errors *errs)
@@ -517,9 +526,7 @@ int daemon_init(struct daemon *d, const struct daemon_opts *opts)
 	/* A first tick and snapshot right away, so readers never see nothing. */
 	ksm_collect(d);
 	modules_tick_owned(d);
-	json_t *snap = daemon_snapshot(d);
-	if (snap)
-		stats_publish(snap);
+	publish(d, daemon_snapshot(d));
 	d->started = true;
 	return 0;
 }

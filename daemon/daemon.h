@@ -11,7 +11,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "daemon/config.h"
+#include "conf/config.h"
+#include "ctl/ctl.h"
 #include "daemon/control.h"
 #include "daemon/loop.h"
 #include "daemon/managers.h"
@@ -67,6 +68,10 @@ struct daemon {
 
 	bool scanner_paused;
 	bool policy_paused;
+
+	/* control requests answered, by verb id (CTL_N_VERBS: a name that is
+	 * no verb) and result (0 ok, 1 error): counters for the snapshot */
+	uint64_t ctl_requests[CTL_N_VERBS + 1][2];
 
 	struct daemon_modules *mod;      /* scanner, balloons, policy, stats (daemon.c) */
 };

@@ -2,8 +2,9 @@
  * files of the tick (internal to daemon/):
  *   registry.c   the guests: configured, discovered, libvirt domains; their
  *                balloons in the loop; add, remove, reload; ksmdctl balloon
- *   tick.c       each tick's collect, decide, act (modules_tick) and the
- *                daemon's start and stop of the modules
+ *   tick.c       each tick's collect, decide, act (modules_tick)
+ *   modules.c    the daemon's start and stop of the modules, the balloons'
+ *                100 ms timer, pause and resume
  *   snapshot.c   publish: the JSON snapshot of everything (daemon_snapshot) */
 #ifndef KSMD_DAEMON_GUESTS_H
 #define KSMD_DAEMON_GUESTS_H
@@ -15,8 +16,10 @@
 #include "balloon/balloon.h"
 #include "balloon/libvirt.h"
 #include "daemon/daemon.h"
+#include "daemon/http_sep.h"
 #include "daemon/modules.h"
 #include "collect/host.h"
+#include "collect/sample.h"
 #include "policy/policy.h"
 #include "collect/wss.h"
 #include "scanner/scanner.h"
@@ -41,10 +44,10 @@ struct guest {
 	bool override_pending;       /* from the state file: send once READY */
 	uint64_t override_bytes;
 	struct balloon_info info;
-	struct ksm_proc_stat ksm;
-	bool ksm_valid;
-	uint64_t rss_bytes;
-	uint64_t swap_bytes;         /* VmSwap: its memory the host swapped out */
+	struct proc_files files;     /* its process's identity and /proc files, since it was found */
+	uint64_t found_seq;          /* processes found for it so far */
+	struct proc_sample sample;   /* this tick's reading of them (collect/sample.h) */
+	bool ksm_valid;              /* alive and sample.ksm read */
 	/* rates from two samples of the guest's stats */
 	usec_t rate_sample_usec;
 	uint64_t prev_major, prev_swap_in, prev_swap_out;
@@ -54,7 +57,9 @@ struct guest {
 	struct wss_tracker wss;      /* host-side working set of its RAM (collect/wss.h) */
 	bool wss_on;                 /* tracker set up for the current pid */
 	pid_t wss_pid;
+	uint64_t wss_found;          /* found_seq of the process it tracks */
 	bool wss_warned;
+	struct fpr_meter fpr;        /* memory given back by free page reporting (collect/wss.h) */
 };
 
 struct daemon_modules {
@@ -71,7 +76,7 @@ struct daemon_modules {
 	struct policy_plan plan;
 	bool plan_valid;
 	struct policy_ring ring;
-	struct stats_server *http;
+	struct http_sep *http;       /* the stats endpoint's process (http_sep.h) */
 	int64_t merged_pages;         /* this tick's guests_merged_pages() (-1 unknown) */
 	struct lv_conn *lv;           /* [libvirt]: the connection, NULL without */
 	usec_t last_tick_usec;

@@ -130,6 +130,12 @@ int loop_set_timer(int tfd, usec_t period)
 	return timerfd_settime(tfd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
+bool loop_timer_fired(int tfd)
+{
+	uint64_t expirations;
+	return read(tfd, &expirations, sizeof expirations) == (ssize_t)sizeof expirations;
+}
+
 int loop_add_timer(struct loop *l, usec_t period, loop_fn fn, void *data)
 {
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -29,5 +29,8 @@ void loop_quit(struct loop *l);
 /* A periodic timer (timerfd, CLOCK_MONOTONIC). Returns its fd. */
 int loop_add_timer(struct loop *l, usec_t period_usec, loop_fn fn, void *data);
 int loop_set_timer(int tfd, usec_t period_usec);
+/* In a timer's callback: consume its expirations; false when it had none
+ * (a spurious wake-up). */
+bool loop_timer_fired(int tfd);
 
 #endif

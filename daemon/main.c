@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "stats/sep_wire.h"
 #include "stats/stats.h"
 #include "daemon/daemon.h"
 
@@ -44,6 +45,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *opts, bool *che
 		{ "dry-run", no_argument, NULL, 'D' },
 		{ "dump-config", no_argument, NULL, 'P' },
 		{ "man-keys", no_argument, NULL, 'M' },
+		{ "list-keys", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -65,6 +67,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *opts, bool *che
 		case 'D': opts->dry_run = true; break;
 		case 'P': *dump = true; break;
 		case 'M': config_man(stdout); return 0; /* for man/ksmd.conf.5 */
+		case 'L': config_list(stdout); return 0; /* for ksmdctl's key list */
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("ksmd %s\n", KSMD_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -123,6 +126,8 @@ int main(int argc, char **argv)
 	struct daemon_opts opts = { .config_path = DEFAULT_CONFIG, .log_level = LOG_INFO };
 	bool check = false, dump = false;
 
+	if (argc == 3 && !strcmp(argv[1], SEP_CHILD_ARG)) /* the stats endpoint's process */
+		stats_http_child_main(atoi(argv[2]));
 	int code = parse_args(argc, argv, &opts, &check, &dump);
 	if (code >= 0)
 		return code;

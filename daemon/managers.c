@@ -13,6 +13,7 @@
  * A kernel thread (PF_KTHREAD) or a process without a cmdline never counts:
  * the kernel's KSM thread is called "ksmd" too. */
 #include "daemon/managers.h"
+#include "collect/sample.h"
 #include "ctl/fields.h"
 
 #include <dirent.h>
@@ -26,30 +27,6 @@
 #define MAX_ARGS 64
 
 /* ---- pure ---- */
-
-int managers_parse_stat(const char *text, pid_t *ppid, unsigned long *flags, uint64_t *start_ticks)
-{
-	/* "pid (comm) state ppid ..." — the fields resume after the last ')';
-	 * after the state come fields 4 (ppid) to 22 (starttime). */
-	const char *p = text ? strrchr(text, ')') : NULL;
-	if (!p)
-		return -EINVAL;
-	p++;
-	char state;
-	long long f[19];
-	int n = sscanf(p, " %c %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
-		       &state, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9], &f[10],
-		       &f[11], &f[12], &f[13], &f[14], &f[15], &f[16], &f[17], &f[18]);
-	if (n < 20)
-		return -EINVAL;
-	if (ppid)
-		*ppid = (pid_t)f[0];
-	if (flags)
-		*flags = (unsigned long)f[5];
-	if (start_ticks)
-		*start_ticks = (uint64_t)f[18];
-	return 0;
-}
 
 static const char *base_of(const char *path)
 {
@@ -92,7 +69,8 @@ static size_t split_args(const char *cmdline, size_t len, const char **argv, siz
 /* ksmd -n, --check, --dump-config, --man-keys, -h, -V...: a one-shot, no daemon. */
 static bool ksmd_one_shot(const char **argv, size_t argc)
 {
-	static const char *const longs[] = { "--check", "--dump-config", "--man-keys", "--help", "--version" };
+	static const char *const longs[] = { "--check", "--dump-config", "--man-keys", "--list-keys", "--help",
+					    "--version" };
 	for (size_t i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] != '-')
@@ -198,18 +176,6 @@ bool managers_balloon_owner(const struct managers *m, char *who, size_t len)
 
 /* ---- the walk ---- */
 
-static int read_stat(const char *proc_root, long pid, pid_t *ppid, unsigned long *flags, uint64_t *start)
-{
-	char path[PATH_MAX], *text = NULL;
-	snprintf(path, sizeof path, "%s/%ld/stat", proc_root, pid);
-	int r = read_file(path, &text, NULL);
-	if (r < 0)
-		return r;
-	r = managers_parse_stat(text, ppid, flags, start);
-	free(text);
-	return r;
-}
-
 static int by_pid(const void *a, const void *b)
 {
 	const struct manager *x = a, *y = b;
@@ -224,7 +190,7 @@ int managers_scan(const char *proc_root, pid_t self, struct managers *out)
 	struct managers found;
 	memset(&found, 0, sizeof found);
 	uint64_t self_start = 0;
-	bool self_known = read_stat(proc_root, (long)self, NULL, NULL, &self_start) == 0;
+	bool self_known = proc_stat_read(proc_root, self, NULL, NULL, &self_start) == 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char *end, path[PATH_MAX], *comm = NULL, *cmd = NULL;
@@ -239,7 +205,7 @@ int managers_scan(const char *proc_root, pid_t self, struct managers *out)
 		size_t clen = 0;
 		snprintf(path, sizeof path, "%s/%ld/cmdline", proc_root, pid);
 		if (managers_comm_candidate(comm) &&
-		    read_stat(proc_root, pid, &p.ppid, &p.flags, &p.start_ticks) == 0 &&
+		    proc_stat_read(proc_root, (pid_t)pid, &p.ppid, &p.flags, &p.start_ticks) == 0 &&
 		    read_file(path, &cmd, &clen) == 0) {
 			p.cmdline = cmd;
 			p.cmdline_len = clen;

@@ -71,10 +71,6 @@ struct manager_proc {
 
 /* ---- pure ---- */
 
-/* Parse /proc/PID/stat text: ppid (field 4), flags (9), starttime (22).
- * Copes with spaces and parentheses in comm. 0 or -EINVAL. */
-int managers_parse_stat(const char *text, pid_t *ppid, unsigned long *flags, uint64_t *start_ticks);
-
 /* Whether a process of this comm may be a manager: its cmdline is worth
  * reading (a known name, or an interpreter that may run one). */
 bool managers_comm_candidate(const char *comm);

@@ -147,6 +147,7 @@ int guest_add(struct daemon *d, const struct guest_conf *gc, bool discovered)
 	g->id = ++m->next_id;
 	g->discovered = discovered;
 	g->reg_fd = -1;
+	g->files = (struct proc_files)PROC_FILES_INIT;
 	g->alive = true;
 	if (d->cfg.balloon_enabled && (gc->qmp[0] || gc->cgroup[0] || (gc->libvirt && m->lv))) {
 		struct balloon_config bc = balloon_cfg(&d->cfg, gc);
@@ -177,9 +178,11 @@ int guest_add(struct daemon *d, const struct guest_conf *gc, bool discovered)
 	m->g = ng;
 	m->g[m->n++] = g;
 	guest_sync_fd(d, g);
+	char pid[24];
+	snprintf(pid, sizeof pid, "%ld", (long)gc->pid);
 	log_info("guest %s: managed (%s%s)", gc->name,
 		 gc->libvirt ? "libvirt domain" : gc->qmp[0] ? "qmp " : gc->cgroup[0] ? "cgroup " : "pid ",
-		 gc->libvirt ? "" : gc->qmp[0] ? gc->qmp : gc->cgroup[0] ? gc->cgroup : "");
+		 gc->libvirt ? "" : gc->qmp[0] ? gc->qmp : gc->cgroup[0] ? gc->cgroup : pid);
 	return 0;
 }
 
@@ -193,6 +196,7 @@ void guest_remove(struct daemon *d, size_t i)
 		loop_del(d->loop, g->reg_fd);
 	if (g->b)
 		balloon_free(g->b);
+	proc_files_close(&g->files);
 	log_info("guest %s: no longer managed", g->conf.name);
 	free(g);
 	memmove(&m->g[i], &m->g[i + 1], (m->n - i - 1) * sizeof *m->g);
@@ -203,9 +207,21 @@ void discover(struct daemon *d)
 {
 	struct qemu_guest *found = NULL;
 	int n = balloon_discover_qemu("/proc", &found);
-	if (n <= 0) {
+	if (n < 0) {
 		free(found);
 		return;
+	}
+	/* a discovered guest whose QEMU (or its socket) is gone goes too */
+	for (size_t j = d->mod->n; j-- > 0;) {
+		const struct guest *g = d->mod->g[j];
+		bool here = false;
+		for (int i = 0; i < n && !here; i++)
+			here = !strcmp(g->conf.qmp, found[i].qmp_path);
+		if (g->discovered && !here) {
+			log_info("guest %s: its QEMU is gone (no process serves %s)", g->conf.name,
+				 g->conf.qmp);
+			guest_remove(d, j);
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		bool known = false;
@@ -248,23 +264,34 @@ void scanner_sync(struct daemon *d, struct guest *g)
 		if (g->info.state == BALLOON_GONE)
 			pid = 0;
 	}
+	/* A new pid from the guest's source (its balloon backend, libvirt, the
+	 * configuration) is a process found: its identity and files are taken
+	 * now. The same pid keeps the process found first: once that one has
+	 * exited, nothing of the guest reads or writes another process that
+	 * got the pid (collect/sample.h). */
+	if (pid != g->files.pid) {
+		proc_files_close(&g->files);
+		if (pid > 0 && proc_files_open(&g->files, pid) == 0) /* none yet: again next tick */
+			g->found_seq++;
+	}
+	bool found = pid > 0 && g->files.pid == pid && proc_files_check(&g->files) == 0;
 	if (!m->scanner) {
 		/* the PID is needed without a scanner too: liveness, RSS, ksm_stat */
 		if (pid > 0)
 			g->pid = pid;
 		return;
 	}
-	if (g->in_scanner && pid != g->pid) {
+	if (g->in_scanner && (pid != g->pid || !found)) {
 		scanner_remove_guest(m->scanner, g->conf.name);
 		g->in_scanner = false;
 	}
 	if (pid > 0)
 		g->pid = pid;
-	if (!g->in_scanner && pid > 0) {
+	if (!g->in_scanner && found) {
 		bool qemu = g->conf.qmp[0] || g->conf.libvirt;
 		uint64_t hint = qemu ? g->info.limits.max_bytes : 0;
-		int r = scanner_add_guest(m->scanner, g->conf.name, pid,
-					  qemu ? SCANNER_GUEST_QEMU : SCANNER_GUEST_PROCESS, hint);
+		int r = scanner_add_guest_files(m->scanner, g->conf.name, pid, &g->files,
+						qemu ? SCANNER_GUEST_QEMU : SCANNER_GUEST_PROCESS, hint);
 		if (r < 0)
 			log_warn("guest %s: the scanner cannot take pid %d: %s, ignoring", g->conf.name, (int)pid,
 				 strerror(-r));
@@ -334,8 +361,13 @@ void libvirt_event(struct lv_conn *c, enum lv_event ev, const struct lv_domain *
 	}
 	if (g) {
 		g->lvd = *ld; /* known: found again after a reconnect */
-		if (!g->b && ld->pid)
-			g->pid = ld->pid; /* no balloon to say it: a restart's new pid */
+		if (!g->b && ld->pid) {
+			/* no balloon to say it: a restart's new pid; libvirt names the
+			 * domain's process anew, even under the same pid */
+			if (ld->pid != g->pid || proc_files_check(&g->files) < 0)
+				proc_files_close(&g->files);
+			g->pid = ld->pid;
+		}
 		return;
 	}
 	if (ld->meta_error[0])

@@ -68,6 +68,7 @@ static void guest_balloon_json(const struct daemon *d, const struct guest *g, js
 	JSET(o, GUEST_MEM_MIN_BYTES, JU(in->limits.min_bytes));
 	JSET(o, GUEST_BALLOON_TARGET_BYTES, JU(in->target_bytes));
 	JSET(o, GUEST_BALLOON_ACTUAL_BYTES, JU(in->actual_bytes));
+	JSET(o, GUEST_BALLOON_TARGETS_TOTAL, JU(in->targets_sent));
 	JSET(o, GUEST_OVERRIDE_BYTES, JU(g->override ? g->override_bytes : 0));
 	if (g->override)
 		JSET(o, GUEST_OVERRIDE_BY, json_string(g->override_outside ? "outside" : "ksmdctl"));
@@ -90,6 +91,8 @@ static void guest_balloon_json(const struct daemon *d, const struct guest *g, js
 	JSET(o, GUEST_DEFLATE_ON_OOM, json_boolean(in->caps & BALLOON_CAP_DEFLATE_ON_OOM));
 	JSET(o, GUEST_STUCK, json_boolean(in->progress.stuck));
 	JSET(o, GUEST_UNCOOPERATIVE, json_boolean(in->progress.uncooperative));
+	if (in->caps & BALLOON_CAP_FREE_PAGE_REPORTING)
+		JSET(o, GUEST_FREE_PAGE_REPORTED_BYTES, JU(g->fpr.returned_bytes));
 }
 
 /* The scanner's figures of a guest (as of its last pass). */
@@ -124,6 +127,7 @@ static void guest_scan_json(const struct daemon *d, const struct guest *g, json_
 			JSET(sc, SCAN_UNREAD_PAGES, JU(sg->unread_pages));
 			if (sg->last_error)
 				JSET(sc, SCAN_ERROR, json_string(strerror(-sg->last_error)));
+			JSET(sc, SCAN_OLDEST_UNSCANNED_SECONDS, json_real((double)sg->oldest_unscanned_usec / 1e6));
 			JSET(o, GUEST_SCAN, sc);
 		}
 	}
@@ -148,8 +152,8 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 	JSET(o, GUEST_SHARES, JU(g->conf.shares));
 	if (g->b)
 		guest_balloon_json(d, g, o, now);
-	JSET(o, GUEST_RSS_BYTES, JU(g->rss_bytes));
-	JSET(o, GUEST_SWAP_BYTES, JU(g->swap_bytes));
+	JSET(o, GUEST_RSS_BYTES, JU(g->sample.rss_bytes));
+	JSET(o, GUEST_SWAP_BYTES, JU(g->sample.swap_bytes));
 	if (g->wss_on && d->cfg.policy.host_wss) {
 		struct policy_guest pg;
 		memset(&pg, 0, sizeof pg);
@@ -160,9 +164,10 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 		}
 	}
 	if (g->ksm_valid) {
-		JSET(o, GUEST_KSM_MERGEABLE, json_boolean(g->ksm.mergeable == 1 || g->ksm.merge_any == 1));
-		JSET(o, GUEST_KSM_MERGING_PAGES, JU(g->ksm.merging_pages));
-		JSET(o, GUEST_KSM_ZERO_PAGES, JU(g->ksm.zero_pages));
+		const struct ksm_proc_stat *ks = &g->sample.ksm;
+		JSET(o, GUEST_KSM_MERGEABLE, json_boolean(ks->mergeable == 1 || ks->merge_any == 1));
+		JSET(o, GUEST_KSM_MERGING_PAGES, JU(ks->merging_pages));
+		JSET(o, GUEST_KSM_ZERO_PAGES, JU(ks->zero_pages));
 		if (g->ksm_fix[0])
 			JSET(o, GUEST_KSM_FIX, json_string(g->ksm_fix));
 	}
@@ -176,13 +181,15 @@ static json_t *host_json(const struct daemon *d)
 	const struct daemon_modules *m = d->mod;
 	uint64_t guests_total = 0;
 	for (size_t i = 0; i < m->n; i++)
-		guests_total += m->g[i]->b ? m->g[i]->info.actual_bytes : m->g[i]->rss_bytes;
+		guests_total += m->g[i]->b ? m->g[i]->info.actual_bytes : m->g[i]->sample.rss_bytes;
 	json_t *h = json_object();
 	if (m->host_valid) {
 		JSET(h, HOST_MEM_TOTAL_BYTES, JU(m->host.mem_total_bytes));
 		JSET(h, HOST_MEM_AVAILABLE_BYTES, JU(m->host.mem_available_bytes));
 		JSET(h, HOST_SWAP_IN_PAGES_PER_SEC, json_real(m->host.swap_in_pages_per_sec));
 		JSET(h, HOST_SWAP_OUT_PAGES_PER_SEC, json_real(m->host.swap_out_pages_per_sec));
+		JSET(h, HOST_SWAP_IN_PAGES_TOTAL, JU(m->host.pswpin_pages));
+		JSET(h, HOST_SWAP_OUT_PAGES_TOTAL, JU(m->host.pswpout_pages));
 		if (m->host.psi_available) {
 			JSET(h, HOST_PSI_SOME_AVG10, json_real(m->host.psi_some_avg10_percent));
 			JSET(h, HOST_PSI_FULL_AVG10, json_real(m->host.psi_full_avg10_percent));
@@ -201,6 +208,7 @@ static json_t *host_json(const struct daemon *d)
 				JSET(cg, CGROUP_USAGE_BYTES, JU(m->host.cg_usage_bytes));
 				JSET(cg, CGROUP_SWAP_BYTES, JU(m->host.cg_swap_bytes));
 				JSET(cg, CGROUP_SWAP_OUT_BYTES_PER_SEC, json_real(m->host.cg_swap_out_bytes_per_sec));
+				JSET(cg, CGROUP_SWAP_OUT_BYTES_TOTAL, JU(m->host.cg_swap_out_bytes_total));
 			}
 			JSET(h, HOST_CGROUP, cg);
 		}
@@ -269,6 +277,8 @@ static json_t *scanner_json(const struct daemon *d)
 		JSET(sc, SCANNER_INCREMENTAL, json_boolean(r->incremental));
 		JSET(sc, SCANNER_PAGES_VM_READV, JU(r->pages_vm_readv));
 		JSET(sc, SCANNER_VM_READV_CHANGED, JU(r->vm_readv_changed));
+		JSET(sc, SCANNER_BACKOFF_PAGES, JU(r->pages_backoff));
+		JSET(sc, SCANNER_PAGES_BEYOND_INDEX_LIMIT, JU(r->pages_beyond_index_limit));
 	}
 	return sc;
 }
@@ -325,6 +335,11 @@ static json_t *policy_json(const struct daemon *d)
 		JSET(po, POLICY_HOST_REASON, json_string(m->plan.host_reason));
 		JSET(po, POLICY_MERGE_REASON, json_string(m->plan.merge_reason));
 	}
+	json_t *dt = json_object();
+	JSET(dt, POLICY_DECISIONS_SHRINK, JU(m->ring.by_kind[POLICY_ACT_SHRINK]));
+	JSET(dt, POLICY_DECISIONS_GROW, JU(m->ring.by_kind[POLICY_ACT_GROW]));
+	JSET(dt, POLICY_DECISIONS_NOTE, JU(m->ring.by_kind[0]));
+	JSET(po, POLICY_DECISIONS_TOTAL, dt);
 	return po;
 }
 
@@ -354,6 +369,41 @@ static json_t *decisions_json(const struct daemon *d, usec_t now)
 	return da;
 }
 
+/* control_requests: the control socket's requests, by verb and result */
+static json_t *control_requests_json(const struct daemon *d)
+{
+	json_t *a = json_array();
+	for (size_t v = 0; v <= CTL_N_VERBS; v++)
+		for (size_t res = 0; res < 2; res++) {
+			if (!d->ctl_requests[v][res])
+				continue;
+			json_t *o = json_object();
+			JSET(o, CONTROL_REQUEST_VERB, json_string(v < CTL_N_VERBS ? ctl_verbs[v].name : "unknown"));
+			JSET(o, CONTROL_REQUEST_RESULT, json_string(res ? "error" : "ok"));
+			JSET(o, CONTROL_REQUEST_COUNT, JU(d->ctl_requests[v][res]));
+			json_array_append_new(a, o);
+		}
+	return a;
+}
+
+/* http_requests: the stats endpoint's requests, by path and status */
+static json_t *http_requests_json(void)
+{
+	struct stats_http_count c[STATS_HTTP_COUNTS_MAX];
+	size_t n = stats_http_requests(c, STATS_HTTP_COUNTS_MAX);
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char code[16];
+		snprintf(code, sizeof code, "%u", c[i].code);
+		json_t *o = json_object();
+		JSET(o, HTTP_REQUEST_PATH, json_string(c[i].path));
+		JSET(o, HTTP_REQUEST_CODE, json_string(code));
+		JSET(o, HTTP_REQUEST_COUNT, JU(c[i].count));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 json_t *daemon_snapshot(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
@@ -377,5 +427,7 @@ json_t *daemon_snapshot(struct daemon *d)
 	JSET(s, SHARING, sharing_json(d));
 	JSET(s, POLICY, policy_json(d));
 	JSET(s, DECISIONS, decisions_json(d, now));
+	JSET(s, CONTROL_REQUESTS, control_requests_json(d));
+	JSET(s, HTTP_REQUESTS, http_requests_json());
 	return s;
 }

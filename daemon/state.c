@@ -97,13 +97,9 @@ static json_t *load_json(const char *path, int *err)
 	return j;
 }
 
-int state_load(const char *path, struct daemon_state *st)
+/* What a parsed state file holds; takes j. */
+static void state_fill(json_t *j, struct daemon_state *st)
 {
-	memset(st, 0, sizeof *st);
-	int r;
-	json_t *j = load_json(path, &r);
-	if (!j)
-		return r;
 	json_t *k = json_object_get(j, "ksm_saved");
 	if (json_is_object(k)) {
 		ksm_settings_clear(&st->ksm_saved);
@@ -117,6 +113,27 @@ int state_load(const char *path, struct daemon_state *st)
 	json_t *o = json_object_get(j, "overrides");
 	st->overrides = json_is_object(o) ? json_incref(o) : json_object();
 	json_decref(j);
+}
+
+int state_load(const char *path, struct daemon_state *st)
+{
+	memset(st, 0, sizeof *st);
+	int r;
+	json_t *j = load_json(path, &r);
+	if (!j)
+		return r;
+	state_fill(j, st);
+	return 0;
+}
+
+int state_parse(const char *text, size_t len, struct daemon_state *st)
+{
+	memset(st, 0, sizeof *st);
+	json_error_t jerr;
+	json_t *j = json_loadb(text, len, 0, &jerr);
+	if (!j)
+		return -EBADMSG;
+	state_fill(j, st);
 	return 0;
 }
 

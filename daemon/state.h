@@ -28,6 +28,9 @@ int state_dir_check(const char *control_socket, char *why, size_t len);
  * (a symbolic link: not followed), -EINVAL (not a regular file) or another
  * negative errno. */
 int state_load(const char *path, struct daemon_state *st);
+/* The same from the file's bytes (pure; tests/fuzz/fuzz_state.c): 0 or
+ * -EBADMSG. */
+int state_parse(const char *text, size_t len, struct daemon_state *st);
 /* Write atomically, mode 0600: a temporary beside path, created anew
  * (O_EXCL|O_NOFOLLOW), renamed over path. 0 or negative errno. */
 int state_save(const char *path, const struct daemon_state *st);

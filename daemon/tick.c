@@ -1,16 +1,23 @@
 /* tick.c — the tick's collect / decide / act (the guest registry is
- * registry.c, the snapshot snapshot.c).
+ * registry.c, the modules' start and stop modules.c, the snapshot
+ * snapshot.c).
  *
  * Each tick:
  *   collect  host memory, swap rates and PSI (collect_host), the
  *            scanner's last results, every guest's balloon state and stats,
- *            its KSM counters (/proc/PID/ksm_stat) and host-side RSS;
+ *            and its process's sample (collect/sample.h: VmRSS, VmSwap,
+ *            ksm_stat, read once here and nowhere else in the tick);
  *   decide   KSM pacing (ksm_pace, from the scanner's prediction and what
  *            KSM has merged) and balloon targets (policy_decide);
  *   act      unless dry-run: KSM knobs to sysfs, targets to the balloons;
+ *            the operator's balloon sizes the state file carried over a
+ *            restart, once their balloon is ready (dry run or not); the
+ *            working-set clears collect found due (act/wss_reset.h);
  *   record   the plan's reasons in the decision ring.
+ * Collect only reads; everything the tick changes is in act.
  * Balloon backends are non-blocking state machines: their fds live in the
- * daemon's epoll loop, a 100 ms timer drives their timeouts and reconnects. */
+ * daemon's epoll loop, a 100 ms timer (modules.c) drives their timeouts and
+ * reconnects. */
 #include "daemon/guests.h"
 
 #include <errno.h>
@@ -22,103 +29,71 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "act/wss_reset.h"
 #include "common/log.h"
 #include "daemon/virtloop.h"
 
-static void fast_timer(struct loop *l, int fd, uint32_t events, void *data)
-{
-	struct daemon *d = data;
-	uint64_t exp;
-	(void)l;
-	(void)events;
-	if (read(fd, &exp, sizeof exp) < 0)
-		return;
-	usec_t now = now_usec();
-	if (d->mod->lv)
-		lv_conn_tick(d->mod->lv, now); /* may add and remove guests */
-	for (size_t i = 0; i < d->mod->n; i++) {
-		struct guest *g = d->mod->g[i];
-		if (!g->b)
-			continue;
-		balloon_tick(g->b, now);
-		guest_sync_fd(d, g);
-	}
-	if (d->mod->lv)
-		virtloop_run_deferred();
-}
-
-/* The host-side working set: set up a tracker for the guest's current pid
- * and RAM range, then advance its clear/read cycle each tick. */
+/* The host-side working set, collect: set up a tracker for the guest's
+ * current pid and RAM range, then read its sample when one is due (the
+ * clear is wss_act's, in the act stage). */
 static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 {
 	if (!d->cfg.policy.host_wss || g->pid <= 0 || (g->b && g->info.state != BALLOON_READY))
 		return;
-	if (!g->wss_on || g->wss_pid != g->pid) {
+	/* only the process found as the guest: never one that got its pid */
+	if (g->files.pid != g->pid || proc_files_check(&g->files) < 0)
+		return;
+	if (!g->wss_on || g->wss_pid != g->pid || g->wss_found != g->found_seq) {
 		uint64_t start = 0, end = 0;
 		if ((g->conf.qmp[0] || g->conf.libvirt) &&
-		    wss_qemu_ram_range(g->pid, g->info.limits.max_bytes, &start, &end) < 0)
+		    (wss_qemu_ram_range(g->pid, g->info.limits.max_bytes, &start, &end) < 0 ||
+		     proc_files_check(&g->files) < 0))
 			return; /* RAM not mapped yet (booting): try again next tick */
-		wss_tracker_init(&g->wss, g->pid, start, end, d->cfg.policy.host_wss_interval_usec);
+		wss_tracker_init(&g->wss, g->pid, &g->files, start, end, d->cfg.policy.host_wss_interval_usec);
+		fpr_meter_reset(&g->fpr);
 		g->wss_on = true;
 		g->wss_pid = g->pid;
+		g->wss_found = g->found_seq;
 		g->wss_warned = false;
 	}
 	wss_tracker_set_interval(&g->wss, d->cfg.policy.host_wss_interval_usec);
 	usec_t scanned = 0;  /* the scanner's reads mark pages accessed too */
 	if (d->mod->scanner && g->in_scanner)
 		(void)scanner_guest_last_read(d->mod->scanner, g->conf.name, &scanned);
-	int r = wss_tracker_tick(&g->wss, now, scanned);
+	int r = wss_tracker_collect(&g->wss, now, scanned);
 	if (r < 0 && !g->wss_warned && g->alive) {
 		log_warn("guest %s: host-side working set: %s, ignoring", g->conf.name, strerror(-r));
 		g->wss_warned = true;
 	} else if (r > 0) {
 		g->wss_warned = false;
+		/* each new resident size: what free page reporting gave back since */
+		if (g->b && (g->info.caps & BALLOON_CAP_FREE_PAGE_REPORTING))
+			fpr_meter_sample(&g->fpr, g->wss.ram_resident_bytes, g->info.actual_bytes,
+					 g->sample.swap_bytes);
 	}
 }
 
-/* "Key:   123 kB" of /proc/PID/status, in bytes (0 when missing). */
-static uint64_t status_kb(const char *text, const char *key)
+/* The host-side working set, act: clear the accessed bits of the guests
+ * whose collect stage asked for it (dry run or not: the clear is how the
+ * signal is measured, not a decision). */
+static void wss_act(struct daemon *d, usec_t now)
 {
-	const char *p = strstr(text, key);
-	unsigned long long kb;
-	if (!p || sscanf(p + strlen(key), " %llu kB", &kb) != 1)
-		return 0;
-	return (uint64_t)kb * 1024;
-}
-
-/* What the guest's process costs the host: resident memory and memory the
- * host swapped out (VmRSS, VmSwap of /proc/PID/status). */
-static void read_mem(struct guest *g)
-{
-	char path[64], *buf;
-	g->rss_bytes = g->swap_bytes = 0;
-	if (g->pid <= 0)
-		return;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)g->pid);
-	if (read_file(path, &buf, NULL) < 0)
-		return;
-	g->rss_bytes = status_kb(buf, "\nVmRSS:");
-	g->swap_bytes = status_kb(buf, "\nVmSwap:");
-	free(buf);
+	for (size_t i = 0; i < d->mod->n; i++) {
+		struct guest *g = d->mod->g[i];
+		if (!g->wss_on)
+			continue;
+		int r = wss_tracker_reset(&g->wss, now);
+		if (r < 0 && !g->wss_warned && g->alive) {
+			log_warn("guest %s: host-side working set: %s, ignoring", g->conf.name, strerror(-r));
+			g->wss_warned = true;
+		}
+	}
 }
 
 static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 {
 	if (g->b) {
 		balloon_get_info(g->b, &g->info);
-		if (g->override_pending && g->info.state == BALLOON_READY) {
-			char err[256] = "";
-			g->override_pending = false;
-			if (balloon_override(g->b, g->override_bytes, now, err, sizeof err) < 0) {
-				log_warn("guest %s: carrying over the operator's balloon size failed: %s", g->conf.name,
-					 err);
-				g->override = false;
-			} else {
-				log_info("guest %s: carrying over the operator's balloon size, %" PRIu64 " MiB",
-					 g->conf.name, g->override_bytes / MIB);
-			}
-			guest_sync_fd(d, g);
-		}
 		const struct balloon_stats *s = &g->info.stats;
 		if (s->updated_usec && s->updated_usec != g->rate_sample_usec) {
 			uint64_t maj = s->value[BALLOON_STAT_MAJOR_FAULTS];
@@ -140,20 +115,31 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 	scanner_sync(d, g);
 	wss_collect(d, g, now);
 	bool was_alive = g->alive;
-	/* EPERM: the process exists but belongs to another user (libvirt's
-	 * QEMU runs as libvirt-qemu, and the unit has no CAP_KILL) */
-	g->alive = g->pid > 0 && (kill(g->pid, 0) == 0 || errno == EPERM);
+	/* the tick's one reading of the process found: status, ksm_stat; it
+	 * fails once that process has exited, whoever has its pid now */
+	int sr = proc_sample_read(&g->files, &g->sample);
+	g->alive = g->pid > 0 && g->files.pid == g->pid && sr == 0;
 	if (g->b && g->info.state == BALLOON_GONE)
 		g->alive = false;
 	if (was_alive && !g->alive)
-		log_warn("guest %s: its process is gone; ksmd keeps watching for it", g->conf.name);
-	g->ksm_valid = g->alive && ksm_proc_stat(g->pid, &g->ksm) == 0;
-	bool mergeable = !g->ksm_valid || g->ksm.mergeable != 0 || g->ksm.merge_any == 1;
+		log_warn("guest %s: its process (pid %d) is gone; %s", g->conf.name, (int)g->pid,
+			 g->b || g->conf.libvirt ? "ksmd keeps watching for a new one"
+						 : "another process that gets its pid is never taken for it");
+	if (!g->alive && g->in_scanner && d->mod->scanner) {
+		scanner_remove_guest(d->mod->scanner, g->conf.name);
+		g->in_scanner = false;
+	}
+	g->ksm_valid = g->alive && g->sample.ksm_valid;
+	if (g->in_scanner && g->sample.valid)
+		(void)scanner_guest_set_resident(d->mod->scanner, g->conf.name, g->sample.resident_pages);
+	const struct ksm_proc_stat *ks = &g->sample.ksm;
+	bool mergeable = !g->ksm_valid || ks->mergeable != 0 || ks->merge_any == 1;
 	if (mergeable) {
 		g->ksm_fix[0] = 0;
 	} else if (!g->ksm_fix[0]) { /* found once, logged once, shown in every snapshot */
 		bool mg = true;
-		if (ksm_proc_check_mergeable(g->pid, &mg, g->ksm_fix, sizeof g->ksm_fix) == 0 && !mg)
+		if (ksm_proc_check_mergeable(g->pid, ks, &mg, g->ksm_fix, sizeof g->ksm_fix) == 0 && !mg &&
+		    proc_files_check(&g->files) == 0) /* its comm and cgroup were the guest's */
 			log_warn("guest %s: its memory is not mergeable, KSM cannot merge it: %s",
 				 g->conf.name, g->ksm_fix);
 		else
@@ -163,7 +149,6 @@ static void guest_collect(struct daemon *d, struct guest *g, usec_t now)
 				 "remove <nosharepages/> from the domain's <memoryBacking> (virsh edit %s) and "
 				 "restart the domain", g->conf.name);
 	}
-	read_mem(g);
 	(void)now;
 }
 
@@ -177,8 +162,8 @@ int64_t guests_merged_pages(const struct daemon *d)
 	int64_t global = d->ksm_now.cnt.pages_sharing;
 	uint64_t ours = 0;
 	for (size_t i = 0; i < m->n; i++) {
-		if (m->g[i]->ksm_valid && m->g[i]->ksm.merging_pages >= 0)
-			ours += (uint64_t)m->g[i]->ksm.merging_pages;
+		if (m->g[i]->ksm_valid && m->g[i]->sample.ksm.merging_pages >= 0)
+			ours += (uint64_t)m->g[i]->sample.ksm.merging_pages;
 		else if (m->g[i]->alive)
 			return global; /* a guest we cannot read: the global count is all we have */
 	}
@@ -238,6 +223,100 @@ bool balloon_driven(const struct daemon *d, const struct guest *g, char *who, si
 	return false;
 }
 
+/* decide, one guest's input: its policy_guest from what collect read. */
+static void policy_guest_view(struct daemon *d, struct guest *g, struct policy_guest *pg, usec_t now)
+{
+	const struct balloon_stats *s = &g->info.stats;
+	snprintf(pg->name, sizeof pg->name, "%s", g->conf.name);
+	pg->id = g->id;
+	char who[128];
+	bool driven = balloon_driven(d, g, who, sizeof who);
+	if (!driven && !strcmp(g->conf.balloon, "yes") && !g->balloon_yielded)
+		log_warn("guest %s: its balloon is driven by %s: ksmd leaves it alone (balloon = force in "
+			 "its [guest] section takes it)", g->conf.name, who);
+	else if (driven && g->balloon_yielded)
+		log_info("guest %s: no other balloon manager now: ksmd drives its balloon again", g->conf.name);
+	g->balloon_yielded = !driven && !strcmp(g->conf.balloon, "yes");
+	pg->has_balloon = !g->override && driven;
+	pg->stuck = g->info.progress.stuck;
+	pg->min_bytes = g->info.limits.min_bytes;
+	pg->max_bytes = g->info.limits.max_bytes;
+	pg->shares = g->conf.shares;
+	pg->balloon_actual_bytes = g->info.actual_bytes;
+	pg->balloon_target_bytes = g->info.target_bytes ? g->info.target_bytes : g->info.actual_bytes;
+	pg->stats_valid = (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) != 0;
+	pg->stat_total_bytes = s->value[BALLOON_STAT_TOTAL];
+	pg->stat_available_bytes = s->value[BALLOON_STAT_AVAILABLE];
+	pg->stat_free_bytes = s->value[BALLOON_STAT_FREE];
+	pg->major_faults_per_sec = g->major_per_sec;
+	pg->swap_in_pages_per_sec = g->swap_in_per_sec;
+	pg->swap_out_pages_per_sec = g->swap_out_per_sec;
+	pg->stats_age_usec = s->updated_usec && now > s->updated_usec ? now - s->updated_usec
+				: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
+	pg->rss_bytes = g->sample.rss_bytes;
+	pg->swap_bytes = g->sample.swap_bytes;
+	pg->free_page_reporting = (g->info.caps & BALLOON_CAP_FREE_PAGE_REPORTING) != 0;
+	pg->ksm_merging_pages = g->ksm_valid && g->sample.ksm.merging_pages > 0
+					? (uint64_t)g->sample.ksm.merging_pages : 0;
+	if (g->wss_on && d->cfg.policy.host_wss)
+		wss_tracker_fill(&g->wss, now, pg);
+}
+
+/* act, the balloons: send the plan's targets (a dry run logs them). idx
+ * maps the plan's guest indexes to the registry's. */
+static void balloon_act(struct daemon *d, const size_t *idx, usec_t now)
+{
+	struct daemon_modules *m = d->mod;
+	for (size_t a = 0; a < m->plan.n_actions; a++) {
+		const struct policy_action *act = &m->plan.actions[a];
+		struct guest *g = m->g[idx[act->guest_index]];
+		if (m->plan.dry_run) {
+			log_info("dry run: would set %s to %" PRIu64 " MiB: %s", g->conf.name,
+				 act->target_bytes / MIB, act->reason);
+			continue;
+		}
+		uint64_t sent = 0;
+		int r = balloon_set_target(g->b, act->target_bytes, now, &sent);
+		if (r == -ECANCELED)
+			log_info("guest %s: target %" PRIu64 " MiB not sent: its size was just changed outside ksmd",
+				 g->conf.name, act->target_bytes / MIB);
+		else if (r < 0)
+			log_warn("guest %s: balloon target %" PRIu64 " MiB: %s, ignoring", g->conf.name,
+				 act->target_bytes / MIB, strerror(-r));
+		else
+			log_info("guest %s: target %" PRIu64 " MiB: %s", g->conf.name, sent / MIB, act->reason);
+		guest_sync_fd(d, g);
+	}
+}
+
+/* act, the operator's saved balloon sizes: a size the state file carried
+ * over a restart (registry.c) is sent once the guest's balloon is ready,
+ * as collect saw it this tick, so it reaches the balloon in this tick's
+ * act stage. The policy has left the guest alone meanwhile (an override
+ * is the operator's); if the send fails, the override is dropped and the
+ * policy takes the guest from the next tick on. Sent in a dry run too: it
+ * is the operator's command, not a decision. */
+static void override_act(struct daemon *d, usec_t now)
+{
+	for (size_t i = 0; i < d->mod->n; i++) {
+		struct guest *g = d->mod->g[i];
+		if (!g->b || !g->override_pending || g->info.state != BALLOON_READY)
+			continue;
+		char err[256] = "";
+		g->override_pending = false;
+		if (balloon_override(g->b, g->override_bytes, now, err, sizeof err) < 0) {
+			log_warn("guest %s: carrying over the operator's balloon size failed: %s", g->conf.name, err);
+			g->override = false;
+		} else {
+			log_info("guest %s: carrying over the operator's balloon size, %" PRIu64 " MiB", g->conf.name,
+				 g->override_bytes / MIB);
+		}
+		guest_sync_fd(d, g);
+	}
+}
+
+/* decide the balloon targets (policy_decide, from a snapshot of what
+ * collect read), record the plan, then act on it. */
 static void policy_run(struct daemon *d, usec_t now)
 {
 	struct daemon_modules *m = d->mod;
@@ -260,63 +339,14 @@ static void policy_run(struct daemon *d, usec_t now)
 		struct guest *g = m->g[i];
 		if (!g->b || g->info.state != BALLOON_READY || !g->alive)
 			continue;
-		struct policy_guest *pg = &snap.guests[snap.n_guests];
-		const struct balloon_stats *s = &g->info.stats;
-		snprintf(pg->name, sizeof pg->name, "%s", g->conf.name);
-		pg->id = g->id;
-		char who[128];
-		bool driven = balloon_driven(d, g, who, sizeof who);
-		if (!driven && !strcmp(g->conf.balloon, "yes") && !g->balloon_yielded)
-			log_warn("guest %s: its balloon is driven by %s: ksmd leaves it alone (balloon = force in "
-				 "its [guest] section takes it)", g->conf.name, who);
-		else if (driven && g->balloon_yielded)
-			log_info("guest %s: no other balloon manager now: ksmd drives its balloon again", g->conf.name);
-		g->balloon_yielded = !driven && !strcmp(g->conf.balloon, "yes");
-		pg->has_balloon = !g->override && driven;
-		pg->stuck = g->info.progress.stuck;
-		pg->min_bytes = g->info.limits.min_bytes;
-		pg->max_bytes = g->info.limits.max_bytes;
-		pg->shares = g->conf.shares;
-		pg->balloon_actual_bytes = g->info.actual_bytes;
-		pg->balloon_target_bytes = g->info.target_bytes ? g->info.target_bytes : g->info.actual_bytes;
-		pg->stats_valid = (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) != 0;
-		pg->stat_total_bytes = s->value[BALLOON_STAT_TOTAL];
-		pg->stat_available_bytes = s->value[BALLOON_STAT_AVAILABLE];
-		pg->stat_free_bytes = s->value[BALLOON_STAT_FREE];
-		pg->major_faults_per_sec = g->major_per_sec;
-		pg->swap_in_pages_per_sec = g->swap_in_per_sec;
-		pg->swap_out_pages_per_sec = g->swap_out_per_sec;
-		pg->stats_age_usec = s->updated_usec && now > s->updated_usec ? now - s->updated_usec
-					: s->updated_usec ? 0 : 3600 * USEC_PER_SEC;
-		pg->rss_bytes = g->rss_bytes;
-		pg->swap_bytes = g->swap_bytes;
-		pg->free_page_reporting = (g->info.caps & BALLOON_CAP_FREE_PAGE_REPORTING) != 0;
-		pg->ksm_merging_pages = g->ksm_valid && g->ksm.merging_pages > 0 ? (uint64_t)g->ksm.merging_pages : 0;
-		if (g->wss_on && d->cfg.policy.host_wss)
-			wss_tracker_fill(&g->wss, now, pg);
+		policy_guest_view(d, g, &snap.guests[snap.n_guests], now);
 		idx[snap.n_guests++] = i;
 	}
 	policy_decide(&snap, &m->pstate, &m->plan);
 	m->plan_valid = true;
 	m->plan.dry_run |= d->cfg.policy.dry_run;
 	policy_ring_push_plan(&m->ring, &m->plan);
-	for (size_t a = 0; a < m->plan.n_actions; a++) {
-		const struct policy_action *act = &m->plan.actions[a];
-		struct guest *g = m->g[idx[act->guest_index]];
-		if (m->plan.dry_run) {
-			log_info("dry run: would set %s to %" PRIu64 " MiB: %s", g->conf.name,
-				 act->target_bytes / MIB, act->reason);
-			continue;
-		}
-		uint64_t sent = 0;
-		int r = balloon_set_target(g->b, act->target_bytes, now, &sent);
-		if (r < 0)
-			log_warn("guest %s: balloon target %" PRIu64 " MiB: %s, ignoring", g->conf.name,
-				 act->target_bytes / MIB, strerror(-r));
-		else
-			log_info("guest %s: target %" PRIu64 " MiB: %s", g->conf.name, sent / MIB, act->reason);
-		guest_sync_fd(d, g);
-	}
+	balloon_act(d, idx, now);
 }
 
 /* policy.budget = cgroup:PATH: find the cgroup when the key changes, read
@@ -356,12 +386,35 @@ static void budget_cgroup_collect(struct daemon *d)
 	m->cg_err = r < 0 ? r : 0;
 }
 
+/* collect, the scanner: its last results (threads publish them). */
+static void scanner_collect(struct daemon *d)
+{
+	struct daemon_modules *m = d->mod;
+	struct scanner_results r;
+	if (!m->scanner || scanner_get_results(m->scanner, &r) < 0)
+		return;
+	if (m->sres_valid)
+		scanner_results_free(&m->sres);
+	m->sres = r;
+	m->sres_valid = true;
+	if (r.passes > m->passes_counted) {
+		if (r.vm_readv_changed)
+			log_warn("scanner: %" PRIu64 " pages changed while read with process_vm_readv in the "
+				 "last pass (a merge may have been undone; scanner.vm_readv = no avoids it)",
+				 r.vm_readv_changed);
+		m->pages_scanned_total += r.pages_scanned;
+		m->passes_counted = r.passes;
+	}
+}
+
+/* The tick: collect, decide, act (publish is daemon/snapshot.c's, after). */
 void modules_tick(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
 	usec_t now = now_usec();
 	m->last_tick_usec = now;
 
+	/* collect */
 	m->host_prev = m->host;
 	if (collect_host(&m->host) == 0) {
 		budget_cgroup_collect(d);
@@ -369,178 +422,17 @@ void modules_tick(struct daemon *d)
 			collect_host_rates(&m->host_prev, &m->host);
 		m->host_valid = true;
 	}
-	if (m->scanner) {
-		struct scanner_results r;
-		if (scanner_get_results(m->scanner, &r) == 0) {
-			if (m->sres_valid)
-				scanner_results_free(&m->sres);
-			m->sres = r;
-			m->sres_valid = true;
-			if (r.passes > m->passes_counted) {
-				if (r.vm_readv_changed)
-					log_warn("scanner: %" PRIu64 " pages changed while read with process_vm_readv in the "
-						 "last pass (a merge may have been undone; scanner.vm_readv = no avoids it)",
-						 r.vm_readv_changed);
-				m->pages_scanned_total += r.pages_scanned;
-				m->passes_counted = r.passes;
-			}
-		}
-	}
+	scanner_collect(d);
 	if (d->cfg.balloon_discover && d->ticks % 10 == 1)
 		discover(d);
 	for (size_t i = 0; i < m->n; i++)
 		guest_collect(d, m->g[i], now);
 	m->merged_pages = guests_merged_pages(d); /* once: the policy and the executor share it */
+	/* decide and act: balloon targets, the operator's saved sizes, KSM's
+	 * pacing, the working-set clears */
 	if (d->cfg.policy_enabled && !d->policy_paused)
 		policy_run(d, now);
+	override_act(d, now);
 	ksm_drive(d, now);
-}
-
-static void scanner_configure(struct daemon *d)
-{
-	struct scanner *s = d->mod->scanner;
-	if (!s)
-		return;
-	scanner_set_pages_per_sec(s, d->cfg.scanner_pages_per_sec);
-	scanner_set_cpu_percent(s, (unsigned)d->cfg.scanner_cpu_percent);
-	scanner_set_pass_interval(s, d->cfg.scanner_pass_interval_usec);
-}
-
-void modules_apply_config(struct daemon *d)
-{
-	scanner_configure(d);
-}
-
-int modules_init(struct daemon *d)
-{
-	struct daemon_modules *m = calloc(1, sizeof *m);
-	if (!m)
-		return -ENOMEM;
-	d->mod = m;
-	modules_daemon = d;
-	m->fast_fd = -1;
-	policy_state_init(&m->pstate);
-	policy_ring_init(&m->ring);
-
-	if (d->cfg.stats_enabled) {
-		int r = stats_server_start(d->cfg.stats_listen, &m->http);
-		if (r < 0) {
-			log_err("stats: cannot listen on %s: %s", d->cfg.stats_listen, strerror(-r));
-			return r;
-		}
-		log_info("stats: serving http on %s", d->cfg.stats_listen);
-	}
-	if (d->cfg.scanner_enabled) {
-		struct scanner_conf sc;
-		scanner_conf_defaults(&sc);
-		sc.threads = (unsigned)d->cfg.scanner_threads;
-		sc.pages_per_sec = d->cfg.scanner_pages_per_sec;
-		sc.cpu_percent = (unsigned)d->cfg.scanner_cpu_percent;
-		sc.pass_interval_usec = d->cfg.scanner_pass_interval_usec;
-		sc.pread_only = !d->cfg.scanner_vm_readv;
-		m->scanner = scanner_new(&sc);
-		if (!m->scanner) {
-			int e = errno ? errno : ENOMEM;
-			log_err("scanner: cannot start: %s", strerror(e));
-			return -e;
-		}
-		int r = scanner_start(m->scanner);
-		if (r < 0) {
-			log_err("scanner: cannot start its threads: %s", strerror(-r));
-			return r;
-		}
-	}
-	for (size_t i = 0; i < d->cfg.n_guests; i++) {
-		if (settings_only(&d->cfg.guests[i]))
-			continue; /* a libvirt domain's settings */
-		int r = guest_add(d, &d->cfg.guests[i], false);
-		if (r < 0)
-			return r;
-	}
-	if (d->cfg.libvirt_enabled) {
-		int r = virtloop_register(d->loop);
-		struct lv_conf lc = {
-			.uri = d->cfg.libvirt_uri,
-			.domains = d->cfg.libvirt_domains,
-			.exclude = d->cfg.libvirt_exclude,
-			.pid_dir = d->cfg.libvirt_pid_dir,
-			.reconnect_max_usec = d->cfg.libvirt_reconnect_usec,
-		};
-		if (r == 0)
-			m->lv = lv_conn_new(&lc, libvirt_event, d);
-		if (r < 0 || !m->lv) {
-			log_err("libvirt: cannot set up: %s", strerror(r < 0 ? -r : ENOMEM));
-			return r < 0 ? r : -ENOMEM;
-		}
-		lv_conn_tick(m->lv, now_usec()); /* the domains running now, before the first tick */
-	}
-	m->fast_fd = loop_add_timer(d->loop, FAST_TIMER_USEC, fast_timer, d);
-	if (m->fast_fd < 0)
-		return m->fast_fd;
-	if (d->cfg.balloon_discover)
-		discover(d);
-	return 0;
-}
-
-void modules_fini(struct daemon *d)
-{
-	struct daemon_modules *m = d->mod;
-	if (!m)
-		return;
-	if (m->http)
-		stats_server_stop(m->http);
-	if (m->scanner) {
-		scanner_stop(m->scanner);
-		scanner_free(m->scanner);
-		m->scanner = NULL; /* guest_remove below must not reach into it */
-	}
-	/* balloons: leave them, or give every guest its maximum back */
-	enum balloon_on_exit mode = BALLOON_EXIT_KEEP;
-	balloon_parse_on_exit(d->cfg.balloon_on_exit, &mode);
-	struct balloon **bs = calloc(m->n ? m->n : 1, sizeof *bs);
-	size_t nb = 0;
-	for (size_t i = 0; i < m->n; i++)
-		if (m->g[i]->b && bs)
-			bs[nb++] = m->g[i]->b;
-	if (bs && nb && mode == BALLOON_EXIT_RESTORE) {
-		int r = balloon_exit_all(bs, nb, mode, 3 * USEC_PER_SEC);
-		if (r < 0)
-			log_warn("balloon: restoring guests to their maximum: %s", strerror(-r));
-		else
-			log_info("balloon: every guest restored to its maximum");
-	}
-	free(bs);
-	for (size_t i = m->n; i-- > 0;)
-		guest_remove(d, i);
-	free(m->g);
-	lv_conn_free(m->lv);
-	if (m->lv)
-		virtloop_run_deferred();
-	if (m->fast_fd >= 0) {
-		loop_del(d->loop, m->fast_fd);
-		close(m->fast_fd);
-	}
-	if (m->sres_valid)
-		scanner_results_free(&m->sres);
-	free(m);
-	d->mod = NULL;
-}
-
-json_t *modules_pause(struct daemon *d, const char *what, bool pause)
-{
-	if (!strcmp(what, "scanner")) {
-		if (!d->mod->scanner)
-			return control_error("the scanner is disabled (scanner.enabled = no)");
-		if (pause)
-			scanner_pause(d->mod->scanner);
-		else
-			scanner_resume(d->mod->scanner);
-		d->scanner_paused = pause;
-	} else if (!strcmp(what, "policy")) {
-		d->policy_paused = pause;
-	} else {
-		return control_error("cannot %s '%s': say scanner or policy", pause ? "pause" : "resume", what);
-	}
-	log_info("%s %s (ksmdctl)", what, pause ? "paused" : "resumed");
-	return control_ok(json_string(pause ? "paused" : "resumed"));
+	wss_act(d, now);
 }

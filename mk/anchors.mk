@@ -12,7 +12,8 @@
 ANCHOR_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard balloon/*.c common/*.c)) \
               $(B)/obj/policy/anchor_proxmox.o $(B)/obj/policy/anchor_mom.o
 
-$(B)/bench/balloon_anchor: $(B)/obj/bench/balloon_anchor.o $(ANCHOR_OBJ)
+$(B)/bench/balloon_anchor: $(B)/obj/bench/balloon_anchor.o $(B)/obj/bench/balloon_anchor_host.o \
+                           $(B)/obj/bench/balloon_anchor_args.o $(ANCHOR_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 

@@ -17,10 +17,12 @@ $(B)/balloon/qmp-probe: $(B)/obj/tests/lab/balloon_qmp_probe.o $(BALLOON_OWN_OBJ
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
 .PHONY: balloon-tests balloon-valgrind qmp-probe
-balloon-tests: $(B)/balloon/test_qmp $(B)/balloon/test_balloon
+balloon-tests: $(B)/balloon/test_qmp $(B)/balloon/test_qmp_hostile $(B)/balloon/test_balloon $(B)/balloon/test_balloon_qmp \
+    $(B)/balloon/test_discover
 qmp-probe: $(B)/balloon/qmp-probe
 
 balloon-valgrind: balloon-tests
-	for t in $(B)/balloon/test_qmp $(B)/balloon/test_balloon; do \
+	for t in $(B)/balloon/test_qmp $(B)/balloon/test_qmp_hostile $(B)/balloon/test_balloon $(B)/balloon/test_balloon_qmp \
+	    $(B)/balloon/test_discover; do \
 	    valgrind -q --leak-check=full --error-exitcode=1 $$t >/dev/null || exit 1; done
 	@echo "balloon-valgrind: no errors, no leaks"

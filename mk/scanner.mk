@@ -19,16 +19,22 @@ $(B)/tests/scanner_probe: $(B)/obj/tests/scanner_probe.o $(B)/libksmd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
-$(B)/bench/scan_bench: $(B)/obj/bench/scan_bench.o $(B)/libksmd.a
+$(B)/bench/scan_bench: $(B)/obj/bench/scan_bench.o $(B)/obj/bench/scan_bench_report.o $(B)/libksmd.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(LDLIBS)
 
 # The integration tests find the helpers in $(B)/tests.
 tests: $(B)/tests/scanner_memhog $(B)/tests/scanner_probe
 
-.PHONY: bench-scanner scanner-tools
+.PHONY: bench-scanner bench-scale scanner-tools
 scanner-tools: $(SCANNER_TOOLS)
 
 bench-scanner: scanner-tools
 	B=$(B) bench/scan_bench.sh
+	bench/report.py --stamp scanner bench/results
 
+
+# The scanner at 1, 4 and 16 GiB and a model of 64 and 400 GiB
+# (bench/results/scale/scale.md; longer than bench-scanner, not in `make bench`).
+bench-scale: scanner-tools
+	B=$(B) bench/scan_scale.sh

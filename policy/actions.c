@@ -51,7 +51,10 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 	uint64_t target = v->cur;
 	enum policy_reason_code why;
 	if (v->give > 0) {
-		target = v->cur + v->give;
+		/* a grow the balloon has not reached yet is where this one starts:
+		 * a give computed from the unmoved actual never lowers it */
+		uint64_t base = grow_pending(t, v) ? MAX(v->cur, v->s->last_target_bytes) : v->cur;
+		target = base + v->give;
 		why = v->distress ? POLICY_WHY_GUEST_DISTRESS : POLICY_WHY_RELAX;
 	} else if (v->take > 0) {
 		target = v->cur - v->take;

@@ -269,3 +269,13 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 	}
 	v->may_shrink = true;
 }
+
+/* A grow of ksmd's own that the balloon has not reached yet, and not given
+ * up on (5 settles and a tick, as a shrink is waited for). */
+bool grow_pending(const struct decision *t, const struct gview *v)
+{
+	const struct policy_guest_state *s = v->s;
+	uint64_t db = pct(v->g->max_bytes, t->c->deadband_percent);
+	return s && s->last_sign > 0 && !s->reached_usec && s->last_target_bytes > v->cur + db &&
+	       t->snap->now_usec - s->last_grow_usec < 5 * t->c->settle_usec + t->c->tick_usec;
+}

@@ -119,6 +119,8 @@ struct decision {
 /* guest_view.c */
 /* Builds v, guest i's view this tick; updates its state (RSS, distress memory, stats lag). */
 void guest_view(const struct policy_snapshot *snap, struct policy_state *st, size_t i, struct gview *v);
+/* A grow of ksmd's own that the balloon has not reached yet. */
+bool grow_pending(const struct decision *t, const struct gview *v);
 /* May v be shrunk this tick, and by how much at most? */
 void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool critical, bool at_limit);
 

@@ -25,7 +25,10 @@
  *             down in proportion when over budget and up (at most x4 a
  *             step) when well under it.
  *   TRICKLE   converged: the gap stayed within converged_ratio of the
- *             prediction for converged_hold_usec, or KSM made
+ *             prediction for converged_hold_usec (and KSM has not merged
+ *             more than that beyond it: then the prediction lags, its pass
+ *             having read pages while KSM merged them, and only the stall
+ *             rule ends converging), or KSM made
  *             stall_full_scans full passes without merging more (the rest
  *             is volatile or unmergeable, and scanning faster will not
  *             help). Slow scanning (100 pages / 200 ms by default) keeps
@@ -187,6 +190,7 @@ struct pace_view {
 	uint64_t merged;      /* 0 while OFF with stale counters */
 	uint64_t gap;         /* predicted - merged, at least 0 */
 	uint64_t conv_gap;    /* the gap that counts as converged */
+	bool ahead;           /* merged beyond the prediction by more than conv_gap */
 };
 
 /* Advance the clock, starting the state on the first call; true on the first call. */
@@ -222,8 +226,12 @@ static struct pace_view pace_measure(const struct ksm_pace_config *cfg,
 		v.merged = 0;
 	v.gap = v.predicted > v.merged ? v.predicted - v.merged : 0;
 	v.conv_gap = (uint64_t)(cfg->converged_ratio * (double)v.predicted);
+	/* KSM merged more than the scanner predicted: the prediction lags
+	 * (its pass read pages while KSM was merging them, or new duplicates
+	 * came), so reaching it says nothing; converge until KSM stalls. */
+	v.ahead = !v.pending && v.merged > v.predicted + v.conv_gap;
 
-	if (v.gap <= v.conv_gap && !v.pending)
+	if (v.gap <= v.conv_gap && !v.pending && !v.ahead)
 		st->converged_for_usec += in->interval_usec;
 	else
 		st->converged_for_usec = 0;
@@ -366,7 +374,13 @@ static struct ksm_knobs pace_decide(const struct ksm_pace_config *cfg,
 		return next;
 	}
 	/* Rule 6: converging, fit the speed to the budget. */
-	return converge_knobs(cfg, in, v->first, v->gap, why, wlen);
+	struct ksm_knobs next = converge_knobs(cfg, in, v->first, v->gap, why, wlen);
+	if (v->ahead) {
+		size_t n = strlen(why);
+		snprintf(why + n, wlen - n, " (merged %llu beyond the %llu predicted: until KSM stalls)",
+			 (unsigned long long)v->merged, (unsigned long long)v->predicted);
+	}
+	return next;
 }
 
 /* One tick: the knobs, phase and reason from in and the state passed back (see above). */

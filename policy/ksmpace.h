@@ -103,8 +103,10 @@ struct ksm_pace_output {
  *     began by max(converged_ratio x predicted, min_savings): hysteresis):
  *     CONVERGE if the gap is above converged_ratio x predicted, else TRICKLE.
  *  4. In TRICKLE: stay (trickle knobs).
- *  5. Converged: gap <= converged_ratio x predicted for converged_hold_usec
- *     -> TRICKLE (or run=0 when trickle_pages_to_scan is 0).
+ *  5. Converged: gap <= converged_ratio x predicted for converged_hold_usec,
+ *     merged not beyond predicted by more than that (the prediction would
+ *     lag: only rule 6 ends converging) -> TRICKLE (or run=0 when
+ *     trickle_pages_to_scan is 0).
  *  6. Stalled: stall_full_scans full passes without progress -> TRICKLE.
  *  7. CONVERGE: URGENT or budget >= 95% -> full speed; otherwise fit
  *     pages_to_scan to the budget from the measured kthread CPU

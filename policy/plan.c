@@ -425,7 +425,7 @@ void size_back(struct decision *t)
 		struct gview *v = &t->views[i];
 		struct policy_guest_state *s = v->s;
 		if (!v->eligible || !s || !s->size_owed_bytes || v->give || v->take || v->release_take ||
-		    v->release_back || s->release_from_bytes || v->cur >= v->g->max_bytes ||
+		    v->release_back || s->release_from_bytes || v->cur >= v->g->max_bytes || grow_pending(t, v) ||
 		    (s->last_shrink_usec && snap->now_usec - s->last_shrink_usec < c->settle_usec))
 			continue;
 		uint64_t give = MIN(s->size_owed_bytes, v->g->max_bytes - v->cur);

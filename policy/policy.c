@@ -81,7 +81,9 @@
  * budget, where the idle trim stops, each guest gets back what ksmd's
  * shrinks took (size_owed; a release is not counted), after the settle and
  * at most max_grow_percent_per_tick a tick, so the next burst finds its
- * memory in place instead of waiting for a grow.
+ * memory in place instead of waiting for a grow. A grow the balloon has
+ * not reached yet is where the next give starts: a give is never computed
+ * from an actual that has not moved, which would lower the grow's target.
  *
  * Stuck guests (the balloon module saw no progress) and guests without a
  * balloon are counted in the cost but never targeted: their share is simply
@@ -371,6 +373,8 @@ void policy_ring_push(struct policy_ring *r, const struct policy_ring_entry *e)
 	if (r->count < POLICY_RING_LEN)
 		r->count++;
 	r->total++;
+	if ((size_t)e->kind < sizeof r->by_kind / sizeof r->by_kind[0])
+		r->by_kind[e->kind]++;
 }
 
 void policy_ring_push_plan(struct policy_ring *r, const struct policy_plan *plan)

@@ -145,6 +145,7 @@ struct policy_host {
 	uint64_t cg_usage_bytes;            /* memory charged to it now, page cache included */
 	uint64_t cg_swap_bytes;             /* its memory in swap now */
 	double cg_swap_out_bytes_per_sec;   /* growth of cg_swap_bytes (0 when it shrinks) */
+	uint64_t cg_swap_out_bytes_total;   /* that growth summed (a counter) */
 };
 
 struct policy_guest {
@@ -321,6 +322,7 @@ struct policy_ring {
 	size_t next;                        /* slot written next */
 	size_t count;                       /* valid entries (<= POLICY_RING_LEN) */
 	uint64_t total;                     /* entries ever pushed */
+	uint64_t by_kind[POLICY_ACT_GROW + 1]; /* of which of each kind (0: a note) */
 };
 
 void policy_ring_init(struct policy_ring *r);

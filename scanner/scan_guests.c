@@ -3,11 +3,13 @@
 #include "scanner/scanner_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -36,11 +38,26 @@ void scan_guest_drop_regions(struct scan_guest *g)
 void scan_guest_free(struct scan_guest *g)
 {
 	scan_guest_drop_regions(g);
+	if (g->ksm_stat_fd >= 0)
+		close(g->ksm_stat_fd);
+	if (g->pidfd >= 0)
+		close(g->pidfd);
 	free(g);
 }
 
 int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
 		      enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes)
+{
+	struct proc_files f = PROC_FILES_INIT;
+	if (pid > 0)
+		(void)proc_files_open(&f, pid); /* none: the pass finds the process gone */
+	int r = scanner_add_guest_files(s, name, pid, &f, kind, ram_size_hint_bytes);
+	proc_files_close(&f);
+	return r;
+}
+
+int scanner_add_guest_files(struct scanner *s, const char *name, pid_t pid, const struct proc_files *f,
+			    enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes)
 {
 	if (!name || !*name || strlen(name) >= sizeof(((struct scan_guest *)0)->name) ||
 	    pid <= 0 || (kind != SCANNER_GUEST_QEMU && kind != SCANNER_GUEST_PROCESS) ||
@@ -64,6 +81,20 @@ int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
 	g->hint_bytes = ram_size_hint_bytes;
 	g->alive = true;
 	g->mem_fd = g->pagemap_fd = g->pidfd = g->ksm_stat_fd = -1;
+	if (f && f->pid == pid) {
+		/* the process found: copies of its identity and its ksm_stat */
+		if (f->pidfd >= 0)
+			g->pidfd = fcntl(f->pidfd, F_DUPFD_CLOEXEC, 0);
+		g->start_ticks = f->start_ticks;
+		if (f->ksm_stat_fd >= 0)
+			g->ksm_stat_fd = fcntl(f->ksm_stat_fd, F_DUPFD_CLOEXEC, 0); /* -1: the kpageflags check */
+		if (f->pidfd >= 0 && g->pidfd < 0) {
+			int e = errno;
+			pthread_mutex_unlock(&s->lock);
+			scan_guest_free(g);
+			return -e;
+		}
+	}
 	*tail = g;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -76,6 +107,20 @@ int scanner_guest_last_read(struct scanner *s, const char *name, usec_t *last_re
 	for (struct scan_guest *g = s->guests; g; g = g->next)
 		if (!g->removed && strcmp(g->name, name) == 0) {
 			*last_read_usec = atomic_load(&g->last_read_usec);
+			r = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+int scanner_guest_set_resident(struct scanner *s, const char *name, uint64_t pages)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	for (struct scan_guest *g = s->guests; g; g = g->next)
+		if (!g->removed && strcmp(g->name, name) == 0) {
+			atomic_store(&g->resident_pages, pages);
 			r = 0;
 			break;
 		}

@@ -341,9 +341,12 @@ void scan_index_prefetch(const struct scan_index *ix, uint64_t h)
 	__builtin_prefetch(&ix->slots[slot_of(ix, h)], 1, 1);
 }
 
+/* Add ref (content NULL: a page not read this pass, see
+ * scan_index_add_unread). */
 static int index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		     uint64_t h, const void *content, bool merged)
 {
+	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
 	if (ref > SCAN_REF_MAX)
 		return -ERANGE;
 	uint64_t slot = slot_of(ix, h);
@@ -367,6 +370,15 @@ static int index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		}
 		uint32_t other = (v & ~PROMOTED) - 1;
 		if (ix->ops->ref_hash(ix->ctx, other) == h) {
+			if (!content) {
+				/* a page not read this pass, by the hash it had:
+				 * read it now, as the first page of a class is */
+				if (ix->ops->read_page(ix->ctx, ref, buf) < 0)
+					return -EIO;
+				if (ix->hash(buf, SCAN_PAGE_SIZE) != h)
+					return -ESTALE;
+				content = buf;
+			}
 			if (!(v & PROMOTED) &&
 			    atomic_compare_exchange_strong(sp, &v, v | PROMOTED))
 				promote_first(ix, other, h);
@@ -383,6 +395,11 @@ int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		   uint64_t h, const void *content)
 {
 	return index_add(ix, ref, guest, h, content, false);
+}
+
+int scan_index_add_unread(struct scan_index *ix, uint32_t ref, unsigned guest, uint64_t h)
+{
+	return index_add(ix, ref, guest, h, NULL, false);
 }
 
 int scan_index_add_merged(struct scan_index *ix, uint32_t ref, unsigned guest,

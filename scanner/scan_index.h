@@ -15,8 +15,12 @@
 #include "scanner/scanner.h"
 
 #define SCAN_PAGE_SIZE 4096u
-/* refs are below 2^31: the top bit of a first-stage slot is a flag. */
-#define SCAN_REF_MAX 0x7ffffffeu
+/* refs are below 2^31: the top bit of a first-stage slot is a flag. So a
+ * pass indexes at most SCAN_REF_MAX pages (8 TiB of guest memory): the
+ * pass (scan_pass.c) gives refs to that many pages' worth of chunks, and
+ * the pages of the chunks beyond are counted apart (pages beyond the index
+ * limit), never added here. */
+#define SCAN_REF_MAX SCANNER_INDEX_LIMIT_PAGES
 
 struct scan_index_ops {
 	/* The hash recorded for ref in this pass (it was added before). */
@@ -61,6 +65,15 @@ void scan_index_free(struct scan_index *ix);
  * on failure (the page then counts as unique). */
 int scan_index_add(struct scan_index *ix, uint32_t ref, unsigned guest,
 		   uint64_t h, const void *content);
+
+/* Add page ref of guest without its content: a page the pass left unread
+ * (rescan backoff), by the hash h of its last read (what ops->ref_hash(ref)
+ * returns). It costs what an added page costs until another page shows the
+ * same hash; then it is read back (ops->read_page) and entered like a read
+ * page if it still hashes to h. Thread-safe. Returns as scan_index_add(),
+ * or -ESTALE when it changed since (not entered), -EIO when it could not
+ * be read back. */
+int scan_index_add_unread(struct scan_index *ix, uint32_t ref, unsigned guest, uint64_t h);
 
 /* Hint that a page with hash h will be added soon (prefetches its slot:
  * adding a batch after prefetching all of it hides the cache misses). */

@@ -15,6 +15,7 @@
 
 #include <urcu.h>
 
+#include "collect/regions.h"
 #include "common/log.h"
 
 static uint64_t thread_cpu_nsec(void)
@@ -107,6 +108,10 @@ static void worker_flush(struct worker *w, struct scan_guest *g)
 			atomic_fetch_add(&g->c[i], w->c[i]);
 		w->c[i] = 0;
 	}
+	unsigned m = atomic_load(&g->bo_since_max);
+	while (w->bo_since_max > m && !atomic_compare_exchange_weak(&g->bo_since_max, &m, w->bo_since_max))
+		;
+	w->bo_since_max = 0;
 }
 
 static void *worker_main(void *arg)
@@ -163,19 +168,6 @@ static void *worker_main(void *arg)
 
 /* ---- a pass -------------------------------------------------------------- */
 
-/* Resident pages of a process (/proc/PID/statm), or fallback. */
-static uint64_t guest_resident_pages(pid_t pid, uint64_t fallback)
-{
-	char path[64], *text;
-	unsigned long long size, res;
-	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-	if (read_file(path, &text, NULL) < 0)
-		return fallback;
-	int n = sscanf(text, "%llu %llu", &size, &res);
-	free(text);
-	return n == 2 ? res * (uint64_t)(sysconf(_SC_PAGESIZE) / PAGE_SIZE_4K) : fallback;
-}
-
 static int open_proc(pid_t pid, const char *what)
 {
 	char path[64];
@@ -192,11 +184,7 @@ static void pass_close_guests(struct scan_pass *p)
 			close(g->mem_fd);
 		if (g->pagemap_fd >= 0)
 			close(g->pagemap_fd);
-		if (g->pidfd >= 0)
-			close(g->pidfd);
-		if (g->ksm_stat_fd >= 0)
-			close(g->ksm_stat_fd);
-		g->mem_fd = g->pagemap_fd = g->pidfd = g->ksm_stat_fd = -1;
+		g->mem_fd = g->pagemap_fd = -1;
 	}
 }
 
@@ -204,6 +192,7 @@ static void pass_close_guests(struct scan_pass *p)
 static void pass_open_guest(struct scan_guest *g, bool pread_only)
 {
 	memset(g->c, 0, sizeof(g->c));
+	atomic_store(&g->bo_since_max, 0);
 	atomic_store(&g->failed, 0);
 	atomic_store(&g->no_vmr, false);
 	int r = scan_guest_refresh_regions(g);
@@ -213,13 +202,14 @@ static void pass_open_guest(struct scan_guest *g, bool pread_only)
 		if (r >= 0)
 			g->pagemap_fd = r;
 	}
-	/* process_vm_readv names the process by pid: a pidfd tells whether
-	 * that pid still names the guest (no pidfd, no process_vm_readv) */
-	if (r >= 0 && !pread_only) {
-		g->pidfd = (int)syscall(SYS_pidfd_open, g->pid, 0);
-		int k = open_proc(g->pid, "ksm_stat");
-		g->ksm_stat_fd = k >= 0 ? k : -1;
-	}
+	/* the pid still names the process found (collect/sample.h): else its
+	 * maps, mem and pagemap may be another process's, and go unread */
+	if (r >= 0)
+		r = proc_identity_check(g->pid, g->pidfd, g->start_ticks);
+	/* process_vm_readv names the process by pid: the pidfd tells after
+	 * each call whether that pid still names the guest (no pidfd, no
+	 * process_vm_readv) */
+	g->vmr = !pread_only && g->pidfd >= 0;
 	if (r < 0) {
 		atomic_store(&g->failed, r);
 		if (r == -ENOENT || r == -ESRCH) {
@@ -279,7 +269,8 @@ static size_t pass_open_guests(struct scan_pass *p, uint64_t *total, uint64_t *r
 			nwork += g->regions[j].nchunks;
 		}
 		*total += gpages;
-		*resident += MIN(gpages, guest_resident_pages(g->pid, gpages));
+		uint64_t res = atomic_load(&g->resident_pages);
+		*resident += MIN(gpages, res ? res : gpages);
 	}
 	return nwork;
 }
@@ -288,11 +279,12 @@ static size_t pass_open_guests(struct scan_pass *p, uint64_t *total, uint64_t *r
 static int pass_plan(struct scan_pass *p)
 {
 	/* Work items are chunks; the index is sized by what can be read at
-	 * most: the guests' resident pages (statm), not their address space. */
+	 * most: the guests' resident pages (the tick's sample), not their
+	 * address space. */
 	uint64_t total = 0, resident = 0;
 	size_t nwork = pass_open_guests(p, &total, &resident);
 	p->work = calloc(nwork + 1, sizeof(*p->work));
-	p->n_blocks = MIN(nwork, (size_t)(SCAN_REF_MAX / CHUNK_PAGES));
+	p->n_blocks = MIN(nwork, (size_t)(p->s->conf.index_limit_pages / CHUNK_PAGES));
 	p->blocks = calloc(p->n_blocks + 1, sizeof(*p->blocks));
 	if (!p->work || !p->blocks)
 		return -ENOMEM;
@@ -380,6 +372,20 @@ static void pass_release(struct scan_pass *p)
 	pthread_mutex_destroy(&p->ksm_lock);
 }
 
+/* What the pass may leave unread (scan_backoff.h): the bound over the
+ * time from this pass's start to the next one's, the longer of the last
+ * such time and the pass interval plus the last pass's duration. */
+static void pass_plan_backoff(struct scan_pass *p, usec_t start)
+{
+	struct scanner *s = p->s;
+	usec_t *starts = s->pass_start_usec;
+	usec_t period = atomic_load(&s->interval_usec) + s->last_pass_wall_usec;
+	if (p->id > 1 && start > starts[(p->id - 1) & BACKOFF_STAMP_MASK])
+		period = MAX(period, start - starts[(p->id - 1) & BACKOFF_STAMP_MASK]);
+	starts[p->id & BACKOFF_STAMP_MASK] = start;
+	backoff_plan(&p->bo, p->id, starts, period, atomic_load(&s->backoff_max_usec));
+}
+
 /* Run one pass over all guests with conf.threads workers; called from a
  * thread registered with RCU. Returns 0, -ECANCELED or -ENOMEM. */
 int scan_run_pass(struct scanner *s)
@@ -389,6 +395,7 @@ int scan_run_pass(struct scanner *s)
 	usec_t start = now_usec();
 
 	pthread_mutex_init(&p.ksm_lock, NULL);
+	pass_plan_backoff(&p, start);
 	if (pass_take_guests(&p) < 0 || pass_plan(&p) < 0 || !pass_run_workers(&p))
 		goto out;
 	if (atomic_load(&p.cancelled)) {
@@ -396,7 +403,9 @@ int scan_run_pass(struct scanner *s)
 		goto out;
 	}
 	scan_index_ksm_pages(&p);
-	ret = scan_publish(&p, start, now_usec() - start);
+	scan_backoff_drop_classes(&p);
+	s->last_pass_wall_usec = now_usec() - start;
+	ret = scan_publish(&p, start, s->last_pass_wall_usec);
 	if (ret < 0)
 		log_warn("scanner: publishing results: %s, ignoring", strerror(-ret));
 out:

@@ -3,11 +3,14 @@
 #include "scanner/scanner_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/log.h"
 
 /* ---- results -------------------------------------------------------------- */
 
@@ -99,6 +102,24 @@ void scan_index_ksm_pages(struct scan_pass *p)
 		scan_mark_read(p->g[i]);
 }
 
+static void drop_class(const struct scan_class_info *c, void *arg)
+{
+	struct scan_pass *p = arg;
+	for (unsigned i = 0; i < c->n_guests; i++) {
+		uint32_t ref = c->guests[i].ref;
+		struct ref_block *b = ref_block(p, ref);
+		b->c->bo[ref % CHUNK_PAGES] = backoff_drop(b->c->bo[ref % CHUNK_PAGES]);
+	}
+}
+
+/* The pages found duplicate keep being read every pass: the pages that
+ * joined a class were dropped when they did, the first page of each class
+ * (and each guest's first, the same or dropped already) here. */
+void scan_backoff_drop_classes(struct scan_pass *p)
+{
+	scan_index_walk(p->ix, drop_class, p);
+}
+
 /* Allocate t's counters (pairs for 2 to 4096 guests); -ENOMEM leaves the rest to tally_free. */
 static int tally_init(struct tally *t, unsigned ng)
 {
@@ -122,10 +143,13 @@ static void tally_free(struct tally *t)
 	free(t->pair);
 }
 
-/* Note how guest g's pass ended, then fill o with its counts (i: its index in t). */
-static void guest_stats(struct scan_guest *g, const struct tally *t, unsigned i,
-			struct scanner_guest_stats *o)
+/* Note how guest g's pass ended, then fill o with its counts (i: its index
+ * in t; end: when the pass ended). */
+static void guest_stats(struct scan_pass *p, struct scan_guest *g, const struct tally *t, unsigned i,
+			usec_t end, struct scanner_guest_stats *o)
 {
+	const struct scanner *s = p->s;
+	uint64_t id = p->id;
 	int failed = atomic_load(&g->failed);
 	if (failed) {
 		g->last_error = failed;
@@ -149,9 +173,14 @@ static void guest_stats(struct scan_guest *g, const struct tally *t, unsigned i,
 	o->dup_cross_pages = t->cross[i];
 	o->mergeable_pages = t->mergeable[i];
 	o->unique_pages = g->c[GC_HASHED] - t->intra[i] - t->cross[i];
+	o->beyond_index_limit_pages = g->c[GC_BEYOND];
 	uint64_t accounted = o->zero_page_pages + o->zero_filled_pages + o->ksm_merged_pages +
-			     g->c[GC_HASHED] + o->volatile_pages;
+			     g->c[GC_HASHED] + o->volatile_pages + o->beyond_index_limit_pages;
 	o->unread_pages = o->present_pages > accounted ? o->present_pages - accounted : 0;
+	o->backoff_pages = g->c[GC_BACKOFF];
+	unsigned since = atomic_load(&g->bo_since_max);
+	if (since && o->backoff_pages)
+		o->oldest_unscanned_usec = end - s->pass_start_usec[(id - since) & BACKOFF_STAMP_MASK];
 }
 
 /* The pairs of guests sharing contents, from t's pair counts if kept, into r; 0 or -ENOMEM. */
@@ -199,7 +228,24 @@ static void pass_totals(struct scan_pass *p, const struct tally *t, uint64_t ksm
 		r->bytes_per_tracked_page = (double)r->state_bytes / (double)r->tracked_pages;
 		r->peak_bytes_per_tracked_page = (double)r->peak_state_bytes / (double)r->tracked_pages;
 	}
+	r->index_limit_pages = p->s->conf.index_limit_pages / CHUNK_PAGES * CHUNK_PAGES;
 	r->incremental = p->s->incremental;
+	r->backoff_max_passes = p->bo.max_passes;
+}
+
+/* Once per pass that met the index limit: how many pages it left out of
+ * the index, and what they count as. */
+static void warn_index_limit(const struct scanner_results *r)
+{
+	char n[32], lim[32];
+	if (!r->pages_beyond_index_limit)
+		return;
+	log_warn("scanner: %" PRIu64 " pages (%s) of guest memory beyond the index limit of "
+		 "%s per pass: hashed but compared with no page, counted neither unique nor "
+		 "duplicate, left out of the prediction (scanner.pages_beyond_index_limit)",
+		 r->pages_beyond_index_limit,
+		 format_size(r->pages_beyond_index_limit * PAGE_SIZE_4K, n, sizeof(n)),
+		 format_size(r->index_limit_pages * PAGE_SIZE_4K, lim, sizeof(lim)));
 }
 
 /* Build the results of a finished pass and publish them. */
@@ -219,13 +265,16 @@ int scan_publish(struct scan_pass *p, usec_t start, usec_t wall)
 	uint64_t ksm_pages = 0;
 	r.n_guests = p->ng;
 	for (unsigned i = 0; i < p->ng; i++) {
-		guest_stats(p->g[i], &t, i, &r.guests[i]);
+		guest_stats(p, p->g[i], &t, i, start + wall, &r.guests[i]);
 		ksm_pages += r.guests[i].ksm_merged_pages;
+		r.pages_backoff += r.guests[i].backoff_pages;
+		r.pages_beyond_index_limit += r.guests[i].beyond_index_limit_pages;
 		r.zero_filled_pages += r.guests[i].zero_filled_pages;
 	}
 	if (pair_stats(&t, &r) < 0)
 		goto out;
 	pass_totals(p, &t, ksm_pages, start, wall, &r);
+	warn_index_limit(&r);
 
 	pthread_mutex_lock(&s->res_lock);
 	r.passes = s->res.passes + 1;

@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "collect/regions.h"
+
 static ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
@@ -145,17 +147,22 @@ static void account_page(struct worker *w, struct scan_region *r, struct chunk_s
 	__atomic_store_n(&c->hash[i], h, __ATOMIC_RELEASE);
 	c->seen[i / 64] |= bit;
 	w->scanned++;
+	bool steady = false;
 	if (h == s->zero_hash && page_is_zero(page)) {
 		w->c[GC_ZERO_FILLED]++;
-		return;
-	}
-	if (seen && old != h) {
+	} else if (seen && old != h) {
 		w->c[GC_VOLATILE]++;
-		return;
+	} else if (c->ref_pass == w->p->id) {
+		w->c[GC_HASHED]++;
+		steady = scan_index_add(w->p->ix, c->ref_base + i, r->g->idx, h, page) == 0 && seen;
+	} else {
+		/* the chunk got no refs: the pass reached the index limit
+		 * (scanner_conf.index_limit_pages) */
+		w->c[GC_BEYOND]++;
 	}
-	w->c[GC_HASHED]++;
-	if (c->ref_pass == w->p->id)
-		(void)scan_index_add(w->p->ix, c->ref_base + i, r->g->idx, h, page);
+	/* unique so far and unchanged: one step further from the next read
+	 * (a page that joins a class later in the pass is dropped after it) */
+	c->bo[i] = backoff_after_read(c->bo[i], w->p->id, steady);
 }
 
 /* Hash a batch of pages (from page idx of region r, all in chunk c),
@@ -183,8 +190,16 @@ static struct chunk_state *chunk_get(struct scan_pass *p, struct scan_region *r,
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return NULL;
+		c->visit_pass = p->id;
 		r->chunk[ci] = c;
 		atomic_fetch_add((_Atomic uint64_t *)&r->chunks_allocated, 1);
+	}
+	if (c->visit_pass != p->id) {
+		/* a pass that did not visit the chunk leaves its stamps
+		 * unknown: every page is read again */
+		if (c->visit_pass + 1 != p->id)
+			memset(c->bo, 0, sizeof(c->bo));
+		c->visit_pass = p->id;
 	}
 	if (c->ref_pass != p->id) {
 		size_t b = atomic_fetch_add(&p->next_block, 1);
@@ -197,8 +212,14 @@ static struct chunk_state *chunk_get(struct scan_pass *p, struct scan_region *r,
 	return c;
 }
 
-/* Stage 1 verdicts. */
-enum { RD_SKIP = 0, RD_PREAD = 1, RD_EXCL = 2 };
+/* Stage 1 verdicts: not read, read with pread, read with
+ * process_vm_readv (if still exclusive), left unread by the backoff. */
+enum { RD_SKIP = 0, RD_PREAD = 1, RD_EXCL = 2, RD_BACKOFF = 3 };
+
+static inline bool rd_reads(unsigned char v)
+{
+	return v == RD_PREAD || v == RD_EXCL;
+}
 
 /* How many of the m pages whose fresh pagemap entries are in pm are still
  * present and exclusively mapped, from the first on. */
@@ -256,21 +277,7 @@ static bool ksm_counts_no_mapping(struct scan_guest *g)
 	if (n <= 0)
 		return false;
 	buf[n] = 0;
-	const char *f = strstr(buf, "ksm_merging_pages ");
-	if (!f)
-		return false;
-	f += strlen("ksm_merging_pages ");
-	return f[0] == '0' && (f[1] == '\n' || f[1] == 0);
-}
-
-/* Has the guest's process exited (so that its pid may name another)? */
-static bool pidfd_exited(int pidfd)
-{
-	struct pollfd pf = { .fd = pidfd, .events = POLLIN };
-	int r;
-	while ((r = poll(&pf, 1, 0)) < 0 && errno == EINTR)
-		;
-	return r != 0;  /* exited, or cannot tell: treat as gone */
+	return scan_ksm_stat_none_merging(buf);
 }
 
 /* Count the pages of a process_vm_readv batch whose pagemap entry (PFN or
@@ -320,7 +327,7 @@ static ssize_t read_exclusive(struct worker *w, struct scan_guest *g, uint64_t a
 			atomic_store(&g->no_vmr, true);  /* EPERM, ENOSYS: not this pass */
 		return 0;  /* pread decides */
 	}
-	if (pidfd_exited(g->pidfd))
+	if (proc_identity_check(g->pid, g->pidfd, g->start_ticks) < 0)
 		return -ESRCH;  /* the pid may have named another process */
 	uint64_t pages = (uint64_t)n / PAGE_SIZE_4K;
 	if (!pages)
@@ -341,7 +348,7 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 	struct scan_guest *g = r->g;
 	uint64_t batch = w->p->s->conf.read_batch_bytes / PAGE_SIZE_4K;
 	while (n > 0) {
-		excl = excl && g->pidfd >= 0 && !atomic_load(&g->no_vmr) && w->kpf_fd >= 0;
+		excl = excl && g->vmr && !atomic_load(&g->no_vmr) && w->kpf_fd >= 0;
 		uint64_t m = MIN(n, batch);
 		int e = scan_pace(w->p, &w->tp, m);
 		if (e < 0)
@@ -380,7 +387,8 @@ static int read_run(struct worker *w, struct scan_region *r, struct chunk_state 
 	return 0;
 }
 
-/* Stage 1 for page i (pagemap entry e): count it, note a KSM mapping, return its RD_* verdict. */
+/* Stage 1 for page i (pagemap entry e): count it, note a KSM mapping, return its RD_* verdict
+ * (not the backoff's: classify_chunk's). */
 static unsigned char classify_page(struct worker *w, struct work_item *it, uint64_t i,
 				   uint64_t e, struct chunk_state **c)
 {
@@ -420,14 +428,62 @@ static unsigned char classify_page(struct worker *w, struct work_item *it, uint6
 	return RD_PREAD;
 }
 
-/* Stage 1: decide the chunk's first n pages into w->rd (*c: chunk state, fetched if needed). */
+/* Stage 1: decide the chunk's first n pages into w->rd (*c: chunk state,
+ * fetched if needed). A page that pagemap would have read is left unread
+ * when the backoff says so; one that it would not (absent, swapped, zero
+ * page, merged) starts its backoff again. */
 static void classify_chunk(struct worker *w, struct work_item *it, uint64_t n,
 			   struct chunk_state **c)
 {
+	struct scan_pass *p = w->p;
 	usec_t t0 = now_usec();
-	for (uint64_t i = 0; i < n; i++)
-		w->rd[i] = classify_page(w, it, i, w->pm[i], c);
+	if (it->r->chunk[it->first / CHUNK_PAGES])
+		*c = chunk_get(p, it->r, it->first);  /* its state: visited */
+	struct chunk_state *cs = *c && (*c)->ref_pass == p->id ? *c : NULL;
+	bool backoff = cs && p->bo.max_since > 0;
+	uint32_t phase = (uint32_t)((it->r->start / PAGE_SIZE_4K + it->first) / CHUNK_PAGES);
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned char v = classify_page(w, it, i, w->pm[i], c);
+		if (cs && !rd_reads(v))
+			cs->bo[i] = 0;
+		else if (backoff && backoff_skip(&p->bo, cs->bo[i], phase))
+			v = RD_BACKOFF;
+		w->rd[i] = v;
+	}
 	w->pagemap_usec += now_usec() - t0;
+}
+
+/* Stage 2b: the pages the backoff left unread enter the index by the hash
+ * of their last read (a page read this pass that has it reads them back
+ * and compares, so new duplicates of backed-off content are found). */
+static void index_unread(struct worker *w, struct work_item *it, uint64_t n, struct chunk_state *c)
+{
+	struct scan_pass *p = w->p;
+	unsigned g = it->r->g->idx;
+	for (uint64_t base = 0; base < n; base += 64) {
+		uint64_t end = MIN(n, base + 64);
+		for (uint64_t i = base; i < end; i++)
+			if (w->rd[i] == RD_BACKOFF)
+				scan_index_prefetch(p->ix, c->hash[i]);
+		for (uint64_t i = base; i < end; i++) {
+			if (w->rd[i] != RD_BACKOFF)
+				continue;
+			unsigned since = backoff_since(c->bo[i], p->id);
+			int r = scan_index_add_unread(p->ix, c->ref_base + (uint32_t)i, g, c->hash[i]);
+			if (r < 0 || r == 1)
+				c->bo[i] = backoff_drop(c->bo[i]);  /* read again next pass */
+			if (r == -ESTALE)
+				w->c[GC_VOLATILE]++;  /* changed since its last read */
+			if (r < 0)
+				continue;  /* not entered (-EIO: gone since the
+				            * pagemap read): counts as unread */
+			w->c[GC_HASHED]++;
+			if (r == 0) {
+				w->c[GC_BACKOFF]++;
+				w->bo_since_max = MAX(w->bo_since_max, since);
+			}
+		}
+	}
 }
 
 /* Stage 2: read the runs of readable pages; 0, or a negative errno from read_run (or -ENOMEM). */
@@ -436,7 +492,7 @@ static int read_runs(struct worker *w, struct work_item *it, uint64_t n, struct 
 	uint64_t run_start = 0, run_len = 0;
 	unsigned char run_kind = RD_SKIP;
 	for (uint64_t i = 0; i <= n; i++) {
-		if (i < n && w->rd[i] && (!run_len || w->rd[i] == run_kind)) {
+		if (i < n && rd_reads(w->rd[i]) && (!run_len || w->rd[i] == run_kind)) {
 			if (!run_len) {
 				run_start = it->first + i;
 				run_kind = w->rd[i];
@@ -451,7 +507,7 @@ static int read_runs(struct worker *w, struct work_item *it, uint64_t n, struct 
 			if (e < 0)
 				return e;
 			run_len = 0;
-			if (i < n && w->rd[i]) {  /* a run of the other kind starts here */
+			if (i < n && rd_reads(w->rd[i])) {  /* a run of the other kind starts here */
 				run_start = it->first + i;
 				run_kind = w->rd[i];
 				run_len = 1;
@@ -477,5 +533,8 @@ int scan_chunk(struct worker *w, struct work_item *it)
 	uint64_t n = (uint64_t)got / 8;
 	struct chunk_state *c = NULL;
 	classify_chunk(w, it, n, &c);
-	return read_runs(w, it, n, c);
+	int e = read_runs(w, it, n, c);
+	if (e == 0 && c)
+		index_unread(w, it, n, c);
+	return e;
 }

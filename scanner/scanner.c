@@ -79,9 +79,11 @@
  *    (results.vm_readv_changed): 0 so far in every measurement, including
  *    passes run while KSM started merging the same memory at full speed
  *    (6 runs, KSM started 0.05 to 0.5 s into the passes).
- *    process_vm_readv names the process by pid, so a pidfd taken at the start of the pass is polled after every call: if
- *    the guest exited (its pid may now name another process) the data is
- *    dropped and the guest's pass ends. If the call is refused (EPERM,
+ *    process_vm_readv names the process by pid, so the pidfd of the
+ *    process found as the guest (collect/sample.h) is polled after every
+ *    call: if the guest exited (its pid may now name another process) the
+ *    data is dropped and the guest's pass ends. A guest without a pidfd
+ *    (a kernel before 5.3) is read with pread only. If the call is refused (EPERM,
  *    ENOSYS) the guest is read with pread for the rest of the pass; an
  *    EFAULT (a page gone) falls back to pread for that batch, which decides
  *    what is unread. conf.pread_only turns the path off.
@@ -108,14 +110,58 @@
  *    1.45 CPU-s with one pread per read-back and 0.55 with read-ahead
  *    (build/tests/scanner_probe -n 3 over the four), the same counts.
  *
- * Per tracked page the scanner keeps 8 bytes of hash and 1 bit "hashed
- * before" between passes, in chunks of 32 MiB of address space allocated
- * when a chunk first holds a page to read (a sparse guest costs 8 bytes
- * per untouched chunk); the index adds about 5.2 bytes per page during a
- * pass, 1 byte of class-table buckets and a 64-byte class per duplicated
- * content, all freed at the end of the pass. So the peak depends on how
- * many contents repeat: 14.3 bytes per page on unique memory, 30.5 on the
- * four processes above (one class per 8 pages).
+ * Rescan backoff (scan_backoff.h, scanner.backoff_max_interval). A page
+ * whose content stayed unique and unchanged over three reads is read every
+ * 2nd pass, then every 4th, 8th, 16th and 32nd, as KSM's smart_scan skips
+ * pages that keep failing to merge; a changed hash, a duplicate found, a
+ * zero-filled or an absent page brings it back to every pass, and no page
+ * is left unread longer than the bound (in time, against the passes'
+ * start times) nor 32 passes. Stage 1 decides it from the page's backoff
+ * byte. A page left unread is not forgotten: it enters the index by the
+ * hash of its last read (scan_index_add_unread), costing a first-stage
+ * slot and no read, so a page read in the pass that has its content still
+ * meets it; only then is it read back, and byte-compared, like any first
+ * page of a class (changed since: not entered, counted volatile, read
+ * again next pass). So what is lost is the change of a backed-off page
+ * itself, seen on its next read, within the bound; its new content counts
+ * from the pass after (a changed page is volatile for one pass). It counts
+ * as its last read found it, and the results say how many pages a pass
+ * left unread and how old the oldest read they count by is, per guest.
+ * The phase of each chunk spreads the reads of backed-off memory over the
+ * passes (a slice of it per pass). Measured on 1 GiB, 90% unique, bound
+ * at 8 to 10 passes (docs/PERFORMANCE.md): 0.19 CPU-s per pass once
+ * converged against 0.46 reading every page; what a pass still spends on a
+ * page left unread is its pagemap entry and its index slot, about 0.5 us.
+ *
+ * Per tracked page the scanner keeps 8 bytes of hash, 1 bit "hashed
+ * before" and 1 byte of backoff state between passes, in chunks of 32 MiB
+ * of address space allocated when a chunk first holds a page to read (a
+ * sparse guest costs 8 bytes per untouched chunk); the index adds about
+ * 5.2 bytes per page during a pass, 1 byte of class-table buckets and a
+ * 64-byte class per duplicated content, all freed at the end of the pass.
+ * So the peak depends on how many contents repeat: 14.3 bytes per page on
+ * unique memory before the backoff byte (15.3 with it), 30.5 on the four
+ * processes above (one class per 8 pages).
+ *
+ * The index's limit: 8 TiB of guest memory per pass. The index names a
+ * page by a 31-bit reference (the top bit of a first-stage slot is a flag,
+ * scan_index.h), so a pass indexes at most SCAN_REF_MAX pages. References
+ * are given a chunk at a time (8192 for any chunk that holds, or once
+ * held, a page to read, or holds a KSM page: a sparse chunk spends them
+ * all) in the order the pass reaches the chunks: the guests in the order
+ * they were added, each guest's RAM regions in address order. The chunks
+ * reached after the limit are still read and hashed, and their
+ * zero-filled and volatile pages count as such; their other pages are
+ * compared with no page, and count neither unique nor duplicate but as
+ * pages beyond the index limit (per guest and
+ * results.pages_beyond_index_limit): the prediction misses whatever
+ * duplicates they hold, and a KSM page met only there is not entered
+ * either. Nor does the backoff leave them unread (it lives on refs). Each
+ * pass that meets the limit logs one warning with the count. Lifting the
+ * limit would take 64-bit slots, 5.2 more bytes per page on every host for
+ * hosts beyond 8 TiB of guest memory. Tests lower the limit
+ * (scanner_conf.index_limit_pages, whole chunks; not a ksmd.conf key) to
+ * run it on a few MiB.
  *
  * 4. After the pass, one mapping of each distinct KSM page met is read
  *    (pread: no unsharing) and entered into the index as "merged", so that
@@ -177,6 +223,7 @@ void scanner_conf_defaults(struct scanner_conf *conf)
 		.pass_interval_usec = 10 * USEC_PER_SEC,
 		.read_batch_bytes = 1 * MIB,
 		.hash = NULL,
+		.index_limit_pages = SCAN_REF_MAX,
 	};
 }
 
@@ -272,7 +319,8 @@ struct scanner *scanner_new(const struct scanner_conf *conf)
 	}
 	if (conf->threads < 1 || conf->threads > 256 ||
 	    conf->cpu_percent > 100 * conf->threads ||
-	    (conf->read_batch_bytes && conf->read_batch_bytes < PAGE_SIZE_4K)) {
+	    (conf->read_batch_bytes && conf->read_batch_bytes < PAGE_SIZE_4K) ||
+	    conf->index_limit_pages > SCAN_REF_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -297,6 +345,7 @@ struct scanner *scanner_new(const struct scanner_conf *conf)
 	atomic_store(&s->pages_per_sec, conf->pages_per_sec);
 	atomic_store(&s->cpu_percent, conf->cpu_percent);
 	atomic_store(&s->interval_usec, conf->pass_interval_usec);
+	atomic_store(&s->backoff_max_usec, conf->backoff_max_usec);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->run_lock, NULL);
 	pthread_cond_init(&s->run_cond, NULL);
@@ -458,6 +507,11 @@ void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec)
 	pthread_mutex_lock(&s->run_lock);
 	pthread_cond_broadcast(&s->run_cond);  /* re-arm the wait */
 	pthread_mutex_unlock(&s->run_lock);
+}
+
+void scanner_set_backoff_max(struct scanner *s, usec_t max_usec)
+{
+	atomic_store(&s->backoff_max_usec, max_usec);
 }
 
 void scanner_pause(struct scanner *s)

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "collect/sample.h"
 #include "common/util.h"
 
 struct scanner;
@@ -54,14 +55,33 @@ struct scanner_conf {
 	                            * exclusively mapped, non-KSM pages are read
 	                            * with process_vm_readv (see scanner.c) */
 	scanner_hash_fn hash;      /* NULL = XXH3-64 */
+	usec_t backoff_max_usec;   /* rescan backoff: a page unique and unchanged
+	                            * over several reads is read at longer
+	                            * intervals, never longer than this
+	                            * (scan_backoff.h); 0 (default): every page
+	                            * every pass */
+	uint64_t index_limit_pages; /* pages one pass can enter into its
+	                            * content index, counted in whole 32 MiB
+	                            * chunks (8192 pages) of guest address space
+	                            * that hold a page to read; the pages of the
+	                            * chunks beyond are hashed but neither unique
+	                            * nor duplicate (pages_beyond_index_limit).
+	                            * Default and most: SCANNER_INDEX_LIMIT_PAGES
+	                            * (8 TiB of guest memory per pass); tests
+	                            * lower it. Not a ksmd.conf key. */
 };
 
+/* The most pages a pass can index: a page's index reference is 31 bits
+ * (scanner/scan_index.h, SCAN_REF_MAX), 8 TiB of guest memory. */
+#define SCANNER_INDEX_LIMIT_PAGES 0x7ffffffeu
+
 /* Fill *conf with defaults: 1 thread, unlimited rate and CPU, 10 s between
- * passes, 1 MiB reads, XXH3-64. */
+ * passes, 1 MiB reads, XXH3-64, no rescan backoff, the index's full limit. */
 void scanner_conf_defaults(struct scanner_conf *conf);
 
 /* Create a scanner (no threads yet). Returns NULL with errno set on failure
- * (EINVAL for a bad conf, ENOMEM). */
+ * (EINVAL for a bad conf, index_limit_pages above SCANNER_INDEX_LIMIT_PAGES
+ * included; ENOMEM). */
 struct scanner *scanner_new(const struct scanner_conf *conf);
 
 /* Stop (if started) and free the scanner and everything it tracks. NULL ok. */
@@ -83,9 +103,23 @@ int scanner_scan_once(struct scanner *s);
 
 /* Register a guest. name is unique (max 63 bytes); ram_size_hint_bytes is
  * the expected RAM block size (QEMU, from QMP) or 0 for "any". Takes effect
- * from the next pass. Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
+ * from the next pass. The process that pid names now is the guest: each
+ * pass checks, once its files are open, that the pid still names it, and
+ * reads nothing of another process that got the pid (none now: nothing is
+ * ever read). Returns 0, -EEXIST, -EINVAL or -ENOMEM. */
 int scanner_add_guest(struct scanner *s, const char *name, pid_t pid,
 		      enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes);
+
+/* The same with the process the daemon found (collect/sample.h: its
+ * identity and files; NULL, or another pid's: none, nothing is read): the
+ * scanner keeps copies of its pidfd and ksm_stat. */
+int scanner_add_guest_files(struct scanner *s, const char *name, pid_t pid, const struct proc_files *f,
+			    enum scanner_guest_kind kind, uint64_t ram_size_hint_bytes);
+
+/* The guest's resident pages, as the tick's sample read them: what a pass
+ * can read of it at most, which sizes the pass's index (until told, its
+ * RAM regions' size). Returns 0 or -ENOENT. */
+int scanner_guest_set_resident(struct scanner *s, const char *name, uint64_t pages);
 
 /* Unregister a guest by name; its state is dropped at the next pass
  * boundary. Returns 0 or -ENOENT. */
@@ -103,6 +137,7 @@ int scanner_guest_last_read(struct scanner *s, const char *name, usec_t *last_re
 void scanner_set_pages_per_sec(struct scanner *s, uint64_t pages_per_sec);
 void scanner_set_cpu_percent(struct scanner *s, unsigned cpu_percent);
 void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec);
+void scanner_set_backoff_max(struct scanner *s, usec_t max_usec);
 
 /* Pause: threads park between read batches until resumed. Idempotent. */
 void scanner_pause(struct scanner *s);
@@ -111,7 +146,8 @@ bool scanner_is_paused(struct scanner *s);
 
 /* Per-guest result of the last completed pass. Page counts are 4 KiB pages.
  * Every present page falls in exactly one of: zero_page, zero_filled,
- * ksm_merged, unique, dup_intra, dup_cross, volatile, unread. */
+ * ksm_merged, unique, dup_intra, dup_cross, volatile, unread,
+ * beyond_index_limit. */
 struct scanner_guest_stats {
 	char name[64];
 	pid_t pid;
@@ -129,6 +165,19 @@ struct scanner_guest_stats {
 	uint64_t dup_cross_pages;     /* in a duplicate class shared with other guests */
 	uint64_t volatile_pages;      /* hash changed since the last pass */
 	uint64_t unread_pages;        /* present but not read (error, vanished) */
+	uint64_t beyond_index_limit_pages; /* read and hashed, but in chunks
+	                               * beyond the pass's index limit
+	                               * (scanner_conf.index_limit_pages): not
+	                               * compared with any page, so neither
+	                               * unique nor duplicate, and no part of the
+	                               * prediction (zero-filled and volatile
+	                               * pages there count as such) */
+	uint64_t backoff_pages;       /* left unread by the rescan backoff this
+	                               * pass (counted unique or duplicate by the
+	                               * hash of their last read) */
+	usec_t oldest_unscanned_usec; /* age, at the end of the pass, of the
+	                               * oldest read among those pages (from the
+	                               * start of the pass that made it); 0: none */
 	uint64_t mergeable_pages;     /* this guest's share of the pages KSM would
 	                               * free: its duplicate pages minus one per
 	                               * class whose kept copy is attributed to it
@@ -153,6 +202,17 @@ struct scanner_results {
 	                               * and kpageflags reads, summed over threads) */
 	uint64_t pages_scanned;       /* read and hashed in the last pass */
 	uint64_t pages_skipped;       /* not read in the last pass (pagemap said) */
+	uint64_t pages_backoff;       /* not read in the last pass (rescan backoff):
+	                               * counted as of their last read */
+	uint64_t pages_beyond_index_limit; /* of pages_scanned: beyond the
+	                               * index limit, the guests'
+	                               * beyond_index_limit_pages summed (not
+	                               * predicted: neither unique nor duplicate) */
+	uint64_t index_limit_pages;   /* the limit the last pass had, in pages
+	                               * (whole chunks) */
+	unsigned backoff_max_passes;  /* most passes from one read of a page to
+	                               * the next, as the last pass bounded them
+	                               * (1: no backoff) */
 	uint64_t pages_vm_readv;      /* of pages_scanned: read with
 	                               * process_vm_readv (exclusive, not KSM) */
 	uint64_t vm_readv_changed;    /* of those: pages whose pagemap entry

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "scanner/scanner.h"
+#include "scanner/scan_backoff.h"
 #include "scanner/scan_index.h"
 
 #define CHUNK_PAGES 8192u            /* work unit and unit of per-page state:
@@ -28,7 +29,12 @@
 
 enum gcount {
 	GC_PRESENT, GC_SWAPPED, GC_ZERO_PAGE, GC_ZERO_FILLED, GC_KSM, GC_HASHED,
-	GC_VOLATILE, GC_UNREAD, GC_N,
+	GC_VOLATILE, GC_UNREAD,
+	GC_BACKOFF,  /* of GC_HASHED: left unread by the backoff, indexed by
+	              * the hash of their last read */
+	GC_BEYOND,   /* read and hashed in a chunk without refs (beyond the
+	              * index limit): not indexed, not in GC_HASHED */
+	GC_N,
 };
 
 struct scan_guest;
@@ -39,7 +45,9 @@ struct scan_guest;
 struct chunk_state {
 	uint64_t hash[CHUNK_PAGES];        /* the hash at the last read */
 	uint64_t seen[CHUNK_PAGES / 64];   /* bitmap: hash[] is valid */
+	uint8_t bo[CHUNK_PAGES];           /* rescan backoff (scan_backoff.h) */
 	uint64_t ref_pass;                 /* pass in which ref_base is valid */
+	uint64_t visit_pass;               /* last pass that visited the chunk */
 	uint32_t ref_base;                 /* ref of its first page in that pass */
 };
 
@@ -64,8 +72,13 @@ struct scan_guest {
 	struct scan_region *regions;
 	size_t n_regions;
 	int mem_fd, pagemap_fd;
-	int pidfd;              /* -1: no process_vm_readv for this guest */
-	int ksm_stat_fd;        /* /proc/PID/ksm_stat; -1: none */
+	int pidfd;              /* the process found (collect/sample.h), from
+	                         * the guest's adding to its removal; -1: none */
+	uint64_t start_ticks;   /* its start time, when there is no pidfd */
+	bool vmr;               /* process_vm_readv this pass (needs the pidfd) */
+	int ksm_stat_fd;        /* /proc/PID/ksm_stat, open from the guest's
+	                         * adding to its removal; -1: none */
+	_Atomic uint64_t resident_pages;  /* the tick's sample; 0: not told */
 	_Atomic bool no_vmr;    /* process_vm_readv refused this pass (EPERM &
 	                         * co): pread only for the rest of it */
 	_Atomic int failed;     /* negative errno that ended its pass */
@@ -73,6 +86,8 @@ struct scan_guest {
 	uint64_t maps_hash;     /* XXH3 of /proc/PID/maps when regions were read */
 	bool maps_valid;        /* regions match maps_hash */
 	_Atomic uint64_t c[GC_N];
+	_Atomic unsigned bo_since_max;  /* passes since the oldest read among
+	                                 * the pages this pass left unread */
 	struct scan_guest *next;
 };
 
@@ -91,6 +106,9 @@ struct scanner {
 	_Atomic uint64_t pages_per_sec;
 	_Atomic unsigned cpu_percent;
 	_Atomic usec_t interval_usec;
+	_Atomic usec_t backoff_max_usec;  /* 0: read every page every pass */
+	usec_t pass_start_usec[BACKOFF_MAX_PASSES];  /* by pass number mod 32 */
+	usec_t last_pass_wall_usec;
 
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
@@ -128,12 +146,15 @@ struct scan_pass {
 	struct scan_guest **g;
 	unsigned ng;
 	struct ref_block *blocks;  /* ref / CHUNK_PAGES -> chunk */
-	size_t n_blocks;
+	size_t n_blocks;           /* the index limit in chunks: the chunks
+	                            * reached after the first n_blocks get no
+	                            * refs (their pages: GC_BEYOND) */
 	_Atomic size_t next_block;
 	struct work_item *work;
 	size_t nwork;
 	_Atomic size_t next;
 	struct scan_index *ix;
+	struct backoff_pass bo;    /* what this pass may leave unread */
 	_Atomic uint64_t scanned, skipped;
 	_Atomic uint64_t vmr, vmr_changed;  /* pages read with process_vm_readv */
 	_Atomic uint64_t pagemap_usec;  /* stage-1 time, summed over threads */
@@ -163,6 +184,7 @@ struct worker {
 	uint64_t kpf_last_pfn, kpf_last;                    /* the last lookup */
 	struct thread_pace tp;
 	uint64_t c[GC_N];
+	unsigned bo_since_max;     /* of the pages left unread, for this guest */
 	uint64_t scanned, skipped;
 	uint64_t vmr, vmr_changed;
 	struct ksm_seen *ksm;      /* KSM mappings seen, deduplicated later */
@@ -196,6 +218,7 @@ int scan_chunk(struct worker *w, struct work_item *it);
 
 /* scan_publish.c */
 void scan_index_ksm_pages(struct scan_pass *p);
+void scan_backoff_drop_classes(struct scan_pass *p);
 int scan_publish(struct scan_pass *p, usec_t start, usec_t wall);
 
 #endif

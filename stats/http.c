@@ -33,9 +33,13 @@
  * number is still the connection's own; MHD then reads EOF and closes it.
  *
  * The listen socket is created here, not by MHD, so that one code path
- * serves "HOST:PORT" and "unix:PATH" (MHD_OPTION_LISTEN_SOCKET). A listen
- * address that is not loopback is logged as a warning at start. */
+ * serves "HOST:PORT" and "unix:PATH" (MHD_OPTION_LISTEN_SOCKET), and apart
+ * from the server (stats_listener_open, stats_server_serve): the daemon
+ * binds as root and serves from an unprivileged process (daemon/http_sep.c).
+ * A listen address that is not loopback is logged as a warning at start. */
 #include "stats/stats.h"
+#include "stats/page.h"
+#include "stats/host.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -66,6 +70,14 @@
 #define STATS_HTTP_CONN_MEM_BYTES   16384 /* request line + headers, per connection */
 #define STATS_HTTP_BACKLOG          64
 
+/* Every answer: the page may run scripts, apply styles and make requests
+ * from this endpoint only (no inline script or style, nothing from
+ * elsewhere, no frames, no forms), and no answer is sniffed into another
+ * type. */
+#define STATS_HTTP_CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
+	"img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; " \
+	"frame-ancestors 'none'"
+
 /* One connection, as the guard sees it. */
 struct guard_conn {
 	struct guard_conn *prev, *next;
@@ -91,6 +103,7 @@ struct stats_server {
 	int fd;
 	uint16_t port;
 	char *unix_path; /* to unlink at stop, NULL for TCP */
+	bool loopback_only; /* bound to a loopback address: Host is checked */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -315,21 +328,39 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_YES;
 	}
 	struct stats_view v;
-	/* The query string is already split off url by MHD, and ignored. */
-	stats_route_view(method, url, &v);
+	struct stats_server *srv = cls;
+	/* The query string is already split off url by MHD, and ignored. A
+	 * loopback endpoint answers only requests addressed to it by
+	 * localhost or an address (DNS rebinding: stats/host.h). */
+	if (srv->loopback_only &&
+	    !stats_host_allowed(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), true))
+		stats_route_refused(url, &v);
+	else
+		stats_route_view(method, url, &v);
+	/* A file (the chart library) is sent from its descriptor, which MHD
+	 * closes with the response. */
+	uint64_t size = 0;
+	int fd = v.file ? stats_page_file_open(v.file, &size) : -1;
+	if (v.file && fd < 0)
+		stats_view_no_file(&v);
 	/* The body is sent from the published buffer itself, no copy: the
 	 * response holds a reference to it, dropped by MHD when the last
 	 * byte is sent or the connection goes away. Static texts need none. */
-	struct MHD_Response *resp = v.ref ?
-		MHD_create_response_from_buffer_with_free_callback_cls(
+	struct MHD_Response *resp = fd >= 0 ? MHD_create_response_from_fd64(size, fd) :
+		v.ref ? MHD_create_response_from_buffer_with_free_callback_cls(
 			v.body_len, (void *)v.body, release_body, v.ref) :
 		MHD_create_response_from_buffer(v.body_len, (void *)v.body, MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
+		if (fd >= 0)
+			close(fd);
 		stats_body_release(v.ref);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, v.content_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "Content-Security-Policy", STATS_HTTP_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	if (v.allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, v.allow);
 	guard_answering(cls, conn);
@@ -368,7 +399,7 @@ static int split_hostport(const char *s, char *host, size_t hlen, char *port, si
 	return 0;
 }
 
-static int listen_tcp(const char *listen_s, struct stats_server *srv)
+static int listen_tcp(const char *listen_s, struct stats_listener *srv)
 {
 	char host[256], port[8];
 	if (split_hostport(listen_s, host, sizeof host, port, sizeof port) < 0) {
@@ -412,7 +443,7 @@ static int listen_tcp(const char *listen_s, struct stats_server *srv)
 	return err;
 }
 
-static int listen_unix(const char *path, struct stats_server *srv)
+static int listen_unix(const char *path, struct stats_listener *srv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (!*path || strlen(path) >= sizeof sa.sun_path) {
@@ -480,26 +511,48 @@ int stats_listen_warning(const char *listen_s, char *buf, size_t len)
 	return 1;
 }
 
-int stats_server_start(const char *listen_s, struct stats_server **out)
+int stats_listener_open(const char *listen_s, struct stats_listener *l)
 {
-	if (!listen_s || !out) {
+	*l = (struct stats_listener){ .fd = -1 };
+	if (!listen_s) {
 		log_err("stats: no listen address");
 		return -EINVAL;
 	}
-	struct stats_server *srv = calloc(1, sizeof *srv);
-	if (!srv)
-		return -ENOMEM;
-	srv->fd = -1;
-	int r = strncmp(listen_s, "unix:", 5) == 0 ? listen_unix(listen_s + 5, srv)
-						    : listen_tcp(listen_s, srv);
-	if (r < 0) {
-		free(srv);
+	int r = strncmp(listen_s, "unix:", 5) == 0 ? listen_unix(listen_s + 5, l)
+						    : listen_tcp(listen_s, l);
+	if (r < 0)
 		return r;
-	}
 	char warning[512];
 	if (stats_listen_warning(listen_s, warning, sizeof warning) > 0)
 		log_warn("stats: %s", warning);
-	r = guard_start(&srv->guard);
+	return 0;
+}
+
+void stats_listener_close(struct stats_listener *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->unix_path) {
+		unlink(l->unix_path);
+		free(l->unix_path);
+		l->unix_path = NULL;
+	}
+}
+
+int stats_server_serve(int fd, struct stats_server **out)
+{
+	struct stats_server *srv = calloc(1, sizeof *srv);
+	if (!srv) {
+		close(fd);
+		return -ENOMEM;
+	}
+	srv->fd = fd;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	srv->loopback_only = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+			     addr_is_loopback((const struct sockaddr *)&ss);
+	int r = guard_start(&srv->guard);
 	if (r < 0) {
 		log_err("stats: cannot start the connection guard: %s", strerror(-r));
 		stats_server_stop(srv);
@@ -518,10 +571,33 @@ int stats_server_start(const char *listen_s, struct stats_server **out)
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!srv->mhd) {
-		log_err("stats: cannot start the HTTP server on '%s'", listen_s);
+		log_err("stats: cannot start the HTTP server");
 		stats_server_stop(srv);
 		return -EIO;
 	}
+	*out = srv;
+	return 0;
+}
+
+int stats_server_start(const char *listen_s, struct stats_server **out)
+{
+	if (!out) {
+		log_err("stats: no listen address");
+		return -EINVAL;
+	}
+	struct stats_listener l;
+	int r = stats_listener_open(listen_s, &l);
+	if (r < 0)
+		return r;
+	struct stats_server *srv;
+	r = stats_server_serve(l.fd, &srv);
+	l.fd = -1; /* the server's, closed by it */
+	if (r < 0) {
+		stats_listener_close(&l);
+		return r;
+	}
+	srv->port = l.port;
+	srv->unix_path = l.unix_path;
 	if (srv->port)
 		log_info("stats: serving on %s (port %u)", listen_s, srv->port);
 	else

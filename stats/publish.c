@@ -1,9 +1,13 @@
-/* publish.c — immutable snapshots behind an RCU pointer, and the routes.
+/* publish.c — immutable snapshots behind an RCU pointer (routes.c answers
+ * the HTTP routes from them).
  *
  * The loop publishes; many threads read. A published entry holds the
  * jansson document and every body the HTTP endpoint serves, rendered once
  * at publish time: the whole snapshot, the guest list, each guest (sorted
- * by name for a binary search), the decisions, and the Prometheus text.
+ * by name for a binary search), the decisions, and the Prometheus text;
+ * and a reference to the hour of history (history.c), rendered again only
+ * when the ring took a point and shared by the entries until then. The
+ * page's own files (page.c) are static and need no entry.
  * Nothing in an entry changes after it is published, so a reader needs no
  * lock: inside rcu_read_lock() it dereferences the pointer and takes a
  * reference to the body it wants (one atomic increment; bodies are
@@ -27,6 +31,8 @@
 #include <string.h>
 #include <urcu/urcu-memb.h>
 
+#include "stats/entry.h"
+#include "stats/page.h"
 #include "stats/sbuf.h"
 #include "ctl/fields.h"
 
@@ -34,30 +40,9 @@
 #define STR(x) STR_(x)
 #define STATS_SCHEMA_VERSION_STR STR(STATS_SCHEMA_VERSION)
 
-/* A rendered body, shared by reference: the entry holds one reference,
- * and each HTTP response being sent holds one more, so a response never
- * copies the body and a slow client never keeps an entry (or the
- * snapshot) alive, only the bytes it is sending. */
-struct stats_body {
-	unsigned long refs; /* atomic */
-	size_t len;
-	char *s;            /* NUL-terminated, len bytes */
-};
-
-struct guest_body {
-	const char *name; /* points into the snapshot */
-	struct stats_body *b;
-};
-
-struct stats_entry {
-	struct rcu_head rcu;
-	json_t *snap;
-	struct stats_body *all, *guests, *decisions, *metrics;
-	size_t n_guests;
-	struct guest_body *guest; /* sorted by name */
-};
-
 static struct stats_entry *current; /* RCU-protected */
+static bool render_bodies = true;   /* false: keep the document only */
+static struct stats_body *history;  /* the ring's body; the publisher's */
 
 /* ---- thread registration ------------------------------------------------ */
 
@@ -106,7 +91,7 @@ static struct stats_body *body_new(struct sbuf *sb)
 	return b;
 }
 
-static struct stats_body *body_ref(struct stats_body *b)
+struct stats_body *stats_body_ref(struct stats_body *b)
 {
 	__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
 	return b;
@@ -130,6 +115,7 @@ static void entry_free(struct stats_entry *e)
 	stats_body_release(e->guests);
 	stats_body_release(e->decisions);
 	stats_body_release(e->metrics);
+	stats_body_release(e->history);
 	for (size_t i = 0; i < e->n_guests; i++)
 		stats_body_release(e->guest[i].b);
 	free(e->guest);
@@ -368,6 +354,15 @@ out:
 	return r;
 }
 
+void stats_publish_bodies(bool on)
+{
+	render_bodies = on;
+	if (!on) {
+		stats_body_release(history);
+		history = NULL;
+	}
+}
+
 int stats_publish(json_t *snap)
 {
 	if (!json_is_object(snap)) {
@@ -380,16 +375,37 @@ int stats_publish(json_t *snap)
 		return -ENOMEM;
 	}
 	e->snap = snap;
-	int r = entry_render(e);
+	int r = render_bodies ? entry_render(e) : 0;
 	if (r < 0) {
 		entry_free(e);
 		return r;
 	}
+	/* The history's body is rendered again only when the ring took a
+	 * point; until then every entry shares it. */
+	if (stats_history_add(snap) > 0 || (!history && render_bodies)) {
+		struct sbuf sb = { 0 };
+		stats_history_render(&sb);
+		struct stats_body *b = body_new(&sb);
+		if (b) {
+			stats_body_release(history);
+			history = b;
+		}
+	}
+	if (!history && render_bodies) {
+		entry_free(e);
+		return -ENOMEM;
+	}
+	e->history = history ? stats_body_ref(history) : NULL;
 	stats_rcu_register_thread();
 	struct stats_entry *old = rcu_xchg_pointer(&current, e);
 	if (old)
 		urcu_memb_call_rcu(&old->rcu, entry_free_rcu);
 	return 0;
+}
+
+const struct stats_entry *stats_entry_current(void)
+{
+	return rcu_dereference(current);
 }
 
 json_t *stats_current(void)
@@ -402,7 +418,7 @@ json_t *stats_current(void)
 	return snap;
 }
 
-static int copy_bytes(const char *s, size_t n, char **out, size_t *len)
+int stats_copy_bytes(const char *s, size_t n, char **out, size_t *len)
 {
 	char *t = malloc(n + 1);
 	if (!t)
@@ -420,11 +436,30 @@ int stats_current_json(char **out, size_t *len)
 	stats_rcu_register_thread();
 	urcu_memb_read_lock();
 	struct stats_entry *e = rcu_dereference(current);
-	struct stats_body *b = e ? body_ref(e->all) : NULL;
+	struct stats_body *b = e && e->all ? stats_body_ref(e->all) : NULL;
+	json_t *snap = e && !e->all ? json_incref(e->snap) : NULL;
 	urcu_memb_read_unlock();
+	if (snap) { /* published without bodies: serialize it now */
+		char *s = json_dumps(snap, JSON_COMPACT);
+		json_decref(snap);
+		if (!s)
+			return -ENOMEM;
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2); /* the body's newline */
+		if (!t) {
+			free(s);
+			return -ENOMEM;
+		}
+		t[n] = '\n';
+		t[n + 1] = '\0';
+		*out = t;
+		if (len)
+			*len = n + 1;
+		return 0;
+	}
 	if (!b)
 		return -ENOENT;
-	int r = copy_bytes(b->s, b->len, out, len);
+	int r = stats_copy_bytes(b->s, b->len, out, len);
 	stats_body_release(b);
 	return r;
 }
@@ -436,113 +471,7 @@ void stats_shutdown(void)
 	urcu_memb_synchronize_rcu();
 	entry_free(old);
 	urcu_memb_barrier(); /* wait for pending call_rcu frees */
-}
-
-/* ---- routes ---------------------------------------------------------- */
-
-static const char CT_JSON[] = "application/json";
-static const char CT_TEXT[] = "text/plain; charset=utf-8";
-static const char CT_PROM[] = "text/plain; version=0.0.4; charset=utf-8";
-
-static void view_text(struct stats_view *v, unsigned status, const char *text)
-{
-	v->status = status;
-	v->content_type = CT_TEXT;
-	v->body = text;
-	v->body_len = strlen(text);
-}
-
-static struct stats_body *find_guest(const struct stats_entry *e, const char *name)
-{
-	size_t lo = 0, hi = e->n_guests;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, e->guest[mid].name);
-		if (c == 0)
-			return e->guest[mid].b;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-enum route { R_NONE, R_STATS, R_GUESTS, R_GUEST, R_DECISIONS, R_METRICS, R_HEALTH };
-
-static enum route match(const char *path, const char **arg)
-{
-	static const struct { const char *path; enum route r; } table[] = {
-		{ "/v1/stats", R_STATS }, { "/v1/guests", R_GUESTS },
-		{ "/v1/decisions", R_DECISIONS }, { "/metrics", R_METRICS },
-		{ "/healthz", R_HEALTH },
-	};
-	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-		if (strcmp(path, table[i].path) == 0)
-			return table[i].r;
-	if (strncmp(path, "/v1/guests/", 11) == 0 && path[11] && !strchr(path + 11, '/')) {
-		*arg = path + 11;
-		return R_GUEST;
-	}
-	return R_NONE;
-}
-
-void stats_route_view(const char *method, const char *path, struct stats_view *v)
-{
-	memset(v, 0, sizeof *v);
-	const char *arg = NULL;
-	enum route rt = path ? match(path, &arg) : R_NONE;
-	if (rt == R_NONE) {
-		view_text(v, 404, "not found\n");
-		return;
-	}
-	if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
-		v->allow = "GET, HEAD";
-		view_text(v, 405, "method not allowed\n");
-		return;
-	}
-	stats_rcu_register_thread();
-	urcu_memb_read_lock();
-	const struct stats_entry *e = rcu_dereference(current);
-	struct stats_body *b = NULL;
-	if (rt == R_HEALTH) {
-		view_text(v, e ? 200 : 503, e ? "ok\n" : "no snapshot yet\n");
-		goto out;
-	}
-	if (!e) {
-		view_text(v, 503, "no snapshot yet\n");
-		goto out;
-	}
-	switch (rt) {
-	case R_STATS: b = e->all; break;
-	case R_GUESTS: b = e->guests; break;
-	case R_DECISIONS: b = e->decisions; break;
-	case R_METRICS: b = e->metrics; break;
-	case R_GUEST: b = find_guest(e, arg); break;
-	default: break;
-	}
-	if (!b) {
-		view_text(v, 404, "no such guest\n");
-		goto out;
-	}
-	v->status = 200;
-	v->content_type = rt == R_METRICS ? CT_PROM : CT_JSON;
-	v->ref = body_ref(b);
-	v->body = b->s;
-	v->body_len = b->len;
-out:
-	urcu_memb_read_unlock();
-}
-
-int stats_route(const char *method, const char *path, struct stats_reply *r)
-{
-	struct stats_view v;
-	stats_route_view(method, path, &v);
-	memset(r, 0, sizeof *r);
-	r->status = v.status;
-	r->content_type = v.content_type;
-	r->allow = v.allow;
-	int ret = copy_bytes(v.body, v.body_len, &r->body, &r->body_len);
-	stats_body_release(v.ref);
-	return ret;
+	stats_body_release(history);
+	history = NULL;
+	stats_history_reset();
 }

@@ -306,7 +306,10 @@ for i in 0 1 2; do
     [ $(( AV2[i] * 100 )) -lt $(( A2[i] * 20 )) ] && [ "${A2[$i]}" -lt $SIZE ] && want+=($i)
     echo "  g$i: actual ${A2[$i]} MiB, available ${AV2[$i]} MiB"
 done
-[ ${#want[@]} -ge 2 ] || fail "only ${#want[@]} guest(s) short of free memory after the squeeze: the squeeze was too light to test the release"
+# At least one: the squeeze leaves the guests near their floors, but the
+# guest just given memory for its holds, or one the policy grew on a burst,
+# may sit above 20% free when the budget is raised (CI: g0 23%, g1 41%).
+[ ${#want[@]} -ge 1 ] || fail "no guest short of free memory after the squeeze: the squeeze was too light to test the release"
 T_REL=
 while :; do
     S=$(status) ok=1

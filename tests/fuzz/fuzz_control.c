@@ -7,7 +7,7 @@
  * config_parse(). Every answer must be a JSON object with an "ok" boolean;
  * every refused file must come with at least one message. Crashes, leaks
  * (ASan) and undefined behaviour (UBSan) are findings; so is an abort(). */
-#include "daemon/config.h"
+#include "conf/config.h"
 #include "daemon/control.h"
 
 #include <errno.h>

@@ -6,7 +6,8 @@
  * odd, renders valid text), then published. The request line is routed
  * against the current snapshot, as the HTTP server would: the reply must
  * be one of the statuses the endpoint documents and carry a body, and the
- * served snapshot must be byte for byte what json_dumps writes. Without a
+ * served snapshot must be byte for byte what json_dumps writes, and the
+ * history (GET /v1/history) must parse as a JSON object. Without a
  * NUL byte the whole input is the path of a GET. Crashes, leaks (ASan)
  * and undefined behaviour (UBSan) are findings; so is an abort() below. */
 #include "stats/stats.h"
@@ -72,6 +73,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		free(want);
+		struct stats_reply h;
+		if (stats_route("GET", "/v1/history", &h) == 0) {
+			json_t *hist = h.status == 200 ? json_loadb(h.body, h.body_len, 0, NULL) : NULL;
+			if (h.status == 200 && !json_is_object(hist)) {
+				fprintf(stderr, "history is not a JSON object: %s\n", h.body);
+				abort();
+			}
+			json_decref(hist);
+			free(h.body);
+		}
 	}
 	char *sp = nul ? strchr(line, ' ') : NULL;
 	if (sp) {
@@ -81,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_route("GET", line);
 	}
 	static const char *const paths[] = { "/v1/stats", "/v1/guests", "/v1/decisions",
-					     "/metrics", "/healthz", "/v1/guests/vm01" };
+					     "/metrics", "/healthz", "/v1/guests/vm01", "/v1/history",
+					     "/", "/ksmd.js" };
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 		check_route("GET", paths[i]);
 	return 0;

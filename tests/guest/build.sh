@@ -3,11 +3,17 @@
 # (default build/guest; LAB_IMAGE_DIR overrides):
 #   vmlinuz          kernel of linux-image-cloud-amd64's real image package
 #                    (apt-get download + dpkg -x; never installed on the host)
-#   initramfs.gz     busybox-static as init, the virtio modules, the agent
-#                    (tests/guest/rootfs/agent) and memfill (static C)
+#   initramfs.gz     busybox-static as init, the modules listed in
+#                    tests/guest/modules, the agent (tests/guest/rootfs/agent)
+#                    and memfill (static C)
 #   kernel-version   e.g. 6.1.0-56-cloud-amd64
-# The kernel is fetched only when missing. The initramfs is rebuilt when
-# missing or when the guest sources changed (stamp = hash of the sources).
+#   modules.list     the module list the modules/ folder was taken for
+#   memfill          memfill for the host too (static; lab.sh makes the lab
+#                    disk's data with it)
+# The kernel is fetched only when missing or when tests/guest/modules no
+# longer matches modules.list (the modules come from the kernel package).
+# The initramfs is rebuilt when missing or when the guest sources changed
+# (stamp = hash of the sources, the module list among them).
 # Concurrent builds are serialised with flock. Prints the image folder.
 # Exit 77 when the Debian archive cannot be reached (callers skip).
 set -euo pipefail
@@ -20,7 +26,9 @@ flock 9
 
 say() { echo "guest-build: $*" >&2; }
 
-MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_balloon"
+# the guest's kernel modules, in load order (comments and blank lines aside)
+MODULES=$(sed 's/#.*//' "$here/modules" | xargs)
+[ -n "$MODULES" ] || { say "no modules in $here/modules"; exit 1; }
 
 # apt-get download PKG... into the current folder; refresh lists once if needed.
 fetch() {
@@ -64,9 +72,11 @@ build_kernel() {
             esac
         done
         echo "$kver" >kernel-version
+        echo "$MODULES" >modules.list
     )
     rm -rf "$out/modules"
     mv "$tmp/modules" "$out/modules"
+    mv "$tmp/modules.list" "$out/modules.list"
     mv "$tmp/kernel-version" "$out/kernel-version"
     mv "$tmp/vmlinuz" "$out/vmlinuz"
     rm -rf "$tmp"
@@ -82,12 +92,14 @@ build_initramfs() {
         say "/bin/busybox is dynamically linked (install busybox-static)"; exit 1
     fi
     gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/memfill" "$here/memfill.c"
-    cp "$out"/modules/*.ko "$root/lib/modules/"
+    for m in $MODULES; do cp "$out/modules/$m.ko" "$root/lib/modules/"; done
+    echo "$MODULES" | tr ' ' '\n' >"$root/etc/modules"
     install -m 755 "$here/rootfs/init" "$root/init"
     install -m 755 "$here/rootfs/agent" "$root/sbin/agent"
     install -m 644 "$here/rootfs/inittab" "$root/etc/inittab"
     (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -6) >"$tmp/initramfs.gz"
     mv "$tmp/initramfs.gz" "$out/initramfs.gz"
+    cp "$root/bin/memfill" "$out/memfill.new" && mv "$out/memfill.new" "$out/memfill"
     echo "$stamp" >"$out/initramfs.stamp"
     rm -rf "$tmp"
 }
@@ -96,10 +108,16 @@ if [ ! -s "$out/vmlinuz" ] || [ ! -s "$out/kernel-version" ] || [ ! -d "$out/mod
     say "fetching the kernel from the Debian archive"
     build_kernel
     rm -f "$out/initramfs.stamp"
+elif [ "$(cat "$out/modules.list" 2>/dev/null)" != "$MODULES" ]; then
+    # an image built before a module was added to tests/guest/modules
+    say "module list changed ($here/modules): fetching the kernel again for its modules"
+    build_kernel
+    rm -f "$out/initramfs.stamp"
 fi
-stamp=$(cat "$here/build.sh" "$here/memfill.c" "$here"/rootfs/* "$out/kernel-version" /bin/busybox |
-        sha256sum | cut -c1-16)
-if [ ! -s "$out/initramfs.gz" ] || [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+stamp=$(cat "$here/build.sh" "$here/memfill.c" "$here/modules" "$here"/rootfs/* \
+            "$out/kernel-version" /bin/busybox | sha256sum | cut -c1-16)
+if [ ! -s "$out/initramfs.gz" ] || [ ! -x "$out/memfill" ] ||
+   [ "$(cat "$out/initramfs.stamp" 2>/dev/null)" != "$stamp" ]; then
     say "building the initramfs"
     build_initramfs "$stamp"
 fi

@@ -67,6 +67,7 @@
 #   LAB_CONSOLE[i]       console log file (ttyS0, kernel messages)
 #   LAB_NAME[i]          guest name (g0, g1, ...)
 #   LAB_SIZE_MIB[i], LAB_SEED[i], LAB_BOOT_SEC[i] (boot time of the last boot)
+#   LAB_DISK[i]          the guest's disk image (LAB_DISK_MIB), or empty
 #   LAB_ACCEL            tcg or kvm, LAB_ACCEL_REASON why
 #   LAB_DIR              runtime folder (sockets, logs); removed by lab_stop
 #                        unless LAB_KEEP=1
@@ -74,7 +75,18 @@
 #   LAB_IMAGE_DIR (build/guest), LAB_BOOT_TIMEOUT (120 s), LAB_AGENT_TIMEOUT
 #   (60 s), LAB_FPR=1 (balloon free-page-reporting=on), LAB_SMP (1),
 #   LAB_ACCEL_FORCE=tcg|kvm, LAB_QEMU_ARGS (extra QEMU arguments),
-#   LAB_APPEND (extra kernel parameters, e.g. loglevel=7 for a full boot log).
+#   LAB_APPEND (extra kernel parameters, e.g. loglevel=7 for a full boot log),
+#   LAB_DISK_MIB (a disk for the guest's page cache, see below).
+#
+# The lab disk (LAB_DISK_MIB=MIB when a guest is started): a virtio-blk disk,
+# /dev/vda in the guest, an ext4 image holding one file, "data", of MIB
+# mebibytes made by memfill from the guest's seed (page i of the file is a
+# function of SEED and i: repeatable, no zero page, no two pages alike).
+# Guests with the same seed and size share one image in LAB_DIR, attached
+# read-only with cache=none (O_DIRECT: the host keeps no page cache of it, so
+# what a guest caches is the guest's own memory). The agent's "cache MIB
+# [SKIP_MIB]" mounts it (read-only, /mnt/disk) and reads MIB of the file
+# into the guest's page cache; "pagecache" reports Cached. Needs mke2fs.
 #
 # Guests are started in the calling shell with a parent-death signal, so they
 # die with it even on SIGKILL: call lab_start in the test's main shell, not in
@@ -95,7 +107,7 @@ LAB_ACCEL_REASON=${LAB_ACCEL_REASON:-}
 LAB_ATTACHED=0
 LAB_CGROUP= LAB_CGROUP_PATH= LAB_CGROUP_VER= LAB_SWAP=
 declare -a LAB_PID=() LAB_QMP=() LAB_QMP_OBS=() LAB_AGENT=() LAB_CONSOLE=() \
-    LAB_NAME=() LAB_SIZE_MIB=() LAB_SEED=() LAB_BOOT_SEC=() _LAB_ATEXIT=()
+    LAB_NAME=() LAB_SIZE_MIB=() LAB_SEED=() LAB_BOOT_SEC=() LAB_DISK=() _LAB_ATEXIT=()
 _LAB_T0=
 
 lab_log() { echo "lab: $*" >&2; }
@@ -108,6 +120,7 @@ _lab_missing() {
     for c in qemu-system-x86_64 cpio gzip gcc bc setpriv "$LAB_PYTHON"; do
         command -v "$c" >/dev/null 2>&1 || echo "$c"
     done
+    [ -n "$(_lab_mke2fs)" ] || echo mke2fs
     [ -x /bin/busybox ] || echo busybox
 }
 
@@ -178,6 +191,38 @@ _lab_probe_kvm() {
     return $ok
 }
 
+# _lab_mke2fs: print mke2fs's path (often in /sbin, off a user's PATH).
+_lab_mke2fs() {
+    local c
+    for c in "$(command -v mke2fs 2>/dev/null)" /usr/sbin/mke2fs /sbin/mke2fs; do
+        [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
+    done
+    return 1
+}
+
+# _lab_disk SEED MIB: print the path of the lab disk image for SEED and MIB
+# (made in LAB_DIR when missing): ext4 with one file, "data", of MIB MiB of
+# memfill's disk pattern for SEED. Room for ext4's own blocks: MIB/64 + 8 MiB.
+_lab_disk() {
+    local seed=$1 mib=$2 img stage mkfs t0 out
+    img=$LAB_DIR/disk-s$seed-${mib}m.img
+    [ -s "$img" ] && { echo "$img"; return 0; }
+    mkfs=$(_lab_mke2fs) || { lab_log "mke2fs is missing (e2fsprogs)"; return 1; }
+    t0=$(_lab_now)
+    stage=$LAB_DIR/disk-s$seed-${mib}m.d
+    rm -rf "$stage" && mkdir "$stage" || return 1
+    out=$("$LAB_IMAGE_DIR/memfill" disk "$stage/data" "$mib" "$seed") ||
+        { lab_log "disk data: $out"; rm -rf "$stage"; return 1; }
+    if ! out=$("$mkfs" -q -t ext4 -b 4096 -N 16 -m 0 -O ^has_journal,^resize_inode \
+                -L ksmdlab -d "$stage" -F "$img.tmp" "$((mib + mib / 64 + 8))M" 2>&1); then
+        lab_log "mke2fs: $out"; rm -rf "$stage" "$img.tmp"; return 1
+    fi
+    rm -rf "$stage"
+    mv "$img.tmp" "$img"
+    lab_log "disk $img: ext4, data = $mib MiB of seed $seed, made in $(_lab_since "$t0") s"
+    echo "$img"
+}
+
 # _lab_launch I: start QEMU for guest I (parameters already in the arrays).
 _lab_launch() {
     local i=$1 d=$LAB_DIR/g$1 args=() bal=virtio-balloon-pci,id=balloon0
@@ -194,6 +239,12 @@ _lab_launch() {
         -chardev socket,id=qmp0,path="$d.qmp",server=on,wait=off -mon chardev=qmp0,mode=control
         -chardev socket,id=qmp1,path="$d.obs",server=on,wait=off -mon chardev=qmp1,mode=control
         -device "$bal" -pidfile "$d.pid")
+    if [ -n "${LAB_DISK[$i]:-}" ]; then
+        # read-only (guests of one seed share the image) and cache=none: the
+        # guest's page cache is the guest's, not the host's
+        args+=(-drive "file=${LAB_DISK[$i]},format=raw,if=none,id=disk0,cache=none,readonly=on"
+            -device virtio-blk-pci,drive=disk0)
+    fi
     # shellcheck disable=SC2206
     [ -n "${LAB_QEMU_ARGS:-}" ] && args+=($LAB_QEMU_ARGS)
     if [ -n "${LAB_CGROUP:-}" ]; then
@@ -238,7 +289,7 @@ lab_wait_ready() {
 
 _lab_write_env() {
     declare -p LAB_N LAB_PID LAB_QMP LAB_QMP_OBS LAB_AGENT LAB_CONSOLE LAB_NAME \
-        LAB_SIZE_MIB LAB_SEED LAB_BOOT_SEC LAB_ACCEL LAB_ACCEL_REASON LAB_DIR \
+        LAB_SIZE_MIB LAB_SEED LAB_BOOT_SEC LAB_DISK LAB_ACCEL LAB_ACCEL_REASON LAB_DIR \
         2>/dev/null | sed 's/^declare -- /declare -g /; s/^declare -a /declare -ga /' \
         >"$LAB_DIR/lab.env"
 }
@@ -246,7 +297,10 @@ _lab_write_env() {
 _lab_new_guest() {
     local i=$LAB_N
     LAB_N=$((LAB_N + 1))
-    LAB_NAME[$i]=g$i LAB_SIZE_MIB[$i]=$1 LAB_SEED[$i]=$2
+    LAB_NAME[$i]=g$i LAB_SIZE_MIB[$i]=$1 LAB_SEED[$i]=$2 LAB_DISK[$i]=
+    if [ "${LAB_DISK_MIB:-0}" -gt 0 ]; then
+        LAB_DISK[$i]=$(_lab_disk "$2" "$LAB_DISK_MIB") || return 1
+    fi
     _lab_launch "$i"
 }
 
@@ -259,7 +313,7 @@ lab_start() {
     fi
     [ -n "$_LAB_T0" ] || _LAB_T0=$(_lab_now)
     for ((i = 0; i < n; i++)); do
-        _lab_new_guest "$size" "${1:-$((first + i + 1))}"
+        _lab_new_guest "$size" "${1:-$((first + i + 1))}" || return 1
         [ $# -gt 0 ] && shift
     done
     for ((i = first; i < LAB_N; i++)); do

@@ -162,7 +162,11 @@ lv_stop() {
         kill -KILL "$LV_LIBVIRTD_PID" 2>/dev/null
     fi
     if [ -n "$LV_VIRTLOGD_PID" ]; then
+        # waited for: a test started right after must not find it dying
+        # (pgrep sees it, so none is started, and its socket goes away)
         kill -TERM "$LV_VIRTLOGD_PID" 2>/dev/null
+        for d in $(seq 50); do kill -0 "$LV_VIRTLOGD_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$LV_VIRTLOGD_PID" 2>/dev/null
     fi
     LV_OWN_LIBVIRTD=0 LV_LIBVIRTD_PID= LV_VIRTLOGD_PID=
     [ -n "$LV_DIR" ] && [ -z "${LV_KEEP:-}" ] && rm -rf "$LV_DIR"

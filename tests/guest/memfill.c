@@ -27,8 +27,18 @@
  * memory-pressure tests see a live working set; if the guest kernel must
  * OOM-kill it, the agent reports it from the kernel log.
  *
+ * Two more modes make and read the lab disk (LAB_DISK_MIB, page cache):
+ *   disk FILE MIB SEED   (on the host) write MIB mebibytes to FILE, page i
+ *                        = mix(SEED, D + i, j) per word j, D a third domain
+ *                        constant: seeded, repeatable, no page zero and no
+ *                        two pages equal, none equal to a fill's page
+ *   read FILE SKIP MIB   (in the guest) read MIB mebibytes of FILE from
+ *                        SKIP MiB on, 1 MiB at a time, through the page
+ *                        cache; print "bytes=N ms=T" (T monotonic, 0.1 ms)
+ *
  * Usage: memfill fill MIB same|image|unique|zero SEED
  *        memfill hold MIB
+ *        memfill disk FILE MIB SEED | memfill read FILE SKIP_MIB MIB
  * Output (stdout of the parent): "pid=PID pages=N", exit 0; on failure
  * "error: ..." and exit 1 ("error: killed by signal 9" after an OOM kill,
  * "error: mmap ..." when the guest kernel refuses the mapping).
@@ -50,6 +60,7 @@
 #define WORDS_PER_PAGE (PAGE_BYTES / sizeof(uint64_t))
 #define DOMAIN_SAME 0x5a4d45ull /* "same" pages */
 #define DOMAIN_IMAGE 0x1000000000ull /* "image" page i uses DOMAIN_IMAGE + i */
+#define DOMAIN_DISK 0x2000000000ull /* disk page i uses DOMAIN_DISK + i */
 
 enum pattern { PAT_SAME, PAT_IMAGE, PAT_UNIQUE, PAT_ZERO };
 
@@ -113,8 +124,71 @@ static int parse_pattern(const char *s, enum pattern *pat)
 
 static void usage(void)
 {
-    printf("error: usage: memfill fill MIB same|image|unique|zero SEED | memfill hold MIB\n");
+    printf("error: usage: memfill fill MIB same|image|unique|zero SEED | memfill hold MIB"
+           " | memfill disk FILE MIB SEED | memfill read FILE SKIP_MIB MIB\n");
     exit(1);
+}
+
+/* disk FILE MIB SEED: the lab disk's data, 1 MiB written at a time. */
+static int make_disk(const char *path, size_t mib, uint64_t seed)
+{
+    static uint64_t buf[(1u << 20) / sizeof(uint64_t)];
+    const size_t per_mib = (1u << 20) / PAGE_BYTES;
+    uint64_t base = mix(seed);
+    FILE *f = fopen(path, "wb");
+
+    if (!f) {
+        printf("error: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    for (size_t m = 0; m < mib; m++) {
+        for (size_t p = 0; p < per_mib; p++)
+            fill_page(buf + p * WORDS_PER_PAGE, mix(base ^ (DOMAIN_DISK + m * per_mib + p)));
+        if (fwrite(buf, sizeof(buf), 1, f) != 1) {
+            printf("error: writing %s: %s\n", path, strerror(errno));
+            fclose(f);
+            return 1;
+        }
+    }
+    if (fclose(f) != 0) {
+        printf("error: writing %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("bytes=%zu\n", mib << 20);
+    return 0;
+}
+
+/* read FILE SKIP_MIB MIB: read through the page cache, timed. */
+static int read_timed(const char *path, size_t skip, size_t mib)
+{
+    static char buf[1u << 20];
+    struct timespec t0, t1;
+    size_t total = 0;
+    int fd = open(path, O_RDONLY);
+
+    if (fd < 0) {
+        printf("error: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (total < mib << 20) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)((skip << 20) + total));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            printf("error: reading %s: %s\n", path, strerror(errno));
+            close(fd);
+            return 1;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fd);
+    printf("bytes=%zu ms=%.1f\n", total,
+           (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    return total == mib << 20 ? 0 : 1;
 }
 
 /* The child: map, fill, report through fd, then hold forever. */
@@ -166,6 +240,16 @@ int main(int argc, char **argv)
 
     if (argc < 3)
         usage();
+    if (strcmp(argv[1], "disk") == 0) {
+        if (argc < 5 || strtoull(argv[3], NULL, 10) == 0)
+            usage();
+        return make_disk(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 0));
+    }
+    if (strcmp(argv[1], "read") == 0) {
+        if (argc < 5 || strtoull(argv[4], NULL, 10) == 0)
+            usage();
+        return read_timed(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10));
+    }
     hold = strcmp(argv[1], "hold") == 0;
     if (!hold && strcmp(argv[1], "fill") != 0)
         usage();

@@ -49,7 +49,7 @@ wait_for 10 "/metrics answers" curl -sf -m 3 -o /dev/null $URL
 cat > $T/drip.py <<'PY'
 import selectors, signal, socket, sys, time
 port, n, addrs, every, secs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(','), float(sys.argv[4]), float(sys.argv[5])
-req = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Drip: " + b"a" * 4000
+req = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Drip: " + b"a" * 4000
 sel = selectors.DefaultSelector()
 conns = {}   # socket -> [opened at, bytes sent]
 closed, lifetimes, refused = 0, [], 0

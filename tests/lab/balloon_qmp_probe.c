@@ -124,6 +124,29 @@ static bool all_reached(void *arg)
 	return true;
 }
 
+/* Set every balloon to target and wait up to wait_s for all to reach it;
+ * 0 when they did, 1 when one refused or fell short. */
+static int set_targets(int ep, uint64_t target, double wait_s)
+{
+	char err[200];
+	int rc = 0;
+	for (int k = 0; k < nb; k++) {
+		int r = balloon_override(bs[k], target, now_usec(), err, sizeof err);
+		if (r < 0) {
+			printf("refused error=\"%s\"\n", err);
+			rc = 1;
+		} else {
+			print_info("target", bs[k]);
+		}
+	}
+	if (!rc) {
+		run(ep, now_usec() + (usec_t)(wait_s * 1e6), all_reached, &target);
+		if (!all_reached(&target))
+			rc = 1;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t target = 0;
@@ -171,23 +194,8 @@ int main(int argc, char **argv)
 		if (!one_ready(bs[k]))
 			rc = 1;
 	}
-	if (target && !rc) {
-		char err[200];
-		for (int k = 0; k < nb; k++) {
-			int r = balloon_override(bs[k], target, now_usec(), err, sizeof err);
-			if (r < 0) {
-				printf("refused error=\"%s\"\n", err);
-				rc = 1;
-			} else {
-				print_info("target", bs[k]);
-			}
-		}
-		if (!rc) {
-			run(ep, now_usec() + (usec_t)(wait_s * 1e6), all_reached, &target);
-			if (!all_reached(&target))
-				rc = 1;
-		}
-	}
+	if (target && !rc)
+		rc = set_targets(ep, target, wait_s);
 	if (watch_s > 0)
 		run(ep, now_usec() + (usec_t)(watch_s * 1e6), NULL, NULL);
 	for (int k = 0; k < nb; k++)

@@ -6,6 +6,7 @@
 #   wait_for SECS DESC CMD...  poll CMD every 0.2 s until it succeeds
 #   ksm_save / ksm_restore     save and restore /sys/kernel/mm/ksm settings
 #   cleanup_add CMD            run CMD at exit (in reverse order)
+#   ksmd_quiet_conf, ksmd_start, ksmd_stop   a ksmd under test (below)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 B=${KSMD_BUILD:-build}
@@ -30,6 +31,8 @@ wait_for() {
         if "$@" >/dev/null 2>&1; then pass_msg "$desc"; return 0; fi
         sleep 0.2
     done
+    # WAIT_DIAG names a function that prints what explains a miss
+    [ -n "${WAIT_DIAG:-}" ] && "$WAIT_DIAG" 2>&1 | sed 's/^/  diag: /'
     fail "$desc: not within ${secs}s"
 }
 
@@ -89,6 +92,27 @@ ksmd_start() {
     done
     fail "ksmd did not answer on $KSMD_SOCK within 10 s"
 }
+# ksmd_quiet_conf FILE SOCKET [NAME PID]...: a configuration for a ksmd
+# that only answers ksmdctl: no scanner, no balloon, no stats endpoint, KSM
+# left alone; each NAME PID a plain process managed as a guest
+ksmd_quiet_conf() {
+    local f=$1 sock=$2
+    shift 2
+    printf '[daemon]\ncontrol_socket = %s\nrestore_ksm = no\n[scanner]\nenabled = no\n[ksm]\nmanage = no\n' "$sock" > "$f"
+    printf '[balloon]\nenabled = no\n[stats]\nenabled = no\n' >> "$f"
+    while [ $# -ge 2 ]; do
+        printf '[guest %s]\npid = %s\n' "$1" "$2" >> "$f"
+        shift 2
+    done
+}
+# ksmd_stats_conf FILE SOCKET LISTEN [NAME PID]...: ksmd_quiet_conf with
+# the stats endpoint on LISTEN and a 1 s tick
+ksmd_stats_conf() {
+    local f=$1 sock=$2 listen=$3
+    shift 3
+    ksmd_quiet_conf "$f" "$sock" "$@"
+    sed -i "/^\[stats\]/,/^\[/ s|^enabled = no$|enabled = yes\nlisten = $listen|; s|^control_socket = .*|&\ntick = 1s|" "$f"
+}
 ksmd_stop() {
     [ -n "${KSMD_PID:-}" ] || return 0
     kill -TERM $KSMD_PID 2>/dev/null
@@ -103,6 +127,7 @@ snap() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -r "$1"; }
 # snap_is JQ VALUE: the snapshot's JQ is VALUE; snap_true JQ: jq -e JQ holds
 # (both for wait_for, which runs its command in the test's own shell)
 snap_is() { [ "$(snap "$1")" = "$2" ]; }
-snap_true() { "$KSMDCTL" -s "$KSMD_SOCK" --json status | jq -e "$1" >/dev/null; }
+# (no answer is no: jq -e on empty input exits 0)
+snap_true() { local s; s=$("$KSMDCTL" -s "$KSMD_SOCK" --json status) && [ -n "$s" ] && jq -e "$1" <<<"$s" >/dev/null; }
 # ksm_stat PID FIELD
 ksm_stat() { awk -v f="$2" '$1==f || $1==f":" {print $2}' /proc/$1/ksm_stat 2>/dev/null; }

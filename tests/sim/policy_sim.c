@@ -9,6 +9,12 @@
  * original rule, ported: oVirt MOM, Proxmox VE and Xen squeezed. Nothing in
  * the model knows which policy runs, except what each policy can see.
  *
+ * Where it lives: this file (the runs, the properties checked, the
+ * reports), sim_model.c (the host, the guests, the scenarios, the
+ * metrics), sim_policies.c (the five controllers), sim_rules.c (the
+ * anchors' rules that policy/anchor_*.c do not port), and sim.h (every
+ * constant of the model, with its source, and the calls between them).
+ *
  * The host and the guests (assumptions of the model). A 16 GiB host, 1 GiB
  * used by the host itself, a 1 GiB reserve, a guest budget of 13 GiB, four
  * guests of up to 4 GiB (min 512 MiB): they could ask for 16 GiB. Each
@@ -56,7 +62,7 @@
  * for every policy. The kernel starts with KSM off (mm/ksm.c: ksm_run =
  * KSM_RUN_STOP) at 100 pages / 20 ms.
  *
- * ksmd, as shipped (ksmd.conf, daemon/config.c). The daemon's tick is 1 s
+ * ksmd, as shipped (ksmd.conf, conf/keys.c). The daemon's tick is 1 s
  * and drives the policy (snap.conf.tick_usec = 1 s) and the KSM executor,
  * in the daemon's order (daemon/tick.c): host-side working set, then
  * policy_decide(), then ksm_pace() with the policy's urgency, the kernel
@@ -78,8 +84,8 @@
  *   ends it grows not at all, and the policy's merge figures are absent
  *   (snap.merge.available false), as in the daemon.
  * - The host-side working set (collect/wss.c) has no oracle: the model runs
- *   wss_tracker_tick()'s cycle per guest, with the scanner's last read
- *   standing for scanner_guest_last_read(): clear, read after
+ *   the cycle of wss_tracker_collect() and wss_tracker_reset() per guest,
+ *   with the scanner's last read standing for scanner_guest_last_read(): clear, read after
  *   host_wss_interval (10 s), clear again; an interval in which the scanner
  *   read the guest is dropped and started again 0.5 s after the read
  *   (WSS_READ_QUIET_USEC). What a sample counts is what was touched in its
@@ -166,897 +172,7 @@
  * action within DISTRESS_ANSWER_S (two 2 s stats periods and a step: the
  * bound the simulator always had, in seconds). --check also runs the ports
  * of sim_rules.c on cases worked by hand from the originals' text. */
-#include "policy/anchors.h"
-#include "collect/host.h"
-#include "policy/policy.h"
-#include "act/ksm.h"
-#include "tests/sim/sim_rules.h"
-
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* ------------------------------------------------------------ constants */
-
-#define T_END 600                 /* seconds per scenario */
-#define DT 1.0                    /* model step, seconds */
-#define NGMAX POLICY_MAX_GUESTS   /* 64; anchors.h ANCHOR_MAX_VMS is 64 too */
-#define MB (1024.0 * 1024.0)
-#define GB (1024.0 * MB)
-#define PAGE 4096.0
-
-/* The guest and host model (assumptions of this model, unchanged). */
-#define BALLOON_DELAY_S 1.0       /* a target takes effect after this */
-#define BALLOON_RATE (512 * MB)   /* bytes/s (DESIGN.md: 256 MiB within a second under TCG) */
-#define STATS_INTERVAL_S 2        /* ksmd.conf balloon.stats_interval */
-#define OOM_SHORT (512 * MB)      /* shortfall at which the guest's OOM killer fires */
-#define HOST_SWAP_FREE (256 * MB) /* host free below this: the host swaps */
-#define PSI_ONSET_FREE (0.8 * GB) /* host free below this: PSI some rises (5% of the 16 GiB host,
-				   * held absolute: the kernel's reclaim watermarks grow with the
-				   * square root of memory, not in proportion) */
-
-/* ksmd as shipped (ksmd.conf; daemon/config.c defaults). */
-#define KSMD_TICK_S 1             /* [daemon] tick = 1s: drives policy and KSM pacing */
-#define SCAN_PASS_INTERVAL_S 30.0 /* [scanner] pass_interval = 30s (end of a pass to the next) */
-#define SCAN_PAGES_PER_CPU_S 1.2e6 /* measured, DESIGN.md and bench/results/scanner.md */
-#define SCAN_CPU_PERCENT 50.0     /* [scanner] cpu_percent = 50 */
-#define SCAN_PAGES_PER_S (SCAN_PAGES_PER_CPU_S * SCAN_CPU_PERCENT / 100)
-#define KSM_CPU_PERCENT 50.0      /* [ksm] cpu_percent = 50 */
-#define KSM_MIN_SAVINGS (16 * MB) /* [ksm] min_savings = 16M */
-
-/* The kernel's KSM thread, pages scanned per CPU-second (DESIGN.md
- * "Kernel KSM measured on 1 GiB": 0.8 M duplicate-heavy, 0.22 M unique;
- * bench/results/scanner.md: 7.36 M over memory it has merged). */
-#define KSM_DUP_PAGES_PER_CPU_S 0.8e6
-#define KSM_UNIQUE_PAGES_PER_CPU_S 0.22e6
-#define KSM_MERGED_PAGES_PER_CPU_S 7.36e6
-#define KSM_PASSES_TO_MERGE 2.0   /* checksum pass, then the merging pass (mm/ksm.c) */
-
-/* The workload (assumed). */
-#define DUP_FRACTION 0.25         /* of a guest's resident working set: duplicates another guest's */
-#define WS_IDLE_FRACTION 0.25     /* of the working set: needed, but touched only every ... */
-#define WS_IDLE_PERIOD_S 60.0     /* ... this often (so a 10 s interval misses most of it) */
-#define REFAULT_FRACTION 0.20     /* of dropped page cache: read again later (--refault) */
-#define REFAULT_PERIOD_S 60.0     /* mean time until such a page is read again */
-#define MAJOR_FAULT_S 0.25e-3     /* guest time lost per refault (a 4 KiB read from disk) */
-
-#define OVER_BUDGET_BOUND_S 30
-#define REVERSALS_BOUND 8
-#define DISTRESS_ANSWER_S (2 * 2 + DT) /* two 2 s stats periods and a step */
-
-enum pol { P_KSMD, P_KSMD_NOTRIM, P_MOM, P_PROXMOX, P_SQUEEZED, P_N };
-static const char *pol_name[P_N] = { "ksmd", "ksmd-notrim", "mom", "proxmox", "squeezed" };
-static bool is_ksmd(enum pol p) { return p == P_KSMD || p == P_KSMD_NOTRIM; }
-
-static double refault_fraction = REFAULT_FRACTION;
-static bool ksm_flat_rate;        /* --ksm-flat: every page at the duplicate-heavy rate */
-
-struct sguest {
-	char name[16];
-	double max, min, shares;
-	bool stuck_balloon, liar;
-	double ws, ws_goal, ws_rate;     /* bytes, bytes/s */
-	double cache, fill_rate;
-	double actual, target;
-	double pending, pending_at;      /* target arriving after the delay */
-	bool has_pending;
-	double refault_debt;             /* dropped cache the guest will read again, bytes */
-	double refault_rate;             /* pages/s read back this step */
-	/* reported stats */
-	double st_avail, st_free, st_faults, st_t;
-	double faults;
-	double last_actual, last_progress_t;
-	bool stuck_flag;
-	int last_sign, reversals;
-	double distress_seen_t;          /* when its stats first showed distress, <0 none */
-	int oom;
-	/* ksmd's host-side working set (collect/wss.c, wss_tracker_tick) */
-	usec_t hw_cleared;               /* 0 = not cleared */
-	double hw_ws, hw_cache;          /* touched since the clear */
-	bool hw_valid;
-	double hw_bytes;
-	usec_t hw_sampled;
-	int hw_samples, hw_discarded;
-	/* ksmd's scanner: this pass's read window, seconds */
-	double rd_a, rd_b, last_read, pot_seen, pages_seen;
-	bool rd_done;
-	/* MOM's GuestMonitor */
-	struct anchor_mom_guest mom;
-};
-
-struct sim {
-	enum pol pol;
-	int ng;
-	double t;
-	double total, other, budget, reserve;
-	double psi_some, psi_full, swap_out_rate;
-	struct sguest g[NGMAX];
-	/* the kernel's KSM */
-	unsigned k_run, k_pts, k_sleep;  /* knobs in force */
-	double merged;                   /* bytes saved (pages_sharing) */
-	double full_scans;
-	double k_cpu_pct;                /* kthread over the last step */
-	double ksm_cpu_s;
-	/* ksmd */
-	struct policy_state st;
-	struct policy_plan plan;
-	bool plan_valid;
-	struct ksm_pace_config pace_cfg;
-	struct ksm_pace_state pace;
-	bool was_running, have_cpu;
-	char pace_reason[KSM_REASON_LEN];
-	bool scan_active, have_prediction;
-	double scan_end, scan_next, prediction;
-	int passes;
-	double scan_cpu_s;
-	/* MOM */
-	struct anchor_mom_host mom;
-	/* Proxmox */
-	struct ksmtuned tuned;
-	/* squeezed */
-	bool sq_balancing;
-	double sq_next_check;
-	struct sq_squeezer sq;
-	/* metrics */
-	double over_s, distress_s, reclaimed_sum, swap_s, merged_sum, ballooned_sum;
-	double refault_pages, pred_lag_sum;
-	int over_streak, over_streak_max, ooms, reversals_max;
-	int violations;
-	char first_violation[256];
-};
-
-/* ---------------------------------------------------------------- helpers */
-
-static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
-
-static void violation(struct sim *s, const char *fmt, const char *name, double a, double b)
-{
-	if (!s->violations++)
-		snprintf(s->first_violation, sizeof s->first_violation, fmt, s->t, name, a, b);
-}
-
-static double rss_of(const struct sguest *g)
-{
-	return fmin(g->actual, g->ws + g->cache);
-}
-
-static double ws_resident(const struct sguest *g)
-{
-	return fmin(g->ws, g->actual);
-}
-
-static double guest_rss(const struct sim *s)
-{
-	double r = 0;
-	for (int i = 0; i < s->ng; i++)
-		r += rss_of(&s->g[i]);
-	return r;
-}
-
-static double guest_cost(const struct sim *s)
-{
-	return fmax(0, guest_rss(s) - s->merged);
-}
-
-static double budget_eff(const struct sim *s)
-{
-	return fmin(s->budget, s->total - s->other - s->reserve);
-}
-
-static double potential(const struct sim *s)
-{
-	double p = 0;
-	for (int i = 0; i < s->ng; i++)
-		p += DUP_FRACTION * ws_resident(&s->g[i]);
-	return p;
-}
-
-/* A guest's share of the merged pages (ksm_merging_pages, PSS). */
-static double merged_share(const struct sim *s, int i)
-{
-	double pot = potential(s);
-	return pot > 0 ? s->merged * DUP_FRACTION * ws_resident(&s->g[i]) / pot : 0;
-}
-
-static bool in_distress(const struct sguest *g) { return g->actual < g->ws - 1; }
-
-static usec_t usec_at(double t) { return (usec_t)((t + 1) * USEC_PER_SEC); } /* never 0 */
-
-/* ------------------------------------------------------------- scenarios */
-
-enum scen { S_BOOT, S_DOUBLE, S_SPIKE, S_CUT, S_STUCK, S_LIAR, S_BURST, S_MANY, S_N };
-static const char *scen_name[S_N] = {
-	"boot_storm", "ws_doubling", "pressure_spike", "budget_cut_30", "stuck_guest", "lying_guest",
-	"burst", "many_guests_64",
-};
-
-static void guest_init(struct sguest *g, const char *name, double max, double min, double shares,
-		       double ws, double actual)
-{
-	snprintf(g->name, sizeof g->name, "%s", name);
-	g->max = max;
-	g->min = min;
-	g->shares = shares;
-	g->ws = g->ws_goal = ws;
-	g->ws_rate = 50 * MB;
-	g->fill_rate = 20 * MB;
-	/* warm start: the host at its budget, caches full */
-	g->actual = g->target = actual;
-	g->cache = fmax(0, g->actual - g->ws - 64 * MB);
-	g->last_actual = g->actual;
-	g->distress_seen_t = -1;
-	g->st_t = -100;
-	g->last_read = -1;
-}
-
-static void setup(struct sim *s, enum pol p, enum scen sc)
-{
-	memset(s, 0, sizeof *s);
-	s->pol = p;
-	s->total = 16 * GB;
-	s->other = 1 * GB;
-	s->reserve = 1 * GB;
-	s->budget = 13 * GB;
-	s->ng = 4;
-	static const char *names[4] = { "web1", "web2", "db1", "batch1" };
-	static const double ws[4] = { 1.5, 1.5, 2.0, 1.0 };
-	static const double ws_burst[4] = { 2.4, 2.4, 2.0, 2.4 };
-	static const double shares[4] = { 1000, 1000, 2000, 500 };
-	if (sc == S_MANY) {
-		/* 100 guests of 2 GiB on a 128 GiB host, scaled by 0.64 to the
-		 * 64 guests policy.h allows (POLICY_MAX_GUESTS): 64 x 2 GiB on
-		 * 82 GiB, the same overcommit per guest. */
-		static const double ws64[4] = { 0.6, 0.8, 1.0, 1.2 };
-		s->total = 82 * GB;
-		s->other = 2 * GB;
-		s->budget = 79 * GB;
-		s->ng = 64;
-		for (int i = 0; i < s->ng; i++) {
-			char n[16];
-			snprintf(n, sizeof n, "vm%02d", i);
-			guest_init(&s->g[i], n, 2 * GB, 256 * MB, 1000, ws64[i % 4] * GB,
-				   s->budget / s->ng);
-			s->g[i].ws_rate = 20 * MB;
-			s->g[i].fill_rate = 10 * MB;
-		}
-	} else {
-		for (int i = 0; i < s->ng; i++)
-			guest_init(&s->g[i], names[i], 4 * GB, 512 * MB, shares[i],
-				   (sc == S_BURST ? ws_burst[i] : ws[i]) * GB, 3.25 * GB);
-	}
-	policy_state_init(&s->st);
-	/* the kernel's KSM at its defaults: off (mm/ksm.c ksm_run = KSM_RUN_STOP),
-	 * 100 pages per 20 ms */
-	s->k_run = 0;
-	s->k_pts = 100;
-	s->k_sleep = 20;
-	ksm_pace_config_default(&s->pace_cfg);
-	s->pace_cfg.cpu_budget_percent = KSM_CPU_PERCENT;
-	s->pace_cfg.min_savings_pages = (uint64_t)(KSM_MIN_SAVINGS / PAGE);
-	ksmtuned_init(&s->tuned, (int64_t)(s->total / 1024));
-	sq_squeezer_make(&s->sq);
-	s->sq_next_check = SQ_BALANCE_CHECK_INTERVAL_S;
-	if (sc == S_BOOT) {
-		for (int i = 0; i < s->ng; i++) {
-			struct sguest *g = &s->g[i];
-			g->actual = g->target = g->max;
-			g->last_actual = g->actual;
-			g->ws = g->ws_goal = 256 * MB; /* kernel + init */
-			g->cache = 0;
-			g->fill_rate = 80 * MB;        /* boot reads */
-			g->ws_rate = 40 * MB;
-		}
-	}
-	if (sc == S_STUCK)
-		s->g[3].stuck_balloon = true;
-	if (sc == S_LIAR)
-		s->g[2].liar = true;
-}
-
-static void events(struct sim *s, enum scen sc)
-{
-	int t = (int)s->t;
-	switch (sc) {
-	case S_BOOT:
-		if (t == 120)
-			for (int i = 0; i < s->ng; i++)
-				s->g[i].fill_rate = 20 * MB;
-		break;
-	case S_DOUBLE:
-		if (t == 60)
-			s->g[0].ws_goal = 3.0 * GB;
-		break;
-	case S_SPIKE:
-		if (t == 100)
-			s->other += 3 * GB;
-		if (t == 160)
-			s->other -= 3 * GB;
-		break;
-	case S_CUT:
-		if (t == 100) {
-			s->other += 0.3 * s->budget;
-			s->budget *= 0.7;
-		}
-		break;
-	case S_STUCK:
-		if (t == 60)
-			s->g[0].ws_goal = 3.0 * GB;
-		if (t == 100) {
-			s->other += 0.15 * s->budget;
-			s->budget *= 0.85;
-		}
-		break;
-	case S_LIAR:
-		if (t == 60)
-			s->g[2].ws_goal = 2.6 * GB;
-		if (t == 100) {
-			s->other += 0.15 * s->budget;
-			s->budget *= 0.85;
-		}
-		break;
-	case S_BURST:
-		/* db1 allocates 40% of its size within 3 s and keeps it, while
-		 * every policy still holds the host within 5% of its budget
-		 * (the warm start is at the budget; merging and trimming have
-		 * not had the time to move it) */
-		if (t == 15) {
-			s->g[2].ws_goal = s->g[2].ws + 0.4 * s->g[2].max;
-			s->g[2].ws_rate = 0.4 * s->g[2].max / 3;
-		}
-		break;
-	case S_MANY:
-		/* a load wave: a quarter of the guests need 0.5 GiB more, then
-		 * give it back */
-		for (int i = 1; i < s->ng; i += 4) {
-			if (t == 100)
-				s->g[i].ws_goal += 0.5 * GB;
-			if (t == 350)
-				s->g[i].ws_goal -= 0.5 * GB;
-		}
-		break;
-	default:
-		break;
-	}
-}
-
-/* ------------------------------------------------------------- the model */
-
-/* The guest's memory over one step: balloon, working set, page cache and
- * its refaults, faults, stats, and what the host's accessed bits see. */
-static void step_guest(struct sim *s, struct sguest *g)
-{
-	if (g->has_pending && s->t >= g->pending_at) {
-		g->target = g->pending;
-		g->has_pending = false;
-	}
-	if (!g->stuck_balloon)
-		g->actual += clampd(g->target - g->actual, -BALLOON_RATE * DT, BALLOON_RATE * DT);
-	if (g->ws_goal != g->ws)
-		g->ws += clampd(g->ws_goal - g->ws, -g->ws_rate * DT, g->ws_rate * DT);
-
-	/* Page cache. It fills the room the working set leaves (up to
-	 * actual); pages read back after a drop come in on top and push
-	 * others out when there is no room. A page pushed out - by the
-	 * balloon, by the working set, by a read-back - is read again later
-	 * with probability refault_fraction: that read is a major fault. */
-	double room = fmax(0, g->actual - ws_resident(g));
-	double need = g->refault_debt * fmin(1, DT / REFAULT_PERIOD_S);
-	g->refault_debt -= need;
-	g->refault_rate = need / PAGE / DT;
-	s->refault_pages += need / PAGE;
-	double was = g->cache;
-	g->cache = fmin(g->cache + g->fill_rate * DT, fmax(g->cache, room)) + need;
-	double touched = fmax(0, g->cache - was);
-	if (g->cache > room) {
-		g->refault_debt += refault_fraction * (g->cache - room);
-		g->cache = room;
-	}
-
-	/* what the host's accessed bits see since the last clear: the
-	 * working set's hot part, the part of its idle-but-needed part
-	 * touched so far, and the cache read in */
-	if (g->hw_cleared) {
-		double e = (double)(usec_at(s->t) - g->hw_cleared) / USEC_PER_SEC;
-		double seen = ws_resident(g) * (1 - WS_IDLE_FRACTION +
-						WS_IDLE_FRACTION * fmin(1, e / WS_IDLE_PERIOD_S));
-		g->hw_ws = fmax(g->hw_ws, seen);
-		g->hw_cache += touched;
-	}
-
-	double short_b = fmax(0, g->ws - g->actual);
-	if (short_b > OOM_SHORT) {
-		g->oom++;
-		s->ooms++;
-		g->ws = g->actual - 256 * MB;   /* a process killed */
-		g->ws_goal = fmin(g->ws_goal, g->ws);
-		short_b = 0;
-	}
-	/* Major faults as the guest's balloon stats count them (the kernel's
-	 * pgmajfault, VIRTIO_BALLOON_S_MAJFLT): faults that needed I/O. Page
-	 * cache read back through read() faults nothing, so refaults are a
-	 * cost (counted in the results) that the guest's stats do not show. */
-	g->faults = short_b > 0 ? 500 + short_b / PAGE * 0.1 : 0;
-	/* the balloon module's progress watch: 5 s without progress */
-	if (fabs(g->actual - g->last_actual) > 1 * MB) {
-		g->last_actual = g->actual;
-		g->last_progress_t = s->t;
-	}
-	g->stuck_flag = fabs(g->target - g->actual) > 0.01 * g->max &&
-			s->t - g->last_progress_t >= 5;
-	/* stats every 2 s */
-	if (s->t - g->st_t >= STATS_INTERVAL_S) {
-		double avail = fmax(0, g->actual - g->ws);
-		if (g->liar)
-			avail = fmax(avail, 0.6 * g->actual);
-		g->st_avail = avail;
-		g->st_free = fmax(0, g->actual - g->ws - g->cache);
-		if (g->liar)
-			g->st_free = fmax(g->st_free, 0.5 * g->actual);
-		g->st_faults = g->faults;
-		g->st_t = s->t;
-		bool shows = g->st_faults > 200 || g->st_avail < 0.05 * g->actual;
-		if (shows && g->distress_seen_t < 0)
-			g->distress_seen_t = s->t;
-		if (!shows)
-			g->distress_seen_t = -1;
-	}
-}
-
-/* Seconds of the kernel thread's CPU per page scanned, from what the
- * mergeable memory holds now. */
-static double ksm_cost_per_page(const struct sim *s, double pages)
-{
-	if (ksm_flat_rate)
-		return 1 / KSM_DUP_PAGES_PER_CPU_S;
-	double m = s->merged / PAGE;
-	double d = fmin(fmax(0, pages - m), 2 * fmax(0, potential(s) - s->merged) / PAGE);
-	double u = fmax(0, pages - m - d);
-	return (m / KSM_MERGED_PAGES_PER_CPU_S + d / KSM_DUP_PAGES_PER_CPU_S +
-		u / KSM_UNIQUE_PAGES_PER_CPU_S) / fmax(pages, 1);
-}
-
-/* The kernel's KSM over one step, at the knobs in force. */
-static void step_ksm(struct sim *s)
-{
-	double pot = potential(s), pages = fmax(1, guest_rss(s) / PAGE);
-	if (s->merged > pot)
-		s->merged = pot;   /* unmapped or written: the sharing is gone */
-	s->k_cpu_pct = 0;
-	if (!s->k_run)
-		return;
-	double c = ksm_cost_per_page(s, pages);
-	double busy = s->k_pts * c, rate, cpu;
-	if (s->k_sleep == 0) {
-		rate = 1 / c;
-		cpu = 1;
-	} else {
-		rate = s->k_pts / (busy + s->k_sleep / 1000.0);
-		cpu = busy / (busy + s->k_sleep / 1000.0);
-	}
-	/* ksmd's executor paces KSM from its scanner's prediction, and what
-	 * KSM merges is counted only up to it: a duplicate the scanner has
-	 * not seen yet is not driven (the kernel would merge it if it
-	 * happened to scan it while converging for others: the model leaves
-	 * that out, against ksmd). The anchors' KSM finds whatever it scans. */
-	double target = pot;
-	if (is_ksmd(s->pol))
-		target = s->have_prediction ? fmin(pot, s->prediction) : 0;
-	if (target > s->merged)
-		s->merged += (target - s->merged) * fmin(1, rate * DT / (KSM_PASSES_TO_MERGE * pages));
-	s->full_scans += rate * DT / pages;
-	s->k_cpu_pct = 100 * cpu;
-	s->ksm_cpu_s += cpu * DT;
-}
-
-static void step_host(struct sim *s)
-{
-	double used = guest_cost(s);
-	double hostfree = s->total - s->other - used;
-	s->swap_out_rate = hostfree < HOST_SWAP_FREE ? (HOST_SWAP_FREE - hostfree) / PAGE : 0;
-	double lim = PSI_ONSET_FREE;
-	double some = hostfree < lim ? fmin(100, (lim - hostfree) / lim * 60) : 0;
-	double full = 0;
-	if (s->swap_out_rate > 0) {
-		some = fmax(some, 80);
-		full = 40;
-	}
-	double a = 1 - exp(-DT / 10);
-	s->psi_some += (some - s->psi_some) * a;
-	s->psi_full += (full - s->psi_full) * a;
-}
-
-/* ksmd's scanner: passes over every guest in turn at SCAN_PAGES_PER_S,
- * reading the pages pagemap shows present and not merged; the prediction
- * (duplicates seen) is published when the pass ends, and the next pass
- * starts pass_interval later. */
-static void step_scanner(struct sim *s)
-{
-	if (!s->scan_active && s->t >= s->scan_next) {
-		double at = s->scan_next;
-		for (int i = 0; i < s->ng; i++) {
-			struct sguest *g = &s->g[i];
-			g->pages_seen = fmax(0, rss_of(g) - merged_share(s, i)) / PAGE;
-			g->rd_a = at;
-			at += g->pages_seen / SCAN_PAGES_PER_S;
-			g->rd_b = at;
-			g->rd_done = false;
-		}
-		s->scan_active = true;
-		s->scan_end = at;
-	}
-	if (!s->scan_active)
-		return;
-	for (int i = 0; i < s->ng; i++) {
-		struct sguest *g = &s->g[i];
-		if (s->t >= g->rd_a)
-			g->last_read = fmin(s->t, g->rd_b);
-		if (!g->rd_done && s->t >= g->rd_b) {
-			g->rd_done = true;
-			g->pot_seen = DUP_FRACTION * ws_resident(g);
-			s->scan_cpu_s += g->pages_seen / SCAN_PAGES_PER_CPU_S;
-		}
-	}
-	if (s->t >= s->scan_end) {
-		double p = 0;
-		for (int i = 0; i < s->ng; i++)
-			p += s->g[i].pot_seen;
-		s->prediction = p;
-		s->have_prediction = true;
-		s->passes++;
-		s->scan_active = false;
-		s->scan_next = s->scan_end + SCAN_PASS_INTERVAL_S;
-	}
-}
-
-/* wss_tracker_tick() (collect/wss.c) for one guest, the scanner's last
- * read standing for scanner_guest_last_read(). */
-static void wss_tick(struct sim *s, struct sguest *g, usec_t interval)
-{
-	usec_t now = usec_at(s->t);
-	usec_t others = g->last_read >= 0 ? usec_at(g->last_read) : 0;
-	if (g->hw_cleared && others >= g->hw_cleared) {
-		g->hw_discarded++;
-		g->hw_cleared = 0;
-	}
-	if (!g->hw_cleared && others && now < others + 500 * 1000) /* WSS_READ_QUIET_USEC */
-		return;
-	if (!g->hw_cleared) {
-		g->hw_cleared = now;
-		g->hw_ws = g->hw_cache = 0;
-		return;
-	}
-	if (now - g->hw_cleared < interval)
-		return;
-	g->hw_bytes = fmin(rss_of(g), g->hw_ws + fmin(g->hw_cache, g->cache));
-	g->hw_sampled = now;
-	g->hw_valid = true;
-	g->hw_samples++;
-	g->hw_cleared = now;
-	g->hw_ws = g->hw_cache = 0;
-}
-
-static void step_model(struct sim *s)
-{
-	for (int i = 0; i < s->ng; i++)
-		step_guest(s, &s->g[i]);
-	step_ksm(s);
-	step_host(s);
-	if (is_ksmd(s->pol))
-		step_scanner(s);
-}
-
-static void metrics(struct sim *s, bool check)
-{
-	double used = guest_cost(s);
-	bool over = used > budget_eff(s) + 1 * MB;
-	if (over) {
-		s->over_s += DT;
-		s->over_streak++;
-		if (s->over_streak > s->over_streak_max)
-			s->over_streak_max = s->over_streak;
-	} else {
-		s->over_streak = 0;
-	}
-	if (s->swap_out_rate > 0)
-		s->swap_s += DT;
-	double maxsum = 0, rss = 0;
-	for (int i = 0; i < s->ng; i++) {
-		struct sguest *g = &s->g[i];
-		maxsum += g->max;
-		rss += rss_of(g);
-		if (in_distress(g))
-			s->distress_s += DT;
-		if (g->reversals > s->reversals_max)
-			s->reversals_max = g->reversals;
-		if (!check)
-			continue;
-		if (g->actual < g->min - 1 || g->target < g->min - 1)
-			violation(s, "t=%.0f %s below its floor (%.0f < %.0f)", g->name, g->actual, g->min);
-		if (g->oom)
-			violation(s, "t=%.0f %s OOM (%.0f kills, %.0f)", g->name, g->oom, 0);
-		if (g->reversals > REVERSALS_BOUND)
-			violation(s, "t=%.0f %s oscillates: %.0f reversals > %.0f", g->name, g->reversals,
-				  REVERSALS_BOUND);
-		if (g->distress_seen_t >= 0 && !g->stuck_balloon && !g->stuck_flag &&
-		    s->t - g->distress_seen_t > DISTRESS_ANSWER_S)
-			violation(s, "t=%.0f %s distress unanswered since t=%.0f%.0f", g->name,
-				  g->distress_seen_t, 0);
-	}
-	if (check && s->over_streak > OVER_BUDGET_BOUND_S)
-		violation(s, "t=%.0f %s over budget for %.0f s > %.0f s", "host", s->over_streak,
-			  OVER_BUDGET_BOUND_S);
-	s->reclaimed_sum += (maxsum - used) * DT;
-	s->merged_sum += s->merged * DT;
-	s->ballooned_sum += (maxsum - rss) * DT;
-	if (is_ksmd(s->pol) && s->have_prediction)
-		s->pred_lag_sum += fabs(potential(s) - s->prediction) * DT;
-}
-
-static void set_target(struct sim *s, struct sguest *g, double target)
-{
-	target = clampd(target, g->min, g->max);
-	double cur = g->has_pending ? g->pending : g->target;
-	if (fabs(target - cur) < 1)
-		return;
-	int sign = target < cur ? -1 : 1;
-	if (g->last_sign && sign != g->last_sign)
-		g->reversals++;
-	g->last_sign = sign;
-	g->pending = target;
-	g->pending_at = s->t + BALLOON_DELAY_S;
-	g->has_pending = true;
-	if (sign > 0)
-		g->distress_seen_t = -1;   /* answered */
-}
-
-static double target_of(const struct sguest *g)
-{
-	return g->has_pending ? g->pending : g->target;
-}
-
-/* ------------------------------------------------------------ the policies */
-
-static void run_ksmd(struct sim *s)
-{
-	static struct policy_snapshot snap;
-	memset(&snap, 0, sizeof snap);
-	snap.now_usec = usec_at(s->t);
-	policy_conf_defaults(&snap.conf);
-	snap.conf.tick_usec = KSMD_TICK_S * USEC_PER_SEC; /* the daemon's tick drives the policy */
-	snap.conf.budget_bytes = (uint64_t)s->budget;
-	snap.conf.reserve_bytes = (uint64_t)s->reserve;
-	if (s->pol == P_KSMD_NOTRIM)
-		snap.conf.idle_trim_percent = 0;
-	double used = guest_cost(s);
-	snap.host.mem_total_bytes = (uint64_t)s->total;
-	snap.host.mem_available_bytes = (uint64_t)fmax(0, s->total - s->other - used);
-	snap.host.swap_out_pages_per_sec = s->swap_out_rate;
-	snap.host.psi_available = true;
-	snap.host.psi_some_avg10_percent = s->psi_some;
-	snap.host.psi_full_avg10_percent = s->psi_full;
-	snap.merge.available = s->have_prediction;
-	snap.merge.potential_pages = (uint64_t)(s->prediction / PAGE);
-	snap.merge.merged_pages = (uint64_t)(s->merged / PAGE);
-	snap.merge.ksmd_cpu_percent = s->have_cpu ? s->k_cpu_pct : -1;
-	snap.n_guests = (size_t)s->ng;
-	for (int i = 0; i < s->ng; i++)
-		wss_tick(s, &s->g[i], snap.conf.host_wss_interval_usec);
-	for (int i = 0; i < s->ng; i++) {
-		struct sguest *g = &s->g[i];
-		struct policy_guest *pg = &snap.guests[i];
-		snprintf(pg->name, sizeof pg->name, "%s", g->name);
-		pg->id = (uint64_t)i + 1;
-		pg->has_balloon = true;
-		pg->stuck = g->stuck_flag;
-		pg->min_bytes = (uint64_t)g->min;
-		pg->max_bytes = (uint64_t)g->max;
-		pg->shares = (uint64_t)g->shares;
-		pg->balloon_actual_bytes = (uint64_t)g->actual;
-		pg->balloon_target_bytes = (uint64_t)target_of(g);
-		pg->stats_valid = true;
-		pg->stat_total_bytes = (uint64_t)g->actual;
-		pg->stat_available_bytes = (uint64_t)g->st_avail;
-		pg->stat_free_bytes = (uint64_t)g->st_free;
-		pg->major_faults_per_sec = g->st_faults;
-		pg->swap_in_pages_per_sec = g->st_faults;
-		pg->stats_age_usec = (usec_t)((s->t - g->st_t) * USEC_PER_SEC);
-		pg->rss_bytes = (uint64_t)rss_of(g);
-		pg->ksm_merging_pages = (uint64_t)(merged_share(s, i) / PAGE);
-		/* wss_tracker_fill() */
-		pg->host_active_valid = g->hw_valid;
-		pg->host_active_bytes = g->hw_valid ? (uint64_t)g->hw_bytes : 0;
-		pg->host_active_age_usec = g->hw_valid ? snap.now_usec - g->hw_sampled : 0;
-	}
-	policy_decide(&snap, &s->st, &s->plan);
-	s->plan_valid = true;
-	for (size_t i = 0; i < s->plan.n_actions; i++) {
-		const struct policy_action *a = &s->plan.actions[i];
-		set_target(s, &s->g[a->guest_index], (double)a->target_bytes);
-	}
-
-	/* the KSM executor (daemon/tick.c ksm_drive -> ksm_driver_tick ->
-	 * ksm_pace), at the daemon's tick */
-	struct ksm_pace_input in;
-	memset(&in, 0, sizeof in);
-	in.predicted_pages = s->have_prediction ? (uint64_t)(s->prediction / PAGE)
-						: KSM_PREDICTION_PENDING;
-	in.merged_pages = (uint64_t)(s->merged / PAGE);
-	in.merged_stale = !s->was_running;
-	in.full_scans = (int64_t)s->full_scans;
-	in.kthread_cpu_percent = s->have_cpu ? s->k_cpu_pct : -1;
-	in.interval_usec = KSMD_TICK_S * USEC_PER_SEC;
-	in.urgency = s->plan.merge_urgency == POLICY_MERGE_URGENT ? KSM_URGENCY_URGENT
-		   : s->plan.merge_urgency == POLICY_MERGE_IDLE ? KSM_URGENCY_IDLE
-								 : KSM_URGENCY_NORMAL;
-	in.cur = (struct ksm_knobs){ s->k_run, s->k_pts, s->k_sleep };
-	in.state = s->pace;
-	struct ksm_pace_output out;
-	ksm_pace(&s->pace_cfg, &in, &out);
-	s->pace = out.state;
-	s->was_running = s->k_run == 1;
-	s->have_cpu = true;
-	if (out.changed)
-		snprintf(s->pace_reason, sizeof s->pace_reason, "%s", out.reason);
-	s->k_run = out.next.run;
-	s->k_pts = out.next.pages_to_scan;
-	s->k_sleep = out.next.sleep_millisecs;
-}
-
-/* oVirt MOM as vdsm runs it: the host and guest monitors sample every
- * 15 s (history 10), the policy engine evaluates 02-balloon.policy
- * (anchor_mom_round) and 03-ksm.policy (mom_ksm_round) every 15 s. */
-static void mom_sample(struct sim *s)
-{
-	double hostfree = fmax(0, s->total - s->other - guest_cost(s));
-	anchor_mom_host_push(&s->mom, (uint64_t)hostfree, (uint64_t)s->total);
-	s->mom.balloon_enabled = true; /* the cluster's "enable ballooning" (00-defines: 0 until set) */
-	for (int i = 0; i < s->ng; i++) {
-		struct sguest *g = &s->g[i];
-		struct anchor_mom_sample sm = {
-			.balloon_valid = true,
-			.balloon_cur_bytes = (uint64_t)g->actual,
-			.mem_unused_valid = true,
-			.mem_unused_bytes = (uint64_t)g->st_free,
-		};
-		anchor_mom_guest_push(&g->mom, &sm);
-		g->mom.balloon_min_bytes = (uint64_t)g->min;
-		g->mom.balloon_max_bytes = (uint64_t)g->max;
-	}
-}
-
-static void run_mom(struct sim *s)
-{
-	static struct anchor_mom_guest guests[NGMAX];
-	static struct anchor_mom_round r;
-	for (int i = 0; i < s->ng; i++)
-		guests[i] = s->g[i].mom;
-	if (anchor_mom_round(&s->mom, guests, (size_t)s->ng, &r) == 0)
-		for (int i = 0; i < s->ng; i++)
-			if (r.guest[i].set)
-				set_target(s, &s->g[i], (double)r.guest[i].target_bytes);
-
-	struct mom_ksm_host h;
-	memset(&h, 0, sizeof h);
-	h.mem_available_kib = (int64_t)(s->total / 1024);
-	uint64_t sum = 0;
-	for (unsigned k = 0; k < s->mom.n_samples; k++)
-		sum += s->mom.mem_free_bytes[k] / 1024;
-	h.mem_free_avg_kib = (double)sum / (double)s->mom.n_samples; /* Entity.py:121 */
-	for (int i = 0; i < s->ng; i++)
-		h.ksm_shareable_kib += (int64_t)(s->g[i].max / 1024); /* VSZ >= the guest's RAM */
-	h.ksm_run = s->k_run;
-	h.ksm_pages_to_scan = s->k_pts;
-	h.ksm_sleep_millisecs = s->k_sleep;
-	h.ksm_pages_shared = s->merged > 0 ? 1 : 0;
-	h.ksm_merge_across_nodes = 1;
-	h.ksm_enabled = 1;
-	h.ksm_merge_across_nodes_req = 1;
-	struct mom_ksm_out o;
-	mom_ksm_round(&h, &o);
-	if (o.set_run)
-		s->k_run = (unsigned)o.run;
-	if (o.set_pages_to_scan)
-		s->k_pts = (unsigned)o.pages_to_scan;
-	if (o.set_sleep)
-		s->k_sleep = (unsigned)o.sleep_millisecs;
-	if (o.set_run || o.set_pages_to_scan || o.set_sleep)
-		snprintf(s->pace_reason, sizeof s->pace_reason, "%s", o.reason);
-}
-
-/* Proxmox VE: pvestatd's auto-ballooning every 10 s (anchor_proxmox_round),
- * ksmtuned every 60 s. */
-static void run_proxmox(struct sim *s)
-{
-	struct anchor_pve_host h = {
-		.mem_total_bytes = (uint64_t)s->total,
-		.mem_used_bytes = (uint64_t)fmin(s->total, s->other + guest_cost(s)),
-		.target_percent = ANCHOR_PVE_TARGET_PERCENT,
-	};
-	static struct anchor_pve_vm vms[NGMAX];
-	static struct anchor_pve_round r;
-	for (int i = 0; i < s->ng; i++) {
-		struct sguest *g = &s->g[i];
-		vms[i] = (struct anchor_pve_vm){
-			.balloon_bytes = (uint64_t)g->actual,
-			.maxmem_bytes = (uint64_t)g->max,
-			.balloon_min_bytes = (uint64_t)g->min,
-			.shares = ANCHOR_PVE_DEFAULT_SHARES,
-			.freemem_bytes = (uint64_t)g->st_free,
-		};
-	}
-	if (anchor_proxmox_round(&h, vms, (size_t)s->ng, &r) == 0)
-		for (int i = 0; i < s->ng; i++)
-			if (r.vm[i].set)
-				set_target(s, &s->g[i], (double)r.vm[i].target_bytes);
-}
-
-static void run_ksmtuned(struct sim *s)
-{
-	double used = guest_cost(s);   /* sum of the kvm processes' PSS */
-	struct ksmtuned_out o;
-	ksmtuned_adjust(&s->tuned, (int64_t)(fmax(0, s->total - s->other - used) / 1024),
-			(int64_t)(used / 1024), &o);
-	if (o.stop) {
-		s->k_run = 0;
-	} else {
-		s->k_pts = (unsigned)o.pages_to_scan;
-		s->k_sleep = (unsigned)o.sleep_millisecs;
-		s->k_run = 1;
-	}
-	snprintf(s->pace_reason, sizeof s->pace_reason, "%s", o.reason);
-}
-
-/* Xen squeezed: every balance-check-interval (10 s), if the host is
- * unbalanced, change_host_free_memory: one_iteration every second until
- * Success or Failed. Xen's free memory is read as the memory the budget
- * leaves after every guest's balloon actual (Xen backs all of a domain's
- * actual; on a cut budget it goes negative). */
-static size_t sq_domains(const struct sim *s, struct sq_domain *d, int64_t *free_kib)
-{
-	double free_b = budget_eff(s);
-	for (int i = 0; i < s->ng; i++) {
-		const struct sguest *g = &s->g[i];
-		d[i] = (struct sq_domain){
-			.domid = i,
-			.can_balloon = true,
-			.dynamic_min_kib = (int64_t)(g->min / 1024),
-			.dynamic_max_kib = (int64_t)(g->max / 1024),
-			.target_kib = (int64_t)(target_of(g) / 1024),
-			.memory_actual_kib = (int64_t)(g->actual / 1024),
-			.inaccuracy_kib = SQ_INACCURACY_KIB,
-		};
-		free_b -= g->actual;
-	}
-	*free_kib = (int64_t)(free_b / 1024);
-	return (size_t)s->ng;
-}
-
-static void run_squeezed(struct sim *s)
-{
-	static struct sq_domain d[NGMAX];
-	int64_t free_kib;
-	size_t n = sq_domains(s, d, &free_kib);
-	if (!s->sq_balancing) {
-		if (s->t < s->sq_next_check)
-			return;
-		if (!sq_is_host_memory_unbalanced(d, n, free_kib, s->t)) {
-			s->sq_next_check = s->t + SQ_BALANCE_CHECK_INTERVAL_S;
-			return;
-		}
-		s->sq_balancing = true;
-		sq_squeezer_make(&s->sq);
-	}
-	struct sq_iteration it;
-	sq_one_iteration(&s->sq, d, n, free_kib, SQ_TARGET_HOST_FREE_KIB, s->t, &it);
-	if (it.result != SQ_ADJUST_TARGETS) {
-		s->sq_balancing = false;
-		s->sq_next_check = s->t + SQ_BALANCE_CHECK_INTERVAL_S;
-		return;
-	}
-	for (size_t a = 0; a < it.n_actions; a++)
-		set_target(s, &s->g[it.action_domid[a]], (double)it.new_target_kib[a] * 1024);
-}
+#include "tests/sim/sim.h"
 
 /* ------------------------------------------------------------------ runs */
 
@@ -1066,36 +182,6 @@ struct result {
 	int ooms, reversals_max, over_streak_max, violations, passes, wss_samples, wss_discarded;
 	char first_violation[256];
 };
-
-static void controllers(struct sim *s)
-{
-	int t = (int)s->t;
-	switch (s->pol) {
-	case P_KSMD:
-	case P_KSMD_NOTRIM:
-		if (t % KSMD_TICK_S == 0)
-			run_ksmd(s);
-		break;
-	case P_MOM:
-		if (t % 15 == 0) {                 /* ANCHOR_MOM_INTERVAL_USEC */
-			mom_sample(s);
-			if (t > 0)
-				run_mom(s);
-		}
-		break;
-	case P_PROXMOX:
-		if (t > 0 && t % 10 == 0)          /* ANCHOR_PVE_INTERVAL_USEC, first cycle skipped */
-			run_proxmox(s);
-		if (t > 0 && t % KSMTUNED_MONITOR_INTERVAL_S == 0)
-			run_ksmtuned(s);
-		break;
-	case P_SQUEEZED:
-		run_squeezed(s);
-		break;
-	default:
-		break;
-	}
-}
 
 static void run(enum pol p, enum scen sc, bool check, bool trace, struct result *r)
 {
@@ -1265,48 +351,32 @@ static const char md_head[] =
 	"- swap_s: seconds the host swapped; oom: OOM kills in the guests; rev: most target\n"
 	"  direction reversals of one guest.\n\n";
 
-int main(int argc, char **argv)
-{
-	bool check = false;
-	const char *json = NULL, *md = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--check"))
-			check = true;
-		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
-			json = argv[++i];
-		else if (!strcmp(argv[i], "--md") && i + 1 < argc)
-			md = argv[++i];
-		else if (!strcmp(argv[i], "--refault") && i + 1 < argc)
-			refault_fraction = clampd(atof(argv[++i]), 0, 1);
-		else if (!strcmp(argv[i], "--ksm-flat"))
-			ksm_flat_rate = true;
-		else if (!strcmp(argv[i], "--trace") && i + 2 < argc) {
-			struct result r;
-			int p = -1, sc = -1;
-			for (int k = 0; k < P_N; k++)
-				if (!strcmp(argv[i + 1], pol_name[k]))
-					p = k;
-			for (int k = 0; k < S_N; k++)
-				if (!strcmp(argv[i + 2], scen_name[k]))
-					sc = k;
-			if (p < 0 || sc < 0)
-				usage();
-			run((enum pol)p, (enum scen)sc, true, true, &r);
-			printf("violations %d %s\n", r.violations, r.first_violation);
-			return r.violations ? 1 : 0;
-		} else
-			usage();
-	}
+struct total { double over_s, distress_s, reclaimed, refault_k, stall_s, cpu_s; int ooms; };
+static struct result res[S_N][P_N];
+static struct total tot[P_N];
 
-	static struct result res[S_N][P_N];
-	int failed = 0, passed = 0;
-	if (check) {
-		int bad = selftest_rules();
-		failed += bad;
-		passed += !bad;
-	}
-	struct total { double over_s, distress_s, reclaimed, refault_k, stall_s, cpu_s; int ooms; } tot[P_N];
-	memset(tot, 0, sizeof tot);
+/* --trace POLICY SCENARIO: one run, every step printed. */
+static int trace_one(const char *pol, const char *scen)
+{
+	struct result r;
+	int p = -1, sc = -1;
+	for (int k = 0; k < P_N; k++)
+		if (!strcmp(pol, pol_name[k]))
+			p = k;
+	for (int k = 0; k < S_N; k++)
+		if (!strcmp(scen, scen_name[k]))
+			sc = k;
+	if (p < 0 || sc < 0)
+		usage();
+	run((enum pol)p, (enum scen)sc, true, true, &r);
+	printf("violations %d %s\n", r.violations, r.first_violation);
+	return r.violations ? 1 : 0;
+}
+
+/* Every scenario under every policy into res and tot; with check, ksmd's
+ * runs are held to the properties (PASS/FAIL lines, counted). */
+static void run_all(bool check, int *passed, int *failed)
+{
 	for (int sc = 0; sc < S_N; sc++)
 		for (int p = 0; p < P_N; p++) {
 			struct result *r = &res[sc][p];
@@ -1320,11 +390,11 @@ int main(int argc, char **argv)
 			tot[p].ooms += r->ooms;
 			if (is_ksmd((enum pol)p) && check) {
 				if (r->violations) {
-					failed++;
+					(*failed)++;
 					printf("FAIL %s %s: %d violations, first: %s\n", pol_name[p], scen_name[sc],
 					       r->violations, r->first_violation);
 				} else {
-					passed++;
+					(*passed)++;
 					printf("PASS %s %s: floors, no OOM, over budget <= %d s (max %d s), "
 					       "reversals <= %d (max %d), distress answered within %.0f s\n",
 					       pol_name[p], scen_name[sc], OVER_BUDGET_BOUND_S, r->over_streak_max,
@@ -1332,7 +402,11 @@ int main(int argc, char **argv)
 				}
 			}
 		}
+}
 
+/* The results as a table on stdout. */
+static void print_table(void)
+{
 	printf("\n%-15s %-12s %7s %7s %8s %7s %8s %8s %8s %8s %6s %4s %4s\n", "scenario", "policy",
 	       "over_s", "distr_s", "refault_k", "stall_s", "recl_GiB", "merg_GiB", "ksm_cpu", "scan_cpu",
 	       "swap_s", "oom", "rev");
@@ -1348,73 +422,121 @@ int main(int argc, char **argv)
 		printf("%-15s %-12s %7.0f %7.0f %9.1f %7.1f %8.2f %17.1f %6s %4d\n", "TOTAL", pol_name[p],
 		       tot[p].over_s, tot[p].distress_s, tot[p].refault_k, tot[p].stall_s, tot[p].reclaimed,
 		       tot[p].cpu_s, "", tot[p].ooms);
+}
 
-	if (md) {
-		FILE *f = fopen(md, "w");
-		if (!f) { perror(md); return 2; }
-		fputs(md_head, f);
-		fprintf(f, "Refault fraction %.2f; kernel KSM cost %s.\n\n", refault_fraction,
-			ksm_flat_rate ? "flat (0.8 M pages/CPU-s)"
-				      : "by content (0.8 M dup, 0.22 M unique, 7.36 M merged pages/CPU-s)");
-		fprintf(f, "| scenario | policy | over_s | distress_s | refaults k | stall_s | reclaimed GiB "
-			   "| merged GiB | ksm_cpu_s | scan_cpu_s | swap_s | oom | rev |\n"
-			   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-		for (int sc = 0; sc < S_N; sc++)
-			for (int p = 0; p < P_N; p++) {
-				struct result *r = &res[sc][p];
-				fprintf(f, "| %s | %s | %.0f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | "
-					   "%.0f | %d | %d |\n", scen_name[sc], pol_name[p], r->over_s,
-					r->distress_s, r->refault_k, r->refault_stall_s, r->reclaimed_gib,
-					r->merged_gib, r->ksm_cpu_s, r->scan_cpu_s, r->swap_s, r->ooms,
-					r->reversals_max);
-			}
-		fprintf(f, "\n| total | over_s | distress_s | refaults k | stall_s | mean reclaimed GiB | "
-			   "CPU-s (KSM + scanner) | oom |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-		for (int p = 0; p < P_N; p++)
-			fprintf(f, "| %s | %.0f | %.0f | %.1f | %.1f | %.2f | %.1f | %d |\n", pol_name[p],
-				tot[p].over_s, tot[p].distress_s, tot[p].refault_k, tot[p].stall_s,
-				tot[p].reclaimed, tot[p].cpu_s, tot[p].ooms);
-		fprintf(f, "\nksmd's signals in these runs (ksmd row): scanner passes, host-side working-set "
-			   "samples taken / intervals dropped because the scanner read the guest, and the "
-			   "mean gap between the scanner's prediction and the duplicates there are:\n\n"
-			   "| scenario | passes | wss samples | wss dropped | prediction lag GiB |\n"
-			   "|---|---:|---:|---:|---:|\n");
-		for (int sc = 0; sc < S_N; sc++) {
-			struct result *r = &res[sc][P_KSMD];
-			fprintf(f, "| %s | %d | %d | %d | %.3f |\n", scen_name[sc], r->passes, r->wss_samples,
-				r->wss_discarded, r->pred_lag_gib);
+/* The results in Markdown (bench/results/policy.md). Returns 0 or 2. */
+static int write_md(const char *md)
+{
+	FILE *f = fopen(md, "w");
+	if (!f) {
+		perror(md);
+		return 2;
+	}
+	fputs(md_head, f);
+	fprintf(f, "Refault fraction %.2f; kernel KSM cost %s.\n\n", refault_fraction,
+		ksm_flat_rate ? "flat (0.8 M pages/CPU-s)"
+			      : "by content (0.8 M dup, 0.22 M unique, 7.36 M merged pages/CPU-s)");
+	fprintf(f, "| scenario | policy | over_s | distress_s | refaults k | stall_s | reclaimed GiB "
+		   "| merged GiB | ksm_cpu_s | scan_cpu_s | swap_s | oom | rev |\n"
+		   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int sc = 0; sc < S_N; sc++)
+		for (int p = 0; p < P_N; p++) {
+			struct result *r = &res[sc][p];
+			fprintf(f, "| %s | %s | %.0f | %.0f | %.1f | %.1f | %.2f | %.2f | %.1f | %.1f | "
+				   "%.0f | %d | %d |\n", scen_name[sc], pol_name[p], r->over_s,
+				r->distress_s, r->refault_k, r->refault_stall_s, r->reclaimed_gib,
+				r->merged_gib, r->ksm_cpu_s, r->scan_cpu_s, r->swap_s, r->ooms,
+				r->reversals_max);
 		}
-		fclose(f);
+	fprintf(f, "\n| total | over_s | distress_s | refaults k | stall_s | mean reclaimed GiB | "
+		   "CPU-s (KSM + scanner) | oom |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (int p = 0; p < P_N; p++)
+		fprintf(f, "| %s | %.0f | %.0f | %.1f | %.1f | %.2f | %.1f | %d |\n", pol_name[p],
+			tot[p].over_s, tot[p].distress_s, tot[p].refault_k, tot[p].stall_s,
+			tot[p].reclaimed, tot[p].cpu_s, tot[p].ooms);
+	fprintf(f, "\nksmd's signals in these runs (ksmd row): scanner passes, host-side working-set "
+		   "samples taken / intervals dropped because the scanner read the guest, and the "
+		   "mean gap between the scanner's prediction and the duplicates there are:\n\n"
+		   "| scenario | passes | wss samples | wss dropped | prediction lag GiB |\n"
+		   "|---|---:|---:|---:|---:|\n");
+	for (int sc = 0; sc < S_N; sc++) {
+		struct result *r = &res[sc][P_KSMD];
+		fprintf(f, "| %s | %d | %d | %d | %.3f |\n", scen_name[sc], r->passes, r->wss_samples,
+			r->wss_discarded, r->pred_lag_gib);
 	}
-	if (json) {
-		FILE *f = fopen(json, "w");
-		if (!f) { perror(json); return 2; }
-		fprintf(f, "{\n  \"seconds_per_scenario\": %d,\n  \"refault_fraction\": %.3f,\n"
-			   "  \"ksm_cost\": \"%s\",\n  \"results\": [\n", T_END, refault_fraction,
-			ksm_flat_rate ? "flat" : "by_content");
-		for (int sc = 0; sc < S_N; sc++)
-			for (int p = 0; p < P_N; p++) {
-				struct result *r = &res[sc][p];
-				fprintf(f, "    {\"scenario\": \"%s\", \"policy\": \"%s\", \"over_budget_s\": %.0f, "
-					"\"distress_s\": %.0f, \"refaults_k\": %.1f, \"refault_stall_s\": %.2f, "
-					"\"reclaimed_gib\": %.3f, \"merged_gib\": %.3f, \"ksm_cpu_s\": %.2f, "
-					"\"scanner_cpu_s\": %.2f, \"host_swap_s\": %.0f, \"oom_kills\": %d, "
-					"\"max_reversals\": %d, \"over_budget_streak_max_s\": %d}%s\n",
-					scen_name[sc], pol_name[p], r->over_s, r->distress_s, r->refault_k,
-					r->refault_stall_s, r->reclaimed_gib, r->merged_gib, r->ksm_cpu_s,
-					r->scan_cpu_s, r->swap_s, r->ooms, r->reversals_max, r->over_streak_max,
-					sc == S_N - 1 && p == P_N - 1 ? "" : ",");
-			}
-		fprintf(f, "  ],\n  \"totals\": {");
-		for (int p = 0; p < P_N; p++)
-			fprintf(f, "%s\"%s\": {\"over_budget_s\": %.0f, \"distress_s\": %.0f, "
-				"\"refaults_k\": %.1f, \"refault_stall_s\": %.2f, \"reclaimed_gib\": %.3f, "
-				"\"cpu_s\": %.2f, \"oom_kills\": %d}", p ? ", " : "", pol_name[p], tot[p].over_s,
-				tot[p].distress_s, tot[p].refault_k, tot[p].stall_s, tot[p].reclaimed, tot[p].cpu_s,
-				tot[p].ooms);
-		fprintf(f, "}\n}\n");
-		fclose(f);
+	fclose(f);
+	return 0;
+}
+
+/* The results in JSON (bench/results/policy.json). Returns 0 or 2. */
+static int write_json(const char *json)
+{
+	FILE *f = fopen(json, "w");
+	if (!f) {
+		perror(json);
+		return 2;
 	}
+	fprintf(f, "{\n  \"seconds_per_scenario\": %d,\n  \"refault_fraction\": %.3f,\n"
+		   "  \"ksm_cost\": \"%s\",\n  \"results\": [\n", T_END, refault_fraction,
+		ksm_flat_rate ? "flat" : "by_content");
+	for (int sc = 0; sc < S_N; sc++)
+		for (int p = 0; p < P_N; p++) {
+			struct result *r = &res[sc][p];
+			fprintf(f, "    {\"scenario\": \"%s\", \"policy\": \"%s\", \"over_budget_s\": %.0f, "
+				"\"distress_s\": %.0f, \"refaults_k\": %.1f, \"refault_stall_s\": %.2f, "
+				"\"reclaimed_gib\": %.3f, \"merged_gib\": %.3f, \"ksm_cpu_s\": %.2f, "
+				"\"scanner_cpu_s\": %.2f, \"host_swap_s\": %.0f, \"oom_kills\": %d, "
+				"\"max_reversals\": %d, \"over_budget_streak_max_s\": %d}%s\n",
+				scen_name[sc], pol_name[p], r->over_s, r->distress_s, r->refault_k,
+				r->refault_stall_s, r->reclaimed_gib, r->merged_gib, r->ksm_cpu_s,
+				r->scan_cpu_s, r->swap_s, r->ooms, r->reversals_max, r->over_streak_max,
+				sc == S_N - 1 && p == P_N - 1 ? "" : ",");
+		}
+	fprintf(f, "  ],\n  \"totals\": {");
+	for (int p = 0; p < P_N; p++)
+		fprintf(f, "%s\"%s\": {\"over_budget_s\": %.0f, \"distress_s\": %.0f, "
+			"\"refaults_k\": %.1f, \"refault_stall_s\": %.2f, \"reclaimed_gib\": %.3f, "
+			"\"cpu_s\": %.2f, \"oom_kills\": %d}", p ? ", " : "", pol_name[p], tot[p].over_s,
+			tot[p].distress_s, tot[p].refault_k, tot[p].stall_s, tot[p].reclaimed, tot[p].cpu_s,
+			tot[p].ooms);
+	fprintf(f, "}\n}\n");
+	fclose(f);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bool check = false;
+	const char *json = NULL, *md = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--check"))
+			check = true;
+		else if (!strcmp(argv[i], "--json") && i + 1 < argc)
+			json = argv[++i];
+		else if (!strcmp(argv[i], "--md") && i + 1 < argc)
+			md = argv[++i];
+		else if (!strcmp(argv[i], "--refault") && i + 1 < argc)
+			refault_fraction = clampd(atof(argv[++i]), 0, 1);
+		else if (!strcmp(argv[i], "--ksm-flat"))
+			ksm_flat_rate = true;
+		else if (!strcmp(argv[i], "--trace") && i + 2 < argc)
+			return trace_one(argv[i + 1], argv[i + 2]);
+		else
+			usage();
+	}
+
+	int failed = 0, passed = 0;
+	if (check) {
+		int bad = selftest_rules();
+		failed += bad;
+		passed += !bad;
+	}
+	run_all(check, &passed, &failed);
+	print_table();
+	if (md && write_md(md))
+		return 2;
+	if (json && write_json(json))
+		return 2;
 	if (check) {
 		printf("policy_sim: %d passed, %d failed\n", passed, failed);
 		return failed ? 1 : 0;

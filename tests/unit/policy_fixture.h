@@ -1,4 +1,5 @@
-/* policy_fixture.h — the made-up snapshot the policy unit tests start from. */
+/* policy_fixture.h — the made-up snapshot the policy unit tests start
+ * from, and what every plan must hold. */
 #ifndef KSMD_TEST_POLICY_FIXTURE_H
 #define KSMD_TEST_POLICY_FIXTURE_H
 
@@ -6,6 +7,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/unit/harness.h"
 
 /* A host of 16 GiB with a 12 GiB budget and n guests of up to 4 GiB, each
  * holding 2 GiB (RSS = actual) and reporting half of it available. */
@@ -32,6 +34,27 @@ static inline void policy_fixture(struct policy_snapshot *s, size_t n)
 		g->stat_available_bytes = 1 * GIB;
 		g->stat_free_bytes = 512 * MIB;
 		g->rss_bytes = 2 * GIB;
+	}
+}
+
+/* The same with the idle trim off (it has tests of its own). */
+static inline void policy_fixture_no_trim(struct policy_snapshot *s, size_t n)
+{
+	policy_fixture(s, n);
+	s->conf.idle_trim_percent = 0;
+}
+
+/* What every plan must hold: targets within [min, max], only for guests
+ * with a balloon that is not stuck, each with a reason. */
+static inline void policy_check_invariants(const struct policy_snapshot *s, const struct policy_plan *p)
+{
+	for (size_t i = 0; i < p->n_actions; i++) {
+		const struct policy_action *a = &p->actions[i];
+		const struct policy_guest *g = &s->guests[a->guest_index];
+		CU_ASSERT(a->target_bytes >= g->min_bytes);
+		CU_ASSERT(a->target_bytes <= g->max_bytes);
+		CU_ASSERT(g->has_balloon && !g->stuck);
+		CU_ASSERT(strlen(a->reason) > 10);
 	}
 }
 

@@ -1,5 +1,6 @@
-/* Unit tests for daemon/config.c: the key table, the parser, set/get. */
-#include "daemon/config.h"
+/* Unit tests for conf/ (keys.c, parse.c): the key table, the parser, set/get. */
+#include "conf/config.h"
+#include "tests/unit/alloc_fail.h"
 #include "tests/unit/harness.h"
 
 #include <errno.h>
@@ -188,6 +189,60 @@ static void test_errors_without_list(void)
 	conf_errors_free(&e);
 }
 
+/* One allocation failure sweep over config_parse (with an error list or
+ * not) or config_load_files (path set): each allocation fails in turn,
+ * alone or with every later one; an invalid file is refused every time.
+ * Returns how many runs injected a failure. */
+static long sweep_invalid(const char *text, const char *path, bool with_list, bool sticky)
+{
+	long n;
+	for (n = 0; n < 100000; n++) {
+		struct ksmd_config c;
+		struct conf_errors e = { 0 };
+		alloc_fail_at(n, sticky);
+		int r = path ? config_load_files(&path, 1, &c, with_list ? &e : NULL)
+			     : config_parse("t.conf", text, &c, with_list ? &e : NULL);
+		unsigned injected = alloc_fail_off();
+		CU_ASSERT(r < 0);
+		if (r == 0) {
+			fprintf(stderr, "accepted with allocation %ld failing%s: %s", n,
+				sticky ? " (and every later one)" : "", text);
+			config_free(&c);
+		}
+		if (with_list && r == -EINVAL)
+			CU_ASSERT(e.total > 0);
+		conf_errors_free(&e);
+		if (!injected)
+			break;
+	}
+	CU_ASSERT(n < 100000);
+	return n;
+}
+
+/* An allocation failure anywhere in parsing, an error's own message
+ * included (add_error), never lets an invalid file through: the error
+ * counts even when its text cannot be kept. */
+static void test_alloc_failure_fails_closed(void)
+{
+	static const char *const bad[] = {
+		"[scanner]\nthreads = many\n",
+		"[nosuch]\n",
+		"[daemon]\ntick = 1s\n[guest a]\npid = 1\ncgroup = /x\n", /* refused by validation */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		for (int list = 0; list < 2; list++)
+			for (int sticky = 0; sticky < 2; sticky++)
+				CU_ASSERT(sweep_invalid(bad[i], NULL, list, sticky) > 0);
+	char path[] = "/tmp/ksmd-test-conf.XXXXXX";
+	int fd = mkstemp(path);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(write(fd, bad[0], strlen(bad[0])), (ssize_t)strlen(bad[0]));
+	close(fd);
+	for (int list = 0; list < 2; list++)
+		CU_ASSERT(sweep_invalid(bad[0], path, list, false) > 0);
+	unlink(path);
+}
+
 /* [libvirt]: on when the section is present, off without it or with
  * enabled = no; a [guest NAME] with only settings is then a domain's. */
 static void test_libvirt(void)
@@ -298,6 +353,13 @@ static void test_set_get(void)
 	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 2000);
 	CU_ASSERT_EQUAL(config_set(&cfg, "no.such", "1", err, sizeof err), -ENOENT);
 	CU_ASSERT_STRING_EQUAL(err, "unknown key 'no.such'");
+	/* a near miss names the key meant */
+	CU_ASSERT_EQUAL(config_set(&cfg, "scanner.page_per_sec", "1", err, sizeof err), -ENOENT);
+	CU_ASSERT_STRING_EQUAL(err, "unknown key 'scanner.page_per_sec'; did you mean 'scanner.pages_per_sec'?");
+	CU_ASSERT_EQUAL(config_set(&cfg, "pages_per_sec", "1", err, sizeof err), -ENOENT);
+	CU_ASSERT_STRING_EQUAL(err, "unknown key 'pages_per_sec'; did you mean 'scanner.pages_per_sec'?");
+	CU_ASSERT_EQUAL(cfg.scanner_pages_per_sec, 2000);
+	CU_ASSERT_PTR_NULL(config_nearest("guest.qmp", buf, sizeof buf)); /* not a key of get/set */
 	CU_ASSERT_PTR_NULL(config_find("guest.qmp"));
 }
 
@@ -377,6 +439,52 @@ static void test_overlay(void)
 	unlink(b);
 }
 
+/* A NUL byte anywhere, or a line that is not UTF-8, refuses the file with
+ * its line; a value set at run time that is not UTF-8 is refused too. */
+static void test_nul_and_utf8(void)
+{
+	char a[] = "/tmp/ksmd-test-n.XXXXXX";
+	int fd = mkstemp(a);
+	CU_ASSERT_FATAL(fd >= 0);
+	static const char nul[] = "[scanner]\npages_per_sec = 100\n# x\0\n[guest g2]\npid = 7\n";
+	CU_ASSERT_EQUAL(write(fd, nul, sizeof nul - 1), (ssize_t)sizeof nul - 1);
+	close(fd);
+	struct ksmd_config cfg;
+	struct conf_errors e = { 0 };
+	CU_ASSERT_EQUAL(config_load(a, &cfg, &e), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(e.n, 1);
+	char want[128];
+	snprintf(want, sizeof want, "%s:3: a NUL byte", a);
+	CU_ASSERT_TRUE(strncmp(e.msg[0], want, strlen(want)) == 0);
+	conf_errors_free(&e);
+
+	FILE *f = fopen(a, "w");
+	fprintf(f, "# caf\xe9 in a comment is nobody's business\n[scanner]\n"
+		   "pages_per_sec = 100\n[guest caf]\npid = 7\nqmp = /run/q\xe9.sock\n");
+	fclose(f);
+	CU_ASSERT_EQUAL(config_load(a, &cfg, &e), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(e.n, 1);
+	snprintf(want, sizeof want, "%s:6: not valid UTF-8", a);
+	CU_ASSERT_STRING_EQUAL(e.msg[0], want);
+	conf_errors_free(&e);
+	/* the same in UTF-8 is fine */
+	f = fopen(a, "w");
+	fprintf(f, "[guest caf]\nqmp = /run/q\xc3\xa9.sock\n");
+	fclose(f);
+	CU_ASSERT_EQUAL(config_load(a, &cfg, &e), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.guests[0].qmp, "/run/q\xc3\xa9.sock");
+	config_free(&cfg);
+	unlink(a);
+
+	char err[300];
+	config_defaults(&cfg);
+	CU_ASSERT_EQUAL(config_set(&cfg, "daemon.log_level", "d\xe9" "bug", err, sizeof err), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(err, "daemon.log_level: the value is not valid UTF-8");
+	CU_ASSERT_EQUAL(config_set(&cfg, "scanner.pages_per_sec", "1\xc3", err, sizeof err), -EINVAL);
+	CU_ASSERT_TRUE(text_utf8_valid(err, strlen(err)));
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -387,6 +495,7 @@ int main(void)
 		{ "libvirt_section", test_libvirt },
 		{ "exact_values", test_exact_values },
 		{ "errors_without_list", test_errors_without_list },
+		{ "allocation failure never accepts an invalid file", test_alloc_failure_fails_closed },
 		{ "all_errors_reported", test_all_errors_reported },
 		{ "ksm_manage", test_ksm_manage },
 		{ "missing_file", test_missing_file },
@@ -394,6 +503,7 @@ int main(void)
 		{ "dump_roundtrip", test_dump_roundtrip },
 		{ "shipped_file", test_shipped_file },
 		{ "overlay", test_overlay },
+		{ "NUL byte and UTF-8 refused with FILE:LINE", test_nul_and_utf8 },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();

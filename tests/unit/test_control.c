@@ -59,6 +59,26 @@ static void test_dispatch(void)
 	CU_ASSERT_EQUAL(calls, 3); /* the handler never saw a malformed request */
 }
 
+/* An error text is always in the answer: cut at a character when too long,
+ * bytes that are not UTF-8 escaped. */
+static void test_error_text_utf8(void)
+{
+	char msg[1100];
+	for (size_t i = 0; i + 2 < sizeof msg; i += 2)
+		memcpy(msg + i, "\xc3\xa9", 2);
+	msg[sizeof msg - 2] = '\0';
+	for (int shift = 0; shift < 2; shift++) {
+		json_t *a = control_error("%s%s", shift ? "x" : "", msg);
+		const char *e = err_of(a);
+		CU_ASSERT_PTR_NOT_NULL(e);
+		CU_ASSERT_TRUE(e && strlen(e) >= 1020 && strlen(e) < 1024);
+		json_decref(a);
+	}
+	json_t *a = control_error("bad: %s\nnext line", "caf\xe9");
+	CU_ASSERT_STRING_EQUAL(err_of(a), "bad: caf\\xe9\nnext line");
+	json_decref(a);
+}
+
 static void test_socket_roundtrip(void)
 {
 	char dir[] = "/tmp/ksmd-ctl-test.XXXXXX", path[128];
@@ -117,6 +137,7 @@ int main(void)
 {
 	static const struct ksmd_test tests[] = {
 		{ "dispatch", test_dispatch },
+		{ "error text cut at a character, never lost", test_error_text_utf8 },
 		{ "socket_roundtrip", test_socket_roundtrip },
 		{ NULL, NULL },
 	};

@@ -15,6 +15,9 @@ static void test_verbs_agree(void)
 {
 	for (size_t i = 0; i < ctl_n_verbs; i++) {
 		const struct ctl_verb *v = &ctl_verbs[i];
+		/* every id has its row, at its place */
+		CU_ASSERT_PTR_NOT_NULL_FATAL(v->name);
+		CU_ASSERT_EQUAL(v->id, i);
 		bool served = daemon_command_known(v->name);
 		if (served != (v->where == CTL_DAEMON))
 			fprintf(stderr, "verb %s: table says %s, daemon %s\n", v->name,
@@ -36,6 +39,14 @@ static void test_verbs_agree(void)
 	a = daemon_command("balloon", args, NULL);
 	CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(a, "error")), "usage: balloon GUEST SIZE|auto");
 	json_decref(a);
+	/* each answer is counted by verb (an unknown name as one more) and result */
+	static struct daemon d;
+	json_decref(daemon_command("explode", args, &d));
+	json_decref(daemon_command("balloon", args, &d));
+	json_decref(daemon_command("balloon", args, &d));
+	CU_ASSERT_EQUAL(d.ctl_requests[CTL_N_VERBS][1], 1);
+	CU_ASSERT_EQUAL(d.ctl_requests[CTL_BALLOON][1], 2);
+	CU_ASSERT_EQUAL(d.ctl_requests[CTL_BALLOON][0], 0);
 	json_decref(args);
 }
 

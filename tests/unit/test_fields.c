@@ -6,16 +6,23 @@
  *     on) has exactly the rows flagged J, each in the object the table puts
  *     it in, and nothing else: a key written under another name than the
  *     table's fails here;
+ *     and each value of the JSON type of its row;
  *   - its /metrics has a family for every metric row, every label and
  *     fixed label value of the table, and no family the table lacks; the
- *     HELP and TYPE of each family of the stats fixture are its row's.
+ *     HELP and TYPE of each family of the stats fixture are its row's;
+ *   - a metric's name says its unit (_bytes, _seconds, _ratio, _pages),
+ *     and no metric is a rate (rates are PromQL's) but a configured limit;
+ *   - docs/STATS.md lists every metric with its type, unit and labels, and
+ *     none the table lacks; a renamed or removed metric is listed under its
+ *     old name, with what replaces it, and is no longer in the table.
  * The views' side (the rows flagged V) is tests/unit/test_view.c. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl/fields.h"
-#include "daemon/config.h"
+#include "conf/config.h"
 #include "daemon/guests.h"
 #include "stats/stats.h"
 #include "tests/unit/harness.h"
@@ -68,6 +75,14 @@ static void check_metric(enum snap_id id)
 	ROW_CHECK(m->help && *m->help && !strchr(m->help, '\n'), id);
 	ROW_CHECK((m->kind == SNAP_M_COUNTER) == ends_with(m->name, "_total"), id);
 	ROW_CHECK(m->scale >= 0, id);
+	/* the unit in the name; a rate only as a configured limit */
+	const char *u = snap_metric_unit(id);
+	char part[64];
+	snprintf(part, sizeof part, "_%s", !strcmp(u, "pages/s") ? "pages_per_second" : u);
+	ROW_CHECK(!*u || strstr(m->name, part) || (!strcmp(u, "pages") && !strncmp(m->name, "ksmd_ksm_pages_", 15)), id);
+	ROW_CHECK(!strchr(u, '/') || (m->kind == SNAP_M_GAUGE && ends_with(r->key, "_limit")), id);
+	ROW_CHECK(!strstr(m->name, "per_second") || ends_with(m->name, "_limit"), id);
+	ROW_CHECK(strcmp(u, "percent") && strcmp(u, "milliseconds"), id); /* scaled to base units */
 	ROW_CHECK(!m->label || (name_ok(m->label, false) && strncmp(m->label, "__", 2)), id);
 	ROW_CHECK(!m->label_value || (is_value(m) && m->label), id);
 	if (is_value(m))
@@ -115,6 +130,15 @@ static void test_rows(void)
 		if (!r->key)
 			continue;
 		ROW_CHECK(r->obj < SO_N && r->where && !(r->where & ~(SNAP_JSON | SNAP_VIEW | SNAP_PROM)), id);
+		ROW_CHECK(r->unit && (!*r->unit || r->type == SNAP_T_INT || r->type == SNAP_T_NUM), id);
+		/* an object row holds an object of the table, an array row its
+		 * elements' object, and no other row holds one */
+		enum snap_type holds = SNAP_T_STR;
+		for (enum snap_obj o = SO_ROOT + 1; o < SO_N; o++)
+			if (snap_objects[o].in == id)
+				holds = snap_objects[o].element ? SNAP_T_ARR : SNAP_T_OBJ;
+		ROW_CHECK((holds != SNAP_T_STR) == (r->type == SNAP_T_OBJ || r->type == SNAP_T_ARR), id);
+		ROW_CHECK(holds == SNAP_T_STR || holds == r->type, id);
 		for (enum snap_id e = SF_NONE + 1; e < id; e++)
 			ROW_CHECK(snap_fields[e].obj != r->obj || strcmp(snap_fields[e].key, r->key), id);
 		check_metric(id);
@@ -207,12 +231,19 @@ static json_t *full_snapshot(void)
 	guest.info.state = BALLOON_READY;
 	snprintf(guest.info.reason, sizeof guest.info.reason, "slow");
 	guest.info.actual_bytes = 2ULL << 30;
+	guest.info.caps = BALLOON_CAP_FREE_PAGE_REPORTING;
+	guest.fpr.returned_bytes = 96ULL << 20;
 	guest.info.stats.updated_usec = now_usec();
 	guest.info.stats.valid_mask = ~0u;
 	guest.wss_on = true;
 	guest.wss.valid = true;
 	guest.ksm_valid = true;
 	snprintf(guest.ksm_fix, sizeof guest.ksm_fix, "start it with ksmdctl run");
+	d.ctl_requests[CTL_STATUS][0] = 2;
+	d.ctl_requests[CTL_N_VERBS][1] = 1;
+	struct stats_reply reply;
+	if (stats_route("GET", "/metrics", &reply) == 0)
+		free(reply.body);
 	json_t *s = daemon_snapshot(&d);
 	lv_conn_free(mods.lv);
 	config_free(&d.cfg);
@@ -230,6 +261,19 @@ static enum snap_id row_of(enum snap_obj obj, const char *key)
 
 /* o, an object of kind obj at path, has exactly the rows flagged J; the
  * objects it holds, recursively. */
+static bool type_ok(const json_t *v, enum snap_type t)
+{
+	switch (t) {
+	case SNAP_T_OBJ: return json_is_object(v);
+	case SNAP_T_ARR: return json_is_array(v);
+	case SNAP_T_STR: return json_is_string(v);
+	case SNAP_T_INT: return json_is_integer(v);
+	case SNAP_T_NUM: return json_is_number(v);
+	case SNAP_T_BOOL: return json_is_boolean(v);
+	}
+	return false;
+}
+
 static void check_object(const json_t *o, enum snap_obj obj, const char *path)
 {
 	const char *key;
@@ -249,6 +293,10 @@ static void check_object(const json_t *o, enum snap_obj obj, const char *path)
 		if (row_of(obj, key) == SF_NONE) {
 			fprintf(stderr, "%s: written, not in the table\n", sub);
 			CU_FAIL("a key outside the table");
+		} else if (!json_is_null(v) && !type_ok(v, snap_fields[row_of(obj, key)].type)) {
+			fprintf(stderr, "%s: written as JSON type %d, the table says %d\n", sub, (int)json_typeof(v),
+				(int)snap_fields[row_of(obj, key)].type);
+			CU_FAIL("a value of another type than its row's");
 		}
 		for (enum snap_obj in = 0; in < SO_N; in++) {
 			if (in == SO_ROOT || snap_objects[in].in != row_of(obj, key))
@@ -290,6 +338,11 @@ static void test_metrics_have_prom_rows(void)
 	size_t len;
 	CU_ASSERT_EQUAL_FATAL(stats_render_prometheus(s, &out, &len), 0);
 	CU_ASSERT_PTR_NULL(expo_check(out, len));
+	int rc = expo_promtool(out, len); /* every family, promtool's lints too */
+	if (rc == -1)
+		printf("skip promtool check: promtool not installed\n");
+	else
+		CU_ASSERT_EQUAL(rc, 0);
 	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
 		const struct snap_metric *m = &snap_fields[id].m;
 		bool ok = true;
@@ -361,6 +414,124 @@ static void test_prom_from_table(void)
 	json_decref(snap);
 }
 
+/* ---- docs/STATS.md ------------------------------------------------------ */
+
+/* The row a metric family is documented by: its first row. */
+static bool family_first(enum snap_id id)
+{
+	const struct snap_metric *m = &snap_fields[id].m;
+	if (m->kind == SNAP_M_NONE || m->kind == SNAP_M_LABEL)
+		return false;
+	for (enum snap_id e = SF_NONE + 1; e < id; e++)
+		if (snap_fields[e].m.name && !strcmp(snap_fields[e].m.name, m->name))
+			return false;
+	return true;
+}
+
+/* STATS.md's line of family id, up to its last column:
+ * "| `NAME` | TYPE | UNIT | LABELS |", a missing unit or label "-". */
+static void doc_line(enum snap_id id, char *buf, size_t len)
+{
+	const struct snap_field *r = &snap_fields[id];
+	const char *labels[4];
+	size_t n = 0;
+	enum snap_obj el = snap_element_of(r->obj);
+	for (enum snap_id e = SF_NONE + 1; e < SF_N && el != SO_ROOT; e++)
+		if (snap_fields[e].obj == el && snap_fields[e].m.kind == SNAP_M_LABEL)
+			labels[n++] = snap_fields[e].m.label;
+	if (r->m.label)
+		labels[n++] = r->m.label;
+	if (r->m.with != SF_NONE)
+		labels[n++] = snap_fields[r->m.with].m.label;
+	char lab[128] = "-";
+	for (size_t i = 0, o = 0; i < n; i++)
+		o += (size_t)snprintf(lab + o, sizeof lab - o, "%s`%s`", i ? ", " : "", labels[i]);
+	const char *u = snap_metric_unit(id);
+	snprintf(buf, len, "| `%s` | %s | %s | %s |", r->m.name, r->m.kind == SNAP_M_COUNTER ? "counter" : "gauge",
+		 *u ? u : "-", lab);
+}
+
+static bool is_family(const char *name)
+{
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++)
+		if (family_first(id) && !strcmp(snap_fields[id].m.name, name))
+			return true;
+	return false;
+}
+
+/* Every family has its line in the metric table of docs/STATS.md, word for
+ * word up to the last column, and the table has no other metric; each
+ * metric of the list of renamed ones is gone from the table, and the
+ * metrics named as its replacement are in it. */
+static void test_stats_md(void)
+{
+	FILE *f = fopen("docs/STATS.md", "r");
+	if (!f)
+		fprintf(stderr, "docs/STATS.md: cannot open (the tests run from the top of the tree)\n");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	static char *lines[1024];
+	size_t n = 0, renamed = 0;
+	char line[1024];
+	enum { BEFORE, TABLE, RENAMED, AFTER } part = BEFORE;
+	while (fgets(line, sizeof line, f) && n < 1024) {
+		if (!strncmp(line, "## Prometheus metrics", 21))
+			part = TABLE;
+		else if (part == TABLE && !strncmp(line, "### Renamed", 11))
+			part = RENAMED;
+		else if (part != BEFORE && !strncmp(line, "## ", 3))
+			part = AFTER;
+		if (strncmp(line, "| `ksmd_", 8))
+			continue;
+		if (part == TABLE) {
+			lines[n++] = strdup(line);
+		} else if (part == RENAMED) {
+			renamed++;
+			char old[128];
+			CU_ASSERT_EQUAL_FATAL(sscanf(line + 3, "%127[^`]", old), 1);
+			if (is_family(old))
+				fprintf(stderr, "STATS.md: %s is listed as renamed but is still a metric\n", old);
+			CU_ASSERT_FALSE(is_family(old));
+			const char *p = strchr(line + 3 + strlen(old) + 1, '|');
+			bool some = false;
+			for (; p && (p = strstr(p, "`ksmd_")); ) {
+				char name[128];
+				CU_ASSERT_EQUAL_FATAL(sscanf(p + 1, "%127[a-z0-9_]", name), 1);
+				p += 1 + strlen(name);
+				some = true;
+				if (!is_family(name))
+					fprintf(stderr, "STATS.md: %s replaces %s but is no metric\n", name, old);
+				CU_ASSERT_TRUE(is_family(name));
+			}
+			CU_ASSERT_TRUE(some);
+		}
+	}
+	fclose(f);
+	CU_ASSERT_TRUE(n > 40);
+	CU_ASSERT_TRUE(renamed > 0);
+	bool *used = calloc(n ? n : 1, sizeof *used);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(used);
+	for (enum snap_id id = SF_NONE + 1; id < SF_N; id++) {
+		if (!family_first(id))
+			continue;
+		char want[512];
+		doc_line(id, want, sizeof want);
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++)
+			if (!strncmp(lines[i], want, strlen(want)))
+				found = used[i] = true;
+		if (!found)
+			fprintf(stderr, "STATS.md lacks the line (or has it otherwise): %s ... |\n", want);
+		CU_ASSERT_TRUE(found);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!used[i])
+			fprintf(stderr, "STATS.md lists a metric the table lacks: %s", lines[i]);
+		CU_ASSERT_TRUE(used[i]);
+		free(lines[i]);
+	}
+	free(used);
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -368,6 +539,7 @@ int main(void)
 		{ "the daemon writes the rows flagged J, only them", test_snapshot_has_json_rows },
 		{ "/metrics has every metric row", test_metrics_have_prom_rows },
 		{ "families are the table's rows", test_prom_from_table },
+		{ "docs/STATS.md lists the metrics of the table", test_stats_md },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();

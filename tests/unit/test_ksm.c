@@ -1,5 +1,5 @@
 /* Unit tests for act/ksm.c: sysfs save/apply/restore against a temp
- * directory, the ksm_stat and /proc/PID/stat parsers on made-up text, the
+ * directory, the /proc/PID/stat parser on made-up text, the
  * "how to make it mergeable" hint, the kthread finder on a made-up /proc,
  * and ctl_exec_mergeable in a child. */
 #include "act/ksm.h"
@@ -172,55 +172,6 @@ static void test_save_apply_restore(void)
 	rm_sysfs();
 }
 
-static void test_proc_stat_parse(void)
-{
-	const char *text =
-		/* as kernel 6.18 writes it: numbers without a colon */
-		"ksm_rmap_items 131072\n"
-		"ksm_zero_pages 17\n"
-		"ksm_merging_pages 98304\n"
-		"ksm_process_profit 394264576\n"
-		"ksm_merge_any: no\n"
-		"ksm_mergeable: yes\n"
-		"something_new: 5\n";
-	struct ksm_proc_stat ps;
-	CU_ASSERT_EQUAL(ksm_proc_stat_parse(text, &ps), 0);
-	CU_ASSERT_EQUAL(ps.rmap_items, 131072);
-	CU_ASSERT_EQUAL(ps.zero_pages, 17);
-	CU_ASSERT_EQUAL(ps.merging_pages, 98304);
-	CU_ASSERT_EQUAL(ps.process_profit, 394264576);
-	CU_ASSERT_EQUAL(ps.merge_any, 0);
-	CU_ASSERT_EQUAL(ps.mergeable, 1);
-
-	/* Older kernel: fewer lines, the rest -1; negative profit. */
-	/* (a colon after the name is accepted too) */
-	CU_ASSERT_EQUAL(ksm_proc_stat_parse("ksm_rmap_items: 5\nksm_process_profit -320\n", &ps), 0);
-	CU_ASSERT_EQUAL(ps.rmap_items, 5);
-	CU_ASSERT_EQUAL(ps.process_profit, -320);
-	CU_ASSERT_EQUAL(ps.merging_pages, -1);
-	CU_ASSERT_EQUAL(ps.mergeable, -1);
-	CU_ASSERT_EQUAL(ksm_proc_stat_parse("", &ps), -EINVAL);
-	CU_ASSERT_EQUAL(ksm_proc_stat_parse("hello: world\n", &ps), -EINVAL);
-
-	/* From a made-up file. */
-	char dir[] = "/tmp/ksmd-test-ksmstat.XXXXXX";
-	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
-	put(dir, "ksm_stat", text);
-	char path[PATH_MAX];
-	snprintf(path, sizeof path, "%s/ksm_stat", dir);
-	CU_ASSERT_EQUAL(ksm_proc_stat_file(path, &ps), 0);
-	CU_ASSERT_EQUAL(ps.merging_pages, 98304);
-	unlink(path);
-	rmdir(dir);
-	CU_ASSERT_EQUAL(ksm_proc_stat_file(path, &ps), -ENOENT);
-
-	/* Our own process, when the kernel has ksm_stat. */
-	if (access("/proc/self/ksm_stat", R_OK) == 0) {
-		CU_ASSERT_EQUAL(ksm_proc_stat(getpid(), &ps), 0);
-		CU_ASSERT(ps.rmap_items >= 0);
-	}
-}
-
 static void test_pid_stat_parse(void)
 {
 	pid_t ppid = 0;
@@ -291,7 +242,9 @@ static void test_mergeable_fix(void)
 	/* Our own process is not mergeable: a hint comes back. */
 	bool m = true;
 	if (access("/proc/self/ksm_stat", R_OK) == 0 && prctl(PR_GET_MEMORY_MERGE, 0, 0, 0, 0) == 0) {
-		CU_ASSERT_EQUAL(ksm_proc_check_mergeable(getpid(), &m, buf, sizeof buf), 0);
+		struct ksm_proc_stat ps;
+		CU_ASSERT_EQUAL_FATAL(ksm_proc_stat(getpid(), &ps), 0);
+		CU_ASSERT_EQUAL(ksm_proc_check_mergeable(getpid(), &ps, &m, buf, sizeof buf), 0);
 		CU_ASSERT_FALSE(m);
 		CU_ASSERT(buf[0] != 0);
 	}
@@ -346,7 +299,6 @@ int main(void)
 	static const struct ksmd_test tests[] = {
 		{ "read", test_read },
 		{ "save_apply_restore", test_save_apply_restore },
-		{ "proc_stat_parse", test_proc_stat_parse },
 		{ "pid_stat_parse", test_pid_stat_parse },
 		{ "kthread_find", test_kthread_find },
 		{ "mergeable_fix", test_mergeable_fix },

@@ -326,6 +326,40 @@ static void test_stall(void)
 	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
 }
 
+/* Merged beyond the prediction: the prediction lags (a first pass that
+ * read the pages while KSM merged them predicted 32,739 of 81,833 pages,
+ * and KSM trickled for 30 s); converging goes on until KSM stalls. */
+static void test_merged_beyond_prediction(void)
+{
+	setup_cfg();
+	cfg.cpu_budget_percent = 100;
+	struct ksm_pace_output out;
+	struct ksm_pace_input in = input(32739, 50000, (struct ksm_knobs){ 1, 100000, 0 });
+	in.state.best_merged_pages = 40000;
+	in.full_scans = 11;
+	for (int i = 0; i < 4; i++) {
+		ksm_pace(&cfg, &in, &out);
+		CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_CONVERGE);
+		CU_ASSERT_EQUAL(out.state.converged_for_usec, 0);
+		in.state = out.state;
+		in.merged_pages += 5000;
+		in.full_scans++;
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "beyond the 32739 predicted"));
+	/* no more progress for stall_full_scans passes: trickle */
+	in.merged_pages -= 5000;
+	in.full_scans += cfg.stall_full_scans;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "stalled"));
+	/* within converged_ratio beyond it: converged as before */
+	in = input(32739, 33000, (struct ksm_knobs){ 1, 100000, 0 });
+	in.state.converged_for_usec = 2 * SEC;
+	ksm_pace(&cfg, &in, &out);
+	CU_ASSERT_EQUAL(out.state.phase, KSM_PHASE_TRICKLE);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out.reason, "converged"));
+}
+
 /* Rules 3 and 4: trickle holds until the gap grows past the hysteresis. */
 static void test_trickle_restart(void)
 {
@@ -421,6 +455,7 @@ int main(void)
 		{ "budget_fit", test_budget_fit },
 		{ "converged_hold", test_converged_hold },
 		{ "stall", test_stall },
+		{ "merged_beyond_prediction", test_merged_beyond_prediction },
 		{ "trickle_restart", test_trickle_restart },
 		{ "first_call", test_first_call },
 		{ "simulated_run", test_simulated_run },

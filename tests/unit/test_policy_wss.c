@@ -2,6 +2,7 @@
  * snapshots), the smaps parser (made-up text), and the tracker's cycle on
  * this test's own process. */
 #include "policy/policy.h"
+#include "act/wss_reset.h"
 #include "collect/wss.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/policy_fixture.h"
@@ -197,7 +198,7 @@ static void test_fill(void)
 	struct wss_tracker t;
 	struct policy_guest g;
 	memset(&g, 0, sizeof g);
-	wss_tracker_init(&t, 1, 0x1000, 0x2000, 0);
+	wss_tracker_init(&t, 1, NULL, 0x1000, 0x2000, 0);
 	CU_ASSERT_EQUAL(t.interval_usec, 10 * USEC_PER_SEC);
 	wss_tracker_fill(&t, 5 * USEC_PER_SEC, &g);
 	CU_ASSERT_FALSE(g.host_active_valid);
@@ -210,6 +211,16 @@ static void test_fill(void)
 	CU_ASSERT_EQUAL(g.host_active_age_usec, 3 * USEC_PER_SEC);
 }
 
+/* One tick of the cycle as the daemon runs it: the collect stage reads,
+ * the act stage clears what collect found due. Returns the collect's
+ * result, or the clear's error when collect had nothing to say. */
+static int cycle(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
+{
+	int r = wss_tracker_collect(t, now, others_read_usec);
+	int c = wss_tracker_reset(t, now);
+	return r ? r : c;
+}
+
 /* The real cycle on this process: clear, touch 8 of 32 MiB, read. */
 static void test_tracker_self(void)
 {
@@ -219,9 +230,9 @@ static void test_tracker_self(void)
 	memset(m, 1, len);
 	struct wss_tracker t;
 	uint64_t start = (uint64_t)(uintptr_t)m, end = start + len;
-	wss_tracker_init(&t, getpid(), start, end, 20 * 1000);
+	wss_tracker_init(&t, getpid(), NULL, start, end, 20 * 1000);
 	usec_t now = now_usec();
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now, 0), 0);      /* cleared */
+	CU_ASSERT_EQUAL(cycle(&t, now, 0), 0);      /* cleared */
 	CU_ASSERT_EQUAL_FATAL(t.last_error, 0);
 	/* clear_refs "1" flushes no TLB: translations this CPU still caches
 	 * would set no accessed bit. A QEMU guest's RAM turns its TLB over
@@ -230,13 +241,13 @@ static void test_tracker_self(void)
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
 	for (size_t i = 0; i < hot; i += 4096)
 		((volatile char *)m)[i]++;
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 1000, 0), 0);  /* not due */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 20 * 1000, 0), 1);
+	CU_ASSERT_EQUAL(cycle(&t, now + 1000, 0), 0);  /* not due */
+	CU_ASSERT_EQUAL(cycle(&t, now + 20 * 1000, 0), 1);
 	CU_ASSERT_TRUE(t.valid);
 	CU_ASSERT(t.host_active_bytes >= hot && t.host_active_bytes <= hot + 4 * MIB);
 	/* nothing touched since the re-clear */
 	uint64_t ref = 1;
-	CU_ASSERT_EQUAL(wss_sample(getpid(), start, end, &ref, NULL), 0);
+	CU_ASSERT_EQUAL(wss_sample(getpid(), NULL, start, end, &ref, NULL), 0);
 	CU_ASSERT(ref <= 4 * MIB);
 	/* ksmd's scanner read the pages after the clear (it marks them all
 	 * accessed): that interval is dropped and starts again; the last
@@ -245,35 +256,83 @@ static void test_tracker_self(void)
 	for (size_t i = 0; i < len; i += 4096)
 		((volatile char *)m)[i]++;  /* stands for the scanner's reads */
 	usec_t read = now + 30 * 1000, quiet = read + WSS_READ_QUIET_USEC;
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, now + 40 * 1000, read), 0);
+	CU_ASSERT_EQUAL(cycle(&t, now + 40 * 1000, read), 0);
 	CU_ASSERT_EQUAL(t.discarded, 1);
 	CU_ASSERT_EQUAL(t.cleared_usec, 0);  /* no clear while ksmd still reads */
 	CU_ASSERT_TRUE(t.valid);
 	CU_ASSERT_EQUAL(t.host_active_bytes, kept);
 	CU_ASSERT_EQUAL(t.samples, 1);
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet - 1, read), 0);
+	CU_ASSERT_EQUAL(cycle(&t, quiet - 1, read), 0);
 	CU_ASSERT_EQUAL(t.cleared_usec, 0);
 	/* quiet long enough: the interval starts again; reads before the
 	 * clear do not count, and the next sample is clean */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet, read), 0);
+	CU_ASSERT_EQUAL(cycle(&t, quiet, read), 0);
 	CU_ASSERT_EQUAL(t.cleared_usec, quiet);
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ), 0);
 	CU_ASSERT_EQUAL(mprotect(m, len, PROT_READ | PROT_WRITE), 0);
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 10 * 1000, read), 0);  /* not due */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 20 * 1000, read), 1);
+	CU_ASSERT_EQUAL(cycle(&t, quiet + 10 * 1000, read), 0);  /* not due */
+	CU_ASSERT_EQUAL(cycle(&t, quiet + 20 * 1000, read), 1);
 	CU_ASSERT_EQUAL(t.discarded, 1);
 	CU_ASSERT_EQUAL(t.samples, 2);
 	CU_ASSERT(t.host_active_bytes <= 4 * MIB);
 	/* a read at the very time of the clear counts as after it */
-	CU_ASSERT_EQUAL(wss_tracker_tick(&t, quiet + 21 * 1000, quiet + 20 * 1000), 0);
+	CU_ASSERT_EQUAL(cycle(&t, quiet + 21 * 1000, quiet + 20 * 1000), 0);
 	CU_ASSERT_EQUAL(t.discarded, 2);
 	munmap(m, len);
 	/* a range with no mapping, a process that is gone */
-	CU_ASSERT_EQUAL(wss_sample(getpid(), 0x1000, 0x2000, &ref, NULL), -ENOENT);
-	CU_ASSERT(wss_clear(0x3fffffff) < 0);
-	wss_tracker_init(&t, 0x3fffffff, 0, 0, 0);
-	CU_ASSERT(wss_tracker_tick(&t, now, 0) < 0);
+	CU_ASSERT_EQUAL(wss_sample(getpid(), NULL, 0x1000, 0x2000, &ref, NULL), -ENOENT);
+	CU_ASSERT(wss_clear(0x3fffffff, NULL) < 0);
+	wss_tracker_init(&t, 0x3fffffff, NULL, 0, 0, 0);
+	CU_ASSERT(cycle(&t, now, 0) < 0);
 	CU_ASSERT_FALSE(t.valid);
+}
+
+/* collect only reads: it says a clear is due and writes nothing, even
+ * for a process that is gone; the clear, and its error, are act's. */
+static void test_collect_never_clears(void)
+{
+	struct wss_tracker t;
+	wss_tracker_init(&t, 0x3fffffff, NULL, 0, 0, 0);
+	CU_ASSERT_EQUAL(wss_tracker_collect(&t, 5 * USEC_PER_SEC, 0), 0);
+	CU_ASSERT_TRUE(t.reset_due);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	CU_ASSERT_EQUAL(t.last_error, 0);
+	CU_ASSERT(wss_tracker_reset(&t, 5 * USEC_PER_SEC) < 0);   /* the write failed */
+	CU_ASSERT(t.last_error < 0);
+	CU_ASSERT_FALSE(t.reset_due);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	/* nothing due: the reset writes nothing and succeeds */
+	CU_ASSERT_EQUAL(wss_tracker_reset(&t, 6 * USEC_PER_SEC), 0);
+	/* this process: the clear happens in act, and the interval starts then */
+	wss_tracker_init(&t, getpid(), NULL, 0, 0, USEC_PER_SEC);
+	CU_ASSERT_EQUAL(wss_tracker_collect(&t, 7 * USEC_PER_SEC, 0), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	CU_ASSERT_EQUAL(wss_tracker_reset(&t, 7 * USEC_PER_SEC), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, 7 * USEC_PER_SEC);
+	/* not due: collect asks for no clear */
+	CU_ASSERT_EQUAL(wss_tracker_collect(&t, 7 * USEC_PER_SEC + 1, 0), 0);
+	CU_ASSERT_FALSE(t.reset_due);
+}
+
+/* Free page reporting, seen from the host: a fall of the resident size
+ * that neither the balloon nor swap explains, summed; rises count nothing. */
+static void test_fpr_meter(void)
+{
+	struct fpr_meter m;
+	fpr_meter_reset(&m);
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 600 * MIB, 1024 * MIB, 0), 0);     /* first: a baseline */
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 900 * MIB, 1024 * MIB, 0), 0);     /* touched 300 MiB */
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 700 * MIB, 1024 * MIB, 0), 200 * MIB); /* freed, reported */
+	/* the balloon took 150 MiB and the resident size fell by 200: 50 reported */
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 500 * MIB, 874 * MIB, 0), 50 * MIB);
+	/* the host swapped 100 MiB of it out: not reporting */
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 400 * MIB, 874 * MIB, 100 * MIB), 0);
+	/* the balloon took more than the fall (pages never backed): nothing */
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 380 * MIB, 774 * MIB, 100 * MIB), 0);
+	CU_ASSERT_EQUAL(m.returned_bytes, 250 * MIB);
+	fpr_meter_reset(&m);
+	CU_ASSERT_EQUAL(m.returned_bytes, 0);
+	CU_ASSERT_EQUAL(fpr_meter_sample(&m, 100 * MIB, 774 * MIB, 0), 0);
 }
 
 int main(void)
@@ -292,6 +351,8 @@ int main(void)
 		{ "find the QEMU RAM mapping (mg, size)", test_find_qemu_ram },
 		{ "tracker fills the policy's guest", test_fill },
 		{ "clear/read cycle on this process", test_tracker_self },
+		{ "collect reads, act clears", test_collect_never_clears },
+		{ "free page reporting meter", test_fpr_meter },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("policy host wss", rules);

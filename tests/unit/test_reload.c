@@ -1,7 +1,9 @@
 /* test_reload.c — daemon_reload's contract with systemd and with the
  * running configuration, with config_copy failing on demand (linked with
  * -Wl,--wrap=config_copy, mk/reload.mk): out of memory after RELOADING=1
- * must still send READY=1 and keep the running configuration. */
+ * must still send READY=1 and keep the running configuration. And the
+ * guests a reload adds, with allocations failing on demand
+ * (tests/unit/alloc_fail.h): a guest that cannot be added is reported. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +13,12 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "daemon/config.h"
+#include "conf/config.h"
 #include "daemon/daemon.h"
+#include "daemon/guests.h"
+#include "tests/unit/alloc_fail.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/log_capture.h"
 
 static int fail_copy;
 int __real_config_copy(struct ksmd_config *dst, const struct ksmd_config *src);
@@ -75,8 +80,54 @@ static void test_reload_enomem_sends_ready(void)
 	rmdir(dir);
 }
 
+/* A reload adds the guests new in the file; one that cannot be added
+ * for want of memory is logged as an error, never dropped in silence.
+ * Each allocation of the reload fails in turn, alone or with every later
+ * one: after each, the guest is managed or the failure was logged. */
+static void test_reload_guest_add_failure_reported(void)
+{
+	static struct daemon d;
+	memset(&d, 0, sizeof d);
+	char text[256];
+	snprintf(text, sizeof text, "[balloon]\nenabled = no\n[scanner]\nenabled = no\n[guest g1]\npid = %d\n",
+		 (int)getpid());
+	CU_ASSERT_FATAL(config_parse("t.conf", text, &d.cfg, NULL) == 0);
+	d.mod = calloc(1, sizeof *d.mod);
+	CU_ASSERT_FATAL(d.mod != NULL);
+	log_set_level(LOG_ERR);
+	long runs = 0;
+	for (int sticky = 0; sticky < 2; sticky++) {
+		for (long n = 0; n < 1000; n++) {
+			capture();
+			alloc_fail_at(n, sticky);
+			modules_reload_guests(&d);
+			unsigned injected = alloc_fail_off();
+			int lines;
+			char *log = captured(&lines);
+			bool added = d.mod->n == 1;
+			bool reported = log && strstr(log, "guest g1: cannot be managed: Cannot allocate memory");
+			CU_ASSERT(added != reported);
+			if (!added && !reported)
+				fprintf(stderr, "allocation %ld failing%s: guest g1 neither managed nor reported\n", n,
+					sticky ? " (and every later one)" : "");
+			free(log);
+			if (added)
+				guest_remove(&d, 0);
+			runs += injected > 0;
+			if (!injected)
+				break;
+		}
+	}
+	CU_ASSERT(runs >= 2); /* at least the guest's own allocation failed, alone and sticky */
+	log_set_level(LOG_CRIT);
+	free(d.mod->g);
+	free(d.mod);
+	config_free(&d.cfg);
+}
+
 static const struct ksmd_test tests[] = {
 	{ "reload out of memory: READY=1 sent, configuration kept", test_reload_enomem_sends_ready },
+	{ "reload: a guest that cannot be added is reported", test_reload_guest_add_failure_reported },
 	{ NULL, NULL },
 };
 

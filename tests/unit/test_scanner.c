@@ -1,9 +1,11 @@
 /* Unit tests for scanner/scanner.c on real processes of known content
  * (forked children): exact counts, zero pages, volatility, cross-guest
- * pairs, collisions forced with a tiny hash. Needs root (pagemap PFNs). */
+ * pairs, collisions forced with a tiny hash, the index limit lowered.
+ * Needs root (pagemap PFNs). */
 #include "scanner/scanner.h"
 #include "tests/scanner_memhog.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/log_capture.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -94,6 +96,12 @@ static bool host_has_zero_page(void)
 	return (e[0] & mask) && (e[0] & mask) == (e[1] & mask);
 }
 
+/* The most passes a page is left unread (scanner/scan_backoff.h). */
+#define BACKOFF_PASSES_FOR_TEST 32u
+/* The unit of per-page state and of the index limit: 32 MiB of address
+ * space (scanner/scanner_internal.h, CHUNK_PAGES). */
+#define CHUNK_PAGES_FOR_TEST 8192u
+
 static uint64_t tiny_hash(const void *p, size_t len)
 {
 	return XXH3_64bits(p, len) & 7;
@@ -115,6 +123,20 @@ static const struct scanner_guest_stats *find(const struct scanner_results *r, c
 		if (!strcmp(r->guests[i].name, n))
 			return &r->guests[i];
 	return NULL;
+}
+
+/* One more pass over g1 after its 5 changed pages: stable again, nothing
+ * volatile, 300 unique; then free the scanner and stop the child. */
+static void stable_then_free(struct scanner *s, struct child *ch)
+{
+	struct scanner_results r;
+	CU_ASSERT_EQUAL(scanner_scan_once(s), 0);
+	CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+	CU_ASSERT_EQUAL(find(&r, "g1")->volatile_pages, 0);
+	CU_ASSERT_EQUAL(find(&r, "g1")->unique_pages, 300);
+	scanner_results_free(&r);
+	scanner_free(s);
+	child_stop(ch);
 }
 
 /* One guest: every count is what the layout made. */
@@ -180,26 +202,27 @@ static void check_single(scanner_hash_fn h, unsigned threads)
 		CU_ASSERT_EQUAL(g->dup_intra_pages, 400);
 	scanner_results_free(&r);
 	/* Stable again: not volatile any more. */
-	CU_ASSERT_EQUAL(scanner_scan_once(s), 0);
-	CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
-	CU_ASSERT_EQUAL(find(&r, "g1")->volatile_pages, 0);
-	CU_ASSERT_EQUAL(find(&r, "g1")->unique_pages, 300);
-	scanner_results_free(&r);
-	scanner_free(s);
-	child_stop(&ch);
+	stable_then_free(s, &ch);
 }
 
 static void test_single_xxh3(void) { check_single(NULL, 1); }
 static void test_single_tiny_hash(void) { check_single(tiny_hash, 2); }
 
+/* Two children of the base layout, a of seed 1 and b of seed 2: their
+ * unique pages differ, their class and pair contents are the same. */
+static void start_pair(struct child *a, struct child *b)
+{
+	struct memhog_layout lb = base;
+	lb.seed = 2;
+	CU_ASSERT_FATAL(child_start(a, &base) == 0);
+	CU_ASSERT_FATAL(child_start(b, &lb) == 0);
+}
+
 /* Two guests share the class and pair contents; a third is gone. */
 static void test_cross_and_gone(void)
 {
 	struct child a, b;
-	struct memhog_layout lb = base;
-	lb.seed = 2;
-	CU_ASSERT_FATAL(child_start(&a, &base) == 0);
-	CU_ASSERT_FATAL(child_start(&b, &lb) == 0);
+	start_pair(&a, &b);
 	pid_t dead = fork();
 	if (dead == 0)
 		_exit(0);
@@ -251,6 +274,214 @@ static void test_cross_and_gone(void)
 	child_stop(&b);
 }
 
+/* Rescan backoff on real memory: the counts stay exact on every pass while
+ * unique pages are left unread, and a change to backed-off pages is seen
+ * within the bound (BACKOFF_MAX_PASSES passes here: passes back to back). */
+static void check_backoff(scanner_hash_fn h)
+{
+	struct child ch;
+	CU_ASSERT_FATAL(child_start(&ch, &base) == 0);
+	struct scanner_conf c;
+	scanner_conf_defaults(&c);
+	c.hash = h;
+	c.backoff_max_usec = 3600 * USEC_PER_SEC;
+	struct scanner *s = scanner_new(&c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	CU_ASSERT_EQUAL(scanner_add_guest(s, "g1", ch.pid, SCANNER_GUEST_QEMU,
+					  memhog_pages(&base) * 4096), 0);
+	uint64_t backoff = 0, least_scanned = UINT64_MAX;
+	struct scanner_results r;
+	for (unsigned pass = 1; pass <= 40; pass++) {
+		CU_ASSERT_EQUAL_FATAL(scanner_scan_once(s), 0);
+		CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+		const struct scanner_guest_stats *g = find(&r, "g1");
+		CU_ASSERT_EQUAL(g->unique_pages, 300);
+		CU_ASSERT_EQUAL(g->volatile_pages, 0);
+		CU_ASSERT_EQUAL(g->unread_pages, 0);
+		if (!g->ksm_merged_pages)
+			CU_ASSERT_EQUAL(g->dup_intra_pages, 400);
+		CU_ASSERT(g->backoff_pages <= 300);  /* duplicates are read every pass */
+		CU_ASSERT_EQUAL(g->backoff_pages, r.pages_backoff);
+		CU_ASSERT_EQUAL(!!g->backoff_pages, !!g->oldest_unscanned_usec);
+		if (pass <= 4)
+			CU_ASSERT_EQUAL(r.pages_backoff, 0);
+		backoff += r.pages_backoff;
+		least_scanned = MIN(least_scanned, r.pages_scanned);
+		scanner_results_free(&r);
+	}
+	/* With a tiny hash every page's hash meets another content's: the
+	 * index makes a class of it (a collision), and a page in a class is
+	 * read every pass, so nothing backs off; the counts stay exact. */
+	if (!h)
+		CU_ASSERT(backoff > 0 && least_scanned <= 900 - 300);
+	/* 5 unique pages change: seen volatile within 32 passes, then unique */
+	child_cmd(&ch, 'v');
+	unsigned seen_at = 0;
+	for (unsigned pass = 1; pass <= BACKOFF_PASSES_FOR_TEST + 1 && !seen_at; pass++) {
+		CU_ASSERT_EQUAL_FATAL(scanner_scan_once(s), 0);
+		CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+		if (find(&r, "g1")->volatile_pages == 5)
+			seen_at = pass;
+		scanner_results_free(&r);
+	}
+	CU_ASSERT(seen_at >= 1 && seen_at <= BACKOFF_PASSES_FOR_TEST);
+	stable_then_free(s, &ch);
+}
+
+static void test_backoff_xxh3(void) { check_backoff(NULL); }
+static void test_backoff_tiny_hash(void) { check_backoff(tiny_hash); }
+
+/* Every present page of g falls in exactly one of the categories. */
+static void check_partition(const struct scanner_guest_stats *g)
+{
+	CU_ASSERT_EQUAL(g->zero_page_pages + g->zero_filled_pages + g->ksm_merged_pages +
+			g->unique_pages + g->dup_intra_pages + g->dup_cross_pages +
+			g->volatile_pages + g->unread_pages + g->beyond_index_limit_pages,
+			g->present_pages);
+}
+
+/* How many times needle occurs in text. */
+static unsigned occurrences(const char *text, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = text; p && (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A scanner of conf c with guests "a" and "b", in that order. */
+static struct scanner *scanner_with_pair(const struct scanner_conf *c, const struct child *a,
+					 const struct child *b)
+{
+	struct scanner *s = scanner_new(c);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	uint64_t size = memhog_pages(&base) * 4096;
+	CU_ASSERT_EQUAL(scanner_add_guest(s, "a", a->pid, SCANNER_GUEST_QEMU, size), 0);
+	CU_ASSERT_EQUAL(scanner_add_guest(s, "b", b->pid, SCANNER_GUEST_QEMU, size), 0);
+	return s;
+}
+
+/* The first pass over a and b with the index limit lowered to one chunk:
+ * a (the first guest, one thread) has the refs, b is read beyond them. */
+static void check_limit_first_pass(struct scanner *s)
+{
+	unsigned zp = host_has_zero_page() ? 100 : 0;
+	int lines = 0;
+	capture();
+	CU_ASSERT_EQUAL(scanner_scan_once(s), 0);
+	char *log = captured(&lines);
+	struct scanner_results r;
+	CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+	const struct scanner_guest_stats *ga = find(&r, "a"), *gb = find(&r, "b");
+	CU_ASSERT_FATAL(ga && gb);
+	CU_ASSERT_EQUAL(r.index_limit_pages, CHUNK_PAGES_FOR_TEST);
+	check_partition(ga);
+	check_partition(gb);
+	/* within the limit: exact, as if b were not there */
+	CU_ASSERT_EQUAL(ga->beyond_index_limit_pages, 0);
+	CU_ASSERT_EQUAL(ga->unique_pages, 300);
+	CU_ASSERT_EQUAL(ga->dup_cross_pages, 0);
+	CU_ASSERT_EQUAL(ga->volatile_pages, 0);
+	CU_ASSERT_EQUAL(ga->unread_pages, 0);
+	/* beyond it: read and hashed, neither unique nor duplicate, and
+	 * shared with a by none of its contents */
+	CU_ASSERT_EQUAL(gb->unique_pages, 0);
+	CU_ASSERT_EQUAL(gb->dup_intra_pages + gb->dup_cross_pages, 0);
+	CU_ASSERT_EQUAL(gb->mergeable_pages, 0);
+	CU_ASSERT_EQUAL(gb->volatile_pages, 0);
+	CU_ASSERT_EQUAL(gb->unread_pages, 0);
+	CU_ASSERT_EQUAL(r.n_pairs, 0);
+	CU_ASSERT_EQUAL(r.pages_beyond_index_limit, gb->beyond_index_limit_pages);
+	if (!ga->ksm_merged_pages && !gb->ksm_merged_pages) {
+		CU_ASSERT_EQUAL(gb->beyond_index_limit_pages, 300 + 400);
+		CU_ASSERT_EQUAL(gb->zero_filled_pages, 200 - zp);
+		CU_ASSERT_EQUAL(ga->dup_intra_pages, 400);
+		CU_ASSERT_EQUAL(r.dup_classes, 120);
+		CU_ASSERT_EQUAL(r.dup_saveable_pages, 280);
+		CU_ASSERT_EQUAL(r.predicted_sharing_pages, 280);
+		CU_ASSERT_EQUAL(r.pages_scanned, 2 * (300 + 400 + 200 - zp));
+		/* once, with the count and the limit */
+		CU_ASSERT_EQUAL(occurrences(log, "beyond the index limit"), 1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "700 pages (2.7 MiB) of guest memory beyond "
+					      "the index limit of 32 MiB per pass"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(log, "neither unique nor duplicate"));
+	} else {
+		printf("note: KSM merged pages meanwhile, sums only\n");
+		CU_ASSERT(gb->beyond_index_limit_pages > 0);
+		CU_ASSERT_EQUAL(occurrences(log, "beyond the index limit"), 1);
+	}
+	if (!log || !strstr(log, "beyond the index limit"))
+		printf("logged: %s\n", log ? log : "(nothing)");
+	free(log);
+	scanner_results_free(&r);
+}
+
+/* The index limit, lowered to one chunk (32 MiB: a value is rounded down
+ * to whole chunks): the pages beyond it are counted apart, left out of the
+ * unique and duplicate counts and of the prediction, and the counts within
+ * it stay exact; the pass warns once. At the default limit the same guests
+ * are all indexed. */
+static void test_index_limit(void)
+{
+	struct child a, b;
+	start_pair(&a, &b);
+	struct scanner_conf c;
+	scanner_conf_defaults(&c);
+	CU_ASSERT_EQUAL(c.index_limit_pages, SCANNER_INDEX_LIMIT_PAGES);
+	c.index_limit_pages = SCANNER_INDEX_LIMIT_PAGES + 1;
+	errno = 0;
+	CU_ASSERT_PTR_NULL(scanner_new(&c));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	c.threads = 1;  /* the chunks get their refs in the guests' order */
+	c.read_batch_bytes = 256 * 1024;
+	c.index_limit_pages = CHUNK_PAGES_FOR_TEST + 100;
+	struct scanner *s = scanner_with_pair(&c, &a, &b);
+	check_limit_first_pass(s);
+
+	/* 5 of b's unique pages change: beyond the limit, a change is still
+	 * seen (volatile), and the rest stays beyond */
+	child_cmd(&b, 'v');
+	CU_ASSERT_EQUAL(scanner_scan_once(s), 0);
+	struct scanner_results r;
+	CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+	const struct scanner_guest_stats *ga = find(&r, "a"), *gb = find(&r, "b");
+	CU_ASSERT_FATAL(ga && gb);
+	check_partition(ga);
+	check_partition(gb);
+	CU_ASSERT_EQUAL(ga->unique_pages, 300);
+	CU_ASSERT_EQUAL(gb->volatile_pages, 5);
+	CU_ASSERT_EQUAL(gb->unique_pages, 0);
+	if (!gb->ksm_merged_pages)
+		CU_ASSERT_EQUAL(gb->beyond_index_limit_pages, 300 + 400 - 5);
+	scanner_results_free(&r);
+	scanner_free(s);
+
+	/* the default limit: nothing beyond it, b's contents shared with a */
+	scanner_conf_defaults(&c);
+	c.threads = 1;
+	s = scanner_with_pair(&c, &a, &b);
+	CU_ASSERT_EQUAL(scanner_scan_once(s), 0);
+	CU_ASSERT_EQUAL_FATAL(scanner_get_results(s, &r), 0);
+	ga = find(&r, "a");
+	gb = find(&r, "b");
+	CU_ASSERT_FATAL(ga && gb);
+	CU_ASSERT_EQUAL(r.pages_beyond_index_limit, 0);
+	CU_ASSERT_EQUAL(r.index_limit_pages,
+			SCANNER_INDEX_LIMIT_PAGES / CHUNK_PAGES_FOR_TEST * CHUNK_PAGES_FOR_TEST);
+	CU_ASSERT_EQUAL(gb->beyond_index_limit_pages, 0);
+	CU_ASSERT_EQUAL(gb->unique_pages, 300);
+	check_partition(ga);
+	check_partition(gb);
+	if (!ga->ksm_merged_pages && !gb->ksm_merged_pages) {
+		CU_ASSERT_EQUAL(ga->dup_cross_pages, 400);
+		CU_ASSERT_EQUAL(gb->dup_cross_pages, 400);
+	}
+	scanner_results_free(&r);
+	scanner_free(s);
+	child_stop(&a);
+	child_stop(&b);
+}
+
 /* Background mode with pause, rate and CPU limits set live. */
 static void test_background(void)
 {
@@ -294,6 +525,9 @@ int main(void)
 		{ "exact counts, volatility (XXH3)", test_single_xxh3 },
 		{ "exact counts, volatility (tiny hash, 2 threads)", test_single_tiny_hash },
 		{ "cross-guest pairs, gone guest, removal", test_cross_and_gone },
+		{ "rescan backoff: exact counts, a change seen within the bound", test_backoff_xxh3 },
+		{ "rescan backoff with a tiny hash: exact counts", test_backoff_tiny_hash },
+		{ "the index limit lowered: pages beyond it counted apart, exact within", test_index_limit },
 		{ "background passes, live tunables, pause", test_background },
 		{ NULL, NULL },
 	};

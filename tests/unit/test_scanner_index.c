@@ -6,6 +6,7 @@
 #include "collect/regions.h"
 #include "tests/unit/harness.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,45 @@ static void test_merged(void)
 	rcu_unregister_thread();
 }
 
+/* Pages left unread (rescan backoff) enter by the hash of their last
+ * read: they cost no read while their hash is alone; a read page of equal
+ * content, before or after, makes a class of both (read back and
+ * compared); one that changed since is refused, never counted. */
+static void test_unread(void)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		fill(i, 300 + i % 4);  /* 0..3, and 4..7 the same contents */
+		guest_of[i] = 0;
+		hashes[i] = full_hash(mem + (size_t)i * SCAN_PAGE_SIZE, SCAN_PAGE_SIZE);
+	}
+	struct scan_index *ix = scan_index_new(64, full_hash, &ops, NULL);
+	scan_index_set_content_budget(ix, 0);
+	rcu_register_thread();
+	reads = 0;
+	/* 0 and 1 unread and alone: no read */
+	CU_ASSERT_EQUAL(scan_index_add_unread(ix, 0, 0, hashes[0]), 0);
+	CU_ASSERT_EQUAL(scan_index_add_unread(ix, 1, 0, hashes[1]), 0);
+	CU_ASSERT_EQUAL(reads, 0);
+	/* 4 read, equal to unread 0: a class of two */
+	CU_ASSERT_EQUAL(scan_index_add(ix, 4, 0, hashes[4], mem + 4 * SCAN_PAGE_SIZE), 1);
+	/* 2 read first, then unread 6 of the same content joins it */
+	CU_ASSERT_EQUAL(scan_index_add(ix, 2, 0, hashes[2], mem + 2 * SCAN_PAGE_SIZE), 0);
+	CU_ASSERT_EQUAL(scan_index_add_unread(ix, 6, 0, hashes[6]), 1);
+	/* 7 changed since its last read (content of 3 then, 399 now): refused */
+	fill(7, 399);
+	CU_ASSERT_EQUAL(scan_index_add(ix, 3, 0, hashes[3], mem + 3 * SCAN_PAGE_SIZE), 0);
+	CU_ASSERT_EQUAL(scan_index_add_unread(ix, 7, 0, hashes[7]), -ESTALE);
+	/* 5 unread, equal to unread 1: a class too (5 read back, then 1) */
+	CU_ASSERT_EQUAL(scan_index_add_unread(ix, 5, 0, hashes[5]), 1);
+	struct sums sm = { 0 };
+	scan_index_walk(ix, sum_class, &sm);
+	CU_ASSERT_EQUAL(sm.classes, 3);
+	CU_ASSERT_EQUAL(sm.dup_pages, 6);
+	CU_ASSERT_EQUAL(scan_index_collisions(ix), 0);
+	scan_index_free(ix);
+	rcu_unregister_thread();
+}
+
 static const char smaps[] =
 "55d0c0000000-55d0c0a00000 r-xp 00000000 08:01 1234 /usr/bin/qemu-system-x86_64\n"
 "Size:              10240 kB\n"
@@ -281,6 +321,16 @@ static void test_regions(void)
 	free(r);
 	CU_ASSERT_EQUAL(scan_regions_parse("1000-0800 rw-p 0 00:00 0\n", SCANNER_GUEST_PROCESS,
 					   0, &r, &n), -EINVAL);
+	/* mappings out of order or overlapping are no maps file: the ranges
+	 * are promised in address order (found by tests/fuzz/fuzz_proc.c) */
+	CU_ASSERT_EQUAL(scan_regions_parse("3000-4000 rw-p 0 00:00 0\n1000-2000 rw-p 0 00:00 0\n",
+					   SCANNER_GUEST_PROCESS, 0, &r, &n), -EINVAL);
+	CU_ASSERT_EQUAL(scan_regions_parse("1000-3000 rw-p 0 00:00 0\n2000-4000 rw-p 0 00:00 0\n",
+					   SCANNER_GUEST_PROCESS, 0, &r, &n), -EINVAL);
+	CU_ASSERT_EQUAL(scan_regions_parse("1000-2000 rw-p 0 00:00 0\n2000-4000 rw-p 0 00:00 0\n",
+					   SCANNER_GUEST_PROCESS, 0, &r, &n), 0);
+	CU_ASSERT_EQUAL(n, 2);
+	free(r);
 	CU_ASSERT_EQUAL(scan_regions_parse("", SCANNER_GUEST_PROCESS, 0, &r, &n), 0);
 	CU_ASSERT_EQUAL(n, 0);
 	free(r);
@@ -298,6 +348,7 @@ int main(void)
 		{ "unique pages stay out", test_unique_costs_nothing },
 		{ "cross-guest class", test_cross_guest },
 		{ "KSM page joins its class", test_merged },
+		{ "unread pages: by their last hash, read back to join", test_unread },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test region_tests[] = {

@@ -201,6 +201,27 @@ static void test_dir_check(void)
 	tmpdir_remove();
 }
 
+/* state_parse: what state_load reads, from bytes (tests/fuzz/fuzz_state.c). */
+static void test_parse(void)
+{
+	struct daemon_state st;
+	static const char full[] = "{\"ksm_saved\": {\"run\": 1, \"pages_to_scan\": 100}, "
+				   "\"overrides\": {\"web1\": 1073741824}}";
+	CU_ASSERT_EQUAL_FATAL(state_parse(full, sizeof full - 1, &st), 0);
+	CU_ASSERT_TRUE(st.ksm_saved_valid);
+	CU_ASSERT_EQUAL(st.ksm_saved.run, 1);
+	CU_ASSERT_EQUAL(st.ksm_saved.pages_to_scan, 100);
+	CU_ASSERT_EQUAL(st.ksm_saved.sleep_millisecs, -1);
+	CU_ASSERT_EQUAL(json_integer_value(json_object_get(st.overrides, "web1")), 1073741824);
+	state_free(&st);
+	CU_ASSERT_EQUAL_FATAL(state_parse("{\"overrides\": []}", 17, &st), 0);
+	CU_ASSERT_FALSE(st.ksm_saved_valid);
+	CU_ASSERT_TRUE(json_is_object(st.overrides));
+	state_free(&st);
+	CU_ASSERT_EQUAL(state_parse("{\"overrides\"", 12, &st), -EBADMSG);
+	CU_ASSERT_EQUAL(state_parse("{}\0{}", 5, &st), -EBADMSG);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -210,6 +231,7 @@ int main(void)
 		{ "a symlink at the temporary is not followed", test_tmp_symlink },
 		{ "a symlinked state file is not read", test_load_symlink },
 		{ "the socket's folder is root's alone, the lock no link", test_dir_check },
+		{ "the state file's bytes parsed", test_parse },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("state", tests);

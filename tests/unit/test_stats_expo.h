@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXPO_MAX_FAMILIES 512
 #define EXPO_MAX_SERIES   8192
@@ -74,6 +75,91 @@ static struct expo_family *expo_get(struct expo_family *fam, int *nfam, const ch
 	return f;
 }
 
+/* A "# HELP" or "# TYPE" line s (n bytes) of family in fam[] (*nfam of
+ * them, *cur the one whose lines came last); other comments pass. NULL =
+ * valid. */
+static const char *expo_meta(int line, const char *s, size_t n, struct expo_family *fam, int *nfam,
+			     struct expo_family **cur)
+{
+	const char *err = NULL;
+	bool help = n > 7 && !memcmp(s, "# HELP ", 7);
+	bool type = n > 7 && !memcmp(s, "# TYPE ", 7);
+	if (!help && !type) return NULL; /* plain comment */
+	size_t k = expo_name(s + 7, n - 7, true);
+	if (!k || (7 + k < n && s[7 + k] != ' ')) return expo_fail(line, "bad name in HELP/TYPE", s, n);
+	struct expo_family *f = expo_get(fam, nfam, s + 7, k);
+	if (!f) return expo_fail(line, "too many families", s, n);
+	if (f->closed || f->samples) return expo_fail(line, "HELP/TYPE after samples or family reopened", s, n);
+	if (*cur && *cur != f) (*cur)->closed = true;
+	*cur = f;
+	if (help) {
+		if (f->help) return expo_fail(line, "second HELP", s, n);
+		f->help = true;
+		for (size_t i = 7 + k; i < n; i++)
+			if (s[i] == '\\' && (i + 1 >= n || (s[i + 1] != '\\' && s[i + 1] != 'n'))) {
+				err = expo_fail(line, "bad escape in HELP", s, n);
+				break;
+			} else if (s[i] == '\\') i++;
+	} else {
+		if (f->type) return expo_fail(line, "second TYPE", s, n);
+		f->type = true;
+		const char *t = s + 7 + k + 1;
+		size_t tn = n - 7 - k - 1;
+		if (7 + k >= n) return expo_fail(line, "TYPE without type", s, n);
+		static const char *const types[] = { "counter", "gauge", "histogram", "summary", "untyped" };
+		bool ok = false;
+		for (int i = 0; i < 5; i++)
+			if (strlen(types[i]) == tn && !memcmp(t, types[i], tn)) ok = true;
+		if (!ok) return expo_fail(line, "unknown type", s, n);
+		f->counter = tn == 7 && !memcmp(t, "counter", 7);
+		if (f->counter && (k < 6 || memcmp(s + 7 + k - 6, "_total", 6)))
+			return expo_fail(line, "counter not named *_total", s, n);
+	}
+	return err;
+}
+
+/* The label set of sample line s (n bytes) at *pi, its '{': names by
+ * their grammar, none twice, values with only the allowed escapes; *pi
+ * moves past its '}'. NULL = valid. */
+static const char *expo_labels(int line, const char *s, size_t n, size_t *pi)
+{
+	const char *err = NULL;
+	size_t i = *pi + 1;
+	char seen[16][64];
+	int nseen = 0;
+	while (i < n && s[i] != '}') {
+		size_t ln = expo_name(s + i, n - i, false);
+		if (!ln) return expo_fail(line, "bad label name", s, n);
+		if (nseen < 16 && ln < 64) {
+			for (int j = 0; j < nseen; j++)
+				if (strlen(seen[j]) == ln && !memcmp(seen[j], s + i, ln))
+					err = expo_fail(line, "duplicate label", s, n);
+			memcpy(seen[nseen], s + i, ln);
+			seen[nseen++][ln] = '\0';
+		}
+		if (err)
+			return err;
+		i += ln;
+		if (i + 1 >= n || s[i] != '=' || s[i + 1] != '"') return expo_fail(line, "label without =\"", s, n);
+		i += 2;
+		while (i < n && s[i] != '"') {
+			if (s[i] == '\\') {
+				if (i + 1 >= n || !strchr("\\\"n", s[i + 1])) return expo_fail(line, "bad escape in label value", s, n);
+				i++;
+			}
+			i++;
+		}
+		if (i >= n) return expo_fail(line, "unterminated label value", s, n);
+		i++;
+		if (i < n && s[i] == ',') i++;
+		else if (i < n && s[i] != '}') return expo_fail(line, "expected , or }", s, n);
+	}
+	if (i >= n)
+		return expo_fail(line, "unterminated label set", s, n);
+	*pi = i + 1;
+	return err;
+}
+
 /* Check text (len bytes). NULL = valid. */
 static const char *expo_check(const char *text, size_t len)
 {
@@ -93,41 +179,7 @@ static const char *expo_check(const char *text, size_t len)
 		if (memchr(s, '\0', n)) { err = expo_fail(line, "NUL byte", s, n); break; }
 		if (n == 0) continue;
 		if (s[0] == '#') {
-			bool help = n > 7 && !memcmp(s, "# HELP ", 7);
-			bool type = n > 7 && !memcmp(s, "# TYPE ", 7);
-			if (!help && !type) continue; /* plain comment */
-			size_t k = expo_name(s + 7, n - 7, true);
-			if (!k || (7 + k < n && s[7 + k] != ' ')) { err = expo_fail(line, "bad name in HELP/TYPE", s, n); break; }
-			struct expo_family *f = expo_get(fam, &nfam, s + 7, k);
-			if (!f) { err = expo_fail(line, "too many families", s, n); break; }
-			if (f->closed || f->samples) { err = expo_fail(line, "HELP/TYPE after samples or family reopened", s, n); break; }
-			if (cur && cur != f) cur->closed = true;
-			cur = f;
-			if (help) {
-				if (f->help) { err = expo_fail(line, "second HELP", s, n); break; }
-				f->help = true;
-				for (size_t i = 7 + k; i < n; i++)
-					if (s[i] == '\\' && (i + 1 >= n || (s[i + 1] != '\\' && s[i + 1] != 'n'))) {
-						err = expo_fail(line, "bad escape in HELP", s, n);
-						break;
-					} else if (s[i] == '\\') i++;
-			} else {
-				if (f->type) { err = expo_fail(line, "second TYPE", s, n); break; }
-				f->type = true;
-				const char *t = s + 7 + k + 1;
-				size_t tn = n - 7 - k - 1;
-				if (7 + k >= n) { err = expo_fail(line, "TYPE without type", s, n); break; }
-				static const char *const types[] = { "counter", "gauge", "histogram", "summary", "untyped" };
-				bool ok = false;
-				for (int i = 0; i < 5; i++)
-					if (strlen(types[i]) == tn && !memcmp(t, types[i], tn)) ok = true;
-				if (!ok) { err = expo_fail(line, "unknown type", s, n); break; }
-				f->counter = tn == 7 && !memcmp(t, "counter", 7);
-				if (f->counter && (k < 6 || memcmp(s + 7 + k - 6, "_total", 6))) {
-					err = expo_fail(line, "counter not named *_total", s, n);
-					break;
-				}
-			}
+			err = expo_meta(line, s, n, fam, &nfam, &cur);
 			continue;
 		}
 		/* Sample: name [{labels}] value [timestamp] */
@@ -140,41 +192,8 @@ static const char *expo_check(const char *text, size_t len)
 		cur = f;
 		f->samples = true;
 		size_t i = k;
-		if (i < n && s[i] == '{') {
-			i++;
-			char seen[16][64];
-			int nseen = 0;
-			while (i < n && s[i] != '}') {
-				size_t ln = expo_name(s + i, n - i, false);
-				if (!ln) { err = expo_fail(line, "bad label name", s, n); break; }
-				if (nseen < 16 && ln < 64) {
-					for (int j = 0; j < nseen; j++)
-						if (strlen(seen[j]) == ln && !memcmp(seen[j], s + i, ln))
-							err = expo_fail(line, "duplicate label", s, n);
-					memcpy(seen[nseen], s + i, ln);
-					seen[nseen++][ln] = '\0';
-				}
-				if (err) break;
-				i += ln;
-				if (i + 1 >= n || s[i] != '=' || s[i + 1] != '"') { err = expo_fail(line, "label without =\"", s, n); break; }
-				i += 2;
-				while (i < n && s[i] != '"') {
-					if (s[i] == '\\') {
-						if (i + 1 >= n || !strchr("\\\"n", s[i + 1])) { err = expo_fail(line, "bad escape in label value", s, n); break; }
-						i++;
-					}
-					i++;
-				}
-				if (err) break;
-				if (i >= n) { err = expo_fail(line, "unterminated label value", s, n); break; }
-				i++;
-				if (i < n && s[i] == ',') i++;
-				else if (i < n && s[i] != '}') { err = expo_fail(line, "expected , or }", s, n); break; }
-			}
-			if (err) break;
-			if (i >= n) { err = expo_fail(line, "unterminated label set", s, n); break; }
-			i++;
-		}
+		if (i < n && s[i] == '{' && (err = expo_labels(line, s, n, &i)))
+			break;
 		size_t series_len = i;
 		if (i >= n || s[i] != ' ') { err = expo_fail(line, "expected space before value", s, n); break; }
 		i++;
@@ -201,6 +220,28 @@ static const char *expo_check(const char *text, size_t len)
 	for (int j = 0; j < nser; j++)
 		free(series[j]);
 	return err;
+}
+
+/* `promtool check metrics` on text: its exit status (0 passed), or -1 when
+ * promtool is not installed (PROMTOOL=path, or in PATH) or the text could
+ * not be handed to it. */
+static inline int expo_promtool(const char *text, size_t len)
+{
+	const char *pt = getenv("PROMTOOL");
+	if (!pt && system("command -v promtool >/dev/null 2>&1") == 0)
+		pt = "promtool";
+	if (!pt)
+		return -1;
+	char path[] = "/tmp/ksmd-test-prom-XXXXXX", cmd[512];
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	bool whole = write(fd, text, len) == (ssize_t)len;
+	close(fd);
+	snprintf(cmd, sizeof cmd, "%s check metrics < %s", pt, path);
+	int rc = whole ? system(cmd) : -1;
+	unlink(path);
+	return rc;
 }
 
 #endif

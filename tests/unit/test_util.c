@@ -3,6 +3,7 @@
 #include "tests/unit/harness.h"
 
 #include <errno.h>
+#include <string.h>
 
 static void test_size(void)
 {
@@ -56,6 +57,75 @@ static void test_format(void)
 	CU_ASSERT_STRING_EQUAL(format_duration(150 * USEC_PER_SEC, buf, sizeof buf), "2m30s");
 }
 
+static void test_utf8(void)
+{
+	CU_ASSERT_TRUE(text_utf8_valid("plain \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 15));
+	CU_ASSERT_TRUE(text_utf8_valid("", 0));
+	CU_ASSERT_FALSE(text_utf8_valid("\xff", 1));
+	CU_ASSERT_FALSE(text_utf8_valid("\xc3", 1));                 /* cut */
+	CU_ASSERT_FALSE(text_utf8_valid("\xc0\xaf", 2));             /* overlong '/' */
+	CU_ASSERT_FALSE(text_utf8_valid("\xe0\x80\xaf", 3));         /* overlong */
+	CU_ASSERT_FALSE(text_utf8_valid("\xed\xa0\x80", 3));         /* surrogate */
+	CU_ASSERT_FALSE(text_utf8_valid("\xf4\x90\x80\x80", 4));     /* above U+10FFFF */
+	CU_ASSERT_FALSE(text_utf8_valid("a\x80", 2));
+	/* a cut never falls inside a character */
+	const char *s = "ab\xe2\x82\xac";
+	CU_ASSERT_EQUAL(text_utf8_cut(s, 5), 5);
+	CU_ASSERT_EQUAL(text_utf8_cut(s, 4), 2);
+	CU_ASSERT_EQUAL(text_utf8_cut(s, 3), 2);
+	CU_ASSERT_EQUAL(text_utf8_cut(s, 2), 2);
+	CU_ASSERT_EQUAL(text_utf8_cut("a\x80\x80", 3), 3); /* invalid, not a cut */
+}
+
+static void test_escape(void)
+{
+	char out[64];
+	const char in[] = "a\nb\x01\x7f\xff \xc3\xa9\xc2\x85\\x";
+	CU_ASSERT_EQUAL(text_escape(out, sizeof out, in, sizeof in - 1, false), strlen(out));
+	CU_ASSERT_STRING_EQUAL(out, "a\\x0ab\\x01\\x7f\\xff \xc3\xa9\\xc2\\x85\\x");
+	text_escape(out, sizeof out, in, sizeof in - 1, true);
+	CU_ASSERT_STRING_EQUAL(out, "a\nb\x01\x7f\\xff \xc3\xa9\xc2\x85\\x");
+	/* full: stops before an escape or a character would be cut */
+	CU_ASSERT_EQUAL(text_escape(out, 4, "ab\n", 3, false), 2);
+	CU_ASSERT_STRING_EQUAL(out, "ab");
+	CU_ASSERT_EQUAL(text_escape(out, 3, "a\xc3\xa9", 3, false), 1);
+	CU_ASSERT_STRING_EQUAL(out, "a");
+	CU_ASSERT_EQUAL(text_escape(out, 1, "abc", 3, false), 0);
+}
+
+static const char *nearest(const char *word, const char *const *names)
+{
+	struct text_nearest n = { 0 };
+	for (; *names; names++)
+		text_nearest_add(&n, word, *names);
+	return n.best ? n.best : "(none)";
+}
+
+static void test_nearest(void)
+{
+	CU_ASSERT_EQUAL(text_distance("", ""), 0);
+	CU_ASSERT_EQUAL(text_distance("status", "stauts"), 1); /* a swap */
+	CU_ASSERT_EQUAL(text_distance("kitten", "sitting"), 3);
+	CU_ASSERT_EQUAL(text_distance("abc", ""), 3);
+	static const char *const verbs[] = { "status", "guests", "guest", "get", "set", "reload", NULL };
+	CU_ASSERT_STRING_EQUAL(nearest("stauts", verbs), "status");
+	CU_ASSERT_STRING_EQUAL(nearest("guset", verbs), "guest");
+	CU_ASSERT_STRING_EQUAL(nearest("relaod", verbs), "reload");
+	CU_ASSERT_STRING_EQUAL(nearest("frobnicate", verbs), "(none)");
+	CU_ASSERT_STRING_EQUAL(nearest("status", verbs), "(none)"); /* itself is no suggestion */
+	static const char *const keys[] = { "scanner.enabled", "scanner.pages_per_sec", "policy.budget", NULL };
+	CU_ASSERT_STRING_EQUAL(nearest("scanner.page_per_sec", keys), "scanner.pages_per_sec");
+	CU_ASSERT_STRING_EQUAL(nearest("pages_per_sec", keys), "scanner.pages_per_sec");
+	CU_ASSERT_STRING_EQUAL(nearest("policy.budgte", keys), "policy.budget");
+	CU_ASSERT_STRING_EQUAL(nearest("scanner.pages", keys), "scanner.pages_per_sec");
+	CU_ASSERT_STRING_EQUAL(nearest("ksm.frobnicate", keys), "(none)");
+	char longw[300];
+	memset(longw, 'a', sizeof longw - 1);
+	longw[sizeof longw - 1] = 0;
+	CU_ASSERT_EQUAL(text_distance(longw, "a"), 255);
+	CU_ASSERT_STRING_EQUAL(nearest(longw, keys), "(none)");
+}
+
 int main(void)
 {
 	static const struct ksmd_test tests[] = {
@@ -63,6 +133,9 @@ int main(void)
 		{ "parse_duration", test_duration },
 		{ "parse_bool_int", test_bool_int },
 		{ "format", test_format },
+		{ "UTF-8: valid, cut at a character", test_utf8 },
+		{ "escape of what is not printable", test_escape },
+		{ "did you mean: the nearest name", test_nearest },
 		{ NULL, NULL },
 	};
 	KSMD_TEST_INIT();

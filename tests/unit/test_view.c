@@ -67,6 +67,21 @@ static void test_status(void)
 	json_decref(s);
 }
 
+/* Numbers out of any size's range (a broken or hostile answer) saturate:
+ * the conversion was undefined behaviour (found by tests/fuzz/fuzz_view.c). */
+static void test_huge_numbers(void)
+{
+	json_t *s = json_pack("{s:{s:f, s:f}, s:f}", "host", "mem_total_bytes", 2.4e198,
+			      "mem_available_bytes", -1e300, "uptime_seconds", 1e300);
+	char *out, max[40], want[100];
+	CU_ASSERT_EQUAL(render(view_status, s, &out), 0);
+	format_size(UINT64_MAX, max, sizeof max);
+	snprintf(want, sizeof want, "memory %s, available -%s", max, max);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+	free(out);
+	json_decref(s);
+}
+
 static void test_guests(void)
 {
 	json_t *s = stats_fixture(12, true);
@@ -356,6 +371,7 @@ int main(void)
 	static const struct ksmd_test tests[] = {
 		{ "status", test_status },
 		{ "guests", test_guests },
+		{ "numbers out of range", test_huge_numbers },
 		{ "guest", test_guest },
 		{ "ksm", test_ksm },
 		{ "owners", test_owners },

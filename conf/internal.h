@@ -1,8 +1,8 @@
-/* config_internal.h — what config.c and config_parse.c share: defaults, key lookup, field sizes. */
-#ifndef KSMD_DAEMON_CONFIG_INTERNAL_H
-#define KSMD_DAEMON_CONFIG_INTERNAL_H
+/* internal.h — what keys.c and parse.c share: defaults, key lookup, field sizes. */
+#ifndef KSMD_CONF_INTERNAL_H
+#define KSMD_CONF_INTERNAL_H
 
-#include "daemon/config.h"
+#include "conf/config.h"
 
 /* Sets every key of section ("guest", or any other for the global keys) at base to its default. */
 void config_set_defaults(const char *section, void *base);

@@ -1,10 +1,10 @@
-/* config_parse.c — the INI parser of ksmd.conf: values, sections, keys, files, validation.
+/* parse.c — the INI parser of ksmd.conf: values, sections, keys, files, validation.
  *
  * File syntax: `[section]` or `[guest NAME]` headers, `key = value` lines,
  * comments from `#` or `;` at the start of a line. Every error is collected
  * with its line number; a file with any error is refused whole. */
-#include "daemon/config.h"
-#include "daemon/config_internal.h"
+#include "conf/config.h"
+#include "conf/internal.h"
 #include "balloon/libvirt.h"
 
 #include <ctype.h>
@@ -182,6 +182,10 @@ static int parse_text(const struct conf_key *k, const char *v, void *p, char *er
 
 int config_parse_value(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
 {
+	if (!text_utf8_valid(v, strlen(v))) {
+		snprintf(err, errlen, "%s.%s: the value is not valid UTF-8", k->section, k->name);
+		return -EINVAL;
+	}
 	switch (k->type) {
 	case CONF_BOOL: {
 		bool b;
@@ -426,12 +430,31 @@ static void parse_key_line(struct parse_state *ps, char *s)
 		add_error(ps->errs, file, ps->lineno, "%s", err);
 }
 
-/* Parse text on top of cfg (which holds defaults, or earlier files). */
-static int parse_into(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+/* Where text's first NUL byte is: its line (1-based), 0 if none. */
+static unsigned nul_line(const char *text, size_t len)
+{
+	const char *nul = memchr(text, '\0', len);
+	if (!nul)
+		return 0;
+	unsigned line = 1;
+	for (const char *p = text; p < nul; p++)
+		line += *p == '\n';
+	return line;
+}
+
+/* Parse text[0, len) on top of cfg (which holds defaults, or earlier files). */
+static int parse_into(const char *file, const char *text, size_t len, struct ksmd_config *cfg,
+		      struct conf_errors *errs)
 {
 	struct parse_state ps = { .file = file, .cfg = cfg, .errs = errs,
 				  .before = errs ? errs->total : 0 };
-	char *copy = strdup(text);
+	unsigned nul = nul_line(text, len);
+	if (nul) {
+		/* it would end the text there: what follows would be lost unsaid */
+		add_error(errs, file, nul, "a NUL byte: a configuration file is text");
+		return -EINVAL;
+	}
+	char *copy = strndup(text, len);
 	if (!copy)
 		return -ENOMEM;
 
@@ -445,6 +468,10 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 		char *s = trim(line);
 		if (!*s || *s == '#' || *s == ';')
 			continue;
+		if (!text_utf8_valid(s, strlen(s))) {
+			add_error(errs, file, ps.lineno, "not valid UTF-8");
+			continue;
+		}
 		if (*s != '[') {
 			parse_key_line(&ps, s);
 		} else if (parse_header(&ps, s) < 0) {
@@ -459,14 +486,15 @@ static int parse_into(const char *file, const char *text, struct ksmd_config *cf
 }
 
 
-int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+int config_parse_buf(const char *file, const char *buf, size_t len, struct ksmd_config *cfg,
+		     struct conf_errors *errs)
 {
 	struct conf_errors local = { 0 }; /* errors count even when nobody wants them */
 	if (!errs)
 		errs = &local;
 	size_t before = errs->total;
 	config_defaults(cfg);
-	int r = parse_into(file, text, cfg, errs);
+	int r = parse_into(file, buf, len, cfg, errs);
 	if (r != -ENOMEM)
 		validate(file, cfg, errs);
 	bool bad = errs->total > before;
@@ -476,6 +504,11 @@ int config_parse(const char *file, const char *text, struct ksmd_config *cfg, st
 		return r == -ENOMEM ? r : -EINVAL;
 	}
 	return 0;
+}
+
+int config_parse(const char *file, const char *text, struct ksmd_config *cfg, struct conf_errors *errs)
+{
+	return config_parse_buf(file, text, strlen(text), cfg, errs);
 }
 
 int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cfg, struct conf_errors *errs)
@@ -488,14 +521,15 @@ int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cf
 	config_defaults(cfg);
 	for (size_t i = 0; i < n; i++) {
 		char *text;
-		int r = read_file(paths[i], &text, NULL);
+		size_t len;
+		int r = read_file(paths[i], &text, &len);
 		if (r < 0) {
 			add_error(errs, paths[i], 0, "cannot read: %s", strerror(-r));
 			if (!first_err)
 				first_err = r;
 			continue;
 		}
-		r = parse_into(paths[i], text, cfg, errs);
+		r = parse_into(paths[i], text, len, cfg, errs);
 		free(text);
 		if (r == -ENOMEM) {
 			config_free(cfg);

@@ -1,6 +1,6 @@
-/* config.h — ksmd.conf: one declarative table of every key.
+/* config.h — conf/: ksmd.conf: one declarative table of every key.
  *
- * Every configuration key is one row of conf_keys[] (config.c): section,
+ * Every configuration key is one row of base_keys[] (keys.c): section,
  * name, type, unit, bounds, default, whether it can change while ksmd runs,
  * and a one-line help. The file parser, `ksmdctl get/set`, `ksmd
  * --dump-config` and ksmd.conf(5) all follow from that table.
@@ -67,6 +67,7 @@ struct ksmd_config {
 	uint64_t scanner_pages_per_sec;
 	double scanner_cpu_percent;
 	usec_t scanner_pass_interval_usec;
+	usec_t scanner_backoff_max_usec;
 	bool scanner_vm_readv;
 	/* [ksm] */
 	char ksm_manage[CONF_NAME_MAX]; /* yes|force|no: config_ksm_manage() */
@@ -140,12 +141,22 @@ int config_load_files(const char *const *paths, size_t n, struct ksmd_config *cf
 /* Parse a buffer; name is used in messages. Same contract as config_load. */
 int config_parse(const char *name, const char *text, struct ksmd_config *cfg,
 		 struct conf_errors *errs);
+/* The same from len raw bytes (a file's): a NUL byte among them is an
+ * error (-EINVAL, its line in errs), not the end of the text. */
+int config_parse_buf(const char *name, const char *buf, size_t len, struct ksmd_config *cfg,
+		     struct conf_errors *errs);
 void config_free(struct ksmd_config *cfg);
 /* Deep copy (guests array duplicated). */
 int config_copy(struct ksmd_config *dst, const struct ksmd_config *src);
 
 /* Look a key up by "section.name" (guest keys excluded). */
 const struct conf_key *config_find(const char *dotted);
+/* The key ("section.name", guest keys excluded) nearest to a mistyped
+ * dotted name, written to buf; NULL when none is near (text_nearest). */
+const char *config_nearest(const char *dotted, char *buf, size_t len);
+/* The message for an unknown key: "unknown key 'x'", and "; did you mean
+ * 'y'?" when a key is near. */
+void config_unknown_key(const char *dotted, char *err, size_t errlen);
 /* Format a key's current value into buf, in the file's syntax. */
 const char *config_format(const struct ksmd_config *cfg, const struct conf_key *k,
 			  char *buf, size_t len);
@@ -161,6 +172,10 @@ int config_parse_value(const struct conf_key *k, const char *value, void *p,
 		       char *err, size_t errlen);
 /* Write every key with its value (the effective configuration) to f. */
 void config_dump(const struct ksmd_config *cfg, FILE *f);
+/* Every key `ksmdctl get` knows, one a line: "section.name live" or
+ * "section.name fixed" (ksmd --list-keys: ksmdctl's key list is built
+ * from it, cli/keys.h). */
+void config_list(FILE *f);
 /* The key reference of ksmd.conf(5), in mdoc, from the table. */
 void config_man(FILE *f);
 

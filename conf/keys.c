@@ -1,11 +1,11 @@
-/* config.c — the key table of ksmd.conf: defaults, lookup, get/set/format, dump and man page.
+/* keys.c — the key table of ksmd.conf: defaults, lookup, get/set/format, dump and man page.
  *
  * Every key, its type, bounds, default and help live in one table (the
- * [policy] rows come from policy_knobs); the parser (config_parse.c), the
+ * [policy] rows come from policy_knobs); the parser (parse.c), the
  * control socket's get/set, `ksmd --dump-config` and the man page all read
  * it, so they cannot disagree. */
-#include "daemon/config.h"
-#include "daemon/config_internal.h"
+#include "conf/config.h"
+#include "conf/internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -43,6 +43,14 @@ static const struct conf_key base_keys[] = {
 	  "CPU budget of the scanner, all threads together", NULL },
 	{ "scanner", "pass_interval", CONF_DURATION, C(scanner_pass_interval_usec), 0, 86400e6, "30s", true, "duration",
 	  "pause between two full passes", NULL },
+	{ "scanner", "backoff_max_interval", CONF_DURATION, C(scanner_backoff_max_usec), 0, 86400e6, "10m", true, "duration",
+	  "rescan backoff: a page whose content stayed unique and unchanged over 3 reads is read every 2nd "
+	  "pass, then every 4th, 8th, 16th, 32nd (a changed, duplicate, zero-filled or absent page is read "
+	  "every pass again), and never left unread longer than this (nor 32 passes); 0: every page every pass. "
+	  "A page left unread counts as its last read found it, and is still compared with every page read "
+	  "(a new duplicate of it is found the pass it appears); the stats show how many pages the last pass "
+	  "left unread (scanner.backoff_pages) and, per guest, how old the oldest read it relied on is "
+	  "(scan.oldest_unscanned_seconds)", NULL },
 	{ "scanner", "vm_readv", CONF_BOOL, C(scanner_vm_readv), 0, 1, "yes", false, "",
 	  "read runs of pages that are exclusively mapped and cannot be KSM pages (checked right before "
 	  "the read: pagemap, and either KSM counts no merged page in the guest in /proc/PID/ksm_stat or "
@@ -95,7 +103,9 @@ static const struct conf_key base_keys[] = {
 	{ "stats", "enabled", CONF_BOOL, C(stats_enabled), 0, 1, "yes", false, "",
 	  "serve the HTTP stats endpoint", NULL },
 	{ "stats", "listen", CONF_STRING, C(stats_listen), 0, 0, "127.0.0.1:9403", false, "host:port or unix:PATH",
-	  "address of the HTTP stats endpoint", NULL },
+	  "address of the HTTP stats endpoint, which also serves the read-only live page at /; "
+	  "reach it from elsewhere through an SSH tunnel (ssh -L 9403:127.0.0.1:9403 HOST) "
+	  "rather than by listening beyond loopback: the endpoint has no authentication", NULL },
 
 	{ "guest", "qmp", CONF_STRING, G(qmp), 0, 0, "", false, "path",
 	  "QMP UNIX socket of a QEMU guest", NULL },
@@ -330,6 +340,34 @@ bool config_key_equal(const struct ksmd_config *a, const struct ksmd_config *b, 
 	}
 }
 
+const char *config_nearest(const char *dotted, char *buf, size_t len)
+{
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	struct text_nearest near = { 0 };
+	for (size_t i = 0; i < nk; i++) {
+		if (!strcmp(keys[i].section, "guest"))
+			continue;
+		char name[128];
+		snprintf(name, sizeof name, "%s.%s", keys[i].section, keys[i].name);
+		text_nearest_add(&near, dotted, name);
+		if (near.best == name) {
+			snprintf(buf, len, "%s", name);
+			near.best = buf;
+		}
+	}
+	return near.best;
+}
+
+void config_unknown_key(const char *dotted, char *err, size_t errlen)
+{
+	char near[128];
+	if (config_nearest(dotted, near, sizeof near))
+		snprintf(err, errlen, "unknown key '%s'; did you mean '%s'?", dotted, near);
+	else
+		snprintf(err, errlen, "unknown key '%s'", dotted);
+}
+
 const char *config_format(const struct ksmd_config *cfg, const struct conf_key *k, char *buf, size_t len)
 {
 	return format_at(cfg, k, buf, len);
@@ -339,7 +377,7 @@ int config_set(struct ksmd_config *cfg, const char *dotted, const char *value, c
 {
 	const struct conf_key *k = config_find(dotted);
 	if (!k) {
-		snprintf(err, errlen, "unknown key '%s'", dotted);
+		config_unknown_key(dotted, err, errlen);
 		return -ENOENT;
 	}
 	if (!k->live) {
@@ -420,6 +458,15 @@ static void man_bound(const struct conf_key *k, double v, char *buf, size_t len)
 		format_duration((usec_t)v, buf, len);
 	else
 		snprintf(buf, len, "%g", v);
+}
+
+void config_list(FILE *f)
+{
+	size_t nk;
+	const struct conf_key *keys = config_keys(&nk);
+	for (size_t i = 0; i < nk; i++)
+		if (strcmp(keys[i].section, "guest"))
+			fprintf(f, "%s.%s %s\n", keys[i].section, keys[i].name, keys[i].live ? "live" : "fixed");
 }
 
 void config_man(FILE *f)
