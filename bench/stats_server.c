@@ -87,8 +87,8 @@ static double cpu(int who)
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], SEP_CHILD_ARG))
-		stats_http_child_main(atoi(argv[2]));
+	if (argc >= 2 && !strcmp(argv[1], SEP_CHILD_ARG))
+		stats_http_child_main(argc, argv);
 	if (argc < 4) {
 		fprintf(stderr, "usage: %s LISTEN GUESTS SECONDS [TICK_MS [sep|inproc]]\n", argv[0]);
 		return 2;
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_term);
 	signal(SIGPIPE, SIG_IGN);
 	if (sep) {
-		if (http_sep_start(l, argv[1], &b.sep) < 0)
+		if (http_sep_start(l, argv[1], "", &b.sep) < 0)
 			return 1;
 	} else if (stats_server_start(argv[1], &srv) < 0) {
 		return 1;

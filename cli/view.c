@@ -198,6 +198,31 @@ static void view_owners(const json_t *snap, FILE *f)
 			str(o, SF_OWNERS_KSM_OUTSIDE_CHANGE));
 }
 
+/* The stats endpoint: who serves it, or since when it is down. Nothing
+ * when it is off (no http object). */
+static void view_http(const json_t *snap, FILE *f)
+{
+	const json_t *h = obj(snap, SF_HTTP);
+	if (!h)
+		return;
+	char listen[65];
+	cell_name(str(h, SF_HTTP_LISTEN), listen, sizeof listen, 64);
+	const json_t *serving = snap_get(h, SF_HTTP_SERVING);
+	if (!json_is_boolean(serving))
+		fprintf(f, "stats     %s, state unknown", listen);
+	else if (json_is_true(serving))
+		fprintf(f, "stats     %s, served by pid %s as %s (uid %s)", listen, fnum(h, SF_HTTP_PID, 0).s,
+			fstr(h, SF_HTTP_USER).s, fnum(h, SF_HTTP_UID, 0).s);
+	else
+		fprintf(f, "stats     %s DOWN for %s: its process (pid %s, as %s, uid %s) was lost and is "
+			"being restarted (see the log)", listen, fdur(h, SF_HTTP_DOWN_SECONDS).s,
+			fnum(h, SF_HTTP_PID, 0).s, fstr(h, SF_HTTP_USER).s, fnum(h, SF_HTTP_UID, 0).s);
+	double lost = 0;
+	if (num(h, SF_HTTP_LOSSES_TOTAL, &lost) && lost > 0)
+		fprintf(f, "; lost %s times", fnum(h, SF_HTTP_LOSSES_TOTAL, 0).s);
+	fputc('\n', f);
+}
+
 int view_status(const json_t *snap, FILE *f)
 {
 	if (!json_is_object(snap))
@@ -224,6 +249,7 @@ int view_status(const json_t *snap, FILE *f)
 		fpages(sc, SF_SCANNER_PREDICTED_MERGEABLE_PAGES).s, fpages(sc, SF_SCANNER_ZERO_FILLED_PAGES).s);
 	fprintf(f, "policy    %s, tick %s, dry run %s\n", fstr(pol, SF_POLICY_STATE).s,
 		fnum(pol, SF_POLICY_TICK, 0).s, fnum(pol, SF_POLICY_DRY_RUN, 0).s);
+	view_http(snap, f);
 	const json_t *gs = guests_of(snap), *g;
 	size_t i;
 	fprintf(f, "guests    %zu", gs ? json_array_size(gs) : 0);

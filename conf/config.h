@@ -95,6 +95,7 @@ struct ksmd_config {
 	/* [stats] */
 	bool stats_enabled;
 	char stats_listen[CONF_STR_MAX];
+	char stats_user[CONF_STR_MAX];  /* "": ksmd, else nobody (config_stats_user) */
 
 	struct guest_conf *guests;
 	size_t n_guests;
@@ -189,5 +190,12 @@ enum ksm_manage_mode {
 	KSM_MANAGE_FORCE,
 };
 enum ksm_manage_mode config_ksm_manage(const struct ksmd_config *cfg);
+
+/* stats.user: the uid and gid the HTTP endpoint's process becomes, and the
+ * user's name in shown. name "" is the default: the `ksmd` system user,
+ * else `nobody`, else uid and gid 65534. A named user must exist and must
+ * not have uid or gid 0. 0, or -ENOENT / -EPERM with err "stats.user: why". */
+int config_stats_user(const char *name, uid_t *uid, gid_t *gid, char *shown, size_t shown_len,
+		      char *err, size_t errlen);
 
 #endif

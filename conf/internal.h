@@ -10,5 +10,8 @@ void config_set_defaults(const char *section, void *base);
 const struct conf_key *config_find_key(const char *section, const char *name);
 /* Bytes of a string or enum key's buffer, NUL included. */
 size_t config_field_size(const struct conf_key *k);
+/* The checks some keys add to their type's (keys.c: stats.user names a
+ * user that exists and is not root): 0, or -EINVAL with err. */
+int config_key_check(const struct conf_key *k, const void *p, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,57 @@ static const char *const on_exit_values[] = { "keep", "restore", NULL };
 static const char *const qmp_mode_values[] = { "own", "shared", NULL };
 static const char *const ksm_manage_values[] = { "yes", "force", "no", NULL };
 static const char *const guest_balloon_values[] = { "yes", "force", "no", NULL };
+
+#define USER_FALLBACK_ID 65534 /* nobody/nogroup where even nobody is unknown */
+
+int config_stats_user(const char *name, uid_t *uid, gid_t *gid, char *shown, size_t shown_len,
+		      char *err, size_t errlen)
+{
+	const struct passwd *pw;
+	if (name[0]) {
+		errno = 0;
+		pw = getpwnam(name);
+		if (!pw) {
+			snprintf(err, errlen, "stats.user: no user '%s'%s%s", name, errno ? ": " : "",
+				 errno ? strerror(errno) : "");
+			return -ENOENT;
+		}
+	} else if (!(pw = getpwnam("ksmd")))
+		pw = getpwnam("nobody");
+	*uid = pw ? pw->pw_uid : USER_FALLBACK_ID;
+	*gid = pw ? pw->pw_gid : USER_FALLBACK_ID;
+	snprintf(shown, shown_len, "%s", pw ? pw->pw_name : "65534");
+	if (*uid == 0 || *gid == 0) {
+		snprintf(err, errlen, "stats.user: '%s' has uid %u and gid %u; the HTTP endpoint's "
+			 "process must not run as root or in group root", shown, (unsigned)*uid,
+			 (unsigned)*gid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int check_stats_user(const struct conf_key *k, const void *p, char *err, size_t errlen)
+{
+	(void)k;
+	uid_t uid;
+	gid_t gid;
+	char shown[64];
+	return config_stats_user(p, &uid, &gid, shown, sizeof shown, err, errlen) < 0 ? -EINVAL : 0;
+}
+
+int config_key_check(const struct conf_key *k, const void *p, char *err, size_t errlen)
+{
+	static const struct {
+		const char *section, *name;
+		int (*check)(const struct conf_key *k, const void *p, char *err, size_t errlen);
+	} checks[] = {
+		{ "stats", "user", check_stats_user },
+	};
+	for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+		if (!strcmp(k->section, checks[i].section) && !strcmp(k->name, checks[i].name))
+			return checks[i].check(k, p, err, errlen);
+	return 0;
+}
 
 static const struct conf_key base_keys[] = {
 	{ "daemon", "control_socket", CONF_STRING, C(control_socket), 0, 0, "/run/ksmd/ksmd.sock", false, "path",
@@ -106,6 +158,10 @@ static const struct conf_key base_keys[] = {
 	  "address of the HTTP stats endpoint, which also serves the read-only live page at /; "
 	  "reach it from elsewhere through an SSH tunnel (ssh -L 9403:127.0.0.1:9403 HOST) "
 	  "rather than by listening beyond loopback: the endpoint has no authentication", NULL },
+	{ "stats", "user", CONF_STRING, C(stats_user), 0, 0, "", false, "name",
+	  "system user the process serving the endpoint runs as (ksmd keeps no privilege in it: no "
+	  "capability, a seccomp filter); empty: the ksmd user if there is one, else nobody; never "
+	  "root (uid or gid 0)", NULL },
 
 	{ "guest", "qmp", CONF_STRING, G(qmp), 0, 0, "", false, "path",
 	  "QMP UNIX socket of a QEMU guest", NULL },

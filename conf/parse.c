@@ -180,12 +180,23 @@ static int parse_text(const struct conf_key *k, const char *v, void *p, char *er
 	return 0;
 }
 
+static int parse_typed(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen);
+
 int config_parse_value(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
 {
 	if (!text_utf8_valid(v, strlen(v))) {
 		snprintf(err, errlen, "%s.%s: the value is not valid UTF-8", k->section, k->name);
 		return -EINVAL;
 	}
+	int r = parse_typed(k, v, p, err, errlen);
+	if (r == 0)
+		r = config_key_check(k, p, err, errlen);
+	return r;
+}
+
+/* config_parse_value's parse by type. */
+static int parse_typed(const struct conf_key *k, const char *v, void *p, char *err, size_t errlen)
+{
 	switch (k->type) {
 	case CONF_BOOL: {
 		bool b;

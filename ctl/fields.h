@@ -37,7 +37,7 @@
 enum snap_obj {
 	SO_ROOT, SO_HOST, SO_CGROUP, SO_KSM, SO_OWNERS, SO_MANAGER, SO_SCANNER, SO_GUEST,
 	SO_GUEST_LIBVIRT, SO_SCAN, SO_LIBVIRT, SO_PAIR, SO_POLICY, SO_POLICY_DECISIONS, SO_DECISION,
-	SO_CONTROL_REQUEST, SO_HTTP_REQUEST,
+	SO_CONTROL_REQUEST, SO_HTTP_REQUEST, SO_HTTP,
 	SO_N
 };
 
@@ -124,6 +124,10 @@ enum snap_id {
 	SF_HTTP_REQUESTS,
 	/* http_requests[] */
 	SF_HTTP_REQUEST_PATH, SF_HTTP_REQUEST_CODE, SF_HTTP_REQUEST_COUNT,
+	SF_HTTP,
+	/* http (daemon/http_sep.c) */
+	SF_HTTP_LISTEN, SF_HTTP_SERVING, SF_HTTP_PID, SF_HTTP_USER, SF_HTTP_UID, SF_HTTP_DOWN_SECONDS,
+	SF_HTTP_LOSSES_TOTAL,
 	SF_N
 };
 
@@ -211,6 +215,7 @@ static const struct snap_object snap_objects[SO_N] = {
 	[SO_DECISION] = { SF_DECISIONS, true },
 	[SO_CONTROL_REQUEST] = { SF_CONTROL_REQUESTS, true },
 	[SO_HTTP_REQUEST] = { SF_HTTP_REQUESTS, true },
+	[SO_HTTP] = { SF_HTTP, false },
 };
 
 /* The table's shorthands, undefined again below. */
@@ -508,6 +513,17 @@ static const struct snap_field snap_fields[SF_N] = {
 	[SF_HTTP_REQUEST_COUNT] = M(HTTP_REQUEST, "count", INT, "", J | P,
 		COUNTER("ksmd_http_requests_total",
 			"HTTP requests the stats endpoint answered, by path (other: not one it serves) and status code.")),
+	/* the process that serves the endpoint (absent: stats.enabled = no) */
+	[SF_HTTP] = F(ROOT, "http", OBJ, "", J | V),
+	[SF_HTTP_LISTEN] = F(HTTP, "listen", STR, "", J | V),
+	[SF_HTTP_SERVING] = F(HTTP, "serving", BOOL, "", J | V),
+	[SF_HTTP_PID] = F(HTTP, "pid", INT, "", J | V),
+	[SF_HTTP_USER] = F(HTTP, "user", STR, "", J | V),
+	[SF_HTTP_UID] = F(HTTP, "uid", INT, "", J | V),
+	[SF_HTTP_DOWN_SECONDS] = F(HTTP, "down_seconds", NUM, "seconds", J | V),
+	[SF_HTTP_LOSSES_TOTAL] = M(HTTP, "losses_total", INT, "", J | V | P,
+		COUNTER("ksmd_http_process_losses_total",
+			"Times the process serving the endpoint died, broke its protocol or hung, and was restarted.")),
 };
 
 #undef J

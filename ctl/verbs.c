@@ -11,7 +11,7 @@
 #endif
 
 const struct ctl_verb ctl_verbs[CTL_N_VERBS] = {
-	[CTL_STATUS] = { CTL_STATUS, "status", 0, 0, CTL_DAEMON, true, "status", "overview: host, KSM, scanner, policy, guests" },
+	[CTL_STATUS] = { CTL_STATUS, "status", 0, 0, CTL_DAEMON, true, "status", "overview: host, KSM, scanner, policy, stats endpoint, guests" },
 	[CTL_GUESTS] = { CTL_GUESTS, "guests", 0, 0, CTL_DAEMON, true, "guests", "one line per guest" },
 	[CTL_GUEST] = { CTL_GUEST, "guest", 1, 1, CTL_DAEMON, true, "guest NAME", "everything about one guest" },
 	[CTL_KSM] = { CTL_KSM, "ksm", 0, 0, CTL_DAEMON, true, "ksm", "KSM counters, pacing and the scanner's prediction" },

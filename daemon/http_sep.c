@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "conf/config.h"
 #include "stats/sep_wire.h"
 #include "stats/sbuf.h"
 
@@ -43,6 +44,7 @@ struct http_sep {
 	int timer_fd;
 	int sock;                 /* our end of the socketpair, -1: no child */
 	pid_t pid;                /* the child, 0: none */
+	pid_t last_pid;           /* the last child started */
 	usec_t started_usec;      /* when the child was started */
 	usec_t restart_usec;      /* when to start one again (no child) */
 	usec_t backoff_usec;      /* the wait after the next death */
@@ -52,6 +54,11 @@ struct http_sep {
 	json_t *pending;          /* the newest snapshot not sent yet */
 	bool down_logged;         /* "cannot start" said once per outage */
 	unsigned losses;          /* children lost so far */
+	usec_t down_usec;         /* since when no child serves, 0: one does */
+	char user_conf[CONF_STR_MAX]; /* stats.user as configured */
+	char user[64];            /* as resolved for the last start */
+	uid_t uid;
+	gid_t gid;
 	uint64_t base[STATS_HTTP_COUNTS_MAX]; /* the counters of dead children */
 	uint64_t last[STATS_HTTP_COUNTS_MAX]; /* the running child's, as last told */
 };
@@ -59,6 +66,20 @@ struct http_sep {
 unsigned http_sep_losses(const struct http_sep *s)
 {
 	return s ? s->losses : 0;
+}
+
+void http_sep_status(const struct http_sep *s, usec_t now, struct http_sep_status *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!s)
+		return;
+	st->serving = s->pid > 0;
+	st->pid = s->last_pid;
+	st->losses = s->losses;
+	st->down_seconds = s->pid > 0 || now < s->down_usec ? 0 : (double)(now - s->down_usec) / 1e6;
+	snprintf(st->user, sizeof st->user, "%s", s->user);
+	st->uid = s->uid;
+	st->gid = s->gid;
 }
 
 uint16_t http_sep_port(const struct http_sep *s)
@@ -198,12 +219,21 @@ static void on_sock(struct loop *l, int fd, uint32_t events, void *data)
  * calls. */
 static int spawn(struct http_sep *s)
 {
+	char err[200], ids[48];
+	int r = config_stats_user(s->user_conf, &s->uid, &s->gid, s->user, sizeof s->user, err,
+				  sizeof err);
+	if (r < 0) {
+		if (!s->down_logged) /* once per outage, as on_timer's own message */
+			log_err("stats: %s; the HTTP process is not started", err);
+		return r;
+	}
+	snprintf(ids, sizeof ids, "%u:%u", (unsigned)s->uid, (unsigned)s->gid);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	char level[16];
 	snprintf(level, sizeof level, "%d", log_get_level());
-	char *argv[] = { (char *)"ksmd", (char *)SEP_CHILD_ARG, level, NULL };
+	char *argv[] = { (char *)"ksmd", (char *)SEP_CHILD_ARG, level, ids, NULL };
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = -errno;
@@ -222,7 +252,7 @@ static int spawn(struct http_sep *s)
 		_exit(127);
 	}
 	close(sv[1]);
-	int r = loop_add(s->loop, sv[0], EPOLLIN, on_sock, s);
+	r = loop_add(s->loop, sv[0], EPOLLIN, on_sock, s);
 	if (r < 0) {
 		close(sv[0]);
 		kill(pid, SIGKILL);
@@ -230,8 +260,9 @@ static int spawn(struct http_sep *s)
 		return r;
 	}
 	s->sock = sv[0];
-	s->pid = pid;
+	s->pid = s->last_pid = pid;
 	s->started_usec = now_usec();
+	s->down_usec = 0;
 	s->waiting = false;
 	memset(s->last, 0, sizeof s->last);
 	/* the hour of history first, then the current snapshot */
@@ -289,6 +320,7 @@ static void child_lost(struct http_sep *s, const char *why)
 	int st;
 	reap(s, &st);
 	s->losses++;
+	s->down_usec = now;
 	if (now - s->started_usec >= SEP_HEALTHY_USEC)
 		s->backoff_usec = SEP_RESTART_MIN_USEC;
 	char how[96];
@@ -329,11 +361,12 @@ static void on_timer(struct loop *l, int fd, uint32_t events, void *data)
 	log_info("stats: the HTTP process started again (pid %d)", (int)s->pid);
 }
 
-int http_sep_start(struct loop *l, const char *listen, struct http_sep **out)
+int http_sep_start(struct loop *l, const char *listen, const char *user, struct http_sep **out)
 {
 	struct http_sep *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
+	snprintf(s->user_conf, sizeof s->user_conf, "%s", user ? user : "");
 	s->loop = l;
 	s->sock = -1;
 	s->timer_fd = -1;
@@ -357,9 +390,10 @@ int http_sep_start(struct loop *l, const char *listen, struct http_sep **out)
 		return r;
 	}
 	if (s->lis.port)
-		log_info("stats: serving on %s (port %u) from pid %d", listen, s->lis.port, (int)s->pid);
+		log_info("stats: serving on %s (port %u) from pid %d as %s", listen, s->lis.port,
+			 (int)s->pid, s->user);
 	else
-		log_info("stats: serving on %s from pid %d", listen, (int)s->pid);
+		log_info("stats: serving on %s from pid %d as %s", listen, (int)s->pid, s->user);
 	*out = s;
 	return 0;
 }

@@ -126,8 +126,8 @@ int main(int argc, char **argv)
 	struct daemon_opts opts = { .config_path = DEFAULT_CONFIG, .log_level = LOG_INFO };
 	bool check = false, dump = false;
 
-	if (argc == 3 && !strcmp(argv[1], SEP_CHILD_ARG)) /* the stats endpoint's process */
-		stats_http_child_main(atoi(argv[2]));
+	if (argc >= 2 && !strcmp(argv[1], SEP_CHILD_ARG)) /* the stats endpoint's process */
+		stats_http_child_main(argc, argv);
 	int code = parse_args(argc, argv, &opts, &check, &dump);
 	if (code >= 0)
 		return code;

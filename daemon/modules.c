@@ -66,7 +66,7 @@ int modules_init(struct daemon *d)
 	 * for ksmdctl, which reads the document, never a rendered body. */
 	stats_publish_bodies(false);
 	if (d->cfg.stats_enabled) {
-		int r = http_sep_start(d->loop, d->cfg.stats_listen, &m->http);
+		int r = http_sep_start(d->loop, d->cfg.stats_listen, d->cfg.stats_user, &m->http);
 		if (r < 0) {
 			log_err("stats: cannot listen on %s: %s", d->cfg.stats_listen, strerror(-r));
 			return r;

@@ -404,6 +404,22 @@ static json_t *http_requests_json(void)
 	return a;
 }
 
+/* http: the process serving the endpoint (daemon/http_sep.c) */
+static json_t *http_json(struct daemon *d, usec_t now)
+{
+	struct http_sep_status st;
+	http_sep_status(d->mod->http, now, &st);
+	json_t *o = json_object();
+	JSET(o, HTTP_LISTEN, json_string(d->cfg.stats_listen));
+	JSET(o, HTTP_SERVING, json_boolean(st.serving));
+	JSET(o, HTTP_PID, st.pid > 0 ? json_integer(st.pid) : json_null());
+	JSET(o, HTTP_USER, st.user[0] ? json_string(st.user) : json_null());
+	JSET(o, HTTP_UID, st.user[0] ? JU(st.uid) : json_null());
+	JSET(o, HTTP_DOWN_SECONDS, json_real(st.down_seconds));
+	JSET(o, HTTP_LOSSES_TOTAL, JU(st.losses));
+	return o;
+}
+
 json_t *daemon_snapshot(struct daemon *d)
 {
 	struct daemon_modules *m = d->mod;
@@ -429,5 +445,7 @@ json_t *daemon_snapshot(struct daemon *d)
 	JSET(s, DECISIONS, decisions_json(d, now));
 	JSET(s, CONTROL_REQUESTS, control_requests_json(d));
 	JSET(s, HTTP_REQUESTS, http_requests_json());
+	if (d->cfg.stats_enabled)
+		JSET(s, HTTP, http_json(d, now));
 	return s;
 }

@@ -9,10 +9,12 @@
  *   1. every other descriptor is closed; the name is SEP_CHILD_NAME;
  *   2. the capability bounding set is emptied (needs CAP_SETPCAP, which
  *      the daemon holds), supplementary groups cleared, and uid and gid
- *      become those of the `ksmd` system user, or of `nobody` (and its
- *      group, nogroup) where there is none; setresuid to a user that is
- *      not root clears the permitted and effective sets, and capset()
- *      clears what could be left;
+ *      become the ones on the command line: stats.user's, which the
+ *      daemon resolved (by default the `ksmd` system user, or `nobody`
+ *      where there is none; conf/keys.c config_stats_user), so this
+ *      process reads no user database; setresuid to a user that is not
+ *      root clears the permitted and effective sets, and capset() clears
+ *      what could be left;
  *   3. no_new_privs, and the parent's death kills this process;
  *   4. a seccomp filter (libseccomp) allows what libmicrohttpd's threads,
  *      liburcu, jansson and the message loop below use, and kills the
@@ -34,7 +36,6 @@
 #include <jansson.h>
 #include <linux/capability.h>
 #include <poll.h>
-#include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,22 +47,28 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define CHILD_FALLBACK_ID 65534 /* nobody/nogroup when even nobody is unknown */
-
 enum child_exit { EXIT_FDS = 71, EXIT_DROP, EXIT_SECCOMP, EXIT_SERVE, EXIT_PROTOCOL };
 
-/* Step 2: no capability, no group, an unprivileged uid and gid. */
-static int drop_privileges(void)
+/* "UID:GID", both above 0: 0, else -EINVAL. */
+static int parse_ids(const char *s, uid_t *uid, gid_t *gid)
 {
-	const struct passwd *pw = getpwnam("ksmd");
-	if (!pw)
-		pw = getpwnam("nobody");
-	uid_t uid = pw ? pw->pw_uid : CHILD_FALLBACK_ID;
-	gid_t gid = pw ? pw->pw_gid : CHILD_FALLBACK_ID;
-	if (uid == 0 || gid == 0) {
-		log_err("stats http: the user to run as (ksmd or nobody) is root; not serving");
-		return -EPERM;
-	}
+	char *end;
+	errno = 0;
+	unsigned long u = strtoul(s, &end, 10);
+	if (errno || end == s || *end != ':' || !u || u >= (uid_t)-1)
+		return -EINVAL;
+	const char *g = end + 1;
+	unsigned long v = strtoul(g, &end, 10);
+	if (errno || end == g || *end || !v || v >= (gid_t)-1)
+		return -EINVAL;
+	*uid = (uid_t)u;
+	*gid = (gid_t)v;
+	return 0;
+}
+
+/* Step 2: no capability, no group, an unprivileged uid and gid. */
+static int drop_privileges(uid_t uid, gid_t gid)
+{
 	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
 		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
 		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -255,10 +262,17 @@ static int serve_messages(int sock)
 	}
 }
 
-_Noreturn int stats_http_child_main(int log_level)
+_Noreturn int stats_http_child_main(int argc, char **argv)
 {
 	prctl(PR_SET_NAME, SEP_CHILD_NAME, 0, 0, 0);
-	log_open(LOG_TO_STDERR, log_level);
+	log_open(LOG_TO_STDERR, argc > 2 ? atoi(argv[2]) : LOG_INFO);
+	uid_t uid;
+	gid_t gid;
+	if (argc != 4 || parse_ids(argv[3], &uid, &gid) < 0) {
+		log_err("stats http: started without the user to become (%s LEVEL UID:GID, uid and "
+			"gid not 0)", SEP_CHILD_ARG);
+		_exit(EXIT_DROP);
+	}
 	struct stat st;
 	if (fstat(SEP_LISTEN_FD, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    fstat(SEP_SOCK_FD, &st) < 0 || !S_ISSOCK(st.st_mode)) {
@@ -274,7 +288,7 @@ _Noreturn int stats_http_child_main(int log_level)
 	fcntl(SEP_SOCK_FD, F_SETFD, FD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0); /* jansson's hash seed, before getrandom's file fallback is gone */
-	if (drop_privileges() < 0)
+	if (drop_privileges(uid, gid) < 0)
 		_exit(EXIT_DROP);
 	if (install_seccomp() < 0)
 		_exit(EXIT_SECCOMP);

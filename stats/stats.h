@@ -154,11 +154,12 @@ uint16_t stats_server_port(const struct stats_server *srv);
 void stats_server_stop(struct stats_server *srv);
 
 /* The main of the endpoint's unprivileged process (stats/http_child.c):
- * ksmd started as `ksmd --http-child` by daemon/http_sep.c, with its
- * sockets on descriptors 3 and 4 (stats/sep_wire.h). Drops every
+ * ksmd started as `ksmd --http-child LEVEL UID:GID` by daemon/http_sep.c
+ * (the log level, the user to become: stats.user, resolved by the daemon),
+ * with its sockets on descriptors 3 and 4 (stats/sep_wire.h). Drops every
  * privilege, then serves until the daemon closes the socketpair. Never
  * returns. */
-_Noreturn int stats_http_child_main(int log_level);
+_Noreturn int stats_http_child_main(int argc, char **argv);
 
 /* ---- pure rendering ----------------------------------------------------- */
 

@@ -13,7 +13,13 @@
 #   - the child killed with SIGKILL is logged, once, and the endpoint
 #     answers again within 5 s, its request counters carried over;
 #   - a stopped child (it answers no snapshot) does not stall the daemon;
-#   - after SIGTERM of ksmd no child remains, and ksmd exits 0.
+#   - the snapshot's http object, read over the control socket, says who
+#     serves (pid, user, uid) and, while the endpoint is down, since when
+#     and how many children were lost; `ksmdctl status` says "DOWN";
+#   - after SIGTERM of ksmd no child remains, and ksmd exits 0;
+#   - stats.user: root and a user that does not exist are refused at
+#     FILE:LINE by `ksmd -n`; a user made for the test is the one the
+#     child becomes (and the snapshot names).
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 need_bins
@@ -67,6 +73,13 @@ status_ok() {
 }
 status_ok
 pass_msg "the endpoint's process $C: $(grep -E '^(Uid|Gid):' /proc/$C/status | tr -s '\t' ' ' | tr '\n' ';') no capability, NoNewPrivs 1, Seccomp 2"
+# the snapshot names it
+UID_C=$(awk '$1 == "Uid:" {print $2}' /proc/$C/status)
+USER_C=$(getent passwd $UID_C | cut -d: -f1)
+wait_for 5 "the snapshot names the serving process" snap_true \
+    ".http.serving == true and .http.pid == $C and .http.uid == $UID_C and .http.user == \"$USER_C\" and .http.losses_total == 0 and .http.down_seconds == 0"
+ctl status | grep -qF "stats     127.0.0.1:0, served by pid $C as $USER_C (uid $UID_C)" ||
+    fail "ksmdctl status does not name the endpoint's process: $(ctl status)"
 
 # The current data: the tick moves from one read to the next.
 tick() { curl -sf -m 3 $URL/v1/stats | jq -r .tick; }
@@ -102,9 +115,29 @@ sleep 2.5
 kill -CONT $C
 pass_msg "a stopped HTTP process does not stall the daemon"
 
-# The only death was the one caused here (none by the seccomp filter).
+# A second death soon after the first: the restart waits 2 s (the
+# backoff doubles), and meanwhile the control socket says the endpoint
+# is down, since when, and which process was lost.
+kill -KILL $C
+wait_for 2 "the snapshot shows the endpoint down" snap_true \
+    ".http.serving == false and .http.pid == $C and .http.losses_total == 2"
+sleep 0.5
+ctl status > $T/status.down
+grep -qE "^stats     127\.0\.0\.1:0 DOWN for [0-9.]+s: its process \(pid $C, as $USER_C, uid $UID_C\) was lost and is being restarted \(see the log\); lost 2 times$" $T/status.down ||
+    fail "ksmdctl status does not show the endpoint down: $(cat $T/status.down)"
+down=$(snap .http.down_seconds)
+awk -v d="$down" 'BEGIN { exit !(d > 0.3 && d < 5) }' || fail "http.down_seconds is $down while down"
+wait_for 5 "the endpoint answers again after a second SIGKILL" curl -sf -m 1 -o /dev/null $URL/v1/stats
+C=$(child) || fail "not one ksmd-http child after the second restart: '$(children)'"
+wait_for 3 "the snapshot shows the endpoint served again" snap_true \
+    ".http.serving == true and .http.pid == $C and .http.down_seconds == 0 and .http.losses_total == 2"
+curl -sf -m 3 $URL/metrics | grep -qx 'ksmd_http_process_losses_total 2' ||
+    fail "/metrics does not count the 2 losses: $(curl -sf -m 3 $URL/metrics | grep losses)"
+pass_msg "the endpoint down: shown by ksmdctl status ($(sed -n 's/^stats *//p' $T/status.down | cut -c1-60)...), back as $C, /metrics counts 2 losses"
+
+# The only deaths were the ones caused here (none by the seccomp filter).
 deaths=$(grep -c "the HTTP process (pid [0-9]*) " $T/log)
-[ "$deaths" = 1 ] || fail "the HTTP process died $deaths times: $(grep 'HTTP process' $T/log)"
+[ "$deaths" = 2 ] || fail "the HTTP process died $deaths times: $(grep 'HTTP process' $T/log)"
 
 # SIGTERM: ksmd exits 0 and leaves no child.
 kill -TERM $PID
@@ -118,4 +151,35 @@ pgrep -f -- "--http-child" | while read -r p; do
 done
 kill -0 $C 2>/dev/null && [ "$(cat /proc/$C/comm 2>/dev/null)" = ksmd-http ] && fail "ksmd-http $C outlived ksmd"
 pass_msg "SIGTERM: ksmd exited 0, no ksmd-http left"
+
+# stats.user: refused at its line when it is root or names no user.
+user_conf() { # FILE USER: the test's configuration with stats.user = USER
+    sed "/^\[stats\]/a user = $2" $T/ksmd.conf > "$1"
+}
+line_of() { grep -n '^user = ' "$1" | cut -d: -f1; }
+for u in root no-such-user-$$; do
+    user_conf $T/u.conf $u
+    out=$("$KSMD" -n -c $T/u.conf 2>&1) && fail "ksmd -n accepts stats.user = $u"
+    grep -q "^$T/u.conf:$(line_of $T/u.conf): stats.user: " <<<"$out" ||
+        fail "stats.user = $u: no FILE:LINE error: $out"
+done
+pass_msg "stats.user = root and = a missing user refused: $(head -1 <<<"$out")"
+
+# a user of the operator's choosing
+command -v useradd >/dev/null || skip "needs useradd for stats.user"
+TU=ksmdt$$
+useradd --system --no-create-home --shell /usr/sbin/nologin $TU || fail "useradd $TU failed"
+cleanup_add "userdel $TU 2>/dev/null"
+TUID=$(id -u $TU)
+user_conf $T/u.conf $TU
+ksmd_start $T/u.conf
+PID=$KSMD_PID
+cleanup_add "kill -9 $PID 2>/dev/null; pkill -9 -P $PID 2>/dev/null"
+wait_for 10 "the endpoint served as $TU" snap_true ".http.serving == true and .http.user == \"$TU\" and .http.uid == $TUID"
+C=$(child) || fail "not one ksmd-http child as $TU: '$(children)'"
+awk -v u=$TUID '$1 == "Uid:" { for (i = 2; i <= 5; i++) if ($i != u) exit 1 }' /proc/$C/status ||
+    fail "the child does not run as $TU ($TUID): $(grep Uid /proc/$C/status)"
+status_ok
+ksmd_stop || fail "ksmd with stats.user = $TU did not exit 0"
+pass_msg "stats.user = $TU: the child runs as uid $TUID"
 echo PASS

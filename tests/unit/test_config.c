@@ -301,6 +301,41 @@ static void test_ksm_manage(void)
 	conf_errors_free(&e);
 }
 
+/* stats.user: "" (the default) is ksmd, else nobody, else 65534; a named
+ * user must exist and must not be root; refused at its line, and not live. */
+static void test_stats_user(void)
+{
+	struct ksmd_config cfg;
+	struct conf_errors e;
+	char err[300], shown[64];
+	uid_t uid;
+	gid_t gid;
+	config_defaults(&cfg);
+	CU_ASSERT_STRING_EQUAL(cfg.stats_user, "");
+	CU_ASSERT_EQUAL(config_stats_user("", &uid, &gid, shown, sizeof shown, err, sizeof err), 0);
+	CU_ASSERT(uid != 0 && gid != 0);
+	CU_ASSERT(!strcmp(shown, "ksmd") || !strcmp(shown, "nobody") || !strcmp(shown, "65534"));
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[stats]\nuser = nobody\n", &cfg, &e), 0);
+	CU_ASSERT_STRING_EQUAL(cfg.stats_user, "nobody");
+	CU_ASSERT_EQUAL(config_stats_user(cfg.stats_user, &uid, &gid, shown, sizeof shown, err,
+					  sizeof err), 0);
+	CU_ASSERT_STRING_EQUAL(shown, "nobody");
+	CU_ASSERT_EQUAL(config_set(&cfg, "stats.user", "daemon", err, sizeof err), -EPERM);
+	config_free(&cfg);
+	CU_ASSERT_EQUAL(parse("[stats]\nenabled = yes\nuser = root\n", &cfg, &e), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(first(&e), "t.conf:3: stats.user: 'root' has uid 0 and gid 0; the HTTP "
+			       "endpoint's process must not run as root or in group root");
+	conf_errors_free(&e);
+	CU_ASSERT_EQUAL(parse("[stats]\nuser = no-such-user-ksmd\n", &cfg, &e), -EINVAL);
+	CU_ASSERT_STRING_EQUAL(first(&e), "t.conf:2: stats.user: no user 'no-such-user-ksmd'");
+	conf_errors_free(&e);
+	CU_ASSERT_EQUAL(config_stats_user("root", &uid, &gid, shown, sizeof shown, err, sizeof err),
+			-EPERM);
+	CU_ASSERT_EQUAL(config_stats_user("no-such-user-ksmd", &uid, &gid, shown, sizeof shown, err,
+					  sizeof err), -ENOENT);
+}
+
 static void test_all_errors_reported(void)
 {
 	struct ksmd_config cfg;
@@ -498,6 +533,7 @@ int main(void)
 		{ "allocation failure never accepts an invalid file", test_alloc_failure_fails_closed },
 		{ "all_errors_reported", test_all_errors_reported },
 		{ "ksm_manage", test_ksm_manage },
+		{ "stats.user refused at its line when root or unknown", test_stats_user },
 		{ "missing_file", test_missing_file },
 		{ "set_get", test_set_get },
 		{ "dump_roundtrip", test_dump_roundtrip },

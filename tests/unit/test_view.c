@@ -52,6 +52,31 @@ static void test_status(void)
 	view_set_raw(false);
 	json_decref(s);
 
+	/* the stats endpoint: none (stats.enabled = no), served, then down */
+	static const struct { const char *listen; int serving; double down; int lost; const char *line; } h[] = {
+		{ NULL, 0, 0, 0, NULL },
+		{ "127.0.0.1:9403", 1, 0.0, 0,
+		  "stats     127.0.0.1:9403, served by pid 4242 as nobody (uid 65534)\n" },
+		{ "unix:/run/ksmd/http.sock", 0, 12.0, 3,
+		  "stats     unix:/run/ksmd/http.sock DOWN for 12s: its process (pid 4242, as nobody, uid "
+		  "65534) was lost and is being restarted (see the log); lost 3 times\n" },
+	};
+	s = stats_fixture(1, false);
+	for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+		if (h[i].listen)
+			json_object_set_new(s, "http", json_pack("{s:s, s:b, s:i, s:s, s:i, s:f, s:i}",
+				"listen", h[i].listen, "serving", h[i].serving, "pid", 4242, "user", "nobody",
+				"uid", 65534, "down_seconds", h[i].down, "losses_total", h[i].lost));
+		rc = render(view_status, s, &out);
+		if (h[i].line) {
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, h[i].line));
+		} else {
+			CU_ASSERT_PTR_NULL(strstr(out, "stats "));
+		}
+		free(out);
+	}
+	json_decref(s);
+
 	s = json_object();
 	rc = render(view_status, s, &out);
 	CU_ASSERT_EQUAL(rc, 0);
@@ -322,6 +347,10 @@ static json_t *view_fixture(void)
 	json_object_set_new(s, "owners", json_pack("{s:s, s:s, s:[{s:s, s:i, s:s}], s:s, s:i}",
 		"ksm", "ksmtuned (pid 812)", "balloon", "ksmd", "managers", "name", "ksmtuned", "pid", 812,
 		"drives", "ksm", "ksm_outside_change", "run 1 -> 0 (3 s ago)", "ksm_outside_changes", 1));
+	/* down: every field of http is read */
+	json_object_set_new(s, "http", json_pack("{s:s, s:b, s:i, s:s, s:i, s:f, s:i}", "listen",
+		"127.0.0.1:9403", "serving", 0, "pid", 4242, "user", "ksmd", "uid", 998, "down_seconds", 3.0,
+		"losses_total", 2));
 	return s;
 }
 
