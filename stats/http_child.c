@@ -7,6 +7,8 @@
  * its end of a socketpair on SEP_SOCK_FD. Here, before the first byte from
  * a client is read:
  *   1. every other descriptor is closed; the name is SEP_CHILD_NAME;
+ *      the root becomes the chart library's folder (stats_page_chroot:
+ *      public files only; the time zone is read before, for the log);
  *   2. the capability bounding set is emptied (needs CAP_SETPCAP, which
  *      the daemon holds), supplementary groups cleared, and uid and gid
  *      become the ones on the command line: stats.user's, which the
@@ -26,6 +28,7 @@
  * request counters. EOF on the socketpair (the daemon stopped) ends it
  * with _exit (no exit handlers: nothing to clean up, and a sanitizer's
  * leak check would need ptrace). */
+#include "stats/page.h"
 #include "stats/sep_wire.h"
 #include "stats/stats.h"
 #include "common/log.h"
@@ -45,9 +48,10 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-enum child_exit { EXIT_FDS = 71, EXIT_DROP, EXIT_SECCOMP, EXIT_SERVE, EXIT_PROTOCOL };
+enum child_exit { EXIT_FDS = 71, EXIT_DROP, EXIT_SECCOMP, EXIT_SERVE, EXIT_PROTOCOL, EXIT_CHROOT };
 
 /* "UID:GID", both above 0: 0, else -EINVAL. */
 static int parse_ids(const char *s, uid_t *uid, gid_t *gid)
@@ -288,6 +292,14 @@ _Noreturn int stats_http_child_main(int argc, char **argv)
 	fcntl(SEP_SOCK_FD, F_SETFD, FD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0); /* jansson's hash seed, before getrandom's file fallback is gone */
+	tzset();             /* /etc/localtime, for the log's time, before it is out of reach */
+	char root[256];
+	int r = stats_page_chroot(root, sizeof root);
+	if (r < 0) {
+		log_err("stats http: cannot change its root to the chart library's folder: %s "
+			"(ksmd needs CAP_SYS_CHROOT)", strerror(-r));
+		_exit(EXIT_CHROOT);
+	}
 	if (drop_privileges(uid, gid) < 0)
 		_exit(EXIT_DROP);
 	if (install_seccomp() < 0)
@@ -295,6 +307,7 @@ _Noreturn int stats_http_child_main(int argc, char **argv)
 	struct stats_server *srv;
 	if (stats_server_serve(SEP_LISTEN_FD, &srv) < 0)
 		_exit(EXIT_SERVE);
-	log_debug("stats http: serving as uid %u, pid %d", (unsigned)getuid(), (int)getpid());
+	log_debug("stats http: serving as uid %u, pid %d, root %s", (unsigned)getuid(), (int)getpid(),
+		  root);
 	_exit(serve_messages(SEP_SOCK_FD));
 }

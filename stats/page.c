@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +56,35 @@ bool stats_page_asset(const char *path, struct stats_asset *out)
 			return true;
 		}
 	return false;
+}
+
+static const char *library_path = KSMD_CHART_JS;
+
+const char *stats_page_library(void)
+{
+	return library_path;
+}
+
+int stats_page_chroot(char *root, size_t len)
+{
+	static char below[sizeof KSMD_CHART_JS + 1];
+	char dir[sizeof KSMD_CHART_JS];
+	snprintf(dir, sizeof dir, "%s", KSMD_CHART_JS);
+	for (;;) {
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return -ENOENT; /* "/" itself: no confinement */
+		*slash = '\0';
+		struct stat st;
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+			break;
+	}
+	if (chroot(dir) < 0 || chdir("/") < 0)
+		return -errno;
+	snprintf(below, sizeof below, "%s", KSMD_CHART_JS + strlen(dir));
+	library_path = below;
+	snprintf(root, len, "%s", dir);
+	return 0;
 }
 
 int stats_page_file_open(const char *path, uint64_t *size)

@@ -50,6 +50,20 @@ bool stats_page_asset(const char *path, struct stats_asset *out);
  * negative errno. Does not log. */
 int stats_page_file_open(const char *path, uint64_t *size);
 
+/* The chart library's path as this process opens it: KSMD_CHART_JS, or,
+ * after stats_page_chroot, its path below the new root. */
+const char *stats_page_library(void);
+
+/* Make the nearest existing directory above KSMD_CHART_JS (its own folder
+ * where the package is installed, else /usr/share/javascript, /usr/share,
+ * ...) the root of the calling process, which must be able to chroot
+ * (CAP_SYS_CHROOT), so that files below it, public ones, are all it can
+ * still open; the library is then opened at its path below that root, and
+ * an install or upgrade of the package is served without a restart. The
+ * root's path in root. 0, or -errno (-ENOENT: no folder above it but /,
+ * which would confine nothing). */
+int stats_page_chroot(char *root, size_t len);
+
 /* Offer a published snapshot to the history: a point is taken when the
  * snapshot's time is at least STATS_HISTORY_STEP_SECONDS after the newest
  * point's (a snapshot older than the newest point, the clock set back,

@@ -148,7 +148,7 @@ static void route_view(const char *method, enum route rt, const char *arg,
 	if (rt == R_LIBRARY) {
 		v->status = 200;
 		v->content_type = CT_JS;
-		v->file = KSMD_CHART_JS;
+		v->file = stats_page_library();
 		return;
 	}
 	stats_rcu_register_thread();

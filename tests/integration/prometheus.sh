@@ -183,7 +183,8 @@ for g in d["data"]["groups"]:
     for r in g["rules"]:
         print(g["name"], r["name"], r["health"], r.get("lastError", ""))')
 echo "$rules" | sed 's/^/rules: /'
-check "the 6 rules of group ksmd are loaded" [ "$(grep -c '^ksmd Ksmd' <<<"$rules")" = 6 ]
+n_rules=$(grep -c '^      - alert: Ksmd' "$RULES")
+check "the $n_rules rules of group ksmd are loaded" [ "$(grep -c '^ksmd Ksmd' <<<"$rules")" = "$n_rules" ]
 wait_for 10 "every rule evaluated healthy" bash -c "curl -sf -m 5 $API/rules | python3 -c '
 import json, sys
 d = json.load(sys.stdin)

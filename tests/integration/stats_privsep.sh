@@ -7,7 +7,8 @@
 #     /proc status shows: uid and gid not 0, no supplementary group,
 #     CapEff, CapPrm, CapBnd (and CapInh, CapAmb) zero, NoNewPrivs 1,
 #     Seccomp 2 (filter); it holds no descriptor but its two sockets and
-#     the standard three;
+#     the standard three; its root is the chart library's folder (the
+#     nearest that exists), and the library is still served from there;
 #   - /v1/stats and /metrics answer with the current snapshot (its tick
 #     moves, the metrics count the requests);
 #   - the child killed with SIGKILL is logged, once, and the endpoint
@@ -50,6 +51,10 @@ child() {
     echo $c
 }
 C=$(child) || fail "not one ksmd-http child of ksmd: '$(children)'"
+# its root: the chart library's folder, or the nearest folder above it
+CHART=/usr/share/javascript/chart.js/chart.min.js
+CHART_ROOT=$(dirname $CHART)
+while [ ! -d "$CHART_ROOT" ]; do CHART_ROOT=$(dirname "$CHART_ROOT"); done
 
 field() { awk -v k="$1:" '$1 == k {print $2; exit}' /proc/$C/status; }
 status_ok() {
@@ -64,6 +69,8 @@ status_ok() {
     done
     [ "$(field NoNewPrivs)" = 1 ] || fail "the child's NoNewPrivs is $(field NoNewPrivs)"
     [ "$(field Seccomp)" = 2 ] || fail "the child's Seccomp is $(field Seccomp), not 2 (filter)"
+    [ "$(readlink /proc/$C/root)" = "$CHART_ROOT" ] ||
+        fail "the child's root is $(readlink /proc/$C/root), not $CHART_ROOT"
     local fds
     fds=$(ls /proc/$C/fd | sort -n | tr '\n' ' ')
     for fd in $fds; do
@@ -93,6 +100,16 @@ wait_for 5 "ksmd_http_requests_total counts /v1/stats" \
 before=$(curl -sf -m 3 $URL/metrics | sed -n 's/^ksmd_http_requests_total{path="\/v1\/stats",code="200"} //p')
 curl -sf -m 3 $URL/v1/guests/g1 | jq -e '.guest.name == "g1"' >/dev/null || fail "/v1/guests/g1 does not answer g1"
 pass_msg "/v1/stats (tick $t1 -> $t2), /v1/guests/g1 and /metrics answer; /v1/stats counted $before times"
+# the chart library, from inside the new root
+code=$(curl -s -m 3 -o $T/chart.js -w '%{http_code}' $URL/js/chart.min.js)
+if [ -f $CHART ]; then
+    [ "$code" = 200 ] && cmp -s $T/chart.js $CHART ||
+        fail "the chart library is not served from the child's root $CHART_ROOT: $code, $(stat -c %s $T/chart.js) bytes"
+    pass_msg "root $CHART_ROOT: /js/chart.min.js served whole ($(stat -c %s $CHART) bytes)"
+else
+    [ "$code" = 404 ] || fail "no chart library installed, yet /js/chart.min.js answers $code"
+    pass_msg "root $CHART_ROOT: no chart library installed, /js/chart.min.js 404"
+fi
 
 # SIGKILL: logged once, back within 5 s, the counters carried over.
 kill -KILL $C

@@ -18,7 +18,7 @@ pass_msg "systemd-analyze security --offline: exposure $score (below 5, OK)"
 
 unit() { grep -E "^$1=" $T/ksmd.service | tail -1 | cut -d= -f2-; }
 caps=$(unit CapabilityBoundingSet)
-for c in CAP_SYS_PTRACE CAP_SYS_ADMIN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_KILL CAP_SETUID CAP_SETGID CAP_SETPCAP; do
+for c in CAP_SYS_PTRACE CAP_SYS_ADMIN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_KILL CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_SYS_CHROOT; do
     grep -qw $c <<<"$caps" || fail "CapabilityBoundingSet lacks $c (ksmd needs it)"
 done
 rw=$(unit ReadWritePaths)
@@ -27,4 +27,4 @@ for p in /sys/kernel/mm/ksm /sys/fs/cgroup /run/ksmd; do
 done
 [ "$(unit ProtectSystem)" = strict ] || fail "ProtectSystem is not strict"
 [ "$(unit UMask)" = 0077 ] || fail "UMask is not 0077"
-pass_msg "the unit keeps CAP_KILL, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_*, and CAP_SETUID, CAP_SETGID, CAP_SETPCAP for the stats process to drop them; writes only $rw"
+pass_msg "the unit keeps CAP_KILL, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_DAC_*, and CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_SYS_CHROOT for the stats process to confine itself and drop them; writes only $rw"
