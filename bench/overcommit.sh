@@ -25,6 +25,13 @@
 #   t = 15  g0 writes OC_BURST_MIB (400) of unique pages as fast as it can
 #           (a burst), then frees them (a working set that grows then shrinks);
 #   t = 35  g1 does the same.
+# With OC_CACHE_MIB > 0 (the page-cache scenario) every guest gets a lab
+# disk (LAB_DISK_MIB = OC_CACHE_MIB + 24, ext4, read with cache=none so the
+# cache is the guest's own) and g2 also plays an idle tenant holding page
+# cache: at t = 0, after its hold, it reads OC_CACHE_MIB of its disk
+# (g2_cache), and at t = 100 reads the same again (g2_cache_reread: what
+# the tenant paid if its cache was dropped to make room; compared with the
+# same re-read with no limit).
 # A sampler reads the cgroup once a second. Written to OUT.json:
 #   swap_peak_mib, swap_end_mib   the guests' memory in swap (the cgroup's
 #                                 swap counter; VmSwap summed agrees);
@@ -37,6 +44,7 @@
 #                                 (0 when KSM is not running);
 #   ballooned_mib                 sum over guests of max - balloon actual;
 #   fpr                           free page reporting on (LAB_FPR=1);
+#   cache_mib                     OC_CACHE_MIB (0: no page-cache tenant);
 #   fpr_reported_mib              what it gave back, by ksmd's meter
 #                                 (guests[].free_page_reported_bytes;
 #                                 ksmd runs only, 0 otherwise).
@@ -44,7 +52,7 @@
 # when the lab, a cgroup limit or a swap device cannot be had here, 1 on an
 # error of the run itself.
 #
-# Settings: OC_SECONDS (180), OC_N, OC_LIMIT_MIB (1536), OC_GUEST_MIB (unset:
+# Settings: OC_SECONDS (180), OC_CACHE_MIB (0), OC_N, OC_LIMIT_MIB (1536), OC_GUEST_MIB (unset:
 # from the limit and the ratio; set: the limit from it), OC_IMAGE_MIB, OC_HOLD_MIB,
 # OC_BURST_MIB, OC_MIN_MIB (each guest's floor under Proxmox's and MOM's
 # rules: half its memory, ksmd's default), OC_SWAP_MIB (the limit), OC_LOG (keep the manager's log
@@ -74,6 +82,7 @@ fi
 OC_IMAGE_MIB=${OC_IMAGE_MIB:-128}
 OC_HOLD_MIB=${OC_HOLD_MIB:-200}
 OC_BURST_MIB=${OC_BURST_MIB:-400}
+OC_CACHE_MIB=${OC_CACHE_MIB:-0}
 OC_MIN_MIB=${OC_MIN_MIB:-$((OC_GUEST_MIB / 2))}
 # RATIO 0: no limit to speak of (four times the guests' memory), for the
 # workloads' reference times
@@ -99,6 +108,7 @@ echo 0 > $KSM/run
 
 lab_swap "$OC_SWAP_MIB" || exit $?
 lab_limit "$LIMIT_MIB" || exit $?
+[ "$OC_CACHE_MIB" -gt 0 ] && export LAB_DISK_MIB=$((OC_CACHE_MIB + 24))
 lab_start "$OC_N" "$OC_GUEST_MIB" "${SEEDS[@]:0:$OC_N}" || { echo "overcommit: guests did not start" >&2; exit 1; }
 
 MGR_PID=
@@ -181,12 +191,17 @@ declare -A W
 W[g0_image]=$(timed 0 fill "$OC_IMAGE_MIB" image 7)
 W[g1_image]=$(timed 1 fill "$OC_IMAGE_MIB" image 7)
 lab_agent 2 hold "$OC_HOLD_MIB" > /dev/null || W[g2_hold]=fail
+[ "$OC_CACHE_MIB" -gt 0 ] && W[g2_cache]=$(timed 2 cache "$OC_CACHE_MIB")
 for g in 0 1; do
     at $((15 + 20 * g))
     W[g${g}_burst]=$(timed $g fill "$OC_BURST_MIB" unique)
     id=$(sed -n 's/^fill id=\([0-9]*\).*/\1/p' "$T/agent.$g.last")
     [ -n "$id" ] && lab_agent $g free "$id" > /dev/null
 done
+if [ "$OC_CACHE_MIB" -gt 0 ]; then
+    at 100
+    W[g2_cache_reread]=$(timed 2 cache "$OC_CACHE_MIB")
+fi
 at "$OC_SECONDS"
 
 # ---- what the host paid ----
@@ -235,7 +250,7 @@ stop_manager
 wjson=$(for k in "${!W[@]}"; do printf '"%s": "%s"\n' "$k" "${W[$k]}"; done | paste -sd, -)
 cat > "$OUT" <<EOF
 {"manager": "$MANAGER", "ratio": $RATIO, "limit_mib": $LIMIT_MIB, "guests": $OC_N,
- "guest_mib": $OC_GUEST_MIB, "seconds": $OC_SECONDS, "fpr": ${LAB_FPR:-0},
+ "guest_mib": $OC_GUEST_MIB, "seconds": $OC_SECONDS, "fpr": ${LAB_FPR:-0}, "cache_mib": $OC_CACHE_MIB,
  "swap_peak_mib": $swap_peak, "swap_end_mib": $swap_end, "vmswap_end_mib": $((vmswap / 1024)),
  "seconds_over_limit": $over, "cgroup_oom_kills": $oom_end, "qemu_killed": $qemu_killed,
  "guest_oom_kills": $guest_ooms, "merged_mib": $merged, "ballooned_mib": $ballooned,

@@ -10,6 +10,12 @@
 # overcommit-RATIOx.png: the first run of each manager over time, the
 # guests' memory (charged + swapped) against the limit and what is in swap.
 # A run that skips (77) stops the benchmark with its reason.
+# OC_RUN_FIRST (1) numbers the runs from there: OC_RUNS=1 OC_RUN_FIRST=3
+# adds a third run to each cell and keeps the first two. LAB_FPR=1 (free
+# page reporting on) and OC_CACHE_MIB > 0 (the page-cache scenario, see
+# bench/overcommit.sh) are scenarios of their own: their runs are named
+# MANAGER-RATIO-fpr-K, MANAGER-RATIO-cacheMIB-K, each has its own
+# reference run (the same guests, no limit) and its own table.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$HERE/results/overcommit
@@ -17,7 +23,12 @@ mkdir -p "$R"
 RATIOS=${OC_RATIOS:-2 1.5}
 RUNS=${OC_RUNS:-3}
 MANAGERS=${OC_MANAGERS:-none ksmd proxmox mom}
-plan=$(for r in $RATIOS; do for m in $MANAGERS; do for k in $(seq "$RUNS"); do echo "$m $r $k"; done; done; done | shuf)
+FIRST=${OC_RUN_FIRST:-1}
+SUF=
+[ "${LAB_FPR:-0}" = 1 ] && SUF=-fpr
+[ "${OC_CACHE_MIB:-0}" -gt 0 ] && SUF=$SUF-cache$OC_CACHE_MIB
+plan=$(for r in $RATIOS; do for m in $MANAGERS; do for k in $(seq "$FIRST" $((FIRST + RUNS - 1))); do
+           echo "$m $r $k"; done; done; done | shuf)
 # the workloads' reference times: no manager, no limit to speak of (ratio 0)
 plan=$(printf 'none 0 ref\n%s\n' "$plan")
 [ "${OC_REPORT_ONLY:-0}" = 1 ] && plan=
@@ -26,30 +37,33 @@ n=0
 total=$(echo "$plan" | wc -l)
 while read -r m r k; do
     [ -n "$m" ] || continue
-    [ "$k" = ref ] && [ -f "$R/reference.json" ] && continue
+    [ "$k" = ref ] && [ -f "$R/reference$SUF.json" ] && continue
     n=$((n + 1))
-    echo "overcommit: run $n of $total: $m at ${r}x (#$k)"
-    out=$R/$m-$r-$k.json
-    [ "$k" = ref ] && out=$R/reference.json
-    OC_LOG=$R/$m-$r-$k.log "$HERE/overcommit.sh" "$m" "$r" "$out" > "$R/$m-$r-$k.out" 2>&1
+    echo "overcommit: run $n of $total: $m at ${r}x (#$k)${SUF:+ ($SUF)}"
+    run=$m-$r$SUF-$k
+    out=$R/$run.json
+    [ "$k" = ref ] && out=$R/reference$SUF.json
+    OC_LOG=$R/$run.log "$HERE/overcommit.sh" "$m" "$r" "$out" > "$R/$run.out" 2>&1
     rc=$?
-    [ $rc = 77 ] && { grep '^skip' "$R/$m-$r-$k.out"; exit 77; }
-    [ $rc = 0 ] || { tail -n 5 "$R/$m-$r-$k.out"; echo "overcommit: run failed ($rc)"; }
+    [ $rc = 77 ] && { grep '^skip' "$R/$run.out"; exit 77; }
+    [ $rc = 0 ] || { tail -n 5 "$R/$run.out"; echo "overcommit: run failed ($rc)"; }
 done <<<"$plan"
 python3 - "$R" "$HERE/results/overcommit.md" <<'PY'
 import json, glob, os, statistics, sys
 files = sorted(glob.glob(os.path.join(sys.argv[1], "*.json")))
 runs = []
+refs = {}  # (fpr, cache_mib) -> the workloads' times with no limit
+def scenario(r):
+    return (r.get("fpr", 0), r.get("cache_mib", 0))
 for f in files:
-    if not f.endswith("reference.json"):
-        r = json.load(open(f))
+    r = json.load(open(f))
+    if os.path.basename(f).startswith("reference"):
+        refs[scenario(r)] = {k: float(v) for k, v in r["workload_seconds"].items() if v != "fail"}
+    else:
         r["_samples"] = f[:-len(".json")] + ".samples"
         runs.append(r)
-ref = {}
-rf = os.path.join(sys.argv[1], "reference.json")
-if os.path.exists(rf):
-    ref = {k: float(v) for k, v in json.load(open(rf))["workload_seconds"].items() if v != "fail"}
-def plot(group, ratio, fpr, png):
+ref = refs.get((0, 0), {})
+def plot(group, ratio, fpr, cache, png):
     # the first run of each manager: the guests' memory (charged + swapped)
     # against the limit, and what of it is in swap, over the run (gnuplot)
     import shutil, subprocess
@@ -69,7 +83,7 @@ def plot(group, ratio, fpr, png):
     limit = group[0]["limit_mib"]
     script = f"""set terminal pngcairo size 900,700
 set output '{png}'
-set multiplot layout 2,1 title "{ratio:g}x overcommit{', free page reporting' if fpr else ''}: 3 guests of {group[0]['guest_mib']} MiB under a {limit} MiB limit"
+set multiplot layout 2,1 title "{ratio:g}x overcommit{', free page reporting' if fpr else ''}{f', {cache} MiB page cache' if cache else ''}: 3 guests of {group[0]['guest_mib']} MiB under a {limit} MiB limit"
 set grid
 set xrange [0:*]
 set ylabel 'charged + swap (MiB)'
@@ -87,12 +101,14 @@ unset multiplot
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"overcommit: gnuplot failed: {getattr(e, 'stderr', e)}", file=sys.stderr)
         return False
-def burst_ratio(r):
-    # each burst's time against the same burst with no limit; a failed one counts as missed
+def ratio_to_ref(r, suffix):
+    # each such workload's time against the same one with no limit (the
+    # reference of its scenario); a failed one counts as missed
     out = []
+    rr = refs.get(scenario(r)) or refs.get((0, 0), {})
     for k, v in r["workload_seconds"].items():
-        if k.endswith("burst") and k in ref:
-            out.append(None if v == "fail" else float(v) / ref[k])
+        if k.endswith(suffix) and k in rr:
+            out.append(None if v == "fail" else float(v) / rr[k])
     return out
 keys = ["swap_peak_mib", "swap_end_mib", "seconds_over_limit", "guest_oom_kills", "cgroup_oom_kills",
         "qemu_killed", "merged_mib", "ballooned_mib", "fpr_reported_mib"]
@@ -103,13 +119,27 @@ out = ["# Overcommit under a real limit (bench/overcommit.sh)", "",
        "bursts that completed / bursts, median seconds, and",
        "the median of each burst's time over its time with no limit (reference run: no manager,",
        f"no limit to speak of; {', '.join(f'{k} {v:.2f} s' for k, v in sorted(ref.items())) or 'not run'}).", ""]
-for ratio, fpr in sorted({(r["ratio"], r.get("fpr", 0)) for r in runs}, key=lambda x: (-x[0], x[1])):
-    group = [r for r in runs if r["ratio"] == ratio and r.get("fpr", 0) == fpr]
+if any(r.get("fpr", 0) for r in runs):
+    fr = refs.get((1, 0))
+    out += ["With free page reporting on, each burst is compared with the same burst in guests that have it",
+            "on too, with no limit (" + (", ".join(f"{k} {v:.2f} s" for k, v in sorted(fr.items()))
+                                         if fr else "reference not run: compared with the one above") + ").", ""]
+cells = sorted({(r["ratio"], r.get("fpr", 0), r.get("cache_mib", 0)) for r in runs},
+               key=lambda x: (x[2], -x[0], x[1]))
+if any(c[2] for c in cells):
+    out += ["The page-cache scenario (OC_CACHE_MIB): g2 also reads that much of its disk into its page",
+            "cache at the start and re-reads it at 100 s; `re-read / no limit` is that re-read's time over",
+            "the same re-read with no limit (" +
+            (", ".join(f"{c} MiB: {v['g2_cache_reread']:.2f} s" for (f, c), v in sorted(refs.items())
+                       if c and "g2_cache_reread" in v) or "not run") + ").", ""]
+for ratio, fpr, cache in cells:
+    group = [r for r in runs if r["ratio"] == ratio and r.get("fpr", 0) == fpr and r.get("cache_mib", 0) == cache]
     r0 = group[0]
     out += [f"## {ratio}x (limit {r0['limit_mib']} MiB, {r0['guests']} guests of {r0['guest_mib']} MiB"
-            f"{', free page reporting on' if fpr else ''})", "",
-            "| manager | runs | " + " | ".join(keys) + " | bursts ok | burst s | burst / no limit |",
-            "|---" * (len(keys) + 5) + "|"]
+            f"{', free page reporting on' if fpr else ''}{f', g2 holding {cache} MiB of page cache' if cache else ''})", "",
+            "| manager | runs | " + " | ".join(keys) + " | bursts ok | burst s | burst / no limit |" +
+            (" re-read / no limit |" if cache else ""),
+            "|---" * (len(keys) + 5 + (1 if cache else 0)) + "|"]
     for m in ["none", "ksmd", "proxmox", "mom"]:
         rs = [r for r in group if r["manager"] == m]
         if not rs:
@@ -120,12 +150,18 @@ for ratio, fpr in sorted({(r["ratio"], r.get("fpr", 0)) for r in runs}, key=lamb
             cells.append(f"{statistics.median(v):g} ({min(v):g}-{max(v):g})")
         b = [w for r in rs for n, w in r["workload_seconds"].items() if n.endswith("burst")]
         ok = [float(w) for w in b if w != "fail"]
-        rat = [x for r in rs for x in burst_ratio(r) if x is not None]
-        out.append(f"| {m} | {len(rs)} | " + " | ".join(cells) +
-                   f" | {len(ok)}/{len(b)} | {f'{statistics.median(ok):.2f}' if ok else '-'}"
-                   f" | {f'{statistics.median(rat):.2f}x' if rat else '-'} |")
-    png = f"overcommit-{ratio:g}x{'-fpr' if fpr else ''}.png"
-    if plot(group, ratio, fpr, os.path.join(os.path.dirname(sys.argv[2]), png)):
+        rat = [x for r in rs for x in ratio_to_ref(r, "burst") if x is not None]
+        row = (f"| {m} | {len(rs)} | " + " | ".join(cells) +
+               f" | {len(ok)}/{len(b)} | {f'{statistics.median(ok):.2f}' if ok else '-'}"
+               f" | {f'{statistics.median(rat):.2f}x' if rat else '-'} |")
+        if cache:
+            rr = [x for r in rs for x in ratio_to_ref(r, "cache_reread")]
+            ok_rr = [x for x in rr if x is not None]
+            failed = f" ({len(rr) - len(ok_rr)} failed)" if len(ok_rr) < len(rr) else ""
+            row += (f" {statistics.median(ok_rr):.2f}x{failed} |" if ok_rr else f" -{failed} |")
+        out.append(row)
+    png = f"overcommit-{ratio:g}x{'-fpr' if fpr else ''}{f'-cache{cache}' if cache else ''}.png"
+    if plot(group, ratio, fpr, cache, os.path.join(os.path.dirname(sys.argv[2]), png)):
         out += ["", f"![guests' memory against the limit, and in swap, at {ratio:g}x]({png})"]
     out.append("")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
