@@ -164,18 +164,6 @@ static double process_cpu_sec(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* A counter of /sys/kernel/mm/ksm (pages_skipped: smart_scan's), -1 absent. */
-static int64_t ksm_counter(const char *name)
-{
-	char path[96], *text = NULL;
-	snprintf(path, sizeof path, "/sys/kernel/mm/ksm/%s", name);
-	if (read_file(path, &text, NULL) < 0)
-		return -1;
-	int64_t v = strtoll(text, NULL, 10);
-	free(text);
-	return v;
-}
-
 /* XXH3-64 alone (the scanner's dispatch) over 64 MiB of resident, distinct
  * pages: pages per CPU-second of this thread, median of runs. */
 static double xxh3_alone(int runs)
@@ -397,12 +385,10 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 		usec_t c1, t1, ta;
 		if (ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c) < 0)
 			goto fail;
-		int64_t sk0 = ksm_counter("pages_skipped");
 		ta = now_usec();
 		usleep((useconds_t)(window_sec * 1e6));
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
 			goto fail;
-		int64_t sk1 = ksm_counter("pages_skipped");
 		t1 = now_usec();
 		if (!ksm_full_speed_held(&a) || !ksm_full_speed_held(&b)) {
 			kr->kernel_disturbed++;
@@ -414,6 +400,7 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 		scans_during += b.cnt.full_scans - a.cnt.full_scans;
 		double dp = (double)(b.cnt.pages_scanned - a.cnt.pages_scanned);
 		cpu[valid] = c1 > c ? dp * 1e6 / (double)(c1 - c) : 0;
+		int64_t sk0 = a.cnt.pages_skipped, sk1 = b.cnt.pages_skipped; /* -1 before 6.7 */
 		double ds = sk0 >= 0 && sk1 >= sk0 ? (double)(sk1 - sk0) : 0;
 		dec[valid] = c1 > c ? (dp + ds) * 1e6 / (double)(c1 - c) : 0;
 		wall[valid] = dp * 1e6 / (double)(t1 - ta);
