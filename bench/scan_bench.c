@@ -44,6 +44,7 @@
  * Writes JSON (-o) and a markdown table (-M). The machine is shared and
  * noisy: medians, and ratios taken within one run. */
 #include "act/ksm.h"
+#include "bench/cpu.h"
 #include "bench/scan_bench.h"
 #include "collect/sample.h"
 #include "scanner/scan_hash.h"
@@ -56,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,16 +154,6 @@ static long status_kib(const char *key)
 	return v;
 }
 
-/* The whole process's CPU time so far (every thread), in seconds. */
-static double process_cpu_sec(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru))
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 /* XXH3-64 alone (the scanner's dispatch) over 64 MiB of resident, distinct
  * pages: pages per CPU-second of this thread, median of runs. */
 static double xxh3_alone(int runs)
@@ -177,13 +167,11 @@ static double xxh3_alone(int runs)
 	double v[MAX_RUNS];
 	uint64_t sink = 0;
 	for (int r = 0; r < runs; r++) {
-		struct timespec a, b;
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		double a = bench_cpu_sec(BENCH_CPU_THREAD);
 		for (int rep = 0; rep < 8; rep++)
 			for (size_t i = 0; i < n; i++)
 				sink ^= scan_hash_xxh3(buf + i * 4096, 4096);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-		double sec = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		double sec = bench_cpu_sec(BENCH_CPU_THREAD) - a;
 		v[r] = sec > 0 ? 8.0 * (double)n / sec : 0;
 	}
 	munmap(buf, n * 4096);
@@ -233,10 +221,10 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 	scanner_results_free(&r);
 	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS], dec[MAX_RUNS], pcpu[MAX_RUNS], pdec[MAX_RUNS];
 	for (int i = 0; i < runs; i++) {
-		double p0 = process_cpu_sec();
+		double p0 = bench_cpu_sec(BENCH_CPU_SELF); /* every thread */
 		if (scanner_scan_once(s) < 0)
 			return -1;
-		double p1 = process_cpu_sec();
+		double p1 = bench_cpu_sec(BENCH_CPU_SELF);
 		if (scanner_get_results(s, &r) < 0)
 			return -1;
 		cpu[i] = r.last_pass_cpu_sec > 0 ? (double)r.pages_scanned / r.last_pass_cpu_sec : 0;
