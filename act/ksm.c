@@ -56,6 +56,7 @@ static const struct ksm_file counter_files[] = {
 	{ "ksm_zero_pages", offsetof(struct ksm_counters, ksm_zero_pages) },
 	{ "general_profit", offsetof(struct ksm_counters, general_profit) },
 	{ "pages_scanned", offsetof(struct ksm_counters, pages_scanned) },
+	{ "pages_skipped", offsetof(struct ksm_counters, pages_skipped) },
 };
 
 static int64_t *field(void *base, const struct ksm_file *f)

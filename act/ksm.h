@@ -64,6 +64,8 @@ struct ksm_counters {
 	int64_t ksm_zero_pages;    /* pages merged with the zero page (use_zero_pages) */
 	int64_t general_profit;    /* bytes saved minus rmap_item overhead (may be < 0) */
 	int64_t pages_scanned;     /* pages scanned since KSM started */
+	int64_t pages_skipped;     /* pages smart_scan skipped since KSM started
+	                            * (kernel 6.7 on, with smart_scan) */
 };
 
 struct ksm_sysfs {

@@ -5,7 +5,11 @@
  * set_target requests into backend actions after the safety clamp.
  *
  * The backends: QMP (qmp_backend.c, its shared mode qmp_shared.c),
- * libvirt (libvirt.c, its connection libvirt_conn.c), cgroup (cgroup.c). */
+ * libvirt (libvirt.c, its connection libvirt_conn.c), cgroup (cgroup.c).
+ * Each is a row of backend_ops[] (struct balloon_ops, internal.h): this
+ * file calls a balloon's backend through its row and never names one, so
+ * a step only one backend has (libvirt's read of the size before a
+ * policy target) is a hook of that backend's row, not a branch here. */
 #include "balloon/internal.h"
 #include "common/log.h"
 
@@ -100,6 +104,17 @@ void balloon_learn_max(struct balloon *b, uint64_t max_bytes)
 
 /* ---- construction ---- */
 
+static const struct balloon_ops *const backend_ops[] = {
+	[BALLOON_BACKEND_QMP] = &balloon_qmp_ops,
+	[BALLOON_BACKEND_CGROUP] = &balloon_cgroup_ops,
+	[BALLOON_BACKEND_LIBVIRT] = &balloon_libvirt_ops,
+};
+
+static const struct balloon_ops *ops_of(const struct balloon *b)
+{
+	return backend_ops[b->backend];
+}
+
 struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
 				     const struct balloon_config *cfg,
 				     balloon_event_fn cb, void *userdata)
@@ -147,8 +162,8 @@ void balloon_free(struct balloon *b)
 {
 	if (!b)
 		return;
-	if (b->backend == BALLOON_BACKEND_LIBVIRT)
-		balloon_libvirt_detach(b);
+	if (ops_of(b)->detach)
+		ops_of(b)->detach(b);
 	qmp_free(b->qmp);
 	free(b->cg_dir);
 	free(b->cg_rel);
@@ -210,35 +225,13 @@ usec_t balloon_next_deadline(const struct balloon *b)
 
 void balloon_refresh(struct balloon *b, usec_t now)
 {
-	if (b->backend == BALLOON_BACKEND_QMP)
-		balloon_qmp_refresh(b, now);
-	else if (b->backend == BALLOON_BACKEND_LIBVIRT)
-		balloon_libvirt_refresh(b, now);
-	else if (b->state != BALLOON_ERROR)
-		balloon_cgroup_refresh(b, now);
-}
-
-static int send_target_to(struct balloon *b, uint64_t t, usec_t now)
-{
-	if (b->backend == BALLOON_BACKEND_CGROUP) {
-		int r = balloon_cgroup_set(b, t);
-		if (r < 0)
-			return r;
-		b->target_bytes = t;
-		balloon_cgroup_refresh(b, now);
-		balloon_track_progress(b, now);
-		balloon_notify(b, BALLOON_EV_TARGET);
-		return 0;
-	}
-	if (b->backend == BALLOON_BACKEND_LIBVIRT)
-		return balloon_libvirt_set(b, t, now);
-	return balloon_qmp_set(b, t, now);
+	ops_of(b)->refresh(b, now);
 }
 
 /* A target to the backend, counted when the backend took it. */
 static int send_target(struct balloon *b, uint64_t t, usec_t now)
 {
-	int r = send_target_to(b, t, now);
+	int r = ops_of(b)->set(b, t, now);
 	if (r >= 0)
 		b->targets_sent++;
 	return r;
@@ -258,15 +251,11 @@ int balloon_set_target(struct balloon *b, uint64_t target_bytes, usec_t now, uin
 		*sent = t;
 	if (t == b->target_bytes)
 		return 0; /* already asked for */
-	if (b->backend == BALLOON_BACKEND_LIBVIRT) {
-		/* the size as QEMU has it now: libvirt's size events come at most
-		 * once a second, and a target sent on an older size would undo
-		 * a `virsh setmem` made in between unseen */
-		unsigned seen = b->lv_external_seen;
-		balloon_libvirt_refresh(b, now);
-		if (b->lv_external_seen != seen)
-			return -ECANCELED;
-		if (b->state != BALLOON_READY)
+	if (ops_of(b)->before_target) {
+		int r = ops_of(b)->before_target(b, now);
+		if (r < 0)
+			return r;
+		if (b->state != BALLOON_READY) /* the hook found it gone or busy */
 			return -EAGAIN;
 	}
 	return send_target(b, t, now);

@@ -450,3 +450,28 @@ void balloon_cgroup_refresh(struct balloon *b, usec_t now)
 		balloon_notify(b, BALLOON_EV_ACTUAL);
 	balloon_notify(b, BALLOON_EV_STATS);
 }
+
+/* A cgroup that could not be opened (ERROR) has nothing to read. */
+static void cgroup_refresh(struct balloon *b, usec_t now)
+{
+	if (b->state != BALLOON_ERROR)
+		balloon_cgroup_refresh(b, now);
+}
+
+/* The limit written is in force at once: the new usage is read now. */
+static int cgroup_set(struct balloon *b, uint64_t t, usec_t now)
+{
+	int r = balloon_cgroup_set(b, t);
+	if (r < 0)
+		return r;
+	b->target_bytes = t;
+	balloon_cgroup_refresh(b, now);
+	balloon_track_progress(b, now);
+	balloon_notify(b, BALLOON_EV_TARGET);
+	return 0;
+}
+
+const struct balloon_ops balloon_cgroup_ops = {
+	.refresh = cgroup_refresh,
+	.set = cgroup_set,
+};

@@ -97,6 +97,26 @@ struct balloon *balloon_alloc(const char *name, enum balloon_backend be,
 void balloon_set_actual(struct balloon *b, uint64_t actual, usec_t now);
 void balloon_learn_max(struct balloon *b, uint64_t max_bytes);
 
+/* A backend's operations: balloon.c calls them for any balloon, whatever
+ * its backend (backend_ops[] there picks the row). A NULL hook is a step
+ * the backend does not have. */
+struct balloon_ops {
+	/* read the size and statistics again */
+	void (*refresh)(struct balloon *b, usec_t now);
+	/* send target t (bytes); 0 when the backend took it, else a negative
+	 * errno (b->reason may say why in the backend's words) */
+	int (*set)(struct balloon *b, uint64_t t, usec_t now);
+	/* before a policy target only (balloon_set_target; neither the
+	 * operator's override nor the restore at exit): 0 to send, or a
+	 * negative errno not to, e.g. -ECANCELED when the size was just
+	 * changed outside ksmd. May refresh b and change its state. */
+	int (*before_target)(struct balloon *b, usec_t now);
+	/* the balloon is freed: let go of what the backend holds for it */
+	void (*detach)(struct balloon *b);
+};
+
+extern const struct balloon_ops balloon_qmp_ops, balloon_cgroup_ops, balloon_libvirt_ops;
+
 /* QMP backend (qmp_backend.c) */
 void balloon_qmp_refresh(struct balloon *b, usec_t now);
 /* set_target on QMP: `balloon` now, or queued for a shared-mode connection. */
@@ -114,11 +134,6 @@ void balloon_sh_tick(struct balloon *b, usec_t now);
 void balloon_sh_request_refresh(struct balloon *b, usec_t now);
 int balloon_sh_queue_target(struct balloon *b, uint64_t t, usec_t now);
 void balloon_sh_on_state(struct balloon *b, struct qmp_client *c, enum qmp_state s, usec_t now);
-
-/* libvirt backend (libvirt.c) */
-int balloon_libvirt_set(struct balloon *b, uint64_t target_bytes, usec_t now);
-void balloon_libvirt_refresh(struct balloon *b, usec_t now);
-void balloon_libvirt_detach(struct balloon *b);
 
 /* cgroup backend (cgroup.c) */
 int balloon_cgroup_open(struct balloon *b, const char *path);

@@ -162,7 +162,7 @@ static bool dom_gone_error(void)
 	return e && (e->code == VIR_ERR_NO_DOMAIN || e->code == VIR_ERR_OPERATION_INVALID);
 }
 
-void balloon_libvirt_refresh(struct balloon *b, usec_t now)
+static void balloon_libvirt_refresh(struct balloon *b, usec_t now)
 {
 	struct lv_conn *c = b->lv;
 	if (!c || !c->conn || c->closed)
@@ -301,7 +301,7 @@ void lv_attach(struct balloon *b, usec_t now)
 	balloon_libvirt_refresh(b, now);
 }
 
-int balloon_libvirt_set(struct balloon *b, uint64_t t, usec_t now)
+static int balloon_libvirt_set(struct balloon *b, uint64_t t, usec_t now)
 {
 	if (!b->lv_dom)
 		return -EAGAIN;
@@ -337,7 +337,19 @@ int balloon_libvirt_set(struct balloon *b, uint64_t t, usec_t now)
 	return 0;
 }
 
-void balloon_libvirt_detach(struct balloon *b)
+/* Before a policy target, the size as QEMU has it now: libvirt's size
+ * events come at most once a second, and a target sent on an older size
+ * would undo a `virsh setmem` made in between unseen. An outside change
+ * found here cancels the target (the daemon makes it an override); the
+ * operator's own size (balloon_override) is sent without this read. */
+static int balloon_libvirt_before_target(struct balloon *b, usec_t now)
+{
+	unsigned seen = b->lv_external_seen;
+	balloon_libvirt_refresh(b, now);
+	return b->lv_external_seen != seen ? -ECANCELED : 0;
+}
+
+static void balloon_libvirt_detach(struct balloon *b)
 {
 	lv_detach_dom(b);
 	if (!b->lv)
@@ -349,6 +361,13 @@ void balloon_libvirt_detach(struct balloon *b)
 		}
 	b->lv = NULL;
 }
+
+const struct balloon_ops balloon_libvirt_ops = {
+	.refresh = balloon_libvirt_refresh,
+	.set = balloon_libvirt_set,
+	.before_target = balloon_libvirt_before_target,
+	.detach = balloon_libvirt_detach,
+};
 
 struct balloon *balloon_new_libvirt(const char *name, struct lv_conn *c,
 				    const struct balloon_config *cfg, balloon_event_fn cb, void *ud)

@@ -413,6 +413,11 @@ int balloon_qmp_set(struct balloon *b, uint64_t t, usec_t now)
 	return 0;
 }
 
+const struct balloon_ops balloon_qmp_ops = {
+	.refresh = balloon_qmp_refresh,
+	.set = balloon_qmp_set,
+};
+
 /* ---- construction ---- */
 
 static struct qmp_config qmp_cfg_of(const struct balloon_config *c)

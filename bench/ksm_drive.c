@@ -17,6 +17,7 @@
  * "cpu_sec X" (this process's own user+system CPU, scanner included). */
 #include "common/log.h"
 #include "act/ksm.h"
+#include "bench/cpu.h"
 #include "scanner/scanner.h"
 
 #include <errno.h>
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,14 +35,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static double own_cpu_sec(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* The guests' own merged pages, in pages_sharing units: their
@@ -216,6 +208,6 @@ int main(int argc, char **argv)
 		pthread_join(th, NULL);
 	r = ksm_driver_restore(&d);
 	printf("foreign_changes %llu\n", (unsigned long long)d.foreign_changes);
-	printf("cpu_sec %.3f\n", own_cpu_sec());
+	printf("cpu_sec %.3f\n", bench_cpu_sec(BENCH_CPU_SELF));
 	return r < 0 ? 1 : 0;
 }

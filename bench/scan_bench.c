@@ -44,6 +44,7 @@
  * Writes JSON (-o) and a markdown table (-M). The machine is shared and
  * noisy: medians, and ratios taken within one run. */
 #include "act/ksm.h"
+#include "bench/cpu.h"
 #include "bench/scan_bench.h"
 #include "collect/sample.h"
 #include "scanner/scan_hash.h"
@@ -56,7 +57,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -154,28 +154,6 @@ static long status_kib(const char *key)
 	return v;
 }
 
-/* The whole process's CPU time so far (every thread), in seconds. */
-static double process_cpu_sec(void)
-{
-	struct rusage ru;
-	if (getrusage(RUSAGE_SELF, &ru))
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* A counter of /sys/kernel/mm/ksm (pages_skipped: smart_scan's), -1 absent. */
-static int64_t ksm_counter(const char *name)
-{
-	char path[96], *text = NULL;
-	snprintf(path, sizeof path, "/sys/kernel/mm/ksm/%s", name);
-	if (read_file(path, &text, NULL) < 0)
-		return -1;
-	int64_t v = strtoll(text, NULL, 10);
-	free(text);
-	return v;
-}
-
 /* XXH3-64 alone (the scanner's dispatch) over 64 MiB of resident, distinct
  * pages: pages per CPU-second of this thread, median of runs. */
 static double xxh3_alone(int runs)
@@ -189,13 +167,11 @@ static double xxh3_alone(int runs)
 	double v[MAX_RUNS];
 	uint64_t sink = 0;
 	for (int r = 0; r < runs; r++) {
-		struct timespec a, b;
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+		double a = bench_cpu_sec(BENCH_CPU_THREAD);
 		for (int rep = 0; rep < 8; rep++)
 			for (size_t i = 0; i < n; i++)
 				sink ^= scan_hash_xxh3(buf + i * 4096, 4096);
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-		double sec = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+		double sec = bench_cpu_sec(BENCH_CPU_THREAD) - a;
 		v[r] = sec > 0 ? 8.0 * (double)n / sec : 0;
 	}
 	munmap(buf, n * 4096);
@@ -245,10 +221,10 @@ static int run_ours(pid_t pid, uint64_t size, unsigned threads, int runs, struct
 	scanner_results_free(&r);
 	double cpu[MAX_RUNS], wall[MAX_RUNS], skip[MAX_RUNS], dec[MAX_RUNS], pcpu[MAX_RUNS], pdec[MAX_RUNS];
 	for (int i = 0; i < runs; i++) {
-		double p0 = process_cpu_sec();
+		double p0 = bench_cpu_sec(BENCH_CPU_SELF); /* every thread */
 		if (scanner_scan_once(s) < 0)
 			return -1;
-		double p1 = process_cpu_sec();
+		double p1 = bench_cpu_sec(BENCH_CPU_SELF);
 		if (scanner_get_results(s, &r) < 0)
 			return -1;
 		cpu[i] = r.last_pass_cpu_sec > 0 ? (double)r.pages_scanned / r.last_pass_cpu_sec : 0;
@@ -397,12 +373,10 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 		usec_t c1, t1, ta;
 		if (ksm_read(NULL, &a) < 0 || ksm_kthread_cpu_usec(&c) < 0)
 			goto fail;
-		int64_t sk0 = ksm_counter("pages_skipped");
 		ta = now_usec();
 		usleep((useconds_t)(window_sec * 1e6));
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c1) < 0)
 			goto fail;
-		int64_t sk1 = ksm_counter("pages_skipped");
 		t1 = now_usec();
 		if (!ksm_full_speed_held(&a) || !ksm_full_speed_held(&b)) {
 			kr->kernel_disturbed++;
@@ -414,6 +388,7 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 		scans_during += b.cnt.full_scans - a.cnt.full_scans;
 		double dp = (double)(b.cnt.pages_scanned - a.cnt.pages_scanned);
 		cpu[valid] = c1 > c ? dp * 1e6 / (double)(c1 - c) : 0;
+		int64_t sk0 = a.cnt.pages_skipped, sk1 = b.cnt.pages_skipped; /* -1 before 6.7 */
 		double ds = sk0 >= 0 && sk1 >= sk0 ? (double)(sk1 - sk0) : 0;
 		dec[valid] = c1 > c ? (dp + ds) * 1e6 / (double)(c1 - c) : 0;
 		wall[valid] = dp * 1e6 / (double)(t1 - ta);

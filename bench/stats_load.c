@@ -14,6 +14,8 @@
  * usage: stats_load HOST PORT RATE_PER_PATH SECONDS CONNS_PER_PATH PATH...
  *        stats_load --jitter SECONDS   (wake-up lateness of a 1 ms sleep)
  * Prints one JSON object with per-path counts and latency percentiles. */
+#include "bench/cpu.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -26,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -298,12 +299,9 @@ static void on_event(struct conn *c, uint32_t events)
 static int report(double secs)
 {
 	double elapsed = now() - start;
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
 	printf("{\"rate_per_path\":%.0f,\"seconds\":%.0f,\"connections_per_path\":%d,\"elapsed_seconds\":%.2f,"
 	       "\"generator_cpu_seconds\":%.3f,\"paths\":[",
-	       rate, secs, cpp, elapsed, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+	       rate, secs, cpp, elapsed, bench_cpu_sec(BENCH_CPU_SELF));
 	int rc = 0;
 	for (int i = 0; i < np; i++) {
 		struct path_stats *p = &ps[i];

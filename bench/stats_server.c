@@ -15,6 +15,7 @@
  * rendering and serving).
  *
  * usage: stats_server LISTEN GUESTS SECONDS [TICK_MS [sep|inproc]] */
+#include "bench/cpu.h"
 #include "daemon/http_sep.h"
 #include "stats/sep_wire.h"
 #include "stats/stats.h"
@@ -23,7 +24,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,14 +77,6 @@ static void on_check(struct loop *l, int fd, uint32_t events, void *data)
 		loop_quit(l);
 }
 
-static double cpu(int who)
-{
-	struct rusage ru;
-	getrusage(who, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], SEP_CHILD_ARG))
@@ -124,12 +116,12 @@ int main(int argc, char **argv)
 	    loop_add_timer(l, 100 * USEC_PER_MSEC, on_check, &b) < 0)
 		return 1;
 	loop_run(l);
-	http_sep_stop(b.sep); /* reaps the child: its CPU is in RUSAGE_CHILDREN */
+	http_sep_stop(b.sep); /* reaps the child: its CPU is BENCH_CPU_CHILDREN's */
 	stats_server_stop(srv);
 	stats_shutdown();
 	printf("publish_ms mean %.3f max %.3f over %d publishes\n", b.n ? b.sum / b.n * 1e3 : 0,
 	       b.worst * 1e3, b.n);
-	double self = cpu(RUSAGE_SELF), child = cpu(RUSAGE_CHILDREN);
+	double self = bench_cpu_sec(BENCH_CPU_SELF), child = bench_cpu_sec(BENCH_CPU_CHILDREN);
 	printf("cpu_seconds %.3f\n", self + child);
 	printf("cpu_seconds_parent %.3f\n", self);
 	printf("cpu_seconds_child %.3f\n", child);

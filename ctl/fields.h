@@ -59,7 +59,7 @@ enum snap_id {
 	SF_KSM_AVAILABLE, SF_KSM_MANAGED, SF_KSM_RUN, SF_KSM_PAGES_TO_SCAN, SF_KSM_SLEEP_MILLISECS,
 	SF_KSM_PAGES_SHARED, SF_KSM_PAGES_SHARING, SF_KSM_PAGES_UNSHARED, SF_KSM_PAGES_VOLATILE,
 	SF_KSM_FULL_SCANS, SF_KSM_KSM_ZERO_PAGES, SF_KSM_GENERAL_PROFIT, SF_KSM_PAGES_SCANNED,
-	SF_KSM_KTHREAD_CPU_PERCENT, SF_KSM_PACING_PHASE, SF_KSM_PACING_REASON,
+	SF_KSM_PAGES_SKIPPED, SF_KSM_KTHREAD_CPU_PERCENT, SF_KSM_PACING_PHASE, SF_KSM_PACING_REASON,
 	SF_OWNERS,
 	/* owners (daemon/managers.c) */
 	SF_OWNERS_KSM, SF_OWNERS_BALLOON, SF_OWNERS_MANAGERS,
@@ -311,6 +311,8 @@ static const struct snap_field snap_fields[SF_N] = {
 	[SF_KSM_GENERAL_PROFIT] = M(KSM, "general_profit", INT, "bytes", J | V | P,
 		GAUGE("ksmd_ksm_general_profit_bytes", "Memory saved by KSM minus its metadata.")),
 	[SF_KSM_PAGES_SCANNED] = F(KSM, "pages_scanned", INT, "pages", J),
+	[SF_KSM_PAGES_SKIPPED] = M(KSM, "pages_skipped", INT, "pages", J | P,
+		COUNTER("ksmd_ksm_pages_skipped_total", "Pages KSM's smart scan skipped as unlikely to merge.")),
 	[SF_KSM_KTHREAD_CPU_PERCENT] = M(KSM, "kthread_cpu_percent", NUM, "percent", J | V | P,
 		SCALED("ksmd_ksm_kthread_cpu_ratio", 0.01, "CPU share used by the kernel ksmd thread.")),
 	[SF_KSM_PACING_PHASE] = F(KSM, "pacing_phase", STR, "", J),

@@ -234,6 +234,8 @@ static json_t *ksm_json(const struct daemon *d)
 	JSET(k, KSM_KSM_ZERO_PAGES, JU(d->ksm_now.cnt.ksm_zero_pages));
 	JSET(k, KSM_GENERAL_PROFIT, JU(d->ksm_now.cnt.general_profit));
 	JSET(k, KSM_PAGES_SCANNED, JU(d->ksm_now.cnt.pages_scanned));
+	if (d->ksm_now.cnt.pages_skipped >= 0) /* no smart_scan before kernel 6.7 */
+		JSET(k, KSM_PAGES_SKIPPED, JU(d->ksm_now.cnt.pages_skipped));
 	if (d->ksm_driving) {
 		if (d->ksm.kthread_cpu_percent >= 0)
 			JSET(k, KSM_KTHREAD_CPU_PERCENT, json_real(d->ksm.kthread_cpu_percent));

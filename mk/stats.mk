@@ -47,13 +47,13 @@ STATS_BENCH_RATE ?= 1000
 
 # The server links the daemon's library: its privilege separation
 # (daemon/http_sep.c) and loop are what is measured.
-$(B)/bench/stats_server: bench/stats_server.c $(B)/libksmd.a
+$(B)/bench/stats_server: bench/stats_server.c bench/cpu.h $(B)/libksmd.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-$(B)/bench/stats_load: bench/stats_load.c
+$(B)/bench/stats_load: bench/stats_load.c bench/cpu.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
 STATS_SCAN_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(wildcard scanner/*.c collect/regions.c collect/sample.c)) \
                   $(B)/obj/common/log.o $(B)/obj/common/util.o

@@ -185,24 +185,29 @@ out:
 	urcu_memb_read_unlock();
 }
 
-void stats_route_refused(const char *path, struct stats_view *v)
+/* One request: its path classified once, answered (or refused: a 403
+ * whatever the route, counted under the route it asked for), counted. */
+static void answer(const char *method, const char *path, bool refused, struct stats_view *v)
 {
 	memset(v, 0, sizeof *v);
 	const char *arg = NULL;
 	struct stats_asset asset;
 	enum route rt = path ? match(path, &arg, &asset) : R_NONE;
-	view_text(v, 403, STATS_HOST_REFUSED);
+	if (refused)
+		view_text(v, 403, STATS_HOST_REFUSED);
+	else
+		route_view(method, rt, arg, &asset, v);
 	count_request(rt, v->status);
+}
+
+void stats_route_refused(const char *path, struct stats_view *v)
+{
+	answer(NULL, path, true, v);
 }
 
 void stats_route_view(const char *method, const char *path, struct stats_view *v)
 {
-	memset(v, 0, sizeof *v);
-	const char *arg = NULL;
-	struct stats_asset asset;
-	enum route rt = path ? match(path, &arg, &asset) : R_NONE;
-	route_view(method, rt, arg, &asset, v);
-	count_request(rt, v->status);
+	answer(method, path, false, v);
 }
 
 /* The file of a view, whole, in *out (NUL-terminated); -errno, or -EIO

@@ -70,6 +70,7 @@ static void make_sysfs(void)
 	put(root, "ksm_zero_pages", "9\n");
 	put(root, "general_profit", "-4096\n");
 	put(root, "pages_scanned", "123456\n");
+	put(root, "pages_skipped", "7890\n");
 }
 
 static void rm_sysfs(void)
@@ -95,6 +96,7 @@ static void test_read(void)
 	CU_ASSERT_EQUAL(s.cnt.full_scans, 8);
 	CU_ASSERT_EQUAL(s.cnt.general_profit, -4096);
 	CU_ASSERT_EQUAL(s.cnt.pages_scanned, 123456);
+	CU_ASSERT_EQUAL(s.cnt.pages_skipped, 7890);
 
 	/* Older kernel: a file missing reads as -1. */
 	char path[PATH_MAX];
@@ -102,9 +104,13 @@ static void test_read(void)
 	unlink(path);
 	snprintf(path, sizeof path, "%s/smart_scan", root);
 	unlink(path);
+	snprintf(path, sizeof path, "%s/pages_skipped", root);
+	unlink(path);
 	CU_ASSERT_EQUAL(ksm_read(root, &s), 0);
 	CU_ASSERT_EQUAL(s.set.advisor_mode, -1);
 	CU_ASSERT_EQUAL(s.set.smart_scan, -1);
+	CU_ASSERT_EQUAL(s.cnt.pages_skipped, -1);
+	CU_ASSERT_EQUAL(s.cnt.pages_scanned, 123456);
 	/* Garbage is an error. */
 	put(root, "pages_to_scan", "lots\n");
 	CU_ASSERT_EQUAL(ksm_read(root, &s), -EINVAL);
