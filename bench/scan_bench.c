@@ -313,16 +313,15 @@ static void ksm_stop(void)
  * fresh memory the first scan's own rate (checksum only) is recorded
  * apart: from the start until every page has its rmap_item. What the
  * windows cover is reported: full scans before and during them. */
-static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double window_sec,
-		      struct kind_result *kr)
+/* run_kernel's warm-up, from t0 (KSM at full speed since then; s0 and c0
+ * its counters and CPU at t0): 0 once the windows may begin (or the time
+ * limit passed: kr->kernel_warmup_capped), -1 when KSM cannot be read. */
+static int kernel_warmup(pid_t pid, size_t pages, bool fresh, const struct ksm_sysfs *s0_,
+			 usec_t c0, usec_t t0, struct kind_result *kr)
 {
-	struct ksm_sysfs s0, b;
-	usec_t c0, c, t0;
-	if (ksm_full_speed(-1) < 0 || ksm_read(NULL, &s0) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
-		return -1;
-	t0 = now_usec();
-	if (ksm_full_speed(1) < 0)
-		return -1;
+	const struct ksm_sysfs s0 = *s0_;
+	struct ksm_sysfs b;
+	usec_t c;
 	/* Warm-up until the full scan in which our memory got its first
 	 * rmap_item (full_scans F then: the counter moves when a scan wraps
 	 * round, before it reaches our memory) and the next one have ended,
@@ -333,9 +332,9 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 		struct ksm_proc_stat st = { 0 };
 		usleep(10000);
 		if (!first_done && ksm_proc_stat(pid, &st) < 0)
-			goto fail;
+			return -1;
 		if (ksm_read(NULL, &b) < 0 || ksm_kthread_cpu_usec(&c) < 0)
-			goto fail;
+			return -1;
 		if (!ksm_full_speed_held(&b)) {
 			if (!warned)
 				kr->kernel_disturbed++;
@@ -363,6 +362,21 @@ static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double wind
 	fprintf(stderr, "%s: kernel first scan %.1f s (%.2f M pages/CPU-s), windows from %.1f s%s\n", kr->name,
 		kr->kernel_first_scan_sec, kr->kernel_first_scan_cpu / 1e6, kr->kernel_warmup_sec,
 		capped ? " (time limit)" : "");
+	return 0;
+}
+
+static int run_kernel(pid_t pid, size_t pages, bool fresh, int runs, double window_sec,
+		      struct kind_result *kr)
+{
+	struct ksm_sysfs s0, b;
+	usec_t c0, c, t0;
+	if (ksm_full_speed(-1) < 0 || ksm_read(NULL, &s0) < 0 || ksm_kthread_cpu_usec(&c0) < 0)
+		return -1;
+	t0 = now_usec();
+	if (ksm_full_speed(1) < 0)
+		return -1;
+	if (kernel_warmup(pid, pages, fresh, &s0, c0, t0, kr) < 0)
+		goto fail;
 	double cpu[MAX_RUNS], wall[MAX_RUNS], dec[MAX_RUNS];
 	int valid = 0;
 	int64_t scans_before = -1, scans_during = 0;

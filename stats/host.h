@@ -25,4 +25,9 @@
  * that listens on loopback only (loopback_only) or elsewhere? */
 bool stats_host_allowed(const char *host, bool loopback_only);
 
+struct sockaddr;
+/* Is the socket address a loopback one (127.0.0.0/8, ::1, ::ffff:127.x)?
+ * (stats/listen.c: what decides loopback_only and the warning.) */
+bool stats_addr_is_loopback(const struct sockaddr *sa);
+
 #endif
