@@ -97,6 +97,14 @@ int scanner_add_guest_files(struct scanner *s, const char *name, pid_t pid, cons
 	}
 	*tail = g;
 	pthread_mutex_unlock(&s->lock);
+	/* A guest no pass has read has no prediction: the next pass starts at
+	 * once rather than after pass_interval (at start the first pass may
+	 * have run before the first tick found any guest, and KSM would wait
+	 * for the interval on a prediction of nothing). */
+	pthread_mutex_lock(&s->run_lock);
+	s->pass_wanted = true;
+	pthread_cond_broadcast(&s->run_cond);
+	pthread_mutex_unlock(&s->run_lock);
 	return 0;
 }
 

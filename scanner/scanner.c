@@ -429,9 +429,10 @@ static void *bg_main(void *arg)
 		uint64_t ns = (uint64_t)ts.tv_nsec + (wait % USEC_PER_SEC) * 1000;
 		ts.tv_sec += (time_t)(wait / USEC_PER_SEC + ns / 1000000000ULL);
 		ts.tv_nsec = (long)(ns % 1000000000ULL);
-		while (!s->stopping &&
+		while (!s->stopping && !s->pass_wanted &&
 		       pthread_cond_timedwait(&s->run_cond, &s->run_lock, &ts) != ETIMEDOUT)
 			;
+		s->pass_wanted = false; /* the pass about to start reads every guest */
 		pthread_mutex_unlock(&s->run_lock);
 	}
 	rcu_unregister_thread();

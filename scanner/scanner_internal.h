@@ -113,6 +113,8 @@ struct scanner {
 	pthread_mutex_t run_lock;
 	pthread_cond_t run_cond;
 	bool paused, stopping, bg_running;
+	bool pass_wanted;          /* a guest was added: the next pass starts
+	                            * now, not after the interval (run_lock) */
 	pthread_t bg;
 
 	pthread_mutex_t rate_lock;
