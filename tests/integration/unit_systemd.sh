@@ -33,7 +33,9 @@ cleanup_add "rm -rf $T"
 for d in /run/systemd/nspawn /run/systemd/nspawn-root; do
     [ -e $d ] || cleanup_add "rm -rf $d"
 done
-BUILD=$(cd "$B" && pwd)
+# the build inside the container, at a path of its own: a checkout under
+# /tmp would be hidden by the container's /tmp and by the unit's PrivateTmp
+BUILD=/opt/ksmd-build
 sed "s|@SBINDIR@|$BUILD|g; s|@SYSCONFDIR@|/etc|g" "$ROOT/systemd/ksmd.service.in" > $T/ksmd.service
 cat > $T/ksmd.conf <<EOF
 [ksm]
@@ -91,7 +93,7 @@ timeout 120 systemd-nspawn --quiet --register=no --keep-unit --private-network -
     --bind-ro=$T/ksmd.service:/etc/systemd/system/ksmd.service \
     --bind-ro=$T/ksmd-probe.service:/etc/systemd/system/ksmd-probe.service \
     --bind-ro=$T/ksmd.conf:/etc/ksmd.conf --bind-ro=$T/probe.sh:/probe.sh \
-    --bind=$T/out:/out --bind-ro=$BUILD \
+    --bind=$T/out:/out --bind-ro="$(cd "$B" && pwd)":$BUILD \
     -b systemd.unit=ksmd-probe.service systemd.firstboot=off < /dev/null > $T/boot.log 2>&1
 rc=$?
 boot_tail() { sed 's/\x1b\[[0-9;]*[mK]//g' $T/boot.log | tail -25; }
