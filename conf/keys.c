@@ -55,6 +55,8 @@ int config_stats_user(const char *name, uid_t *uid, gid_t *gid, char *shown, siz
 static int check_stats_user(const struct conf_key *k, const void *p, char *err, size_t errlen)
 {
 	(void)k;
+	if (!((const char *)p)[0])
+		return 0;  /* the default: ksmd or nobody, looked up and checked at start */
 	uid_t uid;
 	gid_t gid;
 	char shown[64];

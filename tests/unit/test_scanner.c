@@ -482,6 +482,17 @@ static void test_index_limit(void)
 	child_stop(&b);
 }
 
+/* Poll s's results every 10 ms, up to tries times, until it has made at
+ * least passes passes; r holds the last results read. */
+static void wait_passes(struct scanner *s, struct scanner_results *r, uint64_t passes, int tries)
+{
+	for (int i = 0; i < tries && r->passes < passes; i++) {
+		usleep(10000);
+		scanner_results_free(r);
+		CU_ASSERT_EQUAL(scanner_get_results(s, r), 0);
+	}
+}
+
 /* Background mode with pause, rate and CPU limits set live. */
 static void test_background(void)
 {
@@ -496,11 +507,7 @@ static void test_background(void)
 	CU_ASSERT_EQUAL(scanner_start(s), 0);
 	CU_ASSERT_EQUAL(scanner_scan_once(s), -EBUSY);
 	struct scanner_results r = { 0 };
-	for (int i = 0; i < 300 && r.passes < 3; i++) {
-		usleep(10000);
-		scanner_results_free(&r);
-		CU_ASSERT_EQUAL(scanner_get_results(s, &r), 0);
-	}
+	wait_passes(s, &r, 3, 300);
 	CU_ASSERT(r.passes >= 3);
 	CU_ASSERT_EQUAL(find(&r, "a")->unique_pages, 300);
 	scanner_results_free(&r);
@@ -527,20 +534,12 @@ static void test_new_guest_pass(void)
 	scanner_set_pages_per_sec(s, 1000000);
 	CU_ASSERT_EQUAL(scanner_start(s), 0);
 	struct scanner_results r = { 0 };
-	for (int i = 0; i < 500 && r.passes < 1; i++) {
-		usleep(10000);
-		scanner_results_free(&r);
-		CU_ASSERT_EQUAL(scanner_get_results(s, &r), 0);
-	}
+	wait_passes(s, &r, 1, 500);
 	CU_ASSERT_EQUAL_FATAL(r.passes, 1); /* the first pass, over no guest */
 	CU_ASSERT_EQUAL(r.predicted_sharing_pages, 0);
 	CU_ASSERT_EQUAL(scanner_add_guest(s, "a", a.pid, SCANNER_GUEST_QEMU,
 					  memhog_pages(&base) * 4096), 0);
-	for (int i = 0; i < 500 && r.passes < 2; i++) { /* 5 s, not 60 */
-		usleep(10000);
-		scanner_results_free(&r);
-		CU_ASSERT_EQUAL(scanner_get_results(s, &r), 0);
-	}
+	wait_passes(s, &r, 2, 500); /* 5 s, not 60 */
 	CU_ASSERT_EQUAL(r.passes, 2);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(find(&r, "a"));
 	CU_ASSERT_EQUAL(find(&r, "a")->unique_pages, 300);
