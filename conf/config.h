@@ -68,6 +68,7 @@ struct ksmd_config {
 	double scanner_cpu_percent;
 	usec_t scanner_pass_interval_usec;
 	usec_t scanner_backoff_max_usec;
+	usec_t scanner_pass_interval_max_usec;
 	bool scanner_vm_readv;
 	/* [ksm] */
 	char ksm_manage[CONF_NAME_MAX]; /* yes|force|no: config_ksm_manage() */

@@ -97,6 +97,14 @@ static const struct conf_key base_keys[] = {
 	  "CPU budget of the scanner, all threads together", NULL },
 	{ "scanner", "pass_interval", CONF_DURATION, C(scanner_pass_interval_usec), 0, 86400e6, "30s", true, "duration",
 	  "pause between two full passes", NULL },
+	{ "scanner", "pass_interval_max", CONF_DURATION, C(scanner_pass_interval_max_usec), 0, 86400e6, "5m", true,
+	  "duration",
+	  "quiet backoff: after 3 passes in a row that found nothing for KSM to merge, no changed page and the "
+	  "same guests, the pause between passes doubles per such pass up to this; a pass that finds "
+	  "something, a guest added, or a guest whose resident size moves by more than 1/64 brings it back "
+	  "to pass_interval at once. A guest that rewrites memory it holds into content other guests have "
+	  "is found within this instead of pass_interval. 0 or not above pass_interval: the pause never "
+	  "grows. The stats show the pause after the last pass (scanner.next_pause_seconds)", NULL },
 	{ "scanner", "backoff_max_interval", CONF_DURATION, C(scanner_backoff_max_usec), 0, 86400e6, "10m", true, "duration",
 	  "rescan backoff: a page whose content stayed unique and unchanged over 3 reads is read every 2nd "
 	  "pass, then every 4th, 8th, 16th, 32nd (a changed, duplicate, zero-filled or absent page is read "

@@ -81,7 +81,8 @@ enum snap_id {
 	SF_SCANNER_ZERO_FILLED_PAGES, SF_SCANNER_DUPLICATE_PAGES, SF_SCANNER_VOLATILE_PAGES,
 	SF_SCANNER_HASH_COLLISIONS, SF_SCANNER_TRACKED_PAGES, SF_SCANNER_BYTES_PER_TRACKED_PAGE,
 	SF_SCANNER_INCREMENTAL, SF_SCANNER_PAGES_VM_READV, SF_SCANNER_VM_READV_CHANGED,
-	SF_SCANNER_BACKOFF_PAGES, SF_SCANNER_PAGES_BEYOND_INDEX_LIMIT,
+	SF_SCANNER_BACKOFF_PAGES, SF_SCANNER_PAGES_BEYOND_INDEX_LIMIT, SF_SCANNER_QUIET_PASSES,
+	SF_SCANNER_NEXT_PAUSE_SECONDS,
 	SF_GUESTS,
 	/* guests[] */
 	SF_GUEST_NAME, SF_GUEST_PID, SF_GUEST_BACKEND, SF_GUEST_STATE, SF_GUEST_REASON,
@@ -373,6 +374,10 @@ static const struct snap_field snap_fields[SF_N] = {
 	[SF_SCANNER_VM_READV_CHANGED] = F(SCANNER, "vm_readv_changed", INT, "pages", J),
 	[SF_SCANNER_BACKOFF_PAGES] = M(SCANNER, "backoff_pages", INT, "pages", J | P, GAUGE("ksmd_scanner_backoff_pages",
 		"Pages the last pass left unread by rescan backoff (counted as of their last read).")),
+	[SF_SCANNER_QUIET_PASSES] = F(SCANNER, "quiet_passes", INT, "", J),
+	[SF_SCANNER_NEXT_PAUSE_SECONDS] = M(SCANNER, "next_pause_seconds", NUM, "seconds", J | P,
+		GAUGE("ksmd_scanner_next_pause_seconds",
+		      "Pause after the last pass: scanner.pass_interval, longer after quiet passes.")),
 	[SF_SCANNER_PAGES_BEYOND_INDEX_LIMIT] = M(SCANNER, "pages_beyond_index_limit", INT, "pages", J | P,
 		GAUGE("ksmd_scanner_pages_beyond_index_limit",
 		      "Pages the last pass hashed beyond its index limit (8 TiB of guest memory per pass): "

@@ -44,6 +44,7 @@ static void scanner_configure(struct daemon *d)
 	scanner_set_cpu_percent(s, (unsigned)d->cfg.scanner_cpu_percent);
 	scanner_set_pass_interval(s, d->cfg.scanner_pass_interval_usec);
 	scanner_set_backoff_max(s, d->cfg.scanner_backoff_max_usec);
+	scanner_set_pass_interval_max(s, d->cfg.scanner_pass_interval_max_usec);
 }
 
 void modules_apply_config(struct daemon *d)
@@ -80,6 +81,7 @@ int modules_init(struct daemon *d)
 		sc.cpu_percent = (unsigned)d->cfg.scanner_cpu_percent;
 		sc.pass_interval_usec = d->cfg.scanner_pass_interval_usec;
 		sc.backoff_max_usec = d->cfg.scanner_backoff_max_usec;
+		sc.pass_interval_max_usec = d->cfg.scanner_pass_interval_max_usec;
 		sc.pread_only = !d->cfg.scanner_vm_readv;
 		m->scanner = scanner_new(&sc);
 		if (!m->scanner) {

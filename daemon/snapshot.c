@@ -281,6 +281,8 @@ static json_t *scanner_json(const struct daemon *d)
 		JSET(sc, SCANNER_VM_READV_CHANGED, JU(r->vm_readv_changed));
 		JSET(sc, SCANNER_BACKOFF_PAGES, JU(r->pages_backoff));
 		JSET(sc, SCANNER_PAGES_BEYOND_INDEX_LIMIT, JU(r->pages_beyond_index_limit));
+		JSET(sc, SCANNER_QUIET_PASSES, JU(r->quiet_passes));
+		JSET(sc, SCANNER_NEXT_PAUSE_SECONDS, json_real((double)r->next_pause_usec / 1e6));
 	}
 	return sc;
 }

@@ -270,6 +270,7 @@ static size_t pass_open_guests(struct scan_pass *p, uint64_t *total, uint64_t *r
 		}
 		*total += gpages;
 		uint64_t res = atomic_load(&g->resident_pages);
+		atomic_store(&g->resident_at_pass, res);
 		*resident += MIN(gpages, res ? res : gpages);
 	}
 	return nwork;

@@ -276,6 +276,7 @@ int scan_publish(struct scan_pass *p, usec_t start, usec_t wall)
 	pass_totals(p, &t, ksm_pages, start, wall, &r);
 	warn_index_limit(&r);
 
+	scan_quiet_update(s, &r, s->res.passes + 1);
 	pthread_mutex_lock(&s->res_lock);
 	r.passes = s->res.passes + 1;
 	scanner_results_free(&s->res);

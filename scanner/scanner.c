@@ -133,6 +133,25 @@
  * converged against 0.46 reading every page; what a pass still spends on a
  * page left unread is its pagemap entry and its index slot, about 0.5 us.
  *
+ * Quiet backoff (scanner.pass_interval_max). The rescan backoff still
+ * walks every page's pagemap entry, kpageflags for the merged ones and one
+ * read of each KSM page every pass: once converged, a pass costs in
+ * proportion to the memory, changed or not. So the pause between passes
+ * grows while there is nothing to find. A pass is quiet when it leaves
+ * nothing for KSM to merge (dup_saveable_pages at most one page in 1024 of
+ * those present, or 64), saw no more pages change than that (volatile),
+ * failed on no guest, and read the same guests with the same RAM regions
+ * as the pass before. After QUIET_PASSES quiet passes in a row the pause
+ * doubles per quiet pass, up to pass_interval_max; any pass that is not
+ * quiet brings it back to pass_interval. Waiting is done a pass_interval
+ * at a time, and a wait ends early, for a pass at once, when a guest is
+ * added (pass_wanted) or when the resident size the tick last told for a
+ * guest (scanner_guest_set_resident) moved by more than 1/64 (and 64
+ * pages) from what the last pass saw: a guest booting or filling memory
+ * is read at pass_interval. What waits longer is a change that moves no
+ * resident size: a guest that rewrites memory it holds into content other
+ * guests have is found within pass_interval_max instead of pass_interval.
+ *
  * Per tracked page the scanner keeps 8 bytes of hash, 1 bit "hashed
  * before" and 1 byte of backoff state between passes, in chunks of 32 MiB
  * of address space allocated when a chunk first holds a page to read (a
@@ -346,6 +365,7 @@ struct scanner *scanner_new(const struct scanner_conf *conf)
 	atomic_store(&s->cpu_percent, conf->cpu_percent);
 	atomic_store(&s->interval_usec, conf->pass_interval_usec);
 	atomic_store(&s->backoff_max_usec, conf->backoff_max_usec);
+	atomic_store(&s->interval_max_usec, conf->pass_interval_max_usec);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->run_lock, NULL);
 	pthread_cond_init(&s->run_cond, NULL);
@@ -406,6 +426,103 @@ int scanner_scan_once(struct scanner *s)
 	return r;
 }
 
+
+/* Is the pass whose results r are about to be published quiet (see the
+ * essay)? Sets r's quiet fields, the run of quiet passes and the guests'
+ * signature; called by the pass's publish (the pass thread), before r
+ * is published, so a reader never sees r without them. */
+void scan_quiet_update(struct scanner *s, struct scanner_results *r, uint64_t passes)
+{
+	uint64_t present = 0, changed = 0, sig = r->n_guests;
+	bool failed = false;
+	for (unsigned i = 0; i < r->n_guests; i++) {
+		const struct scanner_guest_stats *g = &r->guests[i];
+		present += g->present_pages;
+		changed += g->volatile_pages;
+		failed |= g->last_error != 0 || !g->alive;
+		sig = (sig ^ (uint64_t)g->pid ^ g->region_pages ^ (g->regions << 40)) * 0x100000001b3ULL;
+	}
+	uint64_t slack = MAX(present / 1024, 64);
+	bool quiet = passes > 1 && !failed && sig == s->quiet_sig &&
+		     r->dup_saveable_pages <= slack && changed <= slack;
+	s->quiet_sig = sig;
+	s->quiet_passes = quiet ? s->quiet_passes + 1 : 0;
+	r->quiet = quiet;
+	r->quiet_passes = s->quiet_passes;
+	r->next_pause_usec = scanner_quiet_pause(atomic_load(&s->interval_usec),
+						 atomic_load(&s->interval_max_usec), s->quiet_passes);
+}
+
+/* The pause after a pass with quiet_passes quiet passes in a row, from the
+ * pass interval and its maximum (pure, for unit tests). */
+usec_t scanner_quiet_pause(usec_t interval, usec_t max, unsigned quiet_passes)
+{
+	if (max <= interval || quiet_passes < QUIET_PASSES)
+		return interval;
+	unsigned k = quiet_passes - QUIET_PASSES + 1;
+	if (interval == 0)
+		return 0;  /* back to back: never a pause */
+	if (k >= 32 || interval << k >= max)
+		return MAX(max, interval);
+	return interval << k;
+}
+
+/* Has a guest's resident size moved far enough from what the last pass
+ * saw to read it now? */
+static bool resident_moved(struct scanner *s)
+{
+	bool moved = false;
+	pthread_mutex_lock(&s->lock);
+	for (struct scan_guest *g = s->guests; g && !moved; g = g->next) {
+		if (g->removed)
+			continue;
+		uint64_t now = atomic_load(&g->resident_pages), then = atomic_load(&g->resident_at_pass);
+		uint64_t d = now > then ? now - then : then - now;
+		moved = d > MAX(then / 64, 64);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return moved;
+}
+
+static void deadline_after(struct timespec *ts, usec_t wait)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	uint64_t ns = (uint64_t)ts->tv_nsec + (wait % USEC_PER_SEC) * 1000;
+	ts->tv_sec += (time_t)(wait / USEC_PER_SEC + ns / 1000000000ULL);
+	ts->tv_nsec = (long)(ns % 1000000000ULL);
+}
+
+/* Wait the pause after a pass (run_lock held): a pass_interval at a time,
+ * until the pause is over (from the interval and its maximum as they are
+ * now: a live change takes effect in the wait), the scanner stops, a pass
+ * is wanted, or a guest's resident size moved. */
+static void wait_pause(struct scanner *s)
+{
+	usec_t start = now_usec();
+	for (;;) {
+		usec_t interval = atomic_load(&s->interval_usec);
+		usec_t pause = scanner_quiet_pause(interval, atomic_load(&s->interval_max_usec),
+						   s->quiet_passes);
+		usec_t waited = now_usec() - start;
+		if (waited >= pause)
+			return;
+		struct timespec ts;
+		deadline_after(&ts, MIN(pause - waited, MAX(interval, 10 * USEC_PER_MSEC)));
+		int r = 0;
+		while (!s->stopping && !s->pass_wanted && r != ETIMEDOUT)
+			r = pthread_cond_timedwait(&s->run_cond, &s->run_lock, &ts);
+		if (s->stopping || s->pass_wanted)
+			return;
+		pthread_mutex_unlock(&s->run_lock);
+		bool moved = resident_moved(s);
+		pthread_mutex_lock(&s->run_lock);
+		if (moved) {
+			s->quiet_passes = 0;
+			return;
+		}
+	}
+}
+
 static void *bg_main(void *arg)
 {
 	struct scanner *s = arg;
@@ -421,17 +538,12 @@ static void *bg_main(void *arg)
 			end_pass(s);
 			if (r < 0 && r != -ECANCELED)
 				log_warn("scanner: pass failed: %s, ignoring", strerror(-r));
+			if (r < 0)
+				s->quiet_passes = 0;
 		}
 		pthread_mutex_lock(&s->run_lock);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		usec_t wait = atomic_load(&s->interval_usec);
-		uint64_t ns = (uint64_t)ts.tv_nsec + (wait % USEC_PER_SEC) * 1000;
-		ts.tv_sec += (time_t)(wait / USEC_PER_SEC + ns / 1000000000ULL);
-		ts.tv_nsec = (long)(ns % 1000000000ULL);
-		while (!s->stopping && !s->pass_wanted &&
-		       pthread_cond_timedwait(&s->run_cond, &s->run_lock, &ts) != ETIMEDOUT)
-			;
+		if (!s->pass_wanted)
+			wait_pause(s);
 		s->pass_wanted = false; /* the pass about to start reads every guest */
 		pthread_mutex_unlock(&s->run_lock);
 	}
@@ -513,6 +625,14 @@ void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec)
 void scanner_set_backoff_max(struct scanner *s, usec_t max_usec)
 {
 	atomic_store(&s->backoff_max_usec, max_usec);
+}
+
+void scanner_set_pass_interval_max(struct scanner *s, usec_t max_usec)
+{
+	atomic_store(&s->interval_max_usec, max_usec);
+	pthread_mutex_lock(&s->run_lock);
+	pthread_cond_broadcast(&s->run_cond);  /* re-arm the wait */
+	pthread_mutex_unlock(&s->run_lock);
 }
 
 void scanner_pause(struct scanner *s)

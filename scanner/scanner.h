@@ -49,6 +49,14 @@ struct scanner_conf {
 	                            * core (1..100*threads), 0 = unlimited */
 	usec_t pass_interval_usec; /* background mode: pause between the end of
 	                            * one pass and the start of the next */
+	usec_t pass_interval_max_usec; /* quiet backoff: after QUIET_PASSES
+	                            * quiet passes in a row (scanner.c) the
+	                            * pause doubles per quiet pass up to this;
+	                            * a pass that is not quiet, a guest added
+	                            * or one whose resident size moved brings
+	                            * it back to pass_interval_usec. 0 or not
+	                            * above pass_interval_usec (default): the
+	                            * pause never grows */
 	size_t read_batch_bytes;   /* largest single read, default 1 MiB */
 	bool pread_only;           /* read every page with pread on
 	                            * /proc/PID/mem; false (default): runs of
@@ -138,6 +146,11 @@ void scanner_set_pages_per_sec(struct scanner *s, uint64_t pages_per_sec);
 void scanner_set_cpu_percent(struct scanner *s, unsigned cpu_percent);
 void scanner_set_pass_interval(struct scanner *s, usec_t interval_usec);
 void scanner_set_backoff_max(struct scanner *s, usec_t max_usec);
+/* Quiet backoff's longest pause (scanner_conf.pass_interval_max_usec). */
+void scanner_set_pass_interval_max(struct scanner *s, usec_t max_usec);
+/* The pause after a pass that ends quiet_passes quiet passes in a row
+ * (pure: the quiet backoff's rule, scanner.c). */
+usec_t scanner_quiet_pause(usec_t interval, usec_t max, unsigned quiet_passes);
 
 /* Pause: threads park between read batches until resumed. Idempotent. */
 void scanner_pause(struct scanner *s);
@@ -210,6 +223,12 @@ struct scanner_results {
 	                               * predicted: neither unique nor duplicate) */
 	uint64_t index_limit_pages;   /* the limit the last pass had, in pages
 	                               * (whole chunks) */
+	bool quiet;                   /* the last pass was quiet: nothing to merge
+	                               * that KSM has not merged, no page changed,
+	                               * the same guests as the pass before */
+	unsigned quiet_passes;        /* quiet passes in a row, up to the last */
+	usec_t next_pause_usec;       /* the pause after the last pass (quiet
+	                               * backoff: pass_interval, or longer) */
 	unsigned backoff_max_passes;  /* most passes from one read of a page to
 	                               * the next, as the last pass bounded them
 	                               * (1: no backoff) */

@@ -79,6 +79,8 @@ struct scan_guest {
 	int ksm_stat_fd;        /* /proc/PID/ksm_stat, open from the guest's
 	                         * adding to its removal; -1: none */
 	_Atomic uint64_t resident_pages;  /* the tick's sample; 0: not told */
+	_Atomic uint64_t resident_at_pass;  /* resident_pages when the last pass
+	                                   * opened the guest (quiet backoff) */
 	_Atomic bool no_vmr;    /* process_vm_readv refused this pass (EPERM &
 	                         * co): pread only for the rest of it */
 	_Atomic int failed;     /* negative errno that ended its pass */
@@ -107,6 +109,9 @@ struct scanner {
 	_Atomic unsigned cpu_percent;
 	_Atomic usec_t interval_usec;
 	_Atomic usec_t backoff_max_usec;  /* 0: read every page every pass */
+	_Atomic usec_t interval_max_usec; /* quiet backoff's longest pause */
+	unsigned quiet_passes;     /* quiet passes in a row (the pass thread) */
+	uint64_t quiet_sig;        /* the last pass's guests and sizes, hashed */
 	usec_t pass_start_usec[BACKOFF_MAX_PASSES];  /* by pass number mod 32 */
 	usec_t last_pass_wall_usec;
 
@@ -141,6 +146,8 @@ struct ref_block {
 	struct chunk_state *c;
 	uint64_t first;            /* page index of the chunk in r */
 };
+
+#define QUIET_PASSES 3u  /* quiet passes before the pause grows (scanner.c) */
 
 struct scan_pass {
 	struct scanner *s;
@@ -222,5 +229,7 @@ int scan_chunk(struct worker *w, struct work_item *it);
 void scan_index_ksm_pages(struct scan_pass *p);
 void scan_backoff_drop_classes(struct scan_pass *p);
 int scan_publish(struct scan_pass *p, usec_t start, usec_t wall);
+/* Set r's quiet fields (scanner.c, quiet backoff); before r is published. */
+void scan_quiet_update(struct scanner *s, struct scanner_results *r, uint64_t passes);
 
 #endif

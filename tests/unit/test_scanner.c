@@ -549,6 +549,81 @@ static void test_new_guest_pass(void)
 	child_stop(&a);
 }
 
+/* The quiet backoff's pause, by the rule: pass_interval until 3 quiet
+ * passes in a row, then doubled per quiet pass up to the maximum; a
+ * maximum of 0 or not above the interval never lengthens it. */
+static void test_quiet_pause(void)
+{
+	const usec_t s1 = USEC_PER_SEC;
+	static const struct { usec_t interval, max; unsigned quiet; usec_t want; } t[] = {
+		{ 1, 8, 0, 1 }, { 1, 8, 2, 1 }, { 1, 8, 3, 2 }, { 1, 8, 4, 4 }, { 1, 8, 5, 8 },
+		{ 1, 8, 6, 8 }, { 1, 8, 200, 8 }, { 1, 6, 5, 6 }, { 1, 0, 9, 1 }, { 8, 8, 9, 8 },
+		{ 8, 2, 9, 8 }, { 0, 8, 9, 0 }, { 30, 300, 4, 120 }, { 30, 300, 6, 300 },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		CU_ASSERT_EQUAL(scanner_quiet_pause(t[i].interval * s1, t[i].max * s1, t[i].quiet),
+				t[i].want * s1);
+}
+
+/* Quiet backoff on a real process whose memory does not change: the
+ * pause grows to the maximum; a guest whose resident size moves is read at
+ * once and the pause is back to pass_interval; a maximum set to 0 live
+ * ends the backoff. */
+static void test_quiet_backoff(void)
+{
+	static const struct memhog_layout quiet = {
+		.unique = 300, .zero_filled = 20, .seed = 5, .mergeable = true,
+	};
+	struct child a;
+	CU_ASSERT_FATAL(child_start(&a, &quiet) == 0);
+	struct scanner *s = new_scanner(1, NULL);
+	const usec_t interval = 50 * USEC_PER_MSEC, max = 2 * USEC_PER_SEC;
+	scanner_set_pass_interval(s, interval);
+	scanner_set_pass_interval_max(s, max);
+	CU_ASSERT_EQUAL(scanner_add_guest(s, "a", a.pid, SCANNER_GUEST_QEMU,
+					  memhog_pages(&quiet) * 4096), 0);
+	CU_ASSERT_EQUAL(scanner_start(s), 0);
+	struct scanner_results r = { 0 };
+	/* 50 ms x 3, then 100, 200, 400, 800, 1600 ms: the pause reaches 2 s
+	 * after about 3.3 s */
+	for (int i = 0; i < 1000 && r.next_pause_usec < max; i++) {
+		usleep(10000);
+		scanner_results_free(&r);
+		CU_ASSERT_EQUAL(scanner_get_results(s, &r), 0);
+	}
+	CU_ASSERT_EQUAL(r.next_pause_usec, max);
+	CU_ASSERT_TRUE(r.quiet);
+	CU_ASSERT(r.quiet_passes >= 3);
+	CU_ASSERT_EQUAL(find(&r, "a")->unique_pages, 300);
+	uint64_t p0 = r.passes;
+	/* a quiet pass's pause of 2 s: none within 1 s */
+	usleep(1000000);
+	scanner_results_free(&r);
+	CU_ASSERT_EQUAL(scanner_get_results(s, &r), 0);
+	uint64_t p1 = r.passes;
+	CU_ASSERT(p1 <= p0 + 1);
+	/* the resident size moves (the tick tells 1000 pages where the pass saw
+	 * none told): read within a slice of 50 ms, not after the 2 s pause */
+	usec_t t0 = now_usec();
+	CU_ASSERT_EQUAL(scanner_guest_set_resident(s, "a", 1000), 0);
+	wait_passes(s, &r, p1 + 1, 100);
+	CU_ASSERT(r.passes >= p1 + 1);
+	CU_ASSERT(now_usec() - t0 < 800 * USEC_PER_MSEC);
+	CU_ASSERT_EQUAL(r.next_pause_usec, interval);
+	CU_ASSERT_EQUAL(r.quiet_passes, 1);
+	/* backoff off, live: passes every 50 ms whatever the quiet run */
+	scanner_set_pass_interval_max(s, 0);
+	uint64_t p2 = r.passes;
+	wait_passes(s, &r, p2 + 8, 300);
+	CU_ASSERT(r.passes >= p2 + 8);
+	CU_ASSERT_EQUAL(r.next_pause_usec, interval);
+	CU_ASSERT(r.quiet_passes >= 8);
+	scanner_results_free(&r);
+	scanner_stop(s);
+	scanner_free(s);
+	child_stop(&a);
+}
+
 int main(void)
 {
 	KSMD_TEST_INIT();
@@ -565,6 +640,8 @@ int main(void)
 		{ "the index limit lowered: pages beyond it counted apart, exact within", test_index_limit },
 		{ "background passes, live tunables, pause", test_background },
 		{ "a guest added is read at once, not after pass_interval", test_new_guest_pass },
+		{ "quiet backoff: the pause by the rule", test_quiet_pause },
+		{ "quiet backoff: a real process, a moved resident size, off live", test_quiet_backoff },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("scanner", tests);
