@@ -375,12 +375,16 @@ static void pass_release(struct scan_pass *p)
 
 /* What the pass may leave unread (scan_backoff.h): the bound over the
  * time from this pass's start to the next one's, the longer of the last
- * such time and the pass interval plus the last pass's duration. */
+ * such time and the pause that may follow this pass plus the last pass's
+ * duration (the quiet backoff's, as if this pass were quiet too: the
+ * longest it can be). */
 static void pass_plan_backoff(struct scan_pass *p, usec_t start)
 {
 	struct scanner *s = p->s;
 	usec_t *starts = s->pass_start_usec;
-	usec_t period = atomic_load(&s->interval_usec) + s->last_pass_wall_usec;
+	usec_t period = scanner_quiet_pause(atomic_load(&s->interval_usec),
+					    atomic_load(&s->interval_max_usec), s->quiet_passes + 1) +
+			s->last_pass_wall_usec;
 	if (p->id > 1 && start > starts[(p->id - 1) & BACKOFF_STAMP_MASK])
 		period = MAX(period, start - starts[(p->id - 1) & BACKOFF_STAMP_MASK]);
 	starts[p->id & BACKOFF_STAMP_MASK] = start;
