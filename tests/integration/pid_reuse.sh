@@ -64,7 +64,9 @@ for try in 1 2 3 4 5 6 7 8; do
     "$BUILD/tests/scanner_memhog" 0 0 0 4096 0 0 0 7 >"$hog_out" &
     p=$!
     if [ "$p" = "$victim" ]; then newpid=$p; break; fi
-    kill "$p"; wait "$p" 2>/dev/null
+    # SIGKILL: a child not yet exec'd is still this shell, and SIGTERM would
+    # make it run the EXIT trap (our cleanups: rm -rf $T) on its way out
+    kill -KILL "$p"; wait "$p" 2>/dev/null
 done
 [ -n "$newpid" ] || skip "could not hand pid $victim to a new process in $try tries"
 t_reused=$(date +%s.%N)
