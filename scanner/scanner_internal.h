@@ -23,8 +23,12 @@
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 #define KPF_KSM (1ULL << 21)
 #define KPF_ZERO_PAGE (1ULL << 24)
+#ifndef KPF_CACHE
 #define KPF_CACHE 512u               /* kpageflags entries cached per thread */
+#endif
+#ifndef KPF_READ
 #define KPF_READ 64u                 /* entries read per kpageflags miss */
+#endif
 #define RA_PAGES 32u                 /* read-back read-ahead per worker */
 
 enum gcount {
@@ -227,6 +231,7 @@ int scan_chunk(struct worker *w, struct work_item *it);
 
 /* scan_publish.c */
 void scan_index_ksm_pages(struct scan_pass *p);
+size_t scan_ksm_distinct(struct ksm_seen *v, size_t n);
 void scan_backoff_drop_classes(struct scan_pass *p);
 int scan_publish(struct scan_pass *p, usec_t start, usec_t wall);
 /* Set r's quiet fields (scanner.c, quiet backoff); before r is published. */

@@ -3,6 +3,7 @@
  * pairs, collisions forced with a tiny hash, the index limit lowered.
  * Needs root (pagemap PFNs). */
 #include "scanner/scanner.h"
+#include "scanner/scanner_internal.h"  /* scan_ksm_distinct */
 #include "tests/scanner_memhog.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/log_capture.h"
@@ -549,6 +550,42 @@ static void test_new_guest_pass(void)
 	child_stop(&a);
 }
 
+/* One mapping per KSM page, in the order met, one with a ref preferred;
+ * the same by the hash set and, for a large input, against a brute count. */
+static void test_ksm_distinct(void)
+{
+	struct ksm_seen v[] = {
+		{ 7, UINT32_MAX }, { 3, 10 }, { 7, 11 }, { 3, 12 }, { 9, UINT32_MAX }, { 7, 13 },
+		{ 9, UINT32_MAX }, { 1ULL << 40, 14 },
+	};
+	size_t n = scan_ksm_distinct(v, sizeof v / sizeof v[0]);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	CU_ASSERT(v[0].pfn == 7 && v[0].ref == 11);
+	CU_ASSERT(v[1].pfn == 3 && v[1].ref == 10);
+	CU_ASSERT(v[2].pfn == 9 && v[2].ref == UINT32_MAX);
+	CU_ASSERT(v[3].pfn == 1ULL << 40 && v[3].ref == 14);
+	CU_ASSERT_EQUAL(scan_ksm_distinct(v, 0), 0);
+	size_t big = 300000;
+	struct ksm_seen *w = malloc(big * sizeof(*w));
+	unsigned char *seen = calloc(65536, 1);
+	CU_ASSERT_FATAL(w && seen);
+	size_t want = 0;
+	uint64_t x = 88172645463325252ULL;
+	for (size_t i = 0; i < big; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		uint64_t pfn = (x % 65536) * 4096 + 5;  /* strided, like scattered KSM pages */
+		w[i] = (struct ksm_seen){ pfn, (uint32_t)i };
+		if (!seen[x % 65536]++)
+			want++;
+	}
+	n = scan_ksm_distinct(w, big);
+	CU_ASSERT_EQUAL(n, want);
+	for (size_t i = 1; i < n; i++)
+		CU_ASSERT_FATAL(w[i].ref > w[i - 1].ref);  /* the first of each, in order */
+	free(w);
+	free(seen);
+}
+
 /* The quiet backoff's pause, by the rule: pass_interval until 3 quiet
  * passes in a row, then doubled per quiet pass up to the maximum; a
  * maximum of 0 or not above the interval never lengthens it. */
@@ -641,6 +678,7 @@ int main(void)
 		{ "background passes, live tunables, pause", test_background },
 		{ "a guest added is read at once, not after pass_interval", test_new_guest_pass },
 		{ "quiet backoff: the pause by the rule", test_quiet_pause },
+		{ "KSM pages: one mapping each, in the order met", test_ksm_distinct },
 		{ "quiet backoff: a real process, a moved resident size, off live", test_quiet_backoff },
 		{ NULL, NULL },
 	};
