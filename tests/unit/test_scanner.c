@@ -586,6 +586,43 @@ static void test_ksm_distinct(void)
 	free(seen);
 }
 
+/* The KSM pages' hashes kept for the next pass: what is put is got back,
+ * nothing else; each PFN's turn to be read again comes once in 8 passes. */
+static void test_ksm_hashes(void)
+{
+	struct ksm_hashes t = { 0 };
+	uint64_t h = 0;
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 5, &h));  /* none: every page is read */
+	size_t n = 100000;
+	CU_ASSERT_EQUAL_FATAL(scan_ksm_hashes_init(&t, n), 0);
+	CU_ASSERT(t.cap >= n + n / 3);
+	for (size_t i = 0; i < n; i++)
+		scan_ksm_hashes_put(&t, i * 4096 + 7, i * 31 + 1);
+	scan_ksm_hashes_put(&t, 7, 99);  /* again: replaced */
+	size_t ok = 0;
+	for (size_t i = 1; i < n; i++)
+		ok += scan_ksm_hashes_get(&t, i * 4096 + 7, &h) && h == i * 31 + 1;
+	CU_ASSERT_EQUAL(ok, n - 1);
+	CU_ASSERT_TRUE(scan_ksm_hashes_get(&t, 7, &h));
+	CU_ASSERT_EQUAL(h, 99);
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 8, &h));
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 0, &h));
+	scan_ksm_hashes_free(&t);
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 7, &h));
+	unsigned turns[KSM_REVERIFY_PASSES] = { 0 };
+	for (uint64_t pfn = 1000; pfn < 1000 + 8000; pfn++) {
+		unsigned k = 0;
+		for (uint64_t pass = 1; pass <= KSM_REVERIFY_PASSES; pass++)
+			if (scan_ksm_reverify(pfn, pass)) {
+				k++;
+				turns[pass - 1]++;
+			}
+		CU_ASSERT_EQUAL_FATAL(k, 1);
+	}
+	for (unsigned i = 0; i < KSM_REVERIFY_PASSES; i++)
+		CU_ASSERT(turns[i] > 500 && turns[i] < 1500);  /* spread over the passes */
+}
+
 /* The quiet backoff's pause, by the rule: pass_interval until 3 quiet
  * passes in a row, then doubled per quiet pass up to the maximum; a
  * maximum of 0 or not above the interval never lengthens it. */
@@ -679,6 +716,7 @@ int main(void)
 		{ "a guest added is read at once, not after pass_interval", test_new_guest_pass },
 		{ "quiet backoff: the pause by the rule", test_quiet_pause },
 		{ "KSM pages: one mapping each, in the order met", test_ksm_distinct },
+		{ "KSM pages: hashes kept for the next pass, read again in turn", test_ksm_hashes },
 		{ "quiet backoff: a real process, a moved resident size, off live", test_quiet_backoff },
 		{ NULL, NULL },
 	};
