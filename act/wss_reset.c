@@ -26,7 +26,9 @@ int wss_tracker_reset(struct wss_tracker *t, usec_t now)
 	if (!t->reset_due)
 		return 0;
 	t->reset_due = false;
+	usec_t cpu0 = wss_thread_cpu_usec();
 	int r = wss_clear(t->pid, t->found);
+	t->clear_cpu_usec = wss_thread_cpu_usec() - cpu0;
 	t->last_error = r;
 	t->cleared_usec = r < 0 ? 0 : now ? now : 1;
 	return r;

@@ -76,7 +76,24 @@ struct wss_tracker {
 	int last_error;                     /* 0 or -errno of the last clear/read */
 	uint64_t samples;                   /* samples taken */
 	uint64_t discarded;                 /* intervals dropped: ksmd read the pages */
+	usec_t clear_cpu_usec;              /* CPU time of the last clear (this thread's) */
+	usec_t read_cpu_usec;               /* CPU time of the last read */
 };
+
+/* CPU time of one cycle of t: its last clear plus its last read (both walk
+ * every page table of the guest's RAM: in proportion to its size). */
+usec_t wss_tracker_cycle_cpu(const struct wss_tracker *t);
+
+/* The interval every guest's cycle runs at: interval_usec, or longer when
+ * cycles costing cycle_cpu_sum_usec of CPU in all (one cycle of each guest)
+ * would take more than cpu_percent of a core at that interval: then
+ * cycle_cpu_sum_usec * 100 / cpu_percent, at most WSS_INTERVAL_MAX_USEC.
+ * cpu_percent 0 = no bound. Pure. */
+usec_t wss_bounded_interval(usec_t interval_usec, usec_t cycle_cpu_sum_usec, double cpu_percent);
+#define WSS_INTERVAL_MAX_USEC (600 * USEC_PER_SEC)
+
+/* This thread's CPU time now, in microseconds. */
+usec_t wss_thread_cpu_usec(void);
 
 /* Set up t for one guest (no I/O): its process pid as found (found, kept
  * by the caller for as long as t is used; NULL: pid as it is). interval_usec
@@ -105,6 +122,7 @@ int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_us
 
 /* Put the signal into the policy's view of the guest: host_active_valid,
  * host_active_bytes, host_active_age_usec (now - sampled_usec),
+ * host_active_interval_usec (the interval it runs at now),
  * ram_resident_bytes (of the same read). No
  * sample yet: host_active_valid = false. Pure. */
 void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g);

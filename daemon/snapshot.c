@@ -162,6 +162,8 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 			JSET(o, GUEST_HOST_ACTIVE_BYTES, JU(pg.host_active_bytes));
 			JSET(o, GUEST_HOST_ACTIVE_AGE_SECONDS, json_real((double)pg.host_active_age_usec / 1e6));
 		}
+		JSET(o, GUEST_HOST_ACTIVE_INTERVAL_SECONDS, json_real((double)pg.host_active_interval_usec / 1e6));
+		JSET(o, GUEST_HOST_WSS_CPU_SECONDS, json_real((double)wss_tracker_cycle_cpu(&g->wss) / 1e6));
 	}
 	if (g->ksm_valid) {
 		const struct ksm_proc_stat *ks = &g->sample.ksm;
@@ -279,6 +281,8 @@ static json_t *scanner_json(const struct daemon *d)
 		JSET(sc, SCANNER_INCREMENTAL, json_boolean(r->incremental));
 		JSET(sc, SCANNER_PAGES_VM_READV, JU(r->pages_vm_readv));
 		JSET(sc, SCANNER_VM_READV_CHANGED, JU(r->vm_readv_changed));
+		JSET(sc, SCANNER_KSM_PAGES_READ, JU(r->ksm_pages_read));
+		JSET(sc, SCANNER_KSM_PAGES_KNOWN, JU(r->ksm_pages_known));
 		JSET(sc, SCANNER_BACKOFF_PAGES, JU(r->pages_backoff));
 		JSET(sc, SCANNER_PAGES_BEYOND_INDEX_LIMIT, JU(r->pages_beyond_index_limit));
 		JSET(sc, SCANNER_QUIET_PASSES, JU(r->quiet_passes));

@@ -56,7 +56,7 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 		g->wss_found = g->found_seq;
 		g->wss_warned = false;
 	}
-	wss_tracker_set_interval(&g->wss, d->cfg.policy.host_wss_interval_usec);
+	wss_tracker_set_interval(&g->wss, d->mod->wss_interval_usec);
 	usec_t scanned = 0;  /* the scanner's reads mark pages accessed too */
 	if (d->mod->scanner && g->in_scanner)
 		(void)scanner_guest_last_read(d->mod->scanner, g->conf.name, &scanned);
@@ -71,6 +71,20 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 			fpr_meter_sample(&g->fpr, g->wss.ram_resident_bytes, g->info.actual_bytes,
 					 g->sample.swap_bytes);
 	}
+}
+
+/* The interval of every guest's working-set cycle this tick: the
+ * configured one, or longer when the last cycles of all guests together
+ * would take more than policy.host_wss_cpu_percent of a core at it. */
+static void wss_bound(struct daemon *d)
+{
+	usec_t sum = 0;
+	for (size_t i = 0; i < d->mod->n; i++)
+		if (d->mod->g[i]->wss_on)
+			sum += wss_tracker_cycle_cpu(&d->mod->g[i]->wss);
+	d->mod->wss_cycle_cpu_usec = sum;
+	d->mod->wss_interval_usec = wss_bounded_interval(d->cfg.policy.host_wss_interval_usec, sum,
+							 d->cfg.policy.host_wss_cpu_percent);
 }
 
 /* The host-side working set, act: clear the accessed bits of the guests
@@ -423,6 +437,7 @@ void modules_tick(struct daemon *d)
 		m->host_valid = true;
 	}
 	scanner_collect(d);
+	wss_bound(d);
 	if (d->cfg.balloon_discover && d->ticks % 10 == 1)
 		discover(d);
 	for (size_t i = 0; i < m->n; i++)

@@ -142,6 +142,7 @@ void policy_conf_defaults(struct policy_conf *c)
 	c->lookahead_usec = 4 * USEC_PER_SEC;
 	c->host_wss = true;
 	c->host_wss_interval_usec = 10 * USEC_PER_SEC;
+	c->host_wss_cpu_percent = 1;
 	c->release_min_bytes = 64 * MIB;
 }
 
@@ -216,6 +217,11 @@ const struct policy_knob policy_knobs[] = {
 	  "times this is not used, and an interval in which the scanner read the guest (its reads mark "
 	  "pages accessed) is dropped and started again after the scanner is done with it, so keep it "
 	  "shorter than scanner.pass_interval"),
+	K("host_wss_cpu_percent", DOUBLE, host_wss_cpu_percent, "percent", 0, 100, "1",
+	  "at most this percent of a core for the host-side working set of all guests together: its "
+	  "clear and its read walk every page table of a guest's RAM, so on a host with more memory "
+	  "than one cycle of host_wss_interval allows, every guest's interval grows to fit (at most "
+	  "10 minutes), and a sample stays in use for three times the interval it runs at; 0 = no bound"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 

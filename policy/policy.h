@@ -87,6 +87,7 @@ struct policy_conf {
 	bool host_wss;                      /* use the host-side working set (collect/wss.c) as a lower bound of active */
 	uint64_t release_min_bytes;         /* release a guest's backed free memory when it holds more than this (0 = off) */
 	usec_t host_wss_interval_usec;      /* clear -> read interval of that signal; older than 3x this = stale */
+	double host_wss_cpu_percent;        /* longer intervals when the cycles would take more CPU (0 = no bound) */
 };
 
 /* Fill c with every default. */
@@ -172,6 +173,7 @@ struct policy_guest {
 	bool host_active_valid;             /* host_active_bytes holds a sample (wss_tracker_fill) */
 	uint64_t host_active_bytes;         /* guest RAM the host saw touched over the last interval */
 	usec_t host_active_age_usec;        /* time since that sample was read */
+	usec_t host_active_interval_usec;   /* the interval its cycle runs at (>= conf's: the CPU bound) */
 	uint64_t ram_resident_bytes;        /* of its RAM, what the host backs (smaps Rss, same read and age) */
 	bool free_page_reporting;           /* the guest returns its free pages itself (virtio free page reporting) */
 };

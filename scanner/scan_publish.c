@@ -70,36 +70,166 @@ static int cmp_ksm_seen(const void *a, const void *b)
 	return x->pfn < y->pfn ? -1 : x->pfn > y->pfn;
 }
 
+/* Keep one mapping per KSM page of the n in v, in the order met (one
+ * with a ref when any has one); returns how many are left. A hash set of
+ * PFNs (8 bytes per mapping, for the pass's end only): linear, where a
+ * sort was n log n (5% of a converged pass's CPU at 2 GiB); falls back to
+ * the sort without memory. */
+size_t scan_ksm_distinct(struct ksm_seen *v, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap *= 2;
+	uint32_t *tab = n < UINT32_MAX / 2 ? calloc(cap, sizeof(*tab)) : NULL;
+	size_t out = 0;
+	if (!tab) {
+		qsort(v, n, sizeof(*v), cmp_ksm_seen);
+		for (size_t i = 0; i < n; i++) {
+			if (out && v[out - 1].pfn == v[i].pfn) {
+				if (v[out - 1].ref == UINT32_MAX)
+					v[out - 1].ref = v[i].ref;
+				continue;
+			}
+			v[out++] = v[i];
+		}
+		return out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pfn = v[i].pfn;
+		size_t slot = (size_t)((pfn * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+		for (;; slot = (slot + 1) & (cap - 1)) {
+			uint32_t t = tab[slot];
+			if (!t) {
+				tab[slot] = (uint32_t)out + 1;
+				v[out++] = v[i];
+				break;
+			}
+			if (v[t - 1].pfn == pfn) {
+				if (v[t - 1].ref == UINT32_MAX)
+					v[t - 1].ref = v[i].ref;
+				break;
+			}
+		}
+	}
+	free(tab);
+	return out;
+}
+
+static size_t kh_slot(uint64_t pfn, size_t cap)
+{
+	return (size_t)((pfn * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
+}
+
+int scan_ksm_hashes_init(struct ksm_hashes *t, size_t n)
+{
+	size_t cap = 16;
+	while (cap < n + n / 3 + 1)
+		cap *= 2;
+	t->v = calloc(cap, sizeof(*t->v));
+	t->cap = t->v ? cap : 0;
+	return t->v ? 0 : -ENOMEM;
+}
+
+void scan_ksm_hashes_free(struct ksm_hashes *t)
+{
+	free(t->v);
+	t->v = NULL;
+	t->cap = 0;
+}
+
+bool scan_ksm_hashes_get(const struct ksm_hashes *t, uint64_t pfn, uint64_t *hash)
+{
+	if (!t->cap)
+		return false;
+	for (size_t s = kh_slot(pfn, t->cap);; s = (s + 1) & (t->cap - 1)) {
+		if (!t->v[s].pfn1)
+			return false;
+		if (t->v[s].pfn1 == pfn + 1) {
+			*hash = t->v[s].hash;
+			return true;
+		}
+	}
+}
+
+/* At most n puts after scan_ksm_hashes_init(t, n): the table never fills. */
+void scan_ksm_hashes_put(struct ksm_hashes *t, uint64_t pfn, uint64_t hash)
+{
+	if (!t->cap)
+		return;
+	for (size_t s = kh_slot(pfn, t->cap);; s = (s + 1) & (t->cap - 1))
+		if (!t->v[s].pfn1 || t->v[s].pfn1 == pfn + 1) {
+			t->v[s] = (struct ksm_hash){ pfn + 1, hash };
+			return;
+		}
+}
+
+/* Is pass the one in KSM_REVERIFY_PASSES that reads pfn's page again, known
+ * or not? Spread by PFN, so each pass reads about 1/8 of them. */
+bool scan_ksm_reverify(uint64_t pfn, uint64_t pass)
+{
+	return ((pfn * 0x9E3779B97F4A7C15ULL >> 40) + pass) % KSM_REVERIFY_PASSES == 0;
+}
+
 /* KSM pages met in this pass: count the distinct ones, and enter one
- * mapping of each into the index (read like any page: pread does not
- * unshare), so that pages not merged yet whose content a KSM page already
- * holds count as mergeable. One read per distinct KSM page per pass. */
+ * mapping of each into the index, so that pages not merged yet whose
+ * content a KSM page already holds count as mergeable.
+ * A KSM page is write-protected: while its PFN stays a KSM page, its
+ * content is the one it had. So a page the last pass read back enters by
+ * the hash it had then, unread (scan_index_add_merged with no content): it
+ * is read only when an unmerged page shows the same hash, and checked
+ * against it (a mismatch reads it as new). A PFN freed and given to
+ * another KSM page between passes would keep a wrong hash: every page is
+ * read again every KSM_REVERIFY_PASSES passes (scan_ksm_reverify), which
+ * bounds that. Read like any page (pread does not unshare); measured at
+ * 2 GiB converged: reading one mapping of each was 10% of a pass's CPU. */
 void scan_index_ksm_pages(struct scan_pass *p)
 {
 	unsigned char buf[SCAN_PAGE_SIZE] __attribute__((aligned(64)));
-	if (!p->n_ksm)
-		return;
-	qsort(p->ksm_pfns, p->n_ksm, sizeof(*p->ksm_pfns), cmp_ksm_seen);
-	size_t distinct = 0;
-	for (size_t i = 0; i < p->n_ksm; i++) {
-		if (i && p->ksm_pfns[i].pfn == p->ksm_pfns[i - 1].pfn)
-			continue;
-		distinct++;
+	struct scanner *s = p->s;
+	size_t distinct = p->n_ksm ? scan_ksm_distinct(p->ksm_pfns, p->n_ksm) : 0;
+	struct ksm_hashes next = { 0 };
+	if (distinct)
+		(void)scan_ksm_hashes_init(&next, distinct);  /* none: read them all next pass */
+	bool read_any = false;
+	for (size_t i = 0; i < distinct; i++) {
 		uint32_t ref = p->ksm_pfns[i].ref;
-		if (ref == UINT32_MAX || scan_cb_read_page(p, ref, buf) < 0)
+		uint64_t pfn = p->ksm_pfns[i].pfn, h;
+		if (ref == UINT32_MAX)
 			continue;
-		uint64_t h = p->s->hash(buf, SCAN_PAGE_SIZE);
-		if (h == p->s->zero_hash)
-			continue;  /* zero-filled: reported apart */
 		struct ref_block *b = ref_block(p, ref);
+		if (!scan_ksm_reverify(pfn, p->id) && scan_ksm_hashes_get(&s->ksm_known, pfn, &h)) {
+			scan_ksm_hashes_put(&next, pfn, h);
+			p->ksm_known++;
+			if (h == s->zero_hash)
+				continue;
+			__atomic_store_n(&b->c->hash[ref % CHUNK_PAGES], h, __ATOMIC_RELEASE);
+			int r = scan_index_add_merged(p->ix, ref, b->r->g->idx, h, NULL);
+			if (r == 0 || r == 1) {
+				read_any |= r == 1;  /* a page of its hash: read to compare */
+				continue;
+			}
+			read_any = true;  /* -ESTALE, -EIO: read it as new */
+			p->ksm_known--;
+		}
+		if (scan_cb_read_page(p, ref, buf) < 0)
+			continue;
+		read_any = true;
+		p->ksm_read++;
+		h = s->hash(buf, SCAN_PAGE_SIZE);
+		scan_ksm_hashes_put(&next, pfn, h);
+		if (h == s->zero_hash)
+			continue;  /* zero-filled: reported apart */
 		__atomic_store_n(&b->c->hash[ref % CHUNK_PAGES], h, __ATOMIC_RELEASE);
 		(void)scan_index_add_merged(p->ix, ref, b->r->g->idx, h, buf);
 	}
+	scan_ksm_hashes_free(&s->ksm_known);
+	s->ksm_known = next;
 	p->n_ksm = distinct;
 	/* a KSM page read through one guest is marked accessed for every guest
 	 * that maps it */
-	for (unsigned i = 0; i < p->ng; i++)
-		scan_mark_read(p->g[i]);
+	if (read_any)
+		for (unsigned i = 0; i < p->ng; i++)
+			scan_mark_read(p->g[i]);
 }
 
 static void drop_class(const struct scan_class_info *c, void *arg)
@@ -213,6 +343,8 @@ static void pass_totals(struct scan_pass *p, const struct tally *t, uint64_t ksm
 	r->pages_skipped = p->skipped;
 	r->pages_vm_readv = p->vmr;
 	r->vm_readv_changed = p->vmr_changed;
+	r->ksm_pages_read = p->ksm_read;
+	r->ksm_pages_known = p->ksm_known;
 	r->pages_scanned_per_sec = wall ? (double)r->pages_scanned * 1e6 / (double)wall : 0;
 	uint64_t pm_usec = atomic_load(&p->pagemap_usec);
 	r->pages_skipped_per_sec = pm_usec ? (double)r->pages_skipped * 1e6 / (double)pm_usec : 0;

@@ -594,6 +594,7 @@ void scanner_free(struct scanner *s)
 		scan_guest_free(g);
 	}
 	scanner_results_free(&s->res);
+	scan_ksm_hashes_free(&s->ksm_known);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->run_lock);
 	pthread_cond_destroy(&s->run_cond);

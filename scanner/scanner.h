@@ -237,6 +237,9 @@ struct scanner_results {
 	uint64_t vm_readv_changed;    /* of those: pages whose pagemap entry
 	                               * changed during the read (PFN or
 	                               * exclusivity; expected 0) */
+	uint64_t ksm_pages_read;      /* KSM pages read back (one mapping each) */
+	uint64_t ksm_pages_known;     /* KSM pages entered by the hash the pass
+	                               * before read, unread */
 	/* Prediction: pages KSM would free among non-zero duplicates not yet
 	 * merged (sum over duplicate classes of pages - 1, or of pages when a
 	 * KSM page already holds the content; volatile and zero-filled pages

@@ -22,7 +22,7 @@ static void print_results(const struct scanner_results *r)
 	       "ksm_saved=%llu classes=%llu collisions=%llu zero_filled=%llu "
 	       "bytes_per_page=%.2f peak_bytes_per_page=%.2f cpu_sec=%.3f wall_usec=%llu "
 	       "vm_readv=%llu vm_readv_changed=%llu backoff=%llu backoff_max_passes=%u "
-	       "beyond_index_limit=%llu\n",
+	       "beyond_index_limit=%llu ksm_read=%llu ksm_known=%llu\n",
 	       (unsigned long long)r->passes, (unsigned long long)r->pages_scanned,
 	       (unsigned long long)r->pages_skipped, (unsigned long long)r->dup_saveable_pages,
 	       (unsigned long long)r->predicted_sharing_pages,
@@ -32,7 +32,8 @@ static void print_results(const struct scanner_results *r)
 	       r->last_pass_cpu_sec, (unsigned long long)r->last_pass_usec,
 	       (unsigned long long)r->pages_vm_readv, (unsigned long long)r->vm_readv_changed,
 	       (unsigned long long)r->pages_backoff, r->backoff_max_passes,
-	       (unsigned long long)r->pages_beyond_index_limit);
+	       (unsigned long long)r->pages_beyond_index_limit,
+	       (unsigned long long)r->ksm_pages_read, (unsigned long long)r->ksm_pages_known);
 	for (unsigned i = 0; i < r->n_guests; i++) {
 		const struct scanner_guest_stats *g = &r->guests[i];
 		printf("guest=%s alive=%d error=%d regions=%llu region_pages=%llu present=%llu "

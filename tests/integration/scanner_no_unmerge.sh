@@ -71,6 +71,16 @@ scanned=$(sed -n 's/.* scanned=\([0-9]*\).*/\1/p' <<<"$total")
 pred=$(sed -n 's/.* predicted=\([0-9]*\).*/\1/p' <<<"$total")
 echo "predicted pages_sharing: $pred (known: 4544)"
 [ "$m1" != 20480 ] || [ "$pred" = 4544 ] || { echo "FAIL: predicted $pred, want 4544"; exit 1; }
+# The first pass read one mapping of each KSM page back; the next ones
+# enter most by the hash it read (a KSM page's content cannot change), and
+# read again only the eighth of them whose turn it is.
+kr1=$(echo "$probe" | grep '^pass=1 ' | sed -n 's/.* ksm_read=\([0-9]*\) ksm_known=\([0-9]*\).*/\1 \2/p')
+kr3=$(echo "$probe" | grep '^pass=3 ' | sed -n 's/.* ksm_read=\([0-9]*\) ksm_known=\([0-9]*\).*/\1 \2/p')
+echo "KSM pages read back / entered by a known hash: pass 1 $kr1, pass 3 $kr3"
+read -r r1 k1 <<<"$kr1"; read -r r3 k3 <<<"$kr3"
+[ "${k1:-1}" -eq 0 ] && [ "${r1:-0}" -gt 0 ] || { echo "FAIL: pass 1 read $r1 KSM pages back and knew $k1"; exit 1; }
+[ $((r3 + k3)) -eq "$r1" ] && [ "$k3" -ge $((r1 * 3 / 4)) ] ||
+    { echo "FAIL: pass 3 read $r3 KSM pages back and knew $k3, of $r1"; exit 1; }
 
 # A second process with the same 64 x 64 + 512 x 2 duplicate contents, not
 # merged: every one of its 5120 duplicate pages would merge into the KSM
@@ -78,12 +88,20 @@ echo "predicted pages_sharing: $pred (known: 4544)"
 # each KSM page to know). Exact when KSM merged all of the first process.
 memhog_start -m 0 0 0 0 64 64 512 4
 pid2=$HOG_PID size2=$HOG_SIZE
-probe=$($BUILD/tests/scanner_probe -t 2 "hog:$pid:qemu:$size" "hog2:$pid2:qemu:$size2") \
+# Pass 2 enters the KSM pages by the hashes pass 1 read: the second
+# process's pages of their content must find them all the same (each KSM
+# page is read when one shows its hash, and compared).
+probe=$($BUILD/tests/scanner_probe -n 2 -t 2 "hog:$pid:qemu:$size" "hog2:$pid2:qemu:$size2") \
     || { echo "FAIL: scanner_probe"; exit 1; }
 echo "$probe"
 pred2=$(sed -n 's/^pass=1 .* predicted=\([0-9]*\).*/\1/p' <<<"$probe")
+pred2b=$(sed -n 's/^pass=2 .* predicted=\([0-9]*\).*/\1/p' <<<"$probe")
+known2=$(sed -n 's/^pass=2 .* ksm_known=\([0-9]*\).*/\1/p' <<<"$probe")
+[ "${known2:-0}" -gt 0 ] || { echo "FAIL: pass 2 entered no KSM page by a known hash"; exit 1; }
 if [ "$m1" = 20480 ]; then
     [ "$pred2" = $((4544 + 5120)) ] || { echo "FAIL: predicted $pred2 with the second process, want $((4544 + 5120))"; exit 1; }
+    [ "$pred2b" = $((4544 + 5120)) ] ||
+        { echo "FAIL: pass 2, KSM pages by known hashes: predicted $pred2b with the second process, want $((4544 + 5120))"; exit 1; }
 else
     echo "note: KSM merged $m1 of 20480 kB, prediction $pred2 not checked exactly"
 fi

@@ -6,6 +6,8 @@
 # touches none of it; ksmd samples its working set every second and scans
 # it every 3 s. Every sample published over 15 s (five passes) must stay
 # far below the 64 MiB the scanner reads, and samples must keep coming.
+# Then the cycle's CPU bound (policy.host_wss_cpu_percent) stretches the
+# interval, live, and gives it back.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 . tests/scanner_lib.bash
@@ -55,4 +57,18 @@ echo "scanner passes: $((p1 - p0)) in 15 s; $n looks at the guest's working set:
 [ "$max" -lt $((8 * 1024 * 1024)) ] ||
     fail "the idle guest's working set reached $((max / 1024)) KiB: the scanner's reads counted as the guest's"
 [ "$ages" -eq 0 ] || fail "the working-set sample went stale ($ages looks older than 3.5 s with a 1 s interval)"
-echo "PASS: the scanner's reads stay out of the working set, samples keep coming"
+pass_msg "the scanner's reads stay out of the working set, samples keep coming"
+
+# The CPU bound (policy.host_wss_cpu_percent, live): the cycle of this
+# 64 MiB guest costs some CPU (measured, in the snapshot); with a bound far
+# below it the interval grows to its 10-minute cap, and back to 1 s at 1%.
+cpu=$(snap "$g | .host_wss_cpu_seconds // 0")
+awk -v c="$cpu" 'BEGIN { exit !(c > 0 && c < 1) }' || fail "a cycle's CPU time is '$cpu' s"
+[ "$(snap "$g | .host_active_interval_seconds")" = 1 ] ||
+    fail "the interval is $(snap "$g | .host_active_interval_seconds") s, not the configured 1 s"
+check "set policy.host_wss_cpu_percent 0.00001" "$KSMDCTL" -s "$KSMD_SOCK" set policy.host_wss_cpu_percent 0.00001
+wait_for 5 "a cycle of ${cpu} s over 0.00001% of a core stretches the interval to 600 s" \
+    snap_is "$g | .host_active_interval_seconds" 600
+check "set policy.host_wss_cpu_percent 1" "$KSMDCTL" -s "$KSMD_SOCK" set policy.host_wss_cpu_percent 1
+wait_for 5 "at 1% of a core the interval is the configured 1 s again" \
+    snap_is "$g | .host_active_interval_seconds" 1

@@ -287,6 +287,72 @@ static void test_tracker_self(void)
 	CU_ASSERT_FALSE(t.valid);
 }
 
+/* The CPU bound: the interval stays the configured one while one cycle of
+ * every guest fits in host_wss_cpu_percent of a core at it, and grows to
+ * fit when not, at most WSS_INTERVAL_MAX_USEC. */
+static void test_bounded_interval(void)
+{
+	static const struct { usec_t interval, cpu; double pct; usec_t want; } t[] = {
+		{ 10 * USEC_PER_SEC, 0, 1, 10 * USEC_PER_SEC },                 /* no cycle yet */
+		{ 10 * USEC_PER_SEC, 80000, 1, 10 * USEC_PER_SEC },             /* 0.8%: fits */
+		{ 10 * USEC_PER_SEC, 100000, 1, 10 * USEC_PER_SEC },            /* exactly 1% */
+		{ 10 * USEC_PER_SEC, 430000, 1, 43 * USEC_PER_SEC },            /* 16 GiB-ish */
+		{ 10 * USEC_PER_SEC, 430000, 0.5, 86 * USEC_PER_SEC },
+		{ 10 * USEC_PER_SEC, 430000, 0, 10 * USEC_PER_SEC },            /* 0 = no bound */
+		{ 10 * USEC_PER_SEC, 30 * USEC_PER_SEC, 1, WSS_INTERVAL_MAX_USEC }, /* capped */
+		{ 700 * USEC_PER_SEC, 30 * USEC_PER_SEC, 1, 700 * USEC_PER_SEC },   /* the operator's is longer */
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		usec_t got = wss_bounded_interval(t[i].interval, t[i].cpu, t[i].pct);
+		if (got != t[i].want)
+			fprintf(stderr, "row %zu: %llu, want %llu\n", i, (unsigned long long)got,
+				(unsigned long long)t[i].want);
+		CU_ASSERT_EQUAL(got, t[i].want);
+	}
+	/* the policy keeps a sample three times the interval it runs at */
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture(&s, 1);
+	host_active(&s.guests[0], 1843 * MIB, 3 * s.conf.host_wss_interval_usec + 1);
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);  /* stale at 10 s: trimmed */
+	s.guests[0].host_active_interval_usec = 43 * USEC_PER_SEC;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);  /* fresh at 43 s */
+	s.guests[0].host_active_age_usec = 3 * 43 * USEC_PER_SEC + 1;
+	policy_state_init(&st);
+	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);
+	/* the knob */
+	struct policy_conf c;
+	char err[256];
+	policy_conf_defaults(&c);
+	CU_ASSERT_EQUAL(c.host_wss_cpu_percent, 1);
+	c.host_wss_cpu_percent = 101;
+	CU_ASSERT_EQUAL(policy_conf_validate(&c, err, sizeof err), -EINVAL);
+	CU_ASSERT(strstr(err, "host_wss_cpu_percent") != NULL);
+}
+
+/* The tracker measures what its cycle costs: a clear and a read of 256 MiB
+ * touched take some CPU time, counted on this thread. */
+static void test_cycle_cpu(void)
+{
+	size_t len = 256 * MIB;
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(m != MAP_FAILED);
+	memset(m, 1, len);
+	struct wss_tracker t;
+	uint64_t start = (uint64_t)(uintptr_t)m;
+	wss_tracker_init(&t, getpid(), NULL, start, start + len, 1000);
+	CU_ASSERT_EQUAL(wss_tracker_cycle_cpu(&t), 0);
+	usec_t now = now_usec();
+	CU_ASSERT_EQUAL(cycle(&t, now, 0), 0);
+	CU_ASSERT(t.clear_cpu_usec > 0);
+	CU_ASSERT_EQUAL(cycle(&t, now + 1000, 0), 1);
+	CU_ASSERT(t.read_cpu_usec > 0);
+	CU_ASSERT_EQUAL(wss_tracker_cycle_cpu(&t), t.clear_cpu_usec + t.read_cpu_usec);
+	CU_ASSERT(wss_tracker_cycle_cpu(&t) < 5 * USEC_PER_SEC);
+	munmap(m, len);
+}
+
 /* collect only reads: it says a clear is due and writes nothing, even
  * for a process that is gone; the clear, and its error, are act's. */
 static void test_collect_never_clears(void)
@@ -344,6 +410,7 @@ int main(void)
 		{ "pressure floor is host active + margin", test_pressure_floor_is_host_active },
 		{ "shares per active page use host active", test_rho_uses_host_active },
 		{ "knobs host_wss, host_wss_interval", test_knobs },
+		{ "the CPU bound stretches the interval; freshness follows it", test_bounded_interval },
 		{ NULL, NULL },
 	};
 	static const struct ksmd_test collector[] = {
@@ -353,6 +420,7 @@ int main(void)
 		{ "clear/read cycle on this process", test_tracker_self },
 		{ "collect reads, act clears", test_collect_never_clears },
 		{ "free page reporting meter", test_fpr_meter },
+		{ "a cycle's CPU time is measured", test_cycle_cpu },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("policy host wss", rules);

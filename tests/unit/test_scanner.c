@@ -3,6 +3,7 @@
  * pairs, collisions forced with a tiny hash, the index limit lowered.
  * Needs root (pagemap PFNs). */
 #include "scanner/scanner.h"
+#include "scanner/scanner_internal.h"  /* scan_ksm_distinct */
 #include "tests/scanner_memhog.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/log_capture.h"
@@ -549,6 +550,79 @@ static void test_new_guest_pass(void)
 	child_stop(&a);
 }
 
+/* One mapping per KSM page, in the order met, one with a ref preferred;
+ * the same by the hash set and, for a large input, against a brute count. */
+static void test_ksm_distinct(void)
+{
+	struct ksm_seen v[] = {
+		{ 7, UINT32_MAX }, { 3, 10 }, { 7, 11 }, { 3, 12 }, { 9, UINT32_MAX }, { 7, 13 },
+		{ 9, UINT32_MAX }, { 1ULL << 40, 14 },
+	};
+	size_t n = scan_ksm_distinct(v, sizeof v / sizeof v[0]);
+	CU_ASSERT_EQUAL_FATAL(n, 4);
+	CU_ASSERT(v[0].pfn == 7 && v[0].ref == 11);
+	CU_ASSERT(v[1].pfn == 3 && v[1].ref == 10);
+	CU_ASSERT(v[2].pfn == 9 && v[2].ref == UINT32_MAX);
+	CU_ASSERT(v[3].pfn == 1ULL << 40 && v[3].ref == 14);
+	CU_ASSERT_EQUAL(scan_ksm_distinct(v, 0), 0);
+	size_t big = 300000;
+	struct ksm_seen *w = malloc(big * sizeof(*w));
+	unsigned char *seen = calloc(65536, 1);
+	CU_ASSERT_FATAL(w && seen);
+	size_t want = 0;
+	uint64_t x = 88172645463325252ULL;
+	for (size_t i = 0; i < big; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		uint64_t pfn = (x % 65536) * 4096 + 5;  /* strided, like scattered KSM pages */
+		w[i] = (struct ksm_seen){ pfn, (uint32_t)i };
+		if (!seen[x % 65536]++)
+			want++;
+	}
+	n = scan_ksm_distinct(w, big);
+	CU_ASSERT_EQUAL(n, want);
+	for (size_t i = 1; i < n; i++)
+		CU_ASSERT_FATAL(w[i].ref > w[i - 1].ref);  /* the first of each, in order */
+	free(w);
+	free(seen);
+}
+
+/* The KSM pages' hashes kept for the next pass: what is put is got back,
+ * nothing else; each PFN's turn to be read again comes once in 8 passes. */
+static void test_ksm_hashes(void)
+{
+	struct ksm_hashes t = { 0 };
+	uint64_t h = 0;
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 5, &h));  /* none: every page is read */
+	size_t n = 100000;
+	CU_ASSERT_EQUAL_FATAL(scan_ksm_hashes_init(&t, n), 0);
+	CU_ASSERT(t.cap >= n + n / 3);
+	for (size_t i = 0; i < n; i++)
+		scan_ksm_hashes_put(&t, i * 4096 + 7, i * 31 + 1);
+	scan_ksm_hashes_put(&t, 7, 99);  /* again: replaced */
+	size_t ok = 0;
+	for (size_t i = 1; i < n; i++)
+		ok += scan_ksm_hashes_get(&t, i * 4096 + 7, &h) && h == i * 31 + 1;
+	CU_ASSERT_EQUAL(ok, n - 1);
+	CU_ASSERT_TRUE(scan_ksm_hashes_get(&t, 7, &h));
+	CU_ASSERT_EQUAL(h, 99);
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 8, &h));
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 0, &h));
+	scan_ksm_hashes_free(&t);
+	CU_ASSERT_FALSE(scan_ksm_hashes_get(&t, 7, &h));
+	unsigned turns[KSM_REVERIFY_PASSES] = { 0 };
+	for (uint64_t pfn = 1000; pfn < 1000 + 8000; pfn++) {
+		unsigned k = 0;
+		for (uint64_t pass = 1; pass <= KSM_REVERIFY_PASSES; pass++)
+			if (scan_ksm_reverify(pfn, pass)) {
+				k++;
+				turns[pass - 1]++;
+			}
+		CU_ASSERT_EQUAL_FATAL(k, 1);
+	}
+	for (unsigned i = 0; i < KSM_REVERIFY_PASSES; i++)
+		CU_ASSERT(turns[i] > 500 && turns[i] < 1500);  /* spread over the passes */
+}
+
 /* The quiet backoff's pause, by the rule: pass_interval until 3 quiet
  * passes in a row, then doubled per quiet pass up to the maximum; a
  * maximum of 0 or not above the interval never lengthens it. */
@@ -641,6 +715,8 @@ int main(void)
 		{ "background passes, live tunables, pause", test_background },
 		{ "a guest added is read at once, not after pass_interval", test_new_guest_pass },
 		{ "quiet backoff: the pause by the rule", test_quiet_pause },
+		{ "KSM pages: one mapping each, in the order met", test_ksm_distinct },
+		{ "KSM pages: hashes kept for the next pass, read again in turn", test_ksm_hashes },
 		{ "quiet backoff: a real process, a moved resident size, off live", test_quiet_backoff },
 		{ NULL, NULL },
 	};
