@@ -81,14 +81,15 @@
  *   a process of 512 MiB touched: about 6 ms of CPU for the clear and 7 ms
  *   for the read, so a cycle costs in proportion to memory (about 0.4 s
  *   per 10 s on 16 GiB of guests, 4% of a core, and 17% at 64 GiB). The
- *   tracker times both (this thread's CPU clock), and the daemon runs
- *   every guest's cycle at the interval at which one cycle of each fits
- *   in policy.host_wss_cpu_percent of a core (1%; wss_bounded_interval):
- *   the configured interval while it fits, longer on a bigger host. The
- *   cost then stays flat with memory; the signal gets coarser instead (a
- *   longer interval counts more pages touched: an overestimate of the
- *   working set, the safe side for a trim), and the policy keeps a
- *   sample for three times the interval it runs at.
+ *   tracker times both (this thread's CPU clock), and the daemon starts
+ *   every guest's cycle once a period, the shortest at which one cycle of
+ *   each fits in policy.host_wss_cpu_percent of a core (1%;
+ *   wss_bounded_period): at once after the last while that fits, with a
+ *   pause between cycles on a bigger host. The clear-to-read interval
+ *   stays host_wss_interval (a longer one would outlast the scanner's
+ *   pause between passes, and be dropped every time); the samples come
+ *   less often instead, and the policy keeps one for three periods. The
+ *   cost then stays flat with memory.
  * - Another user of clear_refs/Referenced on the same process (a wss tool,
  *   a profiler) sees our clears, and we see theirs.
  * - KSM: clearing the accessed bit does not unshare a merged page. The
@@ -258,6 +259,11 @@ void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec)
 	t->interval_usec = interval_usec ? interval_usec : DEFAULT_INTERVAL_USEC;
 }
 
+void wss_tracker_set_period(struct wss_tracker *t, usec_t period_usec)
+{
+	t->period_usec = period_usec;
+}
+
 int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_usec)
 {
 	t->reset_due = false;
@@ -272,6 +278,8 @@ int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_us
 	    now < others_read_usec + WSS_READ_QUIET_USEC)
 		return 0;
 	if (!t->cleared_usec) {
+		if (t->last_start_usec && now < t->last_start_usec + MAX(t->period_usec, t->interval_usec))
+			return 0;  /* the CPU bound's pause between cycles (the period as it is now) */
 		t->reset_due = true; /* never cleared, or the cycle restarts */
 		return 0;
 	}
@@ -292,7 +300,11 @@ int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_us
 	t->sample_interval_usec = now - t->cleared_usec;
 	t->valid = true;
 	t->samples++;
-	t->reset_due = true; /* the next interval starts at once */
+	/* the next cycle starts a period after this one did: at once while
+	 * the period is the interval */
+	t->last_start_usec = t->cleared_usec;
+	t->cleared_usec = 0;
+	t->reset_due = now >= t->last_start_usec + MAX(t->period_usec, t->interval_usec);
 	return 1;
 }
 
@@ -302,7 +314,7 @@ void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_gue
 	g->host_active_bytes = t->valid ? t->host_active_bytes : 0;
 	g->host_active_age_usec = t->valid && now > t->sampled_usec ? now - t->sampled_usec : 0;
 	g->ram_resident_bytes = t->valid ? t->ram_resident_bytes : 0;
-	g->host_active_interval_usec = t->interval_usec;
+	g->host_active_period_usec = MAX(t->period_usec, t->interval_usec);
 }
 
 usec_t wss_tracker_cycle_cpu(const struct wss_tracker *t)
@@ -310,7 +322,7 @@ usec_t wss_tracker_cycle_cpu(const struct wss_tracker *t)
 	return t->clear_cpu_usec + t->read_cpu_usec;
 }
 
-usec_t wss_bounded_interval(usec_t interval_usec, usec_t cycle_cpu_sum_usec, double cpu_percent)
+usec_t wss_bounded_period(usec_t interval_usec, usec_t cycle_cpu_sum_usec, double cpu_percent)
 {
 	if (!(cpu_percent > 0))
 		return interval_usec;

@@ -66,6 +66,10 @@ struct wss_tracker {
 	const struct proc_files *found;     /* the guest's process (not owned); NULL: none */
 	uint64_t start, end;                /* guest RAM mapping, [start, end) */
 	usec_t interval_usec;               /* clear -> read */
+	usec_t period_usec;                 /* clear -> next clear, at least interval_usec
+	                                     * (the CPU bound; 0: the interval) */
+	usec_t last_start_usec;             /* the clear of the last cycle sampled (0: none):
+	                                     * the next starts a period after it */
 	usec_t cleared_usec;                /* when the bits were last cleared, 0 = not yet */
 	bool reset_due;                     /* the collect stage asks act to clear them now */
 	bool valid;                         /* host_active_bytes holds a sample */
@@ -84,12 +88,12 @@ struct wss_tracker {
  * every page table of the guest's RAM: in proportion to its size). */
 usec_t wss_tracker_cycle_cpu(const struct wss_tracker *t);
 
-/* The interval every guest's cycle runs at: interval_usec, or longer when
- * cycles costing cycle_cpu_sum_usec of CPU in all (one cycle of each guest)
- * would take more than cpu_percent of a core at that interval: then
- * cycle_cpu_sum_usec * 100 / cpu_percent, at most WSS_INTERVAL_MAX_USEC.
- * cpu_percent 0 = no bound. Pure. */
-usec_t wss_bounded_interval(usec_t interval_usec, usec_t cycle_cpu_sum_usec, double cpu_percent);
+/* The period every guest's cycle starts at (clear to next clear):
+ * interval_usec, or longer when cycles costing cycle_cpu_sum_usec of CPU
+ * in all (one cycle of each guest) would take more than cpu_percent of a
+ * core at that period: then cycle_cpu_sum_usec * 100 / cpu_percent, at
+ * most WSS_INTERVAL_MAX_USEC. cpu_percent 0 = no bound. Pure. */
+usec_t wss_bounded_period(usec_t interval_usec, usec_t cycle_cpu_sum_usec, double cpu_percent);
 #define WSS_INTERVAL_MAX_USEC (600 * USEC_PER_SEC)
 
 /* This thread's CPU time now, in microseconds. */
@@ -103,6 +107,10 @@ void wss_tracker_init(struct wss_tracker *t, pid_t pid, const struct proc_files 
 
 /* Change the interval; takes effect at the next read. */
 void wss_tracker_set_interval(struct wss_tracker *t, usec_t interval_usec);
+
+/* Change the period (clear to next clear; 0 or below the interval: the
+ * interval); a pause under way follows it at once. */
+void wss_tracker_set_period(struct wss_tracker *t, usec_t period_usec);
 
 /* The reading half of the cycle at time now; it never writes. Once
  * interval_usec has passed since the last clear, read the referenced bytes
@@ -122,7 +130,7 @@ int wss_tracker_collect(struct wss_tracker *t, usec_t now, usec_t others_read_us
 
 /* Put the signal into the policy's view of the guest: host_active_valid,
  * host_active_bytes, host_active_age_usec (now - sampled_usec),
- * host_active_interval_usec (the interval it runs at now),
+ * host_active_period_usec (the period its cycle starts at now),
  * ram_resident_bytes (of the same read). No
  * sample yet: host_active_valid = false. Pure. */
 void wss_tracker_fill(const struct wss_tracker *t, usec_t now, struct policy_guest *g);

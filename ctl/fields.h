@@ -98,7 +98,7 @@ enum snap_id {
 	SF_GUEST_AVAILABLE_BYTES, SF_GUEST_FREE_BYTES, SF_GUEST_MAJOR_FAULTS, SF_GUEST_SWAP_IN,
 	SF_GUEST_SWAP_OUT, SF_GUEST_FREE_PAGE_REPORTING, SF_GUEST_DEFLATE_ON_OOM, SF_GUEST_STUCK,
 	SF_GUEST_UNCOOPERATIVE, SF_GUEST_FREE_PAGE_REPORTED_BYTES, SF_GUEST_RSS_BYTES, SF_GUEST_SWAP_BYTES, SF_GUEST_HOST_ACTIVE_BYTES,
-	SF_GUEST_HOST_ACTIVE_AGE_SECONDS, SF_GUEST_HOST_ACTIVE_INTERVAL_SECONDS, SF_GUEST_HOST_WSS_CPU_SECONDS,
+	SF_GUEST_HOST_ACTIVE_AGE_SECONDS, SF_GUEST_HOST_ACTIVE_PERIOD_SECONDS, SF_GUEST_HOST_WSS_CPU_SECONDS,
 	SF_GUEST_KSM_MERGEABLE, SF_GUEST_KSM_MERGING_PAGES,
 	SF_GUEST_KSM_ZERO_PAGES, SF_GUEST_KSM_FIX, SF_GUEST_UNBACKED_BYTES, SF_GUEST_SCAN,
 	/* guests[].scan */
@@ -448,7 +448,7 @@ static const struct snap_field snap_fields[SF_N] = {
 		GAUGE("ksmd_guest_swapped_bytes", "Memory of the guest process the host swapped out.")),
 	[SF_GUEST_HOST_ACTIVE_BYTES] = F(GUEST, "host_active_bytes", INT, "bytes", J),
 	[SF_GUEST_HOST_ACTIVE_AGE_SECONDS] = F(GUEST, "host_active_age_seconds", NUM, "seconds", J),
-	[SF_GUEST_HOST_ACTIVE_INTERVAL_SECONDS] = F(GUEST, "host_active_interval_seconds", NUM, "seconds", J),
+	[SF_GUEST_HOST_ACTIVE_PERIOD_SECONDS] = F(GUEST, "host_active_period_seconds", NUM, "seconds", J),
 	[SF_GUEST_HOST_WSS_CPU_SECONDS] = F(GUEST, "host_wss_cpu_seconds", NUM, "seconds", J),
 	[SF_GUEST_KSM_MERGEABLE] = M(GUEST, "ksm_mergeable", BOOL, "", J | P,
 		GAUGE("ksmd_guest_ksm_mergeable", "1 if the guest memory is marked mergeable.")),

@@ -80,7 +80,7 @@ struct daemon_modules {
 	int64_t merged_pages;         /* this tick's guests_merged_pages() (-1 unknown) */
 	struct lv_conn *lv;           /* [libvirt]: the connection, NULL without */
 	usec_t last_tick_usec;
-	usec_t wss_interval_usec;     /* every guest's working-set cycle this tick (wss_bound, tick.c) */
+	usec_t wss_period_usec;       /* every guest's working-set cycle starts this often (wss_bound, tick.c) */
 	usec_t wss_cycle_cpu_usec;    /* CPU of the last cycle of every guest together */
 	uint64_t pages_scanned_total; /* over every pass since start */
 	/* policy.budget = cgroup:PATH: the spec last resolved, its directory */

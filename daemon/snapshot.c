@@ -162,7 +162,7 @@ static json_t *guest_json(const struct daemon *d, const struct guest *g)
 			JSET(o, GUEST_HOST_ACTIVE_BYTES, JU(pg.host_active_bytes));
 			JSET(o, GUEST_HOST_ACTIVE_AGE_SECONDS, json_real((double)pg.host_active_age_usec / 1e6));
 		}
-		JSET(o, GUEST_HOST_ACTIVE_INTERVAL_SECONDS, json_real((double)pg.host_active_interval_usec / 1e6));
+		JSET(o, GUEST_HOST_ACTIVE_PERIOD_SECONDS, json_real((double)pg.host_active_period_usec / 1e6));
 		JSET(o, GUEST_HOST_WSS_CPU_SECONDS, json_real((double)wss_tracker_cycle_cpu(&g->wss) / 1e6));
 	}
 	if (g->ksm_valid) {

@@ -56,7 +56,8 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 		g->wss_found = g->found_seq;
 		g->wss_warned = false;
 	}
-	wss_tracker_set_interval(&g->wss, d->mod->wss_interval_usec);
+	wss_tracker_set_interval(&g->wss, d->cfg.policy.host_wss_interval_usec);
+	wss_tracker_set_period(&g->wss, d->mod->wss_period_usec);
 	usec_t scanned = 0;  /* the scanner's reads mark pages accessed too */
 	if (d->mod->scanner && g->in_scanner)
 		(void)scanner_guest_last_read(d->mod->scanner, g->conf.name, &scanned);
@@ -73,18 +74,21 @@ static void wss_collect(struct daemon *d, struct guest *g, usec_t now)
 	}
 }
 
-/* The interval of every guest's working-set cycle this tick: the
- * configured one, or longer when the last cycles of all guests together
- * would take more than policy.host_wss_cpu_percent of a core at it. */
+/* The period of every guest's working-set cycle this tick: the configured
+ * interval, or longer when the last cycles of the guests that run one
+ * (alive, sampled) would take more than policy.host_wss_cpu_percent of a
+ * core at it. */
 static void wss_bound(struct daemon *d)
 {
 	usec_t sum = 0;
-	for (size_t i = 0; i < d->mod->n; i++)
-		if (d->mod->g[i]->wss_on)
-			sum += wss_tracker_cycle_cpu(&d->mod->g[i]->wss);
+	for (size_t i = 0; i < d->mod->n; i++) {
+		const struct guest *g = d->mod->g[i];
+		if (g->wss_on && g->alive && g->wss_pid == g->pid)
+			sum += wss_tracker_cycle_cpu(&g->wss);
+	}
 	d->mod->wss_cycle_cpu_usec = sum;
-	d->mod->wss_interval_usec = wss_bounded_interval(d->cfg.policy.host_wss_interval_usec, sum,
-							 d->cfg.policy.host_wss_cpu_percent);
+	d->mod->wss_period_usec = wss_bounded_period(d->cfg.policy.host_wss_interval_usec, sum,
+						     d->cfg.policy.host_wss_cpu_percent);
 }
 
 /* The host-side working set, act: clear the accessed bits of the guests

@@ -58,7 +58,7 @@ static void view_activity(const struct policy_snapshot *snap, struct policy_stat
 	 * one more when the interval in between was dropped because ksmd's
 	 * scanner read the guest (collect/wss.c), and the pass itself */
 	v->host_fresh = c->host_wss && g->host_active_valid &&
-			g->host_active_age_usec <= 3 * MAX(c->host_wss_interval_usec, g->host_active_interval_usec);
+			g->host_active_age_usec <= 3 * MAX(c->host_wss_interval_usec, g->host_active_period_usec);
 	if (v->host_fresh) {
 		sg->host_active = MIN(g->host_active_bytes, v->cur);
 		if (sg->host_active > v->active) {

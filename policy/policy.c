@@ -220,8 +220,9 @@ const struct policy_knob policy_knobs[] = {
 	K("host_wss_cpu_percent", DOUBLE, host_wss_cpu_percent, "percent", 0, 100, "1",
 	  "at most this percent of a core for the host-side working set of all guests together: its "
 	  "clear and its read walk every page table of a guest's RAM, so on a host with more memory "
-	  "than one cycle of host_wss_interval allows, every guest's interval grows to fit (at most "
-	  "10 minutes), and a sample stays in use for three times the interval it runs at; 0 = no bound"),
+	  "than that allows, every guest's cycle (clear, host_wss_interval, read) starts less often, "
+	  "once a period that fits (at most 10 minutes), and a sample stays in use for three periods; "
+	  "0 = no bound"),
 };
 const size_t policy_n_knobs = sizeof(policy_knobs) / sizeof(policy_knobs[0]);
 

@@ -173,7 +173,7 @@ struct policy_guest {
 	bool host_active_valid;             /* host_active_bytes holds a sample (wss_tracker_fill) */
 	uint64_t host_active_bytes;         /* guest RAM the host saw touched over the last interval */
 	usec_t host_active_age_usec;        /* time since that sample was read */
-	usec_t host_active_interval_usec;   /* the interval its cycle runs at (>= conf's: the CPU bound) */
+	usec_t host_active_period_usec;     /* its cycle starts this often (>= conf's interval: the CPU bound) */
 	uint64_t ram_resident_bytes;        /* of its RAM, what the host backs (smaps Rss, same read and age) */
 	bool free_page_reporting;           /* the guest returns its free pages itself (virtio free page reporting) */
 };

@@ -178,9 +178,10 @@ bool scan_ksm_reverify(uint64_t pfn, uint64_t pass)
  * the hash it had then, unread (scan_index_add_merged with no content): it
  * is read only when an unmerged page shows the same hash, and checked
  * against it (a mismatch reads it as new). A PFN freed and given to
- * another KSM page between passes would keep a wrong hash: every page is
- * read again every KSM_REVERIFY_PASSES passes (scan_ksm_reverify), which
- * bounds that. Read like any page (pread does not unshare); measured at
+ * another KSM page between passes would keep a wrong hash, and so would a
+ * mapping unshared between the pagemap read and the read back (its copy's
+ * hash is kept under the KSM page's frame): every page is read again every
+ * KSM_REVERIFY_PASSES passes (scan_ksm_reverify), which bounds both. Read like any page (pread does not unshare); measured at
  * 2 GiB converged: reading one mapping of each was 10% of a pass's CPU. */
 void scan_index_ksm_pages(struct scan_pass *p)
 {
@@ -198,18 +199,24 @@ void scan_index_ksm_pages(struct scan_pass *p)
 			continue;
 		struct ref_block *b = ref_block(p, ref);
 		if (!scan_ksm_reverify(pfn, p->id) && scan_ksm_hashes_get(&s->ksm_known, pfn, &h)) {
-			scan_ksm_hashes_put(&next, pfn, h);
-			p->ksm_known++;
-			if (h == s->zero_hash)
+			if (h == s->zero_hash) {
+				scan_ksm_hashes_put(&next, pfn, h);
+				p->ksm_known++;
 				continue;
+			}
 			__atomic_store_n(&b->c->hash[ref % CHUNK_PAGES], h, __ATOMIC_RELEASE);
 			int r = scan_index_add_merged(p->ix, ref, b->r->g->idx, h, NULL);
 			if (r == 0 || r == 1) {
-				read_any |= r == 1;  /* a page of its hash: read to compare */
+				scan_ksm_hashes_put(&next, pfn, h);  /* unread, or read and equal */
+				if (r == 1) {
+					read_any = true;  /* a page of its hash: read to compare */
+					p->ksm_read++;
+				} else {
+					p->ksm_known++;
+				}
 				continue;
 			}
 			read_any = true;  /* -ESTALE, -EIO: read it as new */
-			p->ksm_known--;
 		}
 		if (scan_cb_read_page(p, ref, buf) < 0)
 			continue;

@@ -88,16 +88,15 @@ read -r r1 k1 <<<"$kr1"; read -r r3 k3 <<<"$kr3"
 # each KSM page to know). Exact when KSM merged all of the first process.
 memhog_start -m 0 0 0 0 64 64 512 4
 pid2=$HOG_PID size2=$HOG_SIZE
-# Pass 2 enters the KSM pages by the hashes pass 1 read: the second
-# process's pages of their content must find them all the same (each KSM
-# page is read when one shows its hash, and compared).
+# Pass 2 enters the KSM pages by the hashes pass 1 read (all but the
+# eighth whose turn it is to be read anyway): the second process's pages
+# of their content must find them all the same (a KSM page is read when
+# one shows its hash, and compared; so here each counts as read).
 probe=$($BUILD/tests/scanner_probe -n 2 -t 2 "hog:$pid:qemu:$size" "hog2:$pid2:qemu:$size2") \
     || { echo "FAIL: scanner_probe"; exit 1; }
 echo "$probe"
 pred2=$(sed -n 's/^pass=1 .* predicted=\([0-9]*\).*/\1/p' <<<"$probe")
 pred2b=$(sed -n 's/^pass=2 .* predicted=\([0-9]*\).*/\1/p' <<<"$probe")
-known2=$(sed -n 's/^pass=2 .* ksm_known=\([0-9]*\).*/\1/p' <<<"$probe")
-[ "${known2:-0}" -gt 0 ] || { echo "FAIL: pass 2 entered no KSM page by a known hash"; exit 1; }
 if [ "$m1" = 20480 ]; then
     [ "$pred2" = $((4544 + 5120)) ] || { echo "FAIL: predicted $pred2 with the second process, want $((4544 + 5120))"; exit 1; }
     [ "$pred2b" = $((4544 + 5120)) ] ||

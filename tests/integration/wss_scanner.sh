@@ -6,8 +6,8 @@
 # touches none of it; ksmd samples its working set every second and scans
 # it every 3 s. Every sample published over 15 s (five passes) must stay
 # far below the 64 MiB the scanner reads, and samples must keep coming.
-# Then the cycle's CPU bound (policy.host_wss_cpu_percent) stretches the
-# interval, live, and gives it back.
+# Then the cycle's CPU bound (policy.host_wss_cpu_percent) spaces the
+# cycles out, live, and gives the period back.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 . tests/scanner_lib.bash
@@ -61,14 +61,20 @@ pass_msg "the scanner's reads stay out of the working set, samples keep coming"
 
 # The CPU bound (policy.host_wss_cpu_percent, live): the cycle of this
 # 64 MiB guest costs some CPU (measured, in the snapshot); with a bound far
-# below it the interval grows to its 10-minute cap, and back to 1 s at 1%.
+# below it a cycle starts once in 10 minutes (its cap), and every 1 s again at 1%.
 cpu=$(snap "$g | .host_wss_cpu_seconds // 0")
 awk -v c="$cpu" 'BEGIN { exit !(c > 0 && c < 1) }' || fail "a cycle's CPU time is '$cpu' s"
-[ "$(snap "$g | .host_active_interval_seconds")" = 1 ] ||
-    fail "the interval is $(snap "$g | .host_active_interval_seconds") s, not the configured 1 s"
+snap_true "$g | .host_active_period_seconds == 1" ||
+    fail "the period is $(snap "$g | .host_active_period_seconds") s, not the configured 1 s interval"
 check "set policy.host_wss_cpu_percent 0.00001" "$KSMDCTL" -s "$KSMD_SOCK" set policy.host_wss_cpu_percent 0.00001
-wait_for 5 "a cycle of ${cpu} s over 0.00001% of a core stretches the interval to 600 s" \
-    snap_is "$g | .host_active_interval_seconds" 600
+wait_for 5 "a cycle of ${cpu} s over 0.00001% of a core starts once in 600 s" \
+    snap_true "$g | .host_active_period_seconds == 600"
+# the samples stop coming while the period lasts (a cycle under way may end first)
+sleep 2
+a0=$(snap "$g | .host_active_age_seconds")
+sleep 3
+awk -v a="$(snap "$g | .host_active_age_seconds")" -v b="$a0" 'BEGIN { exit !(a >= b + 2) }' ||
+    fail "a sample came within the 600 s period (age $a0 s, then $(snap "$g | .host_active_age_seconds") s)"
 check "set policy.host_wss_cpu_percent 1" "$KSMDCTL" -s "$KSMD_SOCK" set policy.host_wss_cpu_percent 1
-wait_for 5 "at 1% of a core the interval is the configured 1 s again" \
-    snap_is "$g | .host_active_interval_seconds" 1
+wait_for 10 "at 1% of a core the cycle starts every 1 s again, and samples come" \
+    snap_true "($g | .host_active_period_seconds == 1) and ($g | .host_active_age_seconds < 3.5)"

@@ -303,7 +303,7 @@ static void test_bounded_interval(void)
 		{ 700 * USEC_PER_SEC, 30 * USEC_PER_SEC, 1, 700 * USEC_PER_SEC },   /* the operator's is longer */
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		usec_t got = wss_bounded_interval(t[i].interval, t[i].cpu, t[i].pct);
+		usec_t got = wss_bounded_period(t[i].interval, t[i].cpu, t[i].pct);
 		if (got != t[i].want)
 			fprintf(stderr, "row %zu: %llu, want %llu\n", i, (unsigned long long)got,
 				(unsigned long long)t[i].want);
@@ -315,7 +315,7 @@ static void test_bounded_interval(void)
 	host_active(&s.guests[0], 1843 * MIB, 3 * s.conf.host_wss_interval_usec + 1);
 	policy_state_init(&st);
 	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 1);  /* stale at 10 s: trimmed */
-	s.guests[0].host_active_interval_usec = 43 * USEC_PER_SEC;
+	s.guests[0].host_active_period_usec = 43 * USEC_PER_SEC;
 	policy_state_init(&st);
 	CU_ASSERT_EQUAL(policy_decide(&s, &st, &p), 0);  /* fresh at 43 s */
 	s.guests[0].host_active_age_usec = 3 * 43 * USEC_PER_SEC + 1;
@@ -350,6 +350,25 @@ static void test_cycle_cpu(void)
 	CU_ASSERT(t.read_cpu_usec > 0);
 	CU_ASSERT_EQUAL(wss_tracker_cycle_cpu(&t), t.clear_cpu_usec + t.read_cpu_usec);
 	CU_ASSERT(wss_tracker_cycle_cpu(&t) < 5 * USEC_PER_SEC);
+	/* a period longer than the interval: after a sample the next clear
+	 * waits for it (the clear-to-read interval stays 1 ms) */
+	wss_tracker_set_period(&t, 50 * 1000);
+	CU_ASSERT_EQUAL(cycle(&t, now + 2000, 0), 1);      /* the cycle under way is read */
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);                /* and no clear: the pause */
+	CU_ASSERT_EQUAL(cycle(&t, now + 50000, 0), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	CU_ASSERT_EQUAL(cycle(&t, now + 51000, 0), 0);     /* a period after its clear */
+	CU_ASSERT_EQUAL(t.cleared_usec, now + 51000);
+	CU_ASSERT_EQUAL(cycle(&t, now + 52000, 0), 1);     /* read an interval later */
+	CU_ASSERT_EQUAL(t.cleared_usec, 0);
+	wss_tracker_set_period(&t, 0);                     /* live: the pause ends at once */
+	CU_ASSERT_EQUAL(cycle(&t, now + 53000, 0), 0);
+	CU_ASSERT_EQUAL(t.cleared_usec, now + 53000);
+	struct policy_guest g;
+	memset(&g, 0, sizeof g);
+	wss_tracker_set_period(&t, 50 * 1000);
+	wss_tracker_fill(&t, now + 54000, &g);
+	CU_ASSERT_EQUAL(g.host_active_period_usec, 50 * 1000);
 	munmap(m, len);
 }
 
