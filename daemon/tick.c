@@ -262,10 +262,12 @@ static void policy_guest_view(struct daemon *d, struct guest *g, struct policy_g
 	pg->shares = g->conf.shares;
 	pg->balloon_actual_bytes = g->info.actual_bytes;
 	pg->balloon_target_bytes = g->info.target_bytes ? g->info.target_bytes : g->info.actual_bytes;
+	pg->max_step_bytes = g->info.limits.max_step_bytes;
 	pg->stats_valid = (s->valid_mask & (1u << BALLOON_STAT_AVAILABLE)) != 0;
 	pg->stat_total_bytes = s->value[BALLOON_STAT_TOTAL];
 	pg->stat_available_bytes = s->value[BALLOON_STAT_AVAILABLE];
 	pg->stat_free_bytes = s->value[BALLOON_STAT_FREE];
+	pg->stat_free_valid = (s->valid_mask & (1u << BALLOON_STAT_FREE)) != 0;
 	pg->major_faults_per_sec = g->major_per_sec;
 	pg->swap_in_pages_per_sec = g->swap_in_per_sec;
 	pg->swap_out_pages_per_sec = g->swap_out_per_sec;

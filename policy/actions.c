@@ -72,6 +72,15 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 	} else {
 		return false;
 	}
+	/* The balloon's step bound, as balloon_clamp_target applies it (from
+	 * its last target, then floors and maxima): the target recorded is the
+	 * one the balloon is sent, or a guest would never be seen to reach it
+	 * and would be held as "not caught up" long after it had. */
+	uint64_t from = g->balloon_target_bytes ? g->balloon_target_bytes : v->cur;
+	if (g->max_step_bytes && target > from && target - from > g->max_step_bytes)
+		target = from + g->max_step_bytes;
+	else if (g->max_step_bytes && target < from && from - target > g->max_step_bytes)
+		target = from - g->max_step_bytes;
 	/* Floors and maxima, always. */
 	if (target < g->min_bytes)
 		target = g->min_bytes;
@@ -152,20 +161,33 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 	case POLICY_WHY_IDLE_TRIM:
 		if (v->host_fresh)
 			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: idle memory, %s idle %.0f%% > %.0f%% (available %.0f%%, "
-			    "host saw %.0f%% touched); host ok (%s of budget %s)",
-			    g->name, ds, ts, g->name, pc(v->idle, v->cur), c->idle_trim_percent,
-			    pc(v->avail, v->cur), pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
+			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%, "
+			    "free %.0f%%, host saw %.0f%% touched); host ok (%s of budget %s)",
+			    g->name, ds, ts, g->name, pc(v->idle_free, v->cur), c->idle_trim_percent,
+			    pc(v->avail, v->cur), pc(g->stat_free_valid ? g->stat_free_bytes : v->avail, v->cur),
+			    pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
 		else
 			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: idle memory, %s available %.0f%% > %.0f%%; host ok (%s of budget %s)",
-			    g->name, ds, ts, g->name, pc(v->avail, v->cur), c->idle_trim_percent, b1, b2);
+			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%); "
+			    "host ok (%s of budget %s)",
+			    g->name, ds, ts, g->name, pc(v->idle_free, v->cur), c->idle_trim_percent,
+			    pc(v->avail, v->cur), b1, b2);
 		break;
 	case POLICY_WHY_RELEASE:
-		if (v->release_back)
+		if (v->release_back && target < v->s->release_from_bytes)
+			say(a->reason, sizeof a->reason,
+			    "%s +%s to %s: release done, the guest gets its size back (%.0f MiB, in the "
+			    "balloon's steps; the pages it took are no longer backed by the host)",
+			    g->name, ds, ts, (double)v->s->release_from_bytes / MIB);
+		else if (v->release_back)
 			say(a->reason, sizeof a->reason,
 			    "%s +%s to %s: release done, the guest gets its size back (the pages the balloon "
 			    "took are no longer backed by the host)", g->name, ds, ts);
+		else if (v->s->release_from_bytes)
+			say(a->reason, sizeof a->reason,
+			    "%s -%s to %s for a moment: release, on in the balloon's steps to %.0f MiB "
+			    "(then back to %.0f MiB)", g->name, ds, ts,
+			    (double)v->s->release_to_bytes / MIB, (double)v->s->release_from_bytes / MIB);
 		else
 			say(a->reason, sizeof a->reason,
 			    "%s -%s to %s for a moment: release, %s holds %.0f MiB of free memory the host "
@@ -188,9 +210,16 @@ static void record_action(const struct policy_snapshot *snap, struct gview *v, c
 	remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
 	if (a->why == POLICY_WHY_RELEASE) {
 		if (v->release_back) {
-			v->s->release_from_bytes = 0;
-		} else {
+			/* given back whole, or in the balloon's steps: the
+			 * next step once this one is reached (plan_releases) */
+			v->s->release_to_bytes = 0;
+			if (target >= v->s->release_from_bytes)
+				v->s->release_from_bytes = 0;
+		} else if (!v->s->release_from_bytes) {
+			/* a release begins: down to cur - release_take, in the
+			 * balloon's steps when it is further than one */
 			v->s->release_from_bytes = v->cur;
+			v->s->release_to_bytes = MAX(v->cur - v->release_take, v->g->min_bytes);
 			v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
 		}
 	}

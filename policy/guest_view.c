@@ -218,6 +218,11 @@ void guest_view(const struct policy_snapshot *snap, struct policy_state *st,
 	view_activity(snap, st, i, v, &sg);
 	view_burst(snap, v, &sg);
 	v->idle = MIN(v->avail, v->cur - v->active);
+	/* A guest's cold page cache is idle too, but dropping it costs the
+	 * guest a read from disk the next time (it counts in MemAvailable, not
+	 * in MemFree): the idle trim, which runs while the host is ok, takes
+	 * free memory only; under pressure the cache goes with the rest. */
+	v->idle_free = v->g->stat_free_valid ? MIN(v->idle, v->g->stat_free_bytes) : v->idle;
 	/* the stats' lag first: distress is judged on stats that show the last step */
 	uint64_t floor_active = v->s ? view_stats_lag(snap, v, &sg) : 0;
 	view_distress(&snap->conf, v, &sg);
@@ -250,8 +255,7 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 	}
 	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
 	/* Wait for the effect: the last target not yet reached. */
-	if (!c->dry_run && s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
-	    snap->now_usec - s->last_shrink_usec < 5 * c->settle_usec + c->tick_usec) {
+	if (shrink_pending(snap, v)) {
 		say(v->hold_why, sizeof v->hold_why, "waiting for balloon");
 		return;
 	}
@@ -268,6 +272,17 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 		return;
 	}
 	v->may_shrink = true;
+}
+
+/* A shrink of ksmd's own that the balloon has not reached yet, and not given
+ * up on (5 settles and a tick); not in a dry run, where nothing moves. */
+bool shrink_pending(const struct policy_snapshot *snap, const struct gview *v)
+{
+	const struct policy_conf *c = &snap->conf;
+	const struct policy_guest_state *s = v->s;
+	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+	return s && !c->dry_run && s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
+	       snap->now_usec - s->last_shrink_usec < 5 * c->settle_usec + c->tick_usec;
 }
 
 /* A grow of ksmd's own that the balloon has not reached yet, and not given

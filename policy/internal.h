@@ -50,6 +50,7 @@ struct gview {
 	uint64_t avail;         /* available bytes (clamped to cur; 0 if unknown) */
 	uint64_t active;        /* estimated active bytes */
 	uint64_t idle;          /* bytes neither the stats nor the host saw in use: cur - active, at most avail */
+	uint64_t idle_free;     /* of idle, what is free memory, not page cache: what the idle trim takes */
 	bool host_fresh;        /* host-side working set present and fresh */
 	bool host_bound;        /* it raised the active estimate above the stats' */
 	uint64_t lo;            /* lowest target allowed by every rule */
@@ -109,6 +110,8 @@ struct decision {
 	bool critical;          /* lvl is CRITICAL */
 	bool swapping;          /* the host, or the guests' cgroup, swaps out */
 	bool at_limit;          /* shed as fast as the balloons allow */
+	uint64_t on_the_way;    /* shrinks sent that the balloons have not reached yet, counted
+	                         * against the want within the cgroup limit's headroom */
 	int64_t headroom;       /* budget above used and the low water (0 under pressure) */
 	uint64_t growth;        /* what the guests in distress need */
 	uint64_t fundable;      /* what headroom, others and the reserve can fund */
@@ -119,6 +122,8 @@ struct decision {
 /* guest_view.c */
 /* Builds v, guest i's view this tick; updates its state (RSS, distress memory, stats lag). */
 void guest_view(const struct policy_snapshot *snap, struct policy_state *st, size_t i, struct gview *v);
+/* A shrink of ksmd's own that the balloon has not reached yet. */
+bool shrink_pending(const struct policy_snapshot *snap, const struct gview *v);
 /* A grow of ksmd's own that the balloon has not reached yet. */
 bool grow_pending(const struct decision *t, const struct gview *v);
 /* May v be shrunk this tick, and by how much at most? */

@@ -85,9 +85,19 @@
  * not reached yet is where the next give starts: a give is never computed
  * from an actual that has not moved, which would lower the grow's target.
  *
+ * Idle trim: while the host is ok, a guest whose idle memory (available
+ * and not seen touched) that is also free (MemFree) exceeds
+ * idle_trim_percent is trimmed at the slow rate. Page cache is idle memory
+ * too, but a tenant pays for dropping it with reads from disk later, and
+ * the host gains nothing it needs now: the trim leaves it, and only
+ * pressure takes it (there it is idle memory like any other, taxed first).
+ *
  * Stuck guests (the balloon module saw no progress) and guests without a
  * balloon are counted in the cost but never targeted: their share is simply
- * left to the others. Floors and maxima are clamped last, always.
+ * left to the others. Floors and maxima are clamped last, always: after
+ * the balloon's own step bound (balloon.max_step, from its last target),
+ * so that the target a guest's state records is the one the balloon was
+ * sent; a release given back further than a step comes back in steps.
  *
  * policy_decide() runs these as steps, one function each, in this order:
  * the host's cost, trend and level; merge first; the per-guest views
@@ -202,7 +212,8 @@ const struct policy_knob policy_knobs[] = {
 	K("merge_grace", DURATION, merge_grace_usec, "usec", 0, 3.6e9, "20s",
 	  "under soft pressure, let unmerged duplicates cover the want this long before ballooning"),
 	K("idle_trim_percent", PERCENT, idle_trim_percent, "percent", 0, 90, "30",
-	  "without pressure, trim a guest with more than this percent available, at the slow rate; 0 = off"),
+	  "without pressure, trim a guest with more than this percent of its memory idle and free (page "
+	  "cache is left to it), at the slow rate; 0 = off"),
 	K("lookahead", DURATION, lookahead_usec, "usec", 0, 6e7, "4s",
 	  "reclaim when the guest cost, growing as in the last tick, would pass the budget this soon"),
 	K("host_wss", BOOL, host_wss, "bool", 0, 1, "yes",

@@ -159,10 +159,14 @@ struct policy_guest {
 	uint64_t shares;                    /* relative weight (ESX), 0 = 1000 */
 	uint64_t balloon_actual_bytes;      /* memory the guest has now */
 	uint64_t balloon_target_bytes;      /* last target requested */
+	uint64_t max_step_bytes;            /* the balloon moves at most this far from its last target
+	                                     * in one step (balloon/safety.c; 0 = no bound) */
 	bool stats_valid;                   /* guest stats present at all */
 	uint64_t stat_total_bytes;          /* guest's MemTotal as it reports it */
 	uint64_t stat_available_bytes;
 	uint64_t stat_free_bytes;
+	bool stat_free_valid;               /* stat_free_bytes is reported (else the idle trim counts
+	                                     * all idle memory as free, page cache included) */
 	double major_faults_per_sec;
 	double swap_in_pages_per_sec;
 	double swap_out_pages_per_sec;
@@ -271,6 +275,7 @@ struct policy_guest_state {
 	usec_t reached_usec;                /* tick that first saw actual at the last shrink's target (0 = not yet) */
 	uint64_t unseen_from_bytes;         /* actual before the first shrink the guest's stats may not show yet (0 = none) */
 	uint64_t release_from_bytes;        /* a release shrank it from this size: give it back once reached (0 = none) */
+	uint64_t release_to_bytes;          /* the size that release takes it down to, in the balloon's steps (0 = none) */
 	usec_t release_usec;                /* when the last release began (0 = never) */
 	uint64_t prev_rss_bytes;            /* host RSS at the last tick (0 = none yet) */
 	usec_t prev_rss_usec;

@@ -24,6 +24,7 @@ static void ksmd_guest_view(const struct sim *s, int i, usec_t now, struct polic
 	pg->stat_total_bytes = (uint64_t)g->actual;
 	pg->stat_available_bytes = (uint64_t)g->st_avail;
 	pg->stat_free_bytes = (uint64_t)g->st_free;
+	pg->stat_free_valid = true;
 	pg->major_faults_per_sec = g->st_faults;
 	pg->swap_in_pages_per_sec = g->st_faults;
 	pg->stats_age_usec = (usec_t)((s->t - g->st_t) * USEC_PER_SEC);

@@ -406,7 +406,7 @@ static void test_idle_trim(void)
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_IDLE_TRIM);
 	CU_ASSERT(-a->delta_bytes <= (int64_t)(4 * GIB / 100) + 1);  /* slow */
-	CU_ASSERT(strstr(a->reason, "idle memory, g0 available 50% > 30%") != NULL);
+	CU_ASSERT(strstr(a->reason, "idle memory, g0 idle and free 50% > 30% (available 50%)") != NULL);
 	/* A guest in distress lately is not probed again. */
 	policy_fixture_no_trim(&s, 1);
 	s.conf.idle_trim_percent = 30;

@@ -2,6 +2,7 @@
  * counts), the budget from a memory cgroup's limit, bursts the host sees
  * before the guest's stats, free memory released, and the size ksmd took
  * given back. Made-up snapshots, as in test_policy.c. */
+#include <inttypes.h>
 #include "policy/policy.h"
 #include "tests/unit/harness.h"
 #include "tests/unit/policy_fixture.h"
@@ -198,19 +199,28 @@ static void test_burst_seen_by_the_host(void)
 	policy_check_invariants(&s, &p);
 }
 
+/* One guest of 2 GiB, its host-side working set fresh (256 MiB), holding
+ * free_mib of free memory of which the host backs backed_mib: what a
+ * release starts from. */
+static struct policy_guest *release_fixture(struct policy_snapshot *s, uint64_t free_mib, uint64_t backed_mib)
+{
+	policy_fixture_no_trim(s, 1);
+	struct policy_guest *g = &s->guests[0];
+	g->host_active_valid = true;
+	g->host_active_bytes = 256 * MIB;
+	g->host_active_age_usec = USEC_PER_SEC;
+	g->stat_free_bytes = free_mib * MIB;
+	g->ram_resident_bytes = 2 * GIB - (free_mib - backed_mib) * MIB;
+	return g;
+}
+
 /* Release: free memory the host still backs is taken by the balloon for a
  * moment and given back: the guest keeps its size, the host drops the
  * pages. Not for guests with free page reporting, not twice a minute. */
 static void test_release_backed_free(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	policy_fixture_no_trim(&s, 1);
-	struct policy_guest *g = &s.guests[0];
-	g->host_active_valid = true;
-	g->host_active_bytes = 256 * MIB;
-	g->host_active_age_usec = USEC_PER_SEC;
-	g->stat_free_bytes = 1 * GIB;          /* 1 GiB free ... */
-	g->ram_resident_bytes = 2 * GIB;       /* ... all of it backed */
+	struct policy_guest *g = release_fixture(&s, 1024, 1024);  /* 1 GiB free, all of it backed */
 	g->free_page_reporting = true;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
@@ -261,6 +271,166 @@ static void test_release_backed_free(void)
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(p.n_actions, 0);
+}
+
+/* The balloon moves at most max_step from its last target: the policy
+ * records the target the balloon is sent, so a guest that reached it is
+ * seen to have reached it; a release further than one step goes down in
+ * steps to where it was meant to go, and comes back in steps to the size
+ * the guest had. */
+static void test_release_in_balloon_steps(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	struct policy_guest *g = release_fixture(&s, 1024, 1024);  /* a release to 1228.8 MiB */
+	g->max_step_bytes = 300 * MIB;
+	g->balloon_target_bytes = 1948 * MIB;  /* a step still on its way */
+	policy_state_init(&st);
+	/* the balloon's steps from 1948: down to 1228.8, back to 2048 */
+	const uint64_t want[] = { 1648, 1348, 1228, 1528, 1828, 2048 };
+	for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+		policy_decide(&s, &st, &p);
+		if (p.n_actions != 1)
+			printf("\n  step %zu: %zu actions\n", k, p.n_actions);
+		CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+		const struct policy_action *a = &p.actions[0];
+		CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELEASE);
+		CU_ASSERT_EQUAL(a->kind, k < 3 ? POLICY_ACT_SHRINK : POLICY_ACT_GROW);
+		CU_ASSERT(a->target_bytes / MIB == want[k]);
+		if (a->target_bytes / MIB != want[k])
+			printf("\n  step %zu: %" PRIu64 " MiB, want %" PRIu64 "\n", k, a->target_bytes / MIB, want[k]);
+		CU_ASSERT_EQUAL(st.guests[0].last_target_bytes, a->target_bytes);   /* what was sent */
+		if (k == 1)
+			CU_ASSERT(strstr(a->reason, "on in the balloon's steps to 1229 MiB") != NULL);
+		if (k == 3)
+			CU_ASSERT(strstr(a->reason, "in the balloon's steps") != NULL);
+		CU_ASSERT_EQUAL(st.guests[0].release_from_bytes, k < 5 ? 2 * GIB : 0);
+		uint64_t sent = a->target_bytes;
+		/* not reached yet: nothing */
+		s.now_usec += 2 * USEC_PER_SEC;
+		g->balloon_target_bytes = sent;
+		g->stat_free_bytes = 200 * MIB;
+		g->host_active_age_usec = 5 * USEC_PER_SEC;   /* read before the release */
+		policy_decide(&s, &st, &p);
+		CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+		/* reached */
+		s.now_usec += 2 * USEC_PER_SEC;
+		g->balloon_actual_bytes = sent;
+		if (k < 3)
+			g->rss_bytes = g->ram_resident_bytes = sent;
+	}
+	/* at its size, with stats that show it: it may be shrunk again at
+	 * once under pressure (never held as "not caught up" on a target
+	 * the balloon was never sent), within a step */
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->stats_age_usec = 0;                  /* RSS stays: the pages are unbacked */
+	s.conf.budget_bytes = 512 * MIB;       /* 716 MiB over it: a step of 300 */
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
+	CU_ASSERT_EQUAL(a->target_bytes, 2 * GIB - 300 * MIB);
+	policy_check_invariants(&s, &p);
+}
+
+/* The balloon takes free pages backed or not: a release takes the guest's
+ * free memory less its margin, not only the part the host backs. */
+static void test_release_takes_free(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	release_fixture(&s, 1024, 424);
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELEASE);
+	CU_ASSERT(strstr(p.actions[0].reason, "holds 424 MiB of free memory the host still backs") != NULL);
+	/* down by the free memory less the margin (10% of 2 GiB), as far as with all of it backed */
+	CU_ASSERT(p.actions[0].target_bytes >= 1 * GIB + 204 * MIB && p.actions[0].target_bytes <= 1 * GIB + 206 * MIB);
+}
+
+/* A fresh state in which g0 was sent 1.7 GiB a second ago, and a decision. */
+static void decide_g0_on_its_way(struct policy_snapshot *s, struct policy_state *st, struct policy_plan *p)
+{
+	policy_state_init(st);
+	st->guests[0].id = 1;
+	st->guests[0].last_sign = -1;
+	st->guests[0].last_target_bytes = 1700 * MIB;
+	st->guests[0].last_shrink_usec = s->now_usec - USEC_PER_SEC;
+	policy_decide(s, st, p);
+}
+
+/* Within a cgroup limit's headroom, a shrink already sent that the balloon
+ * has not reached counts against the want: the next tick does not take the
+ * same memory a second time from another guest. Over the limit, or
+ * swapping, it does not wait. */
+static void test_shrink_on_the_way(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture_no_trim(&s, 2);          /* 2 x 2 GiB resident: cost 4 GiB */
+	s.conf.budget_bytes = 0;
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/machine.slice");
+	s.host.cg_valid = s.host.cg_limited = true;
+	s.host.cg_limit_bytes = 4 * GIB + 256 * MIB;    /* budget 3.8 GiB: over it, under the limit */
+	/* nothing on the way: a guest is shrunk */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT(p.n_actions >= 1 && p.actions[0].why == POLICY_WHY_HOST_PRESSURE);
+	/* g0 was sent 1.7 GiB a second ago and is not there yet */
+	decide_g0_on_its_way(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	CU_ASSERT(strstr(p.host_reason, "348 MiB on its way") != NULL);
+	/* swapping: no waiting, g1 gives */
+	s.host.cg_swap_out_bytes_per_sec = 64 * MIB;
+	decide_g0_on_its_way(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
+	/* over the limit itself: no waiting either */
+	s.host.cg_swap_out_bytes_per_sec = 0;
+	s.host.cg_limit_bytes = 4 * GIB - 64 * MIB;
+	decide_g0_on_its_way(&s, &st, &p);
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g1"));
+	policy_check_invariants(&s, &p);
+}
+
+/* The idle trim takes a guest's free memory, not its page cache: while the
+ * host is ok, a tenant's cold cache stays; under pressure it goes. */
+static void test_idle_trim_keeps_page_cache(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture(&s, 1);                  /* idle trim on, as shipped */
+	struct policy_guest *g = &s.guests[0];
+	g->stat_available_bytes = 1800 * MIB;   /* 88% available ... */
+	g->stat_free_valid = true;
+	g->stat_free_bytes = 100 * MIB;         /* ... nearly all of it page cache */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_OK);
+	CU_ASSERT_EQUAL(p.n_actions, 0);
+	/* the same guest with its idle memory free: trimmed */
+	g->stat_free_bytes = 1200 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	CU_ASSERT(strstr(p.actions[0].reason, "free 59%") != NULL);
+	/* a guest that does not report free memory: all idle memory counts */
+	g->stat_free_valid = false;
+	g->stat_free_bytes = 0;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_IDLE_TRIM);
+	/* over budget: the cache is taken like any idle memory */
+	g->stat_free_valid = true;
+	g->stat_free_bytes = 100 * MIB;
+	s.conf.budget_bytes = 1536 * MIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_HOST_PRESSURE);
+	policy_check_invariants(&s, &p);
 }
 
 /* Under a cgroup's limit, idle memory is trimmed only when the guests' cost
@@ -457,6 +627,10 @@ int main(void)
 		{ "a burst seen by the host first", test_burst_seen_by_the_host },
 		{ "release backed free memory, keep the size", test_release_backed_free },
 		{ "under a cgroup limit, trim only near it", test_limit_trim },
+		{ "a release given back in the balloon's steps", test_release_in_balloon_steps },
+		{ "a release takes free memory, backed or not", test_release_takes_free },
+		{ "the idle trim keeps page cache", test_idle_trim_keeps_page_cache },
+		{ "a shrink on its way counts within the headroom", test_shrink_on_the_way },
 		{ "a burst's answer teaches no floor", test_burst_answer_no_floor },
 		{ "under a cgroup limit, the size ksmd took given back", test_size_back_under_limit },
 		{ "a pending grow is never lowered", test_pending_grow_not_lowered },
