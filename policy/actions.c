@@ -158,21 +158,24 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 			 "%s +%s to %s: host has room (%s of budget %s); %s available %.0f%% < %.0f%%",
 			 g->name, ds, ts, b1, b2, g->name, pc(v->avail, v->cur), 2 * c->guest_min_free_percent);
 		break;
-	case POLICY_WHY_IDLE_TRIM:
+	case POLICY_WHY_IDLE_TRIM: {
+		char fr[24] = "";
+		if (g->stat_free_valid)
+			say(fr, sizeof fr, ", free %.0f%%", pc(g->stat_free_bytes, v->cur));
 		if (v->host_fresh)
 			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%, "
-			    "free %.0f%%, host saw %.0f%% touched); host ok (%s of budget %s)",
+			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%%s, "
+			    "host saw %.0f%% touched); host ok (%s of budget %s)",
 			    g->name, ds, ts, g->name, pc(v->idle_free, v->cur), c->idle_trim_percent,
-			    pc(v->avail, v->cur), pc(g->stat_free_valid ? g->stat_free_bytes : v->avail, v->cur),
-			    pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
+			    pc(v->avail, v->cur), fr, pc(MIN(g->host_active_bytes, v->cur), v->cur), b1, b2);
 		else
 			say(a->reason, sizeof a->reason,
-			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%); "
+			    "%s -%s to %s: idle memory, %s idle and free %.0f%% > %.0f%% (available %.0f%%%s); "
 			    "host ok (%s of budget %s)",
 			    g->name, ds, ts, g->name, pc(v->idle_free, v->cur), c->idle_trim_percent,
-			    pc(v->avail, v->cur), b1, b2);
+			    pc(v->avail, v->cur), fr, b1, b2);
 		break;
+	}
 	case POLICY_WHY_RELEASE:
 		if (v->release_back && target < v->s->release_from_bytes)
 			say(a->reason, sizeof a->reason,
@@ -191,7 +194,8 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 		else
 			say(a->reason, sizeof a->reason,
 			    "%s -%s to %s for a moment: release, %s holds %.0f MiB of free memory the host "
-			    "still backs (free %.0f MiB, host backs %.0f of its %.0f MiB)",
+			    "still backs (free %.0f MiB, host backs %.0f of its %.0f MiB): its free memory "
+			    "less its margin",
 			    g->name, ds, ts, g->name, (double)v->backed_free / MIB,
 			    (double)g->stat_free_bytes / MIB, (double)g->ram_resident_bytes / MIB,
 			    (double)v->cur / MIB);
@@ -203,11 +207,24 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 	}
 }
 
+/* The way v's action was meant to go: -1 a take, +1 a give (a step of the
+ * balloon from a target it has not reached may land on the other side of
+ * the actual; the state records the intent). */
+static int action_sign(const struct gview *v, const struct policy_action *a)
+{
+	if (v->give > 0 || v->release_back)
+		return 1;
+	if (v->take > 0 || v->release_take)
+		return -1;
+	return a->delta_bytes < 0 ? -1 : 1;
+}
+
 /* Records action a in v's state: the step, a release's start or end, a distress floor. */
 static void record_action(const struct policy_snapshot *snap, struct gview *v, const struct policy_action *a)
 {
 	uint64_t target = a->target_bytes;
-	remember(snap, v, target, a->delta_bytes < 0 ? -1 : 1);
+	int sign = action_sign(v, a);
+	remember(snap, v, target, sign);
 	if (a->why == POLICY_WHY_RELEASE) {
 		if (v->release_back) {
 			/* given back whole, or in the balloon's steps: the
@@ -226,9 +243,9 @@ static void record_action(const struct policy_snapshot *snap, struct gview *v, c
 	/* What ksmd's shrinks take is owed back (under a cgroup limit, plan.c's
 	 * size_back); a release gives back itself, a clamp is no choice. */
 	if (a->why != POLICY_WHY_RELEASE && a->why != POLICY_WHY_LIMIT) {
-		if (a->delta_bytes < 0)
+		if (sign < 0 && a->delta_bytes < 0)
 			v->s->size_owed_bytes += (uint64_t)-a->delta_bytes;
-		else
+		else if (sign > 0 && a->delta_bytes > 0)
 			v->s->size_owed_bytes -= MIN(v->s->size_owed_bytes, (uint64_t)a->delta_bytes);
 	}
 	/* The answer to distress is the new learned floor. */
@@ -246,5 +263,15 @@ void emit_action(struct decision *t, size_t i)
 		return;
 	struct policy_action *a = add_action(t->out, v, i, target, why);
 	explain_action(t, v, a);
+	/* a step from a target the balloon has not reached that lands on the
+	 * other side of the actual: the kind and the state follow the intent */
+	int sign = action_sign(v, a);
+	if ((sign < 0) != (a->delta_bytes < 0)) {
+		a->kind = sign < 0 ? POLICY_ACT_SHRINK : POLICY_ACT_GROW;
+		size_t l = strlen(a->reason);
+		char fb[32];
+		fmt_size(v->g->balloon_target_bytes, fb, sizeof fb);
+		say(a->reason + l, sizeof a->reason - l, " [a step of the balloon from its target %s]", fb);
+	}
 	record_action(t->snap, v, a);
 }

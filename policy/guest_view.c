@@ -266,6 +266,9 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 	uint64_t cap = at_limit ? v->cur - v->lo
 		     : pct(v->g->max_bytes, critical ? c->max_shrink_percent_per_tick_critical
 						      : c->max_shrink_percent_per_tick);
+	/* no more than the balloon moves in one step: the rest falls to others */
+	if (v->g->max_step_bytes)
+		cap = MIN(cap, v->g->max_step_bytes);
 	v->cap_down = MIN(cap, v->cur - v->lo);
 	if (v->cap_down < MAX(db, 1)) {
 		v->cap_down = 0;

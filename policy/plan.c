@@ -272,8 +272,19 @@ void shrink_limits(struct decision *t)
 	if (t->real_limit && t->balloon_want > 0 && !t->swapping && used < h->cg_limit_bytes) {
 		for (size_t i = 0; i < t->n; i++) {
 			const struct gview *v = &t->views[i];
-			if (v->eligible && shrink_pending(t->snap, v))
-				t->on_the_way += v->cur - v->s->last_target_bytes;
+			const struct policy_guest *g = v->g;
+			/* what the shrink can take off the cost: the guest's
+			 * resident memory above the target at most; none for
+			 * a release or a guest that reports its free pages
+			 * (the balloon takes memory the host does not back) */
+			if (!v->eligible || !shrink_pending(t->snap, v) || v->s->release_from_bytes ||
+			    g->free_page_reporting)
+				continue;
+			uint64_t to = v->s->last_target_bytes;
+			uint64_t cut = v->cur - to;
+			if (g->rss_bytes)
+				cut = MIN(cut, g->rss_bytes > to ? g->rss_bytes - to : 0);
+			t->on_the_way += cut;
 		}
 		t->balloon_want -= (int64_t)MIN(t->on_the_way, (uint64_t)t->balloon_want);
 		if (t->on_the_way) {
@@ -366,7 +377,8 @@ void plan_releases(struct decision *t)
 	const struct policy_snapshot *snap = t->snap;
 	const struct policy_conf *c = t->c;
 	/* Release: a guest that holds free memory the host still backs is
-	 * ballooned over it for a moment and then given its size back: the
+	 * ballooned over its free memory (less its margin) for a moment, in
+	 * the balloon's steps, and then given its size back: the
 	 * host drops the pages the balloon took, the guest keeps what it had
 	 * (it can still map as much as before), now unbacked. Once per guest
 	 * a minute at most; not for guests that report their free pages.
@@ -391,11 +403,20 @@ void plan_releases(struct decision *t)
 			}
 			if (v->give)
 				continue;
-			/* down in the balloon's steps to where it was meant to go,
-			 * then back */
-			if (s->last_sign < 0 && s->release_to_bytes && reached && !late &&
-			    v->cur > s->release_to_bytes + db)
-				v->release_take = v->cur - s->release_to_bytes;
+			/* back at (or above) its size, by its last step or by a
+			 * give in between: the release is over */
+			if (v->cur + db >= s->release_from_bytes) {
+				s->release_from_bytes = 0;
+				s->release_to_bytes = 0;
+				continue;
+			}
+			/* down in the balloon's steps to where it was meant to go
+			 * (never below today's floor; not for a guest that now
+			 * allocates or is in distress), then back */
+			uint64_t to = MAX(s->release_to_bytes, v->lo);
+			if (s->last_sign < 0 && s->release_to_bytes && reached && !late && v->fresh &&
+			    !v->distress && v->grow_rate < (double)pct(v->g->max_bytes, 1) && v->cur > to + db)
+				v->release_take = v->cur - to;
 			else
 				v->release_back = true;
 			continue;
@@ -438,7 +459,7 @@ void idle_trim(struct decision *t)
 			struct gview *v = &t->views[i];
 			/* A guest seen in distress lately is not probed again. */
 			if (!v->may_shrink || v->give || v->release_take || v->release_back || v->s->distress_usec ||
-			    (double)v->idle_free <= idle * (double)v->cur)
+			    v->s->release_from_bytes || (double)v->idle_free <= idle * (double)v->cur)
 				continue;
 			double x = ((double)v->idle_free - idle * (double)v->cur) / (1 - idle);
 			v->take = MIN(v->cap_down, (uint64_t)x);

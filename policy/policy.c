@@ -92,6 +92,12 @@
  * the host gains nothing it needs now: the trim leaves it, and only
  * pressure takes it (there it is idle memory like any other, taxed first).
  *
+ * Shrinks already sent that a balloon has not reached are still in the
+ * cost: under a cgroup limit, while the cost is below the limit itself and
+ * nothing swaps (the headroom), they count against the want, by the
+ * guest's resident memory above the target at most (none for a release or
+ * a guest with free page reporting: their balloons take unbacked pages).
+ *
  * Stuck guests (the balloon module saw no progress) and guests without a
  * balloon are counted in the cost but never targeted: their share is simply
  * left to the others. Floors and maxima are clamped last, always: after
@@ -221,8 +227,9 @@ const struct policy_knob policy_knobs[] = {
 	  "count less than it as active; clearing makes the guest's pages look idle to host reclaim"),
 	K("release_min", SIZE, release_min_bytes, "bytes", 0, 1e15, "64M",
 	  "a guest holding more free memory than this that the host still backs (pages it touched once, "
-	  "then freed) is ballooned over it for a moment and given its size back: the host drops those "
-	  "pages, the guest keeps its size; not done for guests with free page reporting; 0 = off"),
+	  "then freed) is ballooned over its free memory for a moment and given its size back: the host "
+	  "drops those pages, the guest keeps its size; not done for guests with free page reporting; "
+	  "0 = off"),
 	K("host_wss_interval", DURATION, host_wss_interval_usec, "usec", 1e6, 6e8, "10s",
 	  "interval of the host-side working-set sample (clear, wait, read); a sample older than three "
 	  "times this is not used, and an interval in which the scanner read the guest (its reads mark "

@@ -358,6 +358,89 @@ static void decide_g0_on_its_way(struct policy_snapshot *s, struct policy_state 
 	policy_decide(s, st, p);
 }
 
+/* release_fixture(1 GiB free, all backed) with a 300 MiB balloon step, and
+ * the decision that starts its release (its first step). */
+static struct policy_guest *start_release(struct policy_snapshot *s, struct policy_state *st,
+					  struct policy_plan *p)
+{
+	struct policy_guest *g = release_fixture(s, 1024, 1024);
+	g->max_step_bytes = 300 * MIB;
+	policy_state_init(st);
+	policy_decide(s, st, p);
+	CU_ASSERT_EQUAL(p->n_actions, 1);
+	return g;
+}
+
+/* A release ends however the guest gets back to its size: a last step
+ * that lands within the deadband of it, or a give in between (distress),
+ * never shrinks it back; and a release step down stops at today's floor. */
+static void test_release_ends(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	struct policy_guest *g = release_fixture(&s, 1024, 1024);
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT(st.guests[0].release_from_bytes == 2 * GIB);
+	/* reached, then a give lifted it 1 MiB short of its size: over */
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = p.actions[0].target_bytes;
+	st.guests[0].last_sign = 1;
+	st.guests[0].last_target_bytes = 2 * GIB - 1 * MIB;
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB - 1 * MIB;
+	g->stat_free_bytes = 200 * MIB;
+	g->host_active_age_usec = 5 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	CU_ASSERT_EQUAL(st.guests[0].release_from_bytes, 0);
+	CU_ASSERT_EQUAL(st.guests[0].release_to_bytes, 0);
+	/* a give above its size while a release is on: over, and no shrink back */
+	g = start_release(&s, &st, &p);
+	s.now_usec += 2 * USEC_PER_SEC;
+	st.guests[0].last_sign = 1;
+	st.guests[0].last_target_bytes = 2 * GIB + 200 * MIB;
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB + 200 * MIB;
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT(a == NULL || a->why != POLICY_WHY_RELEASE);
+	CU_ASSERT_EQUAL(st.guests[0].release_from_bytes, 0);
+	/* a step down stops at today's floor: the guest now uses more */
+	g = start_release(&s, &st, &p);
+	CU_ASSERT_EQUAL(p.actions[0].target_bytes, 2 * GIB - 300 * MIB);
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = 2 * GIB - 300 * MIB;
+	g->stat_available_bytes = 200 * MIB;    /* active 1548 MiB: floor about 1720 MiB */
+	g->stat_free_bytes = 200 * MIB;
+	g->host_active_age_usec = 5 * USEC_PER_SEC;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT(a == NULL || a->target_bytes >= 1720 * MIB);
+	CU_ASSERT(st.guests[0].last_target_bytes >= 1720 * MIB);
+}
+
+/* A take while the balloon still heads for an old, higher target: the
+ * step from that target lands above the actual; the action and the state
+ * keep its intent (a shrink, nothing owed back). */
+static void test_step_from_an_unreached_target(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture_no_trim(&s, 1);
+	struct policy_guest *g = &s.guests[0];
+	g->max_step_bytes = 256 * MIB;
+	g->balloon_target_bytes = 2560 * MIB;  /* a grow long given up on */
+	s.conf.budget_bytes = 1 * GIB;
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	const struct policy_action *a = &p.actions[0];
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_HOST_PRESSURE);
+	CU_ASSERT_EQUAL(a->target_bytes, 2304 * MIB);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	CU_ASSERT(strstr(a->reason, "[a step of the balloon from its target 2.5 GiB]") != NULL);
+	CU_ASSERT_EQUAL(st.guests[0].last_sign, -1);
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 0);
+}
+
 /* Within a cgroup limit's headroom, a shrink already sent that the balloon
  * has not reached counts against the want: the next tick does not take the
  * same memory a second time from another guest. Over the limit, or
@@ -380,6 +463,28 @@ static void test_shrink_on_the_way(void)
 	CU_ASSERT_EQUAL(p.host_level, POLICY_HOST_CRITICAL);
 	CU_ASSERT_EQUAL(p.n_actions, 0);
 	CU_ASSERT(strstr(p.host_reason, "348 MiB on its way") != NULL);
+	/* a release on its way, or a guest with free page reporting: its
+	 * balloon takes unbacked pages, so it does not count */
+	st.guests[0].release_from_bytes = 2 * GIB;
+	policy_decide(&s, &st, &p);     /* (the state as decide_g0_on_its_way left it) */
+	policy_state_init(&st);
+	st.guests[0].id = 1;
+	st.guests[0].last_sign = -1;
+	st.guests[0].last_target_bytes = 1700 * MIB;
+	st.guests[0].last_shrink_usec = s.now_usec - USEC_PER_SEC;
+	st.guests[0].release_from_bytes = 2 * GIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g1"));
+	s.guests[0].free_page_reporting = true;
+	decide_g0_on_its_way(&s, &st, &p);
+	CU_ASSERT_PTR_NOT_NULL(policy_find_action(&p, "g1"));
+	s.guests[0].free_page_reporting = false;
+	/* no more than its resident memory above the target */
+	s.guests[0].rss_bytes = 1750 * MIB;
+	s.guests[1].rss_bytes = 2 * GIB + 300 * MIB;    /* cost 3.9 GiB: still over the budget */
+	decide_g0_on_its_way(&s, &st, &p);
+	CU_ASSERT(strstr(p.host_reason, "50 MiB on its way") != NULL);
+	s.guests[0].rss_bytes = s.guests[1].rss_bytes = 2 * GIB;
 	/* swapping: no waiting, g1 gives */
 	s.host.cg_swap_out_bytes_per_sec = 64 * MIB;
 	decide_g0_on_its_way(&s, &st, &p);
@@ -631,6 +736,8 @@ int main(void)
 		{ "a release takes free memory, backed or not", test_release_takes_free },
 		{ "the idle trim keeps page cache", test_idle_trim_keeps_page_cache },
 		{ "a shrink on its way counts within the headroom", test_shrink_on_the_way },
+		{ "a release ends when the guest is back at its size", test_release_ends },
+		{ "a step from a target not reached keeps its intent", test_step_from_an_unreached_target },
 		{ "a burst's answer teaches no floor", test_burst_answer_no_floor },
 		{ "under a cgroup limit, the size ksmd took given back", test_size_back_under_limit },
 		{ "a pending grow is never lowered", test_pending_grow_not_lowered },
