@@ -42,18 +42,7 @@ void balloon_limits_default(struct balloon_limits *l, unsigned min_percent)
 
 uint64_t balloon_clamp_target(uint64_t requested, uint64_t from, const struct balloon_limits *l)
 {
-	uint64_t t = requested;
-	if (l->max_step_bytes) {
-		if (t > from && t - from > l->max_step_bytes)
-			t = from + l->max_step_bytes;
-		else if (t < from && from - t > l->max_step_bytes)
-			t = from - l->max_step_bytes;
-	}
-	if (t < l->min_bytes)
-		t = l->min_bytes;
-	if (t > l->max_bytes)
-		t = l->max_bytes;
-	return t;
+	return clamp_step_range(requested, from, l->max_step_bytes, l->min_bytes, l->max_bytes);
 }
 
 int balloon_validate_override(const char *guest, uint64_t size, const struct balloon_limits *l,

@@ -22,6 +22,25 @@ typedef uint64_t usec_t;
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* A balloon target's bounds, in the balloon's order (balloon/safety.c):
+ * requested moved at most step away from from (step 0: no bound), then
+ * clamped to [lo, hi], the range winning over the step. The policy applies
+ * the same so that the target it records is the one the balloon is sent. */
+static inline uint64_t clamp_step_range(uint64_t requested, uint64_t from, uint64_t step,
+					uint64_t lo, uint64_t hi)
+{
+	uint64_t t = requested;
+	if (step && t > from && t - from > step)
+		t = from + step;
+	else if (step && t < from && from - t > step)
+		t = from - step;
+	if (t < lo)
+		t = lo;
+	if (t > hi)
+		t = hi;
+	return t;
+}
+
 usec_t now_usec(void);           /* CLOCK_MONOTONIC */
 usec_t now_realtime_usec(void);  /* CLOCK_REALTIME */
 

@@ -42,15 +42,20 @@ static void remember(const struct policy_snapshot *snap, struct gview *v, uint64
 		s->last_grow_usec = snap->now_usec ? snap->now_usec : 1;
 }
 
-/* Picks v's step, clamped to [min, max], into *target and *why; false when it has none worth taking. */
+/* Picks v's step, clamped to [min, max], into *target, *why and *sign (-1 a
+ * take, +1 a give: the intent, which a step of the balloon from a target it
+ * has not reached may land on the other side of the actual from); false
+ * when it has none worth taking. */
 static bool action_target(const struct decision *t, const struct gview *v, uint64_t *target_out,
-			  enum policy_reason_code *why_out)
+			  enum policy_reason_code *why_out, int *sign_out)
 {
 	const struct policy_guest *g = v->g;
 	uint64_t db = pct(g->max_bytes, t->c->deadband_percent);
 	uint64_t target = v->cur;
 	enum policy_reason_code why;
+	int sign = -1;
 	if (v->give > 0) {
+		sign = 1;
 		/* a grow the balloon has not reached yet is where this one starts:
 		 * a give computed from the unmoved actual never lowers it */
 		uint64_t base = grow_pending(t, v) ? MAX(v->cur, v->s->last_target_bytes) : v->cur;
@@ -62,6 +67,7 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 	} else if (v->release_back) {
 		target = v->s->release_from_bytes;
 		why = POLICY_WHY_RELEASE;
+		sign = 1;
 	} else if (v->release_take) {
 		target = v->cur - v->release_take;
 		why = POLICY_WHY_RELEASE;
@@ -72,20 +78,14 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 	} else {
 		return false;
 	}
-	/* The balloon's step bound, as balloon_clamp_target applies it (from
-	 * its last target, then floors and maxima): the target recorded is the
-	 * one the balloon is sent, or a guest would never be seen to reach it
-	 * and would be held as "not caught up" long after it had. */
-	uint64_t from = g->balloon_target_bytes ? g->balloon_target_bytes : v->cur;
-	if (g->max_step_bytes && target > from && target - from > g->max_step_bytes)
-		target = from + g->max_step_bytes;
-	else if (g->max_step_bytes && target < from && from - target > g->max_step_bytes)
-		target = from - g->max_step_bytes;
-	/* Floors and maxima, always. */
-	if (target < g->min_bytes)
-		target = g->min_bytes;
-	if (target > g->max_bytes)
-		target = g->max_bytes;
+	/* The balloon's bounds, as balloon_clamp_target applies them: its
+	 * step from its last target, then floors and maxima, always. The target
+	 * recorded is the one the balloon is sent, or a guest would never be
+	 * seen to reach it and would be held as "not caught up" long after. */
+	target = clamp_step_range(target, g->balloon_target_bytes ? g->balloon_target_bytes : v->cur,
+				  g->max_step_bytes, g->min_bytes, g->max_bytes);
+	if (why == POLICY_WHY_LIMIT)
+		sign = target < v->cur ? -1 : 1;
 	uint64_t d = target > v->cur ? target - v->cur : v->cur - target;
 	if (why != POLICY_WHY_LIMIT && why != POLICY_WHY_GUEST_DISTRESS && d < MAX(db, 1))
 		return false;
@@ -95,6 +95,7 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 		return false;
 	*target_out = target;
 	*why_out = why;
+	*sign_out = sign;
 	return true;
 }
 
@@ -207,23 +208,12 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 	}
 }
 
-/* The way v's action was meant to go: -1 a take, +1 a give (a step of the
- * balloon from a target it has not reached may land on the other side of
- * the actual; the state records the intent). */
-static int action_sign(const struct gview *v, const struct policy_action *a)
-{
-	if (v->give > 0 || v->release_back)
-		return 1;
-	if (v->take > 0 || v->release_take)
-		return -1;
-	return a->delta_bytes < 0 ? -1 : 1;
-}
-
-/* Records action a in v's state: the step, a release's start or end, a distress floor. */
-static void record_action(const struct policy_snapshot *snap, struct gview *v, const struct policy_action *a)
+/* Records action a, meant as sign (-1 a take, +1 a give), in v's state: the
+ * step, a release's start or end, a distress floor. */
+static void record_action(const struct policy_snapshot *snap, struct gview *v, const struct policy_action *a,
+			  int sign)
 {
 	uint64_t target = a->target_bytes;
-	int sign = action_sign(v, a);
 	remember(snap, v, target, sign);
 	if (a->why == POLICY_WHY_RELEASE) {
 		if (v->release_back) {
@@ -236,7 +226,7 @@ static void record_action(const struct policy_snapshot *snap, struct gview *v, c
 			/* a release begins: down to cur - release_take, in the
 			 * balloon's steps when it is further than one */
 			v->s->release_from_bytes = v->cur;
-			v->s->release_to_bytes = MAX(v->cur - v->release_take, v->g->min_bytes);
+			v->s->release_to_bytes = v->cur - v->release_take;
 			v->s->release_usec = snap->now_usec ? snap->now_usec : 1;
 		}
 	}
@@ -259,13 +249,13 @@ void emit_action(struct decision *t, size_t i)
 	struct gview *v = &t->views[i];
 	uint64_t target;
 	enum policy_reason_code why;
-	if (!v->eligible || !action_target(t, v, &target, &why))
+	int sign;
+	if (!v->eligible || !action_target(t, v, &target, &why, &sign))
 		return;
 	struct policy_action *a = add_action(t->out, v, i, target, why);
 	explain_action(t, v, a);
 	/* a step from a target the balloon has not reached that lands on the
 	 * other side of the actual: the kind and the state follow the intent */
-	int sign = action_sign(v, a);
 	if ((sign < 0) != (a->delta_bytes < 0)) {
 		a->kind = sign < 0 ? POLICY_ACT_SHRINK : POLICY_ACT_GROW;
 		size_t l = strlen(a->reason);
@@ -273,5 +263,5 @@ void emit_action(struct decision *t, size_t i)
 		fmt_size(v->g->balloon_target_bytes, fb, sizeof fb);
 		say(a->reason + l, sizeof a->reason - l, " [a step of the balloon from its target %s]", fb);
 	}
-	record_action(t->snap, v, a);
+	record_action(t->snap, v, a, sign);
 }

@@ -432,7 +432,7 @@ void plan_releases(struct decision *t)
 		 * backed part of it, or backed pages stay behind (measured: a
 		 * release of 262 MiB freed 215 of the 364 MiB a guest held backed). */
 		uint64_t keep = pct(v->cur, c->guest_min_free_percent);
-		uint64_t freeb = MAX(v->g->stat_free_bytes, v->backed_free);
+		uint64_t freeb = v->g->stat_free_bytes;   /* >= backed_free, of which it is part */
 		uint64_t target = v->cur - MIN(v->cur, freeb - MIN(freeb, keep));
 		target = MAX(target, MAX(v->lo, v->g->min_bytes));
 		if (target + c->release_min_bytes / 2 <= v->cur)
