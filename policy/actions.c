@@ -50,7 +50,7 @@ static bool action_target(const struct decision *t, const struct gview *v, uint6
 			  enum policy_reason_code *why_out, int *sign_out)
 {
 	const struct policy_guest *g = v->g;
-	uint64_t db = pct(g->max_bytes, t->c->deadband_percent);
+	uint64_t db = deadband(t->c, g);
 	uint64_t target = v->cur;
 	enum policy_reason_code why;
 	int sign = -1;
@@ -149,10 +149,19 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 			char ob[32], ub[32];
 			fmt_size(v->s->size_owed_bytes, ob, sizeof ob);
 			fmt_size(pct(t->budget, c->limit_trim_percent), ub, sizeof ub);
-			say(a->reason, sizeof a->reason,
-			    "%s +%s to %s: its size back (ksmd took %s); under the cgroup limit it costs the "
-			    "host nothing until used (guests use %s < %.0f%% of budget %s = %s)",
-			    g->name, ds, ts, ob, b1, c->limit_trim_percent, b2, ub);
+			if (v->size_back_part)
+				say(a->reason, sizeof a->reason,
+				    "%s +%s to %s: its size back in part (ksmd took %s): up to where the idle "
+				    "trim starts (%.0f%% free), within the budget's headroom (guests use %s of "
+				    "budget %s, above %.0f%% = %s)",
+				    g->name, ds, ts, ob,
+				    c->idle_trim_percent > 0 ? c->idle_trim_percent : 2 * c->guest_min_free_percent,
+				    b1, b2, c->limit_trim_percent, ub);
+			else
+				say(a->reason, sizeof a->reason,
+				    "%s +%s to %s: its size back (ksmd took %s); under the cgroup limit it costs "
+				    "the host nothing until used (guests use %s < %.0f%% of budget %s = %s)",
+				    g->name, ds, ts, ob, b1, c->limit_trim_percent, b2, ub);
 			break;
 		}
 		say(a->reason, sizeof a->reason,

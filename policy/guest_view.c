@@ -158,7 +158,7 @@ static uint64_t view_stats_lag(const struct policy_snapshot *snap, struct gview 
 	const struct policy_guest *g = v->g;
 	/* Stats that may predate the last shrinks: count their memory as gone. */
 	struct policy_guest_state *s = v->s;
-	uint64_t db = pct(g->max_bytes, c->deadband_percent);
+	uint64_t db = deadband(c, g);
 	if (!s->reached_usec && ((s->last_sign < 0 && v->cur <= s->last_target_bytes + db) ||
 				 (s->last_sign > 0 && v->cur + db >= s->last_target_bytes)))
 		s->reached_usec = snap->now_usec ? snap->now_usec : 1;
@@ -253,7 +253,7 @@ void shrink_capacity(const struct policy_snapshot *snap, struct gview *v, bool c
 		say(v->hold_why, sizeof v->hold_why, "grown, stats not caught up");
 		return;
 	}
-	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+	uint64_t db = deadband(c, v->g);
 	/* Wait for the effect: the last target not yet reached. */
 	if (shrink_pending(snap, v)) {
 		say(v->hold_why, sizeof v->hold_why, "waiting for balloon");
@@ -283,7 +283,7 @@ bool shrink_pending(const struct policy_snapshot *snap, const struct gview *v)
 {
 	const struct policy_conf *c = &snap->conf;
 	const struct policy_guest_state *s = v->s;
-	uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+	uint64_t db = deadband(c, v->g);
 	return s && !c->dry_run && s->last_sign < 0 && v->cur > s->last_target_bytes + db &&
 	       snap->now_usec - s->last_shrink_usec < 5 * c->settle_usec + c->tick_usec;
 }
@@ -293,7 +293,7 @@ bool shrink_pending(const struct policy_snapshot *snap, const struct gview *v)
 bool grow_pending(const struct decision *t, const struct gview *v)
 {
 	const struct policy_guest_state *s = v->s;
-	uint64_t db = pct(v->g->max_bytes, t->c->deadband_percent);
+	uint64_t db = deadband(t->c, v->g);
 	return s && s->last_sign > 0 && !s->reached_usec && s->last_target_bytes > v->cur + db &&
 	       t->snap->now_usec - s->last_grow_usec < 5 * t->c->settle_usec + t->c->tick_usec;
 }

@@ -35,6 +35,17 @@ static inline void fmt_size(uint64_t b, char *buf, size_t len)
 	format_size(b, buf, len);
 }
 
+/* A guest's deadband: deadband_percent of its maximum, never more than half
+ * the balloon's step (balloon.max_step), or every step would fall inside
+ * it and none would be taken. */
+static inline uint64_t deadband(const struct policy_conf *c, const struct policy_guest *g)
+{
+	uint64_t db = pct(g->max_bytes, c->deadband_percent);
+	if (g->max_step_bytes && db > g->max_step_bytes / 2)
+		db = g->max_step_bytes / 2;
+	return db;
+}
+
 /* --------------------------------------------------------- per-guest view */
 
 struct gview {
@@ -67,6 +78,7 @@ struct gview {
 	uint64_t release_take;  /* a release this tick: bytes the balloon takes for a moment */
 	bool release_back;      /* a release is done: give the guest its size back */
 	bool size_back;         /* the give is what ksmd took, given back under a cgroup limit */
+	bool size_back_part;    /* ... in part: up to the idle trim's line, within the headroom */
 };
 
 /* Shares per adjusted page (ESX), with P = pages now. */
@@ -148,7 +160,7 @@ void fund_distress(struct decision *t);
 void plan_releases(struct decision *t);
 /* Host ok and nothing reclaimed: sets take (a trim) on guests idle above idle_trim_percent. */
 void idle_trim(struct decision *t);
-/* Under a cgroup limit, cost well below it: sets give (size_back) to what ksmd took from a guest. */
+/* Under a cgroup limit, host ok: sets give (size_back) to what ksmd took from a guest. */
 void size_back(struct decision *t);
 /* Relax: host room left, nothing reclaimed: adds to give of guests short of free memory. */
 void relax(struct decision *t);

@@ -389,7 +389,7 @@ void plan_releases(struct decision *t)
 		if (!v->eligible || !s)
 			continue;
 		if (s->release_from_bytes) {
-			uint64_t db = pct(v->g->max_bytes, c->deadband_percent);
+			uint64_t db = deadband(c, v->g);
 			/* the release's shrink, or a step of its way back */
 			bool reached = (s->last_sign < 0 && v->cur <= s->last_target_bytes + db) ||
 				       (s->last_sign > 0 && v->cur + db >= s->last_target_bytes);
@@ -397,7 +397,11 @@ void plan_releases(struct decision *t)
 			if (!reached && !late)
 				continue;
 			if (t->lvl == POLICY_HOST_CRITICAL || v->take) {
-				s->release_from_bytes = 0; /* the host needs it: it stays taken */
+				/* the host needs it: it stays taken, and is owed
+				 * back as a shrink's would be (size_back) */
+				if (s->release_from_bytes > v->cur)
+					s->size_owed_bytes += s->release_from_bytes - v->cur;
+				s->release_from_bytes = 0;
 				s->release_to_bytes = 0;
 				continue;
 			}
@@ -468,7 +472,7 @@ void idle_trim(struct decision *t)
 	}
 }
 
-/* Under a cgroup limit, cost well below it: sets give (size_back) to what ksmd took from a guest. */
+/* Under a cgroup limit, host ok: sets give (size_back) to what ksmd took from a guest. */
 void size_back(struct decision *t)
 {
 	const struct policy_snapshot *snap = t->snap;
@@ -479,10 +483,22 @@ void size_back(struct decision *t)
 	 * budget, where the idle trim stops, what ksmd's shrinks took is given
 	 * back, so the next burst finds its memory where it left it instead of
 	 * waiting for a grow. Not while anything is reclaimed or the guest
-	 * settles after a shrink; at most max_grow_percent_per_tick a tick. */
-	if (!t->real_limit || t->lvl != POLICY_HOST_OK || t->got || t->swapping ||
-	    t->used >= pct(t->budget, c->limit_trim_percent))
+	 * settles after a shrink; at most max_grow_percent_per_tick a tick.
+	 * Above limit_trim_percent, a guest owed memory gets back only what
+	 * leaves its free memory below the idle trim's line (so the trim does
+	 * not take it again), within the headroom left below the budget: a
+	 * tenant whose page cache pressure took refills it once the pressure
+	 * is over, instead of staying at its floor while the host has room. */
+	if (!t->real_limit || t->lvl != POLICY_HOST_OK || t->got || t->swapping)
 		return;
+	bool in_part = t->used >= pct(t->budget, c->limit_trim_percent);
+	uint64_t room = 0;
+	if (in_part) {
+		if (t->headroom <= 0 || (uint64_t)t->headroom <= t->granted)
+			return;
+		room = (uint64_t)t->headroom - t->granted;
+	}
+	double line = (c->idle_trim_percent > 0 ? c->idle_trim_percent : 2 * c->guest_min_free_percent) / 100.0;
 	for (size_t i = 0; i < t->n; i++) {
 		struct gview *v = &t->views[i];
 		struct policy_guest_state *s = v->s;
@@ -491,8 +507,24 @@ void size_back(struct decision *t)
 		    (s->last_shrink_usec && snap->now_usec - s->last_shrink_usec < c->settle_usec))
 			continue;
 		uint64_t give = MIN(s->size_owed_bytes, v->g->max_bytes - v->cur);
+		if (in_part) {
+			/* stats that show the guest as it is, and a free
+			 * share below the line by more than the deadband */
+			uint64_t db = deadband(c, v->g);
+			double x = (line * (double)v->cur - (double)v->idle_free) / (1 - line) - (double)db;
+			if (!v->fresh || v->stats_behind || v->distress || line >= 1 || x < (double)MAX(db, 1))
+				continue;
+			give = MIN(give, MIN((uint64_t)x, room));
+			if (give < MAX(db, 1))
+				continue;
+		}
 		v->give = MIN(give, pct(v->g->max_bytes, c->max_grow_percent_per_tick));
 		v->size_back = true;
+		v->size_back_part = in_part;
+		if (in_part) {
+			room -= v->give;
+			t->granted += v->give;
+		}
 	}
 }
 

@@ -79,9 +79,13 @@
  * cgroup's limit, a guest's size costs nothing until it is used (the limit
  * counts resident memory): once the cost is below limit_trim_percent of the
  * budget, where the idle trim stops, each guest gets back what ksmd's
- * shrinks took (size_owed; a release is not counted), after the settle and
- * at most max_grow_percent_per_tick a tick, so the next burst finds its
- * memory in place instead of waiting for a grow. A grow the balloon has
+ * shrinks took (size_owed; a release is not counted, unless pressure kept
+ * it), after the settle and at most max_grow_percent_per_tick a tick, so
+ * the next burst finds its memory in place instead of waiting for a grow.
+ * Above that line, with the host ok, a guest owed memory gets back only
+ * what leaves its free memory below the idle trim's line, within the
+ * headroom below the budget: a tenant whose page cache the pressure took
+ * refills it, and the trim does not take the memory again. A grow the balloon has
  * not reached yet is where the next give starts: a give is never computed
  * from an actual that has not moved, which would lower the grow's target.
  *
@@ -185,7 +189,7 @@ const struct policy_knob policy_knobs[] = {
 	K("max_grow_percent_per_tick", PERCENT, max_grow_percent_per_tick, "percent", 0.01, 100, "50",
 	  "largest step up, percent of the guest's maximum"),
 	K("deadband_percent", PERCENT, deadband_percent, "percent", 0, 10, "0.25",
-	  "changes smaller than this percent of the guest's maximum are skipped"),
+	  "changes smaller than this percent of the guest's maximum (at most half of balloon.max_step) are skipped"),
 	K("settle", DURATION, settle_usec, "usec", 0, 3.6e9, "4s",
 	  "after shrinking a guest, wait this long before shrinking it again"),
 	K("psi_some_threshold", PERCENT, psi_some_threshold_percent, "percent", 0, 100, "10",

@@ -681,6 +681,135 @@ static void test_size_back_under_limit(void)
 	policy_check_invariants(&s, &p);
 }
 
+/* Above limit_trim_percent of the budget, with the host ok, a guest owed
+ * memory gets back what keeps its free memory below the idle trim's line,
+ * within the headroom left below the budget: a tenant whose page cache the
+ * pressure took may refill it (in a 2x run the tenant stayed at its floor
+ * with the cost at 85% of the budget, and re-read its cache from disk). */
+static struct policy_guest *owed_fixture(struct policy_snapshot *s, struct policy_state *st,
+					 struct policy_plan *p, uint64_t free_mib)
+{
+	policy_fixture(s, 1);                  /* idle trim on, as shipped */
+	struct policy_guest *g = &s->guests[0];
+	g->stat_free_bytes = free_mib * MIB;   /* 1 GiB available, the rest page cache */
+	g->stat_free_valid = true;
+	s->conf.budget_bytes = 0;
+	snprintf(s->conf.budget_cgroup, sizeof s->conf.budget_cgroup, "/vms");
+	s->host.cg_valid = s->host.cg_limited = true;
+	s->host.cg_limit_bytes = 2 * GIB + 700 * MIB;  /* cost 2 GiB: 82% of the budget */
+	policy_state_init(st);
+	policy_decide(s, st, p);
+	st->guests[0].size_owed_bytes = 1 * GIB;
+	s->now_usec += 11 * USEC_PER_SEC;
+	return g;
+}
+
+static void test_size_back_in_part(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	/* free 100 MiB of 2 GiB: far below the line; the headroom bounds it */
+	struct policy_guest *g = owed_fixture(&s, &st, &p, 100);
+	policy_decide(&s, &st, &p);
+	uint64_t headroom = p.budget_bytes - 2 * GIB - p.budget_bytes * 2 / 100;
+	CU_ASSERT(p.budget_bytes > 2 * GIB && 2 * GIB >= p.budget_bytes * 75 / 100);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELAX);
+	CU_ASSERT(strstr(a->reason, "its size back in part") != NULL);
+	CU_ASSERT((uint64_t)a->delta_bytes <= headroom + 1 * MIB);
+	CU_ASSERT((uint64_t)a->delta_bytes >= headroom - 2 * MIB);
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 1 * GIB - (uint64_t)a->delta_bytes);
+	policy_check_invariants(&s, &p);
+	/* free 500 MiB: the trim's line bounds it, (30% of 2 GiB - 500 MiB) / 0.7
+	 * less the deadband (10 MiB) */
+	g = owed_fixture(&s, &st, &p, 500);
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELAX);
+	uint64_t x = (uint64_t)((0.3 * 2048 - 500) / 0.7 * MIB) - (uint64_t)(4.0 * GIB * 0.25 / 100);
+	CU_ASSERT((uint64_t)a->delta_bytes >= x - 1 * MIB && (uint64_t)a->delta_bytes <= x + 1 * MIB);
+	/* the balloon got there and the guest shows it free: the trim leaves
+	 * it, and nothing more is given */
+	uint64_t to = a->target_bytes;
+	s.now_usec += 11 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = to;
+	g->stat_total_bytes = to;
+	g->stat_free_bytes += (uint64_t)a->delta_bytes;
+	g->stat_available_bytes += (uint64_t)a->delta_bytes;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	/* free above the line (700 MiB, 34%): the trim takes, nothing is given */
+	owed_fixture(&s, &st, &p, 700);
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT(a == NULL || a->kind != POLICY_ACT_GROW);
+	/* no headroom left (cost above the budget's low water): nothing */
+	g = owed_fixture(&s, &st, &p, 100);
+	s.host.cg_limit_bytes = 2 * GIB + 250 * MIB;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT(a == NULL || a->kind != POLICY_ACT_GROW);
+	/* a plain budget: nothing given back */
+	g = owed_fixture(&s, &st, &p, 100);
+	s.conf.budget_cgroup[0] = 0;
+	s.conf.budget_bytes = 2 * GIB + 400 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+}
+
+/* A release that the host's pressure keeps is owed back like a shrink:
+ * once the pressure is over the guest gets its size back. */
+static void test_release_kept_is_owed(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	struct policy_guest *g = release_fixture(&s, 1024, 1024);
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
+	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELEASE);
+	uint64_t to = p.actions[0].target_bytes;
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 0);
+	/* reached; the host is now short: it stays taken, and is owed */
+	s.now_usec += 2 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = to;
+	g->rss_bytes = g->ram_resident_bytes = to;
+	g->stat_free_bytes = 200 * MIB;
+	g->stat_available_bytes = 300 * MIB;
+	s.conf.budget_bytes = to - 100 * MIB;
+	policy_decide(&s, &st, &p);
+	CU_ASSERT_EQUAL(st.guests[0].release_from_bytes, 0);
+	CU_ASSERT(st.guests[0].size_owed_bytes >= 2 * GIB - to);
+}
+
+/* A balloon step (balloon.max_step) below the deadband would have every
+ * step skipped: the deadband is at most half a step. */
+static void test_step_below_deadband(void)
+{
+	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
+	policy_fixture_no_trim(&s, 1);
+	struct policy_guest *g = &s.guests[0];
+	g->max_bytes = 16 * GIB;                /* deadband 0.25%: 41 MiB */
+	g->max_step_bytes = 16 * MIB;
+	s.conf.budget_bytes = 2 * GIB - 200 * MIB;   /* over budget: a shrink is wanted */
+	policy_state_init(&st);
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	CU_ASSERT_EQUAL(a->delta_bytes, -16 * (int64_t)MIB);
+	/* reached: the next step follows */
+	s.now_usec += 1 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = a->target_bytes;
+	g->rss_bytes = a->target_bytes;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_SHRINK);
+	policy_check_invariants(&s, &p);
+}
+
 /* A grow the balloon has not reached yet is never lowered by the next
  * tick's give, computed from an actual that has not moved (in a 1.5x
  * overcommit run a size-back to 768 MiB became 598 MiB a second later, and
@@ -741,6 +870,9 @@ int main(void)
 		{ "a burst's answer teaches no floor", test_burst_answer_no_floor },
 		{ "under a cgroup limit, the size ksmd took given back", test_size_back_under_limit },
 		{ "a pending grow is never lowered", test_pending_grow_not_lowered },
+		{ "above the trim's start, the size given back in part", test_size_back_in_part },
+		{ "a release the host keeps is owed back", test_release_kept_is_owed },
+		{ "a balloon step below the deadband", test_step_below_deadband },
 		{ NULL, NULL },
 	};
 	ksmd_add_suite("policy under a limit", rules);
