@@ -151,11 +151,11 @@ static void explain_action(const struct decision *t, const struct gview *v, stru
 			fmt_size(pct(t->budget, c->limit_trim_percent), ub, sizeof ub);
 			if (v->size_back_part)
 				say(a->reason, sizeof a->reason,
-				    "%s +%s to %s: its size back in part (ksmd took %s): up to where the idle "
-				    "trim starts (%.0f%% free), within the budget's headroom (guests use %s of "
-				    "budget %s, above %.0f%% = %s)",
-				    g->name, ds, ts, ob,
-				    c->idle_trim_percent > 0 ? c->idle_trim_percent : 2 * c->guest_min_free_percent,
+				    "%s +%s to %s: its size back in part (ksmd took %s): up to %.0f%% of it "
+				    "free (%s), within the budget's headroom (guests use %s of budget %s, "
+				    "above %.0f%% = %s)",
+				    g->name, ds, ts, ob, trim_line_percent(c),
+				    c->idle_trim_percent > 0 ? "where the idle trim starts" : "the idle trim is off",
 				    b1, b2, c->limit_trim_percent, ub);
 			else
 				say(a->reason, sizeof a->reason,
@@ -247,6 +247,12 @@ static void record_action(const struct policy_snapshot *snap, struct gview *v, c
 		else if (sign > 0 && a->delta_bytes > 0)
 			v->s->size_owed_bytes -= MIN(v->s->size_owed_bytes, (uint64_t)a->delta_bytes);
 	}
+	/* A give in part is counted against the headroom while it stays free
+	 * in the guest (size_back); a shrink ends that. */
+	if (sign < 0)
+		v->s->part_given_bytes = 0;
+	else if (v->size_back_part && a->delta_bytes > 0)
+		v->s->part_given_bytes += (uint64_t)a->delta_bytes;
 	/* The answer to distress is the new learned floor. */
 	if (a->why == POLICY_WHY_GUEST_DISTRESS && !v->bursting)
 		v->s->distress_level_bytes = MAX(v->s->distress_level_bytes, target);

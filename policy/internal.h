@@ -46,6 +46,14 @@ static inline uint64_t deadband(const struct policy_conf *c, const struct policy
 	return db;
 }
 
+/* The share of a guest's size that may be free before the idle trim takes
+ * it (percent): idle_trim_percent, or with the trim off twice
+ * guest_min_free_percent, where relax stops giving. */
+static inline double trim_line_percent(const struct policy_conf *c)
+{
+	return c->idle_trim_percent > 0 ? c->idle_trim_percent : 2 * c->guest_min_free_percent;
+}
+
 /* --------------------------------------------------------- per-guest view */
 
 struct gview {

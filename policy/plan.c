@@ -399,8 +399,9 @@ void plan_releases(struct decision *t)
 			if (t->lvl == POLICY_HOST_CRITICAL || v->take) {
 				/* the host needs it: it stays taken, and is owed
 				 * back as a shrink's would be (size_back) */
-				if (s->release_from_bytes > v->cur)
-					s->size_owed_bytes += s->release_from_bytes - v->cur;
+				uint64_t at = s->last_sign < 0 ? MIN(v->cur, s->last_target_bytes) : v->cur;
+				if (s->release_from_bytes > at)
+					s->size_owed_bytes += s->release_from_bytes - at;
 				s->release_from_bytes = 0;
 				s->release_to_bytes = 0;
 				continue;
@@ -483,22 +484,36 @@ void size_back(struct decision *t)
 	 * budget, where the idle trim stops, what ksmd's shrinks took is given
 	 * back, so the next burst finds its memory where it left it instead of
 	 * waiting for a grow. Not while anything is reclaimed or the guest
-	 * settles after a shrink; at most max_grow_percent_per_tick a tick.
-	 * Above limit_trim_percent, a guest owed memory gets back only what
-	 * leaves its free memory below the idle trim's line (so the trim does
-	 * not take it again), within the headroom left below the budget: a
-	 * tenant whose page cache pressure took refills it once the pressure
-	 * is over, instead of staying at its floor while the host has room. */
+	 * settles after a shrink; at most max_grow_percent_per_tick a tick. */
 	if (!t->real_limit || t->lvl != POLICY_HOST_OK || t->got || t->swapping)
 		return;
 	bool in_part = t->used >= pct(t->budget, c->limit_trim_percent);
+	/* Above limit_trim_percent, a guest owed memory gets back only what
+	 * leaves its free memory below the trim's line by a margin (so the
+	 * trim does not take it again), within the headroom below the budget:
+	 * a tenant whose page cache the pressure took refills it once the
+	 * pressure is over, instead of staying at its floor while the host has
+	 * room. The headroom counts what earlier such gives left free in the
+	 * guests (it costs once used); a give is at most the share of it that
+	 * filling it within a tick would not project over the budget
+	 * (tick / (tick + lookahead)); none while the cost grows. */
 	uint64_t room = 0;
 	if (in_part) {
-		if (t->headroom <= 0 || (uint64_t)t->headroom <= t->granted)
+		uint64_t out = 0;
+		for (size_t i = 0; i < t->n; i++)
+			if (t->views[i].s)
+				out += MIN(t->views[i].s->part_given_bytes, t->views[i].fresh ? t->views[i].idle_free
+											       : UINT64_MAX);
+		if (t->projected > t->used || t->headroom <= 0 || (uint64_t)t->headroom <= t->granted + out)
 			return;
-		room = (uint64_t)t->headroom - t->granted;
+		room = (uint64_t)t->headroom - t->granted - out;
+		room = (uint64_t)((double)room * (double)c->tick_usec / (double)(c->tick_usec + c->lookahead_usec));
+	} else {
+		for (size_t i = 0; i < t->n; i++)
+			if (t->views[i].s)
+				t->views[i].s->part_given_bytes = 0;
 	}
-	double line = (c->idle_trim_percent > 0 ? c->idle_trim_percent : 2 * c->guest_min_free_percent) / 100.0;
+	double line = trim_line_percent(c) / 100.0;
 	for (size_t i = 0; i < t->n; i++) {
 		struct gview *v = &t->views[i];
 		struct policy_guest_state *s = v->s;
@@ -508,10 +523,12 @@ void size_back(struct decision *t)
 			continue;
 		uint64_t give = MIN(s->size_owed_bytes, v->g->max_bytes - v->cur);
 		if (in_part) {
-			/* stats that show the guest as it is, and a free
-			 * share below the line by more than the deadband */
+			/* stats that show the guest as it is, and free memory
+			 * below the line by more than the margin: the deadband,
+			 * or half the guest's free margin if larger */
 			uint64_t db = deadband(c, v->g);
-			double x = (line * (double)v->cur - (double)v->idle_free) / (1 - line) - (double)db;
+			uint64_t margin = MAX(db, pct(v->cur, c->guest_min_free_percent) / 2);
+			double x = (line * (double)v->cur - (double)v->idle_free) / (1 - line) - (double)margin;
 			if (!v->fresh || v->stats_behind || v->distress || line >= 1 || x < (double)MAX(db, 1))
 				continue;
 			give = MIN(give, MIN((uint64_t)x, room));

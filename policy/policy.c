@@ -47,7 +47,10 @@
  *
  * Asymmetric control (senpai, systemd-oomd). Taking is slow: at most
  * max_shrink_percent_per_tick of the guest's maximum per step (a larger cap in
- * CRITICAL), no step smaller than the deadband, and no next step before the
+ * CRITICAL), no step smaller than the deadband (deadband_percent of the
+ * guest's maximum, at most half the balloon's step: a guest over 51 GiB at
+ * the default 256 MiB step was otherwise never shrunk, and every step was
+ * "reached" as it was sent), and no next step before the
  * previous one took effect (actual reached target) and settle_usec passed:
  * pressure counters lag, and acting again too soon acts twice. A guest is
  * never taken below max(min, active + guest_min_free_percent of its
@@ -82,10 +85,14 @@
  * shrinks took (size_owed; a release is not counted, unless pressure kept
  * it), after the settle and at most max_grow_percent_per_tick a tick, so
  * the next burst finds its memory in place instead of waiting for a grow.
- * Above that line, with the host ok, a guest owed memory gets back only
- * what leaves its free memory below the idle trim's line, within the
- * headroom below the budget: a tenant whose page cache the pressure took
- * refills it, and the trim does not take the memory again. A grow the balloon has
+ * Above that line, with the host ok and the cost not growing, a guest owed
+ * memory gets back only what leaves its free memory below the idle trim's
+ * line (twice guest_min_free_percent with the trim off) by a margin, within
+ * the headroom below the budget less what earlier such gives left free in
+ * the guests, and at most tick / (tick + lookahead) of it at once (filled
+ * within a tick, it does not project the cost over the budget): a tenant
+ * whose page cache the pressure took refills it, and the trim does not
+ * take the memory again. A grow the balloon has
  * not reached yet is where the next give starts: a give is never computed
  * from an actual that has not moved, which would lower the grow's target.
  *

@@ -280,6 +280,8 @@ struct policy_guest_state {
 	uint64_t prev_rss_bytes;            /* host RSS at the last tick (0 = none yet) */
 	usec_t prev_rss_usec;
 	uint64_t size_owed_bytes;           /* what ksmd's shrinks took (releases aside) and no grow gave back yet */
+	uint64_t part_given_bytes;          /* given back in part above limit_trim_percent since its last shrink:
+	                                     * counted against the headroom while it is still free in the guest */
 };
 
 struct policy_state {

@@ -707,7 +707,8 @@ static struct policy_guest *owed_fixture(struct policy_snapshot *s, struct polic
 static void test_size_back_in_part(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
-	/* free 100 MiB of 2 GiB: far below the line; the headroom bounds it */
+	/* free 100 MiB of 2 GiB: far below the line; a third of the headroom
+	 * (tick 2 s / (tick + lookahead 4 s)) bounds it */
 	struct policy_guest *g = owed_fixture(&s, &st, &p, 100);
 	policy_decide(&s, &st, &p);
 	uint64_t headroom = p.budget_bytes - 2 * GIB - p.budget_bytes * 2 / 100;
@@ -717,18 +718,32 @@ static void test_size_back_in_part(void)
 	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELAX);
 	CU_ASSERT(strstr(a->reason, "its size back in part") != NULL);
-	CU_ASSERT((uint64_t)a->delta_bytes <= headroom + 1 * MIB);
-	CU_ASSERT((uint64_t)a->delta_bytes >= headroom - 2 * MIB);
+	CU_ASSERT(strstr(a->reason, "where the idle trim starts") != NULL);
+	CU_ASSERT((uint64_t)a->delta_bytes <= headroom / 3 + 1 * MIB);
+	CU_ASSERT((uint64_t)a->delta_bytes >= headroom / 3 - 2 * MIB);
 	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 1 * GIB - (uint64_t)a->delta_bytes);
+	CU_ASSERT_EQUAL(st.guests[0].part_given_bytes, (uint64_t)a->delta_bytes);
 	policy_check_invariants(&s, &p);
+	/* the balloon got there and the guest has not used it: it still
+	 * counts against the headroom, so the next give is smaller */
+	uint64_t first = (uint64_t)a->delta_bytes;
+	s.now_usec += 11 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = a->target_bytes;
+	g->stat_total_bytes = a->target_bytes;
+	g->stat_free_bytes += first;
+	g->stat_available_bytes += first;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT((uint64_t)a->delta_bytes <= (headroom - first) / 3 + 1 * MIB);
 	/* free 500 MiB: the trim's line bounds it, (30% of 2 GiB - 500 MiB) / 0.7
-	 * less the deadband (10 MiB) */
+	 * less the margin, half the guest's free margin (102 MiB) */
 	g = owed_fixture(&s, &st, &p, 500);
 	policy_decide(&s, &st, &p);
 	a = policy_find_action(&p, "g0");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	CU_ASSERT_EQUAL(a->why, POLICY_WHY_RELAX);
-	uint64_t x = (uint64_t)((0.3 * 2048 - 500) / 0.7 * MIB) - (uint64_t)(4.0 * GIB * 0.25 / 100);
+	uint64_t x = (uint64_t)(((0.3 * 2048 - 500) / 0.7 - 0.05 * 2048) * MIB);
 	CU_ASSERT((uint64_t)a->delta_bytes >= x - 1 * MIB && (uint64_t)a->delta_bytes <= x + 1 * MIB);
 	/* the balloon got there and the guest shows it free: the trim leaves
 	 * it, and nothing more is given */
@@ -740,8 +755,14 @@ static void test_size_back_in_part(void)
 	g->stat_available_bytes += (uint64_t)a->delta_bytes;
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
-	/* free above the line (700 MiB, 34%): the trim takes, nothing is given */
+	/* free above the line (700 MiB, 34%): nothing is given */
 	owed_fixture(&s, &st, &p, 700);
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT(a == NULL || a->kind != POLICY_ACT_GROW);
+	/* the cost grows (20 MiB since the last tick): nothing */
+	g = owed_fixture(&s, &st, &p, 100);
+	g->rss_bytes += 20 * MIB;
 	policy_decide(&s, &st, &p);
 	a = policy_find_action(&p, "g0");
 	CU_ASSERT(a == NULL || a->kind != POLICY_ACT_GROW);
@@ -757,30 +778,54 @@ static void test_size_back_in_part(void)
 	s.conf.budget_bytes = 2 * GIB + 400 * MIB;
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_PTR_NULL(policy_find_action(&p, "g0"));
+	/* the idle trim off: the line is twice the guest's free margin (20%) */
+	g = owed_fixture(&s, &st, &p, 100);
+	s.conf.idle_trim_percent = 0;
+	policy_decide(&s, &st, &p);
+	a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT(strstr(a->reason, "up to 20% of it free (the idle trim is off)") != NULL);
 }
 
-/* A release that the host's pressure keeps is owed back like a shrink:
- * once the pressure is over the guest gets its size back. */
+/* A release that the host's pressure keeps is owed back like a shrink,
+ * from the target the balloon was sent: once the pressure is over, the
+ * guest gets its size back. */
 static void test_release_kept_is_owed(void)
 {
 	struct policy_snapshot s; struct policy_state st; struct policy_plan p;
 	struct policy_guest *g = release_fixture(&s, 1024, 1024);
+	s.conf.budget_bytes = 0;
+	snprintf(s.conf.budget_cgroup, sizeof s.conf.budget_cgroup, "/vms");
+	s.host.cg_valid = s.host.cg_limited = true;
+	s.host.cg_limit_bytes = 8 * GIB;
 	policy_state_init(&st);
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL_FATAL(p.n_actions, 1);
 	CU_ASSERT_EQUAL(p.actions[0].why, POLICY_WHY_RELEASE);
 	uint64_t to = p.actions[0].target_bytes;
 	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 0);
-	/* reached; the host is now short: it stays taken, and is owed */
-	s.now_usec += 2 * USEC_PER_SEC;
-	g->balloon_actual_bytes = g->balloon_target_bytes = to;
-	g->rss_bytes = g->ram_resident_bytes = to;
+	/* late and not there yet (64 MiB above); the host is now short: it
+	 * stays taken, owed from the target the balloon heads for */
+	s.now_usec += 30 * USEC_PER_SEC;
+	g->balloon_target_bytes = to;
+	g->balloon_actual_bytes = to + 64 * MIB;
+	g->rss_bytes = g->ram_resident_bytes = to + 64 * MIB;
 	g->stat_free_bytes = 200 * MIB;
 	g->stat_available_bytes = 300 * MIB;
-	s.conf.budget_bytes = to - 100 * MIB;
+	s.host.cg_limit_bytes = to;
 	policy_decide(&s, &st, &p);
 	CU_ASSERT_EQUAL(st.guests[0].release_from_bytes, 0);
-	CU_ASSERT(st.guests[0].size_owed_bytes >= 2 * GIB - to);
+	CU_ASSERT_EQUAL(st.guests[0].size_owed_bytes, 2 * GIB - to);
+	/* the pressure is over, the cost well below the limit: its size back */
+	s.now_usec += 30 * USEC_PER_SEC;
+	g->balloon_actual_bytes = g->balloon_target_bytes = st.guests[0].last_target_bytes;
+	g->rss_bytes = g->ram_resident_bytes = g->balloon_actual_bytes - 200 * MIB;  /* its free memory unbacked */
+	s.host.cg_limit_bytes = 8 * GIB;
+	policy_decide(&s, &st, &p);
+	const struct policy_action *a = policy_find_action(&p, "g0");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	CU_ASSERT_EQUAL(a->kind, POLICY_ACT_GROW);
+	CU_ASSERT(strstr(a->reason, "its size back") != NULL);
 }
 
 /* A balloon step (balloon.max_step) below the deadband would have every
