@@ -64,6 +64,13 @@ static uint64_t state_bytes_of(struct scan_pass *p, uint64_t *tracked)
 	return bytes;
 }
 
+/* A PFN spread over 64 bits (Fibonacci hashing): its high bits pick a hash
+ * table's slot, or the pass that reads a KSM page again. */
+static inline uint64_t pfn_mix(uint64_t pfn)
+{
+	return pfn * 0x9E3779B97F4A7C15ULL;
+}
+
 static int cmp_ksm_seen(const void *a, const void *b)
 {
 	const struct ksm_seen *x = a, *y = b;
@@ -96,7 +103,7 @@ size_t scan_ksm_distinct(struct ksm_seen *v, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pfn = v[i].pfn;
-		size_t slot = (size_t)((pfn * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+		size_t slot = (size_t)(pfn_mix(pfn) >> 20) & (cap - 1);
 		for (;; slot = (slot + 1) & (cap - 1)) {
 			uint32_t t = tab[slot];
 			if (!t) {
@@ -117,7 +124,7 @@ size_t scan_ksm_distinct(struct ksm_seen *v, size_t n)
 
 static size_t kh_slot(uint64_t pfn, size_t cap)
 {
-	return (size_t)((pfn * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
+	return (size_t)(pfn_mix(pfn) >> 17) & (cap - 1);
 }
 
 int scan_ksm_hashes_init(struct ksm_hashes *t, size_t n)
@@ -167,7 +174,7 @@ void scan_ksm_hashes_put(struct ksm_hashes *t, uint64_t pfn, uint64_t hash)
  * or not? Spread by PFN, so each pass reads about 1/8 of them. */
 bool scan_ksm_reverify(uint64_t pfn, uint64_t pass)
 {
-	return ((pfn * 0x9E3779B97F4A7C15ULL >> 40) + pass) % KSM_REVERIFY_PASSES == 0;
+	return ((pfn_mix(pfn) >> 40) + pass) % KSM_REVERIFY_PASSES == 0;
 }
 
 /* KSM pages met in this pass: count the distinct ones, and enter one
