@@ -2,8 +2,9 @@
 # overcommit_all.sh — `make bench-overcommit`: every manager (none, ksmd,
 # proxmox, mom) on the same tenants, limit and swap (bench/overcommit.sh),
 # at each ratio of OC_RATIOS (2 1.5), OC_RUNS (3) runs each, the runs in a
-# random order (shuf), after one reference run (no manager, no limit to
-# speak of) for the workloads' own times. OC_REPORT_ONLY=1 only rewrites
+# random order (shuf), with OC_REF_RUNS (3) reference runs (no manager, no
+# limit to speak of) among them for the workloads' own times: kept runs are
+# not made again, and the workloads are compared with their medians. OC_REPORT_ONLY=1 only rewrites
 # the table from the runs kept. Writes bench/results/overcommit/RUN.json per run and
 # bench/results/overcommit.md: per ratio and manager, medians over the runs
 # of each figure (min-max beside them), and with gnuplot a plot per ratio,
@@ -22,27 +23,31 @@ R=$HERE/results/overcommit
 mkdir -p "$R"
 RATIOS=${OC_RATIOS:-2 1.5}
 RUNS=${OC_RUNS:-3}
+REF_RUNS=${OC_REF_RUNS:-3}
 MANAGERS=${OC_MANAGERS:-none ksmd proxmox mom}
 FIRST=${OC_RUN_FIRST:-1}
 SUF=
 [ "${LAB_FPR:-0}" = 1 ] && SUF=-fpr
 [ "${OC_CACHE_MIB:-0}" -gt 0 ] && SUF=$SUF-cache$OC_CACHE_MIB
-plan=$(for r in $RATIOS; do for m in $MANAGERS; do for k in $(seq "$FIRST" $((FIRST + RUNS - 1))); do
-           echo "$m $r $k"; done; done; done | shuf)
-# the workloads' reference times: no manager, no limit to speak of (ratio 0)
-plan=$(printf 'none 0 ref\n%s\n' "$plan")
+# the workloads' reference times: no manager, no limit to speak of (ratio
+# 0); the first is reference$SUF.json, the K-th reference$SUF-K.json
+plan=$( (for r in $RATIOS; do for m in $MANAGERS; do for k in $(seq "$FIRST" $((FIRST + RUNS - 1))); do
+             echo "$m $r $k"; done; done; done
+         for k in $(seq 1 "$REF_RUNS"); do echo "none 0 ref$k"; done) | shuf)
 [ "${OC_REPORT_ONLY:-0}" = 1 ] && plan=
 [ -n "$plan" ] || plan=$'\n'
 n=0
 total=$(echo "$plan" | wc -l)
 while read -r m r k; do
     [ -n "$m" ] || continue
-    [ "$k" = ref ] && [ -f "$R/reference$SUF.json" ] && continue
+    ref=
+    case $k in ref1) ref=$R/reference$SUF.json ;; ref*) ref=$R/reference$SUF-${k#ref}.json ;; esac
+    [ -n "$ref" ] && [ -f "$ref" ] && continue
     n=$((n + 1))
     echo "overcommit: run $n of $total: $m at ${r}x (#$k)${SUF:+ ($SUF)}"
     run=$m-$r$SUF-$k
     out=$R/$run.json
-    [ "$k" = ref ] && out=$R/reference$SUF.json
+    [ -n "$ref" ] && out=$ref
     OC_LOG=$R/$run.log "$HERE/overcommit.sh" "$m" "$r" "$out" > "$R/$run.out" 2>&1
     rc=$?
     [ $rc = 77 ] && { grep '^skip' "$R/$run.out"; exit 77; }
@@ -52,16 +57,20 @@ python3 - "$R" "$HERE/results/overcommit.md" <<'PY'
 import json, glob, os, statistics, sys
 files = sorted(glob.glob(os.path.join(sys.argv[1], "*.json")))
 runs = []
-refs = {}  # (fpr, cache_mib) -> the workloads' times with no limit
+refs = {}  # (fpr, cache_mib) -> the workloads' times with no limit: medians of the reference runs
+ref_runs = {}  # (fpr, cache_mib) -> [each reference run's times]
 def scenario(r):
     return (r.get("fpr", 0), r.get("cache_mib", 0))
 for f in files:
     r = json.load(open(f))
     if os.path.basename(f).startswith("reference"):
-        refs[scenario(r)] = {k: float(v) for k, v in r["workload_seconds"].items() if v != "fail"}
+        ref_runs.setdefault(scenario(r), []).append(
+            {k: float(v) for k, v in r["workload_seconds"].items() if v != "fail"})
     else:
         r["_samples"] = f[:-len(".json")] + ".samples"
         runs.append(r)
+for sc, rl in ref_runs.items():
+    refs[sc] = {k: statistics.median([x[k] for x in rl if k in x]) for k in {k for x in rl for k in x}}
 ref = refs.get((0, 0), {})
 def plot(group, ratio, fpr, cache, png):
     # the first run of each manager: the guests' memory (charged + swapped)
@@ -117,20 +126,23 @@ out = ["# Overcommit under a real limit (bench/overcommit.sh)", "",
        "written then freed) in a memory cgroup with a hard limit and zram swap behind it; the guests are",
        "sized to the ratio (their memory = ratio x the limit). Median over the runs (min-max). Bursts:",
        "bursts that completed / bursts, median seconds, and",
-       "the median of each burst's time over its time with no limit (reference run: no manager,",
-       f"no limit to speak of; {', '.join(f'{k} {v:.2f} s' for k, v in sorted(ref.items())) or 'not run'}).", ""]
+       "the median of each burst's time over its time with no limit (reference runs: no manager,",
+       f"no limit to speak of; medians of {len(ref_runs.get((0, 0), []))}: "
+       f"{', '.join(f'{k} {v:.2f} s' for k, v in sorted(ref.items())) or 'not run'}).",
+       "`image / no limit` is the same for the images each tenant writes at the start (128 MiB).", ""]
 if any(r.get("fpr", 0) for r in runs):
     fr = refs.get((1, 0))
     out += ["With free page reporting on, each burst is compared with the same burst in guests that have it",
-            "on too, with no limit (" + (", ".join(f"{k} {v:.2f} s" for k, v in sorted(fr.items()))
+            f"on too, with no limit (medians of {len(ref_runs.get((1, 0), []))}: " + (", ".join(f"{k} {v:.2f} s" for k, v in sorted(fr.items()))
                                          if fr else "reference not run: compared with the one above") + ").", ""]
 cells = sorted({(r["ratio"], r.get("fpr", 0), r.get("cache_mib", 0)) for r in runs},
                key=lambda x: (x[2], -x[0], x[1]))
 if any(c[2] for c in cells):
     out += ["The page-cache scenario (OC_CACHE_MIB): g2 also reads that much of its disk into its page",
             "cache at the start and re-reads it at 100 s; `re-read / no limit` is that re-read's time over",
-            "the same re-read with no limit (" +
-            (", ".join(f"{c} MiB: {v['g2_cache_reread']:.2f} s" for (f, c), v in sorted(refs.items())
+            "the same re-read with no limit (medians: " +
+            (", ".join(f"{c} MiB{' with free page reporting' if f else ''}: {v['g2_cache_reread']:.2f} s "
+                       f"of {len(ref_runs[(f, c)])}" for (f, c), v in sorted(refs.items())
                        if c and "g2_cache_reread" in v) or "not run") + ").", ""]
 for ratio, fpr, cache in cells:
     group = [r for r in runs if r["ratio"] == ratio and r.get("fpr", 0) == fpr and r.get("cache_mib", 0) == cache]
@@ -138,8 +150,8 @@ for ratio, fpr, cache in cells:
     out += [f"## {ratio}x (limit {r0['limit_mib']} MiB, {r0['guests']} guests of {r0['guest_mib']} MiB"
             f"{', free page reporting on' if fpr else ''}{f', g2 holding {cache} MiB of page cache' if cache else ''})", "",
             "| manager | runs | " + " | ".join(keys) + " | bursts ok | burst s | burst / no limit |" +
-            (" re-read / no limit |" if cache else ""),
-            "|---" * (len(keys) + 5 + (1 if cache else 0)) + "|"]
+            " image / no limit |" + (" re-read / no limit |" if cache else ""),
+            "|---" * (len(keys) + 6 + (1 if cache else 0)) + "|"]
     for m in ["none", "ksmd", "proxmox", "mom"]:
         rs = [r for r in group if r["manager"] == m]
         if not rs:
@@ -154,6 +166,8 @@ for ratio, fpr, cache in cells:
         row = (f"| {m} | {len(rs)} | " + " | ".join(cells) +
                f" | {len(ok)}/{len(b)} | {f'{statistics.median(ok):.2f}' if ok else '-'}"
                f" | {f'{statistics.median(rat):.2f}x' if rat else '-'} |")
+        im = [x for r in rs for x in ratio_to_ref(r, "image") if x is not None]
+        row += f" {f'{statistics.median(im):.2f}x' if im else '-'} |"
         if cache:
             rr = [x for r in rs for x in ratio_to_ref(r, "cache_reread")]
             ok_rr = [x for x in rr if x is not None]
