@@ -445,6 +445,14 @@ void plan_releases(struct decision *t)
 	}
 }
 
+/* The bytes of v's idle free memory beyond the share line (0..1) of its size
+ * that it keeps once trimmed: what the idle trim takes when positive; when
+ * negative, what may be given to v before the trim would take it again. */
+static double free_beyond_line(const struct gview *v, double line)
+{
+	return ((double)v->idle_free - line * (double)v->cur) / (1 - line);
+}
+
 /* Host ok and nothing reclaimed: sets take (a trim) on guests idle above idle_trim_percent. */
 void idle_trim(struct decision *t)
 {
@@ -464,9 +472,9 @@ void idle_trim(struct decision *t)
 			struct gview *v = &t->views[i];
 			/* A guest seen in distress lately is not probed again. */
 			if (!v->may_shrink || v->give || v->release_take || v->release_back || v->s->distress_usec ||
-			    v->s->release_from_bytes || (double)v->idle_free <= idle * (double)v->cur)
+			    v->s->release_from_bytes || free_beyond_line(v, idle) <= 0)
 				continue;
-			double x = ((double)v->idle_free - idle * (double)v->cur) / (1 - idle);
+			double x = free_beyond_line(v, idle);
 			v->take = MIN(v->cap_down, (uint64_t)x);
 			v->trim = true;
 		}
@@ -528,8 +536,10 @@ void size_back(struct decision *t)
 			 * or half the guest's free margin if larger */
 			uint64_t db = deadband(c, v->g);
 			uint64_t margin = MAX(db, pct(v->cur, c->guest_min_free_percent) / 2);
-			double x = (line * (double)v->cur - (double)v->idle_free) / (1 - line) - (double)margin;
-			if (!v->fresh || v->stats_behind || v->distress || line >= 1 || x < (double)MAX(db, 1))
+			if (!v->fresh || v->stats_behind || v->distress || line >= 1)
+				continue;
+			double x = -free_beyond_line(v, line) - (double)margin;
+			if (x < (double)MAX(db, 1))
 				continue;
 			give = MIN(give, MIN((uint64_t)x, room));
 			if (give < MAX(db, 1))
